@@ -1,2 +1,163 @@
 package dev.contree;
-public class Main { public static void main(String[] a) { System.out.println("hi"); } }
+
+import dev.contree.auth.Token;
+import dev.contree.auth.Tokens;
+import dev.contree.server.ContreeServer;
+import dev.contree.server.DataDir;
+import dev.contree.server.ServerConfig;
+import dev.contree.store.Database;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.Callable;
+
+/** Command line entry point: {@code serve} and {@code token …}. */
+@Command(name = "contree", mixinStandardHelpOptions = true, subcommands = {Main.Serve.class, Main.TokenCommand.class},
+        description = "Self-hosted ConTree: sandboxes that branch like git.")
+public final class Main {
+    static final String DEFAULT_ACCOUNT = "default";
+
+    public static void main(String[] args) {
+        System.exit(new CommandLine(new Main()).execute(args));
+    }
+
+    static class DataOption {
+        @Option(names = "--data", defaultValue = "${env:CONTREE_DATA:-./data}", description = "data directory (default ./data)")
+        Path data;
+    }
+
+    @Command(name = "serve", description = "Serve the ConTree v1 API.")
+    static final class Serve implements Callable<Integer> {
+        @CommandLine.Mixin DataOption data = new DataOption();
+        @Option(names = "--listen", defaultValue = "${env:CONTREE_LISTEN:-127.0.0.1:8080}", description = "HOST:PORT (default 127.0.0.1:8080)")
+        String listen;
+        @Option(names = "--token", defaultValue = "${env:CONTREE_TOKEN}", description = "API token for the default account (else generated once)")
+        String token;
+        @Option(names = "--runtime", defaultValue = "${env:CONTREE_RUNTIME:-runsc}", description = "runsc (gVisor, default) or runc")
+        String runtime;
+        @Option(names = "--runsc-platform", defaultValue = "${env:CONTREE_RUNSC_PLATFORM:-ptrace}", description = "gVisor platform: ptrace, kvm, systrap")
+        String platform;
+
+        @Override
+        public Integer call() throws Exception {
+            int colon = listen.lastIndexOf(':');
+            if (colon < 0) throw new CommandLine.ParameterException(new CommandLine(this), "--listen must be HOST:PORT");
+            String host = listen.substring(0, colon);
+            int port = Integer.parseInt(listen.substring(colon + 1));
+            if (!runtime.equals("runsc") && !runtime.equals("runc")) {
+                throw new CommandLine.ParameterException(new CommandLine(this), "--runtime must be runsc or runc");
+            }
+            ServerConfig config = ServerConfig.defaults(data.data).withListen(host, port).withRuntime(runtime, platform);
+            ContreeServer server = ContreeServer.start(config);
+            String secret = bootstrapToken(server, config.dataDir(), token);
+            String url = "http://" + (host.contains(":") ? "[" + host + "]" : host) + ":" + server.port();
+            System.out.println();
+            System.out.println("ConTree is serving " + url + " (data: " + config.dataDir().toAbsolutePath() + ", runtime: " + runtime + ")");
+            if (secret != null) {
+                System.out.println("  token:  " + secret);
+                System.out.println("  CLI:    contree auth --type jwt --url " + url + " --token " + secret + " -y");
+                System.out.println("  curl:   curl -H 'Authorization: Bearer " + secret + "' " + url + "/v1/whoami");
+            }
+            System.out.println();
+            CountDownLatch stopped = new CountDownLatch(1);
+            Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+                server.close();
+                stopped.countDown();
+            }, "shutdown"));
+            stopped.await();
+            return 0;
+        }
+
+        /** The default account's token: given, or read from the data dir, or generated and saved there (0600). */
+        private static String bootstrapToken(ContreeServer server, Path dataDir, String given) throws Exception {
+            Tokens tokens = server.services().tokens();
+            if (given != null && !given.isBlank()) {
+                tokens.register(given.trim(), DEFAULT_ACCOUNT, "serve --token", null);
+                return given.trim();
+            }
+            Path file = dataDir.resolve("token");
+            if (Files.exists(file)) {
+                String saved = Files.readString(file, StandardCharsets.UTF_8).trim();
+                tokens.register(saved, DEFAULT_ACCOUNT, "bootstrap", null);
+                return saved;
+            }
+            String secret = tokens.issue(DEFAULT_ACCOUNT, "bootstrap", null).secret();
+            Files.writeString(file, secret + "\n", StandardCharsets.UTF_8);
+            Files.setPosixFilePermissions(file, PosixFilePermissions.fromString("rw-------"));
+            return secret;
+        }
+    }
+
+    @Command(name = "token", description = "Manage API tokens (stored hashed).",
+            subcommands = {TokenCommand.Create.class, TokenCommand.ListTokens.class, TokenCommand.Revoke.class})
+    static final class TokenCommand {
+        static Database open(DataOption data) throws Exception {
+            return Database.open(DataDir.prepare(data.data).resolve("contree.db"));
+        }
+
+        @Command(name = "create", description = "Create a token; prints the secret once.")
+        static final class Create implements Callable<Integer> {
+            @CommandLine.Mixin DataOption data = new DataOption();
+            @Option(names = "--account", defaultValue = DEFAULT_ACCOUNT, description = "account the token acts for (created if new)")
+            String account;
+            @Option(names = "--name", defaultValue = "token", description = "a label for the token")
+            String name;
+            @Option(names = "--expires-in-days", description = "expire after this many days")
+            Integer days;
+
+            @Override
+            public Integer call() throws Exception {
+                try (Database db = open(data)) {
+                    Instant expires = days == null ? null : Instant.now().plus(days, ChronoUnit.DAYS);
+                    Tokens.Issued issued = new Tokens(db).issue(account, name, expires);
+                    System.out.println(issued.secret());
+                    System.err.println("token " + issued.token().uuid() + " for account '" + account + "'");
+                    return 0;
+                }
+            }
+        }
+
+        @Command(name = "list", description = "List tokens (never their secrets).")
+        static final class ListTokens implements Callable<Integer> {
+            @CommandLine.Mixin DataOption data = new DataOption();
+
+            @Override
+            public Integer call() throws Exception {
+                try (Database db = open(data)) {
+                    System.out.printf("%-36s  %-12s  %-16s  %-20s  %s%n", "UUID", "ACCOUNT", "NAME", "CREATED", "STATE");
+                    Instant now = Instant.now();
+                    for (Token t : new Tokens(db).list()) {
+                        String state = t.revokedAt() != null ? "revoked" : t.activeAt(now) ? "active" : "expired";
+                        System.out.printf("%-36s  %-12s  %-16s  %-20s  %s%n", t.uuid(), t.accountName(), t.name(),
+                                t.createdAt().truncatedTo(ChronoUnit.SECONDS), state);
+                    }
+                    return 0;
+                }
+            }
+        }
+
+        @Command(name = "revoke", description = "Revoke a token by uuid or name.")
+        static final class Revoke implements Callable<Integer> {
+            @CommandLine.Mixin DataOption data = new DataOption();
+            @Parameters(paramLabel = "UUID_OR_NAME") String id;
+
+            @Override
+            public Integer call() throws Exception {
+                try (Database db = open(data)) {
+                    int n = new Tokens(db).revoke(id);
+                    System.out.println(n == 0 ? "no active token matches '" + id + "'" : "revoked " + n + " token(s)");
+                    return n == 0 ? 1 : 0;
+                }
+            }
+        }
+    }
+}

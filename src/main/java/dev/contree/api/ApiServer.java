@@ -1,0 +1,90 @@
+package dev.contree.api;
+
+import dev.contree.auth.Principal;
+import dev.contree.server.Services;
+import io.javalin.Javalin;
+import io.javalin.compression.CompressionStrategy;
+import io.javalin.http.Context;
+import io.javalin.http.HttpResponseException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The HTTP face of ConTree: the v1 API on Javalin/Jetty. Thin: authenticate, parse, call a
+ * service, render. Every failure leaves as {@code {"error": "...", "status": N}}.
+ */
+public final class ApiServer implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(ApiServer.class);
+    private static final Logger ACCESS = LoggerFactory.getLogger("access");
+
+    private final Javalin app;
+
+    public ApiServer(Services s) {
+        var files = new FilesRoutes(s.files());
+        var images = new ImagesRoutes(s.images(), s.config().maxJsonBytes());
+        var inspect = new InspectRoutes(s.images());
+        var operations = new OperationsRoutes(s.operations());
+        var whoami = new WhoamiRoute(s.config(), s.operations());
+        app = Javalin.create(config -> {
+            config.startup.showJavalinBanner = false;
+            config.startup.showOldJavalinVersionWarning = false;
+            config.concurrency.useVirtualThreads = true;
+            config.jetty.host = s.config().host();
+            config.jetty.port = s.config().port();
+            config.router.ignoreTrailingSlashes = true;
+            config.router.treatMultipleSlashesAsSingleSlash = true;
+            config.http.maxRequestSize = s.config().maxJsonBytes();
+            config.http.generateEtags = false;
+            // Javalin gzips only for clients that send Accept-Encoding: gzip (the CLI does not).
+            config.http.compressionStrategy = CompressionStrategy.GZIP;
+            config.requestLogger.http(ApiServer::logRequest);
+
+            var r = config.routes;
+            r.before("/v1/*", ctx -> Auth.authenticate(ctx, s.tokens()));
+            r.before("/v1", ctx -> Auth.authenticate(ctx, s.tokens()));
+            whoami.register(r);
+            files.register(r);
+            images.register(r);
+            inspect.register(r);
+            operations.register(r);
+
+            r.exception(ApiException.class, (e, ctx) -> error(ctx, e.status(), e.getMessage()));
+            r.exception(HttpResponseException.class, (e, ctx) -> error(ctx, e.getStatus(), e.getMessage()));
+            r.exception(Exception.class, (e, ctx) -> {
+                LOG.error("unhandled error on {} {}", ctx.method(), ctx.path(), e);
+                error(ctx, 500, "internal server error: " + e.getClass().getSimpleName());
+            });
+            r.error(404, "*", ctx -> {
+                if (ctx.result() == null || ctx.result().isEmpty()) error(ctx, 404, "no such route: " + ctx.method() + " " + ctx.path());
+            });
+            r.error(405, "*", ctx -> error(ctx, 405, "method not allowed: " + ctx.method() + " " + ctx.path()));
+        });
+    }
+
+    public ApiServer start() {
+        app.start();
+        return this;
+    }
+
+    public int port() {
+        return app.port();
+    }
+
+    private static void error(Context ctx, int status, String message) {
+        var body = Json.object();
+        body.put("error", message);
+        body.put("status", status);
+        Json.send(ctx, status, body);
+    }
+
+    private static void logRequest(Context ctx, Float ms) {
+        Principal p = ctx.attribute("contree.principal");
+        ACCESS.info("method={} path={} status={} ms={} account={} ua=\"{}\"", ctx.method(), ctx.path(), ctx.statusCode(),
+                String.format("%.1f", ms), p == null ? "-" : p.accountId(), ctx.userAgent());
+    }
+
+    @Override
+    public void close() {
+        app.stop();
+    }
+}

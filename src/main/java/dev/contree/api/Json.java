@@ -1,0 +1,64 @@
+package dev.contree.api;
+
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.StreamReadConstraints;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.json.JsonMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.javalin.http.Context;
+
+import java.io.IOException;
+import java.io.InputStream;
+
+/** JSON in and out of handlers: bounded, strict about shape, clear about what is wrong. */
+public final class Json {
+    public static final ObjectMapper MAPPER = JsonMapper.builder()
+            .enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION)
+            .build();
+
+    static {
+        MAPPER.getFactory().setStreamReadConstraints(StreamReadConstraints.builder().maxNestingDepth(64).build());
+    }
+
+    private Json() {}
+
+    public static ObjectNode object() {
+        return MAPPER.createObjectNode();
+    }
+
+    /** Writes {@code body} as the JSON response. */
+    public static void send(Context ctx, int status, JsonNode body) {
+        try {
+            ctx.status(status).contentType("application/json").result(MAPPER.writeValueAsBytes(body));
+        } catch (IOException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /** Reads the request body as a JSON object of at most {@code maxBytes}. */
+    public static ObjectNode readObject(Context ctx, long maxBytes) {
+        byte[] body;
+        try (InputStream in = ctx.req().getInputStream()) {
+            body = in.readNBytes((int) Math.min(Integer.MAX_VALUE - 8, maxBytes + 1));
+        } catch (IOException e) {
+            throw ApiException.badRequest("could not read request body: " + e.getMessage());
+        }
+        if (body.length > maxBytes) throw ApiException.tooLarge("request body exceeds " + maxBytes + " bytes");
+        if (body.length == 0) throw ApiException.badRequest("request body must be a JSON object");
+        JsonNode node;
+        try {
+            node = MAPPER.readTree(body);
+        } catch (IOException e) {
+            throw ApiException.badRequest("malformed JSON: " + firstLine(e.getMessage()));
+        }
+        if (node == null || !node.isObject()) throw ApiException.badRequest("request body must be a JSON object");
+        return (ObjectNode) node;
+    }
+
+    private static String firstLine(String s) {
+        if (s == null) return "invalid";
+        int nl = s.indexOf('\n');
+        return nl < 0 ? s : s.substring(0, nl);
+    }
+}
