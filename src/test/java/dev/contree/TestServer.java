@@ -1,0 +1,114 @@
+package dev.contree;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.contree.server.ContreeServer;
+import dev.contree.server.ServerConfig;
+
+import java.io.ByteArrayInputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.function.UnaryOperator;
+
+/**
+ * A real ConTree server on a loopback port with its own data dir, plus two tokens in two different
+ * accounts, and a small HTTP client for tests.
+ */
+public final class TestServer implements AutoCloseable {
+    private static final ObjectMapper JSON = new ObjectMapper();
+    public final ContreeServer server;
+    public final String tokenA;
+    public final String tokenB;
+    public final String accountA;
+    public final Path dataDir;
+    private final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
+            .followRedirects(HttpClient.Redirect.NEVER).connectTimeout(Duration.ofSeconds(5)).build();
+
+    public TestServer(Path dataDir) throws IOException {
+        this(dataDir, c -> c);
+    }
+
+    public TestServer(Path dataDir, UnaryOperator<ServerConfig> customise) throws IOException {
+        this.dataDir = dataDir;
+        server = ContreeServer.start(customise.apply(ServerConfig.defaults(dataDir).withListen("127.0.0.1", 0)));
+        var a = server.services().tokens().issue("alice", "test", null);
+        tokenA = a.secret();
+        accountA = a.token().accountId();
+        tokenB = server.services().tokens().issue("bob", "test", null).secret();
+    }
+
+    public String url(String path) {
+        return "http://127.0.0.1:" + server.port() + path;
+    }
+
+    /** A response with its body as bytes and helpers to read it as JSON or text. */
+    public record Reply(int status, java.net.http.HttpHeaders headers, byte[] body) {
+        public JsonNode json() {
+            try {
+                return JSON.readTree(body);
+            } catch (IOException e) {
+                throw new AssertionError("not JSON (status " + status + "): " + text(), e);
+            }
+        }
+
+        public String text() {
+            return new String(body, StandardCharsets.UTF_8);
+        }
+
+        public String header(String name) {
+            return headers.firstValue(name).orElse(null);
+        }
+    }
+
+    public Reply send(String token, String method, String path, HttpRequest.BodyPublisher body, String... headers) {
+        HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(url(path))).timeout(Duration.ofSeconds(60))
+                .method(method, body == null ? HttpRequest.BodyPublishers.noBody() : body);
+        if (token != null) b.header("Authorization", "Bearer " + token);
+        for (int i = 0; i + 1 < headers.length; i += 2) b.header(headers[i], headers[i + 1]);
+        try {
+            HttpResponse<byte[]> r = http.send(b.build(), HttpResponse.BodyHandlers.ofByteArray());
+            return new Reply(r.statusCode(), r.headers(), r.body());
+        } catch (IOException | InterruptedException e) {
+            throw new AssertionError(method + " " + path + " failed: " + e, e);
+        }
+    }
+
+    public Reply get(String token, String path) {
+        return send(token, "GET", path, null);
+    }
+
+    public Reply head(String token, String path) {
+        return send(token, "HEAD", path, null);
+    }
+
+    public Reply delete(String token, String path) {
+        return send(token, "DELETE", path, null);
+    }
+
+    public Reply json(String token, String method, String path, String json) {
+        return send(token, method, path, HttpRequest.BodyPublishers.ofString(json), "Content-Type", "application/json");
+    }
+
+    /** Upload with a known length (Content-Length). */
+    public Reply upload(String token, byte[] bytes) {
+        return send(token, "POST", "/v1/files", HttpRequest.BodyPublishers.ofByteArray(bytes), "Content-Type", "application/octet-stream");
+    }
+
+    /** Upload the way the official CLI does: Transfer-Encoding: chunked, no Content-Length. */
+    public Reply uploadChunked(String token, byte[] bytes) {
+        InputStream in = new ByteArrayInputStream(bytes);
+        return send(token, "POST", "/v1/files", HttpRequest.BodyPublishers.ofInputStream(() -> in), "Content-Type", "application/octet-stream");
+    }
+
+    @Override
+    public void close() {
+        server.close();
+    }
+}

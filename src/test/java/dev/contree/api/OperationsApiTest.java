@@ -1,0 +1,117 @@
+package dev.contree.api;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.contree.TestServer;
+import dev.contree.operations.Operation;
+import dev.contree.operations.OperationKind;
+import dev.contree.operations.OperationService;
+import dev.contree.operations.OperationStatus;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.EnumSet;
+import java.util.List;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+class OperationsApiTest {
+    @TempDir Path dir;
+    TestServer s;
+    OperationService ops;
+
+    @BeforeEach
+    void start() throws Exception {
+        s = new TestServer(dir);
+        ops = s.server.services().operations();
+    }
+
+    @AfterEach
+    void stop() {
+        s.close();
+    }
+
+    Operation op(OperationKind kind) {
+        ObjectNode meta = Json.object();
+        meta.put("command", "true");
+        return ops.create(s.accountA, kind, null, meta);
+    }
+
+    @Test
+    void listIsABareArrayWithFilters() {
+        Operation pending = op(OperationKind.INSTANCE);
+        Operation running = op(OperationKind.INSTANCE);
+        ops.transition(running.uuid(), EnumSet.of(OperationStatus.PENDING), OperationStatus.EXECUTING);
+        Operation imported = op(OperationKind.IMAGE_IMPORT);
+
+        JsonNode all = s.get(s.tokenA, "/v1/operations").json();
+        assertThat(all.isArray()).isTrue();
+        assertThat(all.size()).isEqualTo(3);
+        JsonNode item = all.get(0);
+        assertThat(item.get("uuid").asText()).isEqualTo(imported.uuid());
+        assertThat(item.get("kind").asText()).isEqualTo("image_import");
+        assertThat(item.get("status").asText()).isEqualTo("PENDING");
+        assertThat(item.fieldNames()).toIterable().contains("error", "created_at", "duration", "image_uuid", "result_image_uuid",
+                "image_size", "consumed_cpu", "consumed_memory");
+
+        assertThat(uuids("/v1/operations?status=EXECUTING")).containsExactly(running.uuid());
+        assertThat(uuids("/v1/operations?status=PENDING&kind=instance")).containsExactly(pending.uuid());
+        assertThat(uuids("/v1/operations?kind=image_import")).containsExactly(imported.uuid());
+        assertThat(uuids("/v1/operations?since=1h")).hasSize(3);
+        assertThat(uuids("/v1/operations?until=1h")).isEmpty();
+        assertThat(uuids("/v1/operations?limit=2&offset=1")).hasSize(2);
+        assertThat(s.get(s.tokenA, "/v1/operations?status=running").status()).isEqualTo(400);
+        assertThat(s.get(s.tokenA, "/v1/operations?kind=vm").status()).isEqualTo(400);
+        assertThat(s.get(s.tokenA, "/v1/operations?limit=5000").status()).isEqualTo(400);
+    }
+
+    @Test
+    void getShowsTheFullOperation() {
+        Operation o = op(OperationKind.INSTANCE);
+        JsonNode body = s.get(s.tokenA, "/v1/operations/" + o.uuid()).json();
+        assertThat(body.get("uuid").asText()).isEqualTo(o.uuid());
+        assertThat(body.get("metadata").get("command").asText()).isEqualTo("true");
+        assertThat(body.get("result").isNull()).isTrue();
+        assertThat(s.get(s.tokenA, "/v1/operations/00000000-0000-0000-0000-000000000000").status()).isEqualTo(404);
+        assertThat(s.get(s.tokenA, "/v1/operations/zzz").status()).isEqualTo(400);
+    }
+
+    @Test
+    void cancelActiveThenConflictWhenTerminal() {
+        Operation o = op(OperationKind.INSTANCE);
+        List<String> cancelled = new ArrayList<>();
+        ops.onCancel(cancelled::add);
+        var r = s.delete(s.tokenA, "/v1/operations/" + o.uuid());
+        assertThat(r.status()).isEqualTo(202);
+        assertThat(r.json().get("status").asText()).isEqualTo("CANCELLED");
+        assertThat(cancelled).containsExactly(o.uuid());
+        assertThat(s.get(s.tokenA, "/v1/operations/" + o.uuid()).json().get("status").asText()).isEqualTo("CANCELLED");
+
+        var again = s.delete(s.tokenA, "/v1/operations/" + o.uuid());
+        assertThat(again.status()).isEqualTo(409);
+        assertThat(again.json().get("error").asText()).contains("not cancellable");
+
+        // A completion that arrives after the cancel does not overwrite it.
+        assertThat(ops.complete(o.uuid(), new OperationService.Completion(OperationStatus.SUCCESS, null, null, null, null, null, null, null))).isFalse();
+        assertThat(s.delete(s.tokenA, "/v1/operations/00000000-0000-0000-0000-000000000000").status()).isEqualTo(404);
+    }
+
+    @Test
+    void operationsAreIsolated() {
+        Operation o = op(OperationKind.INSTANCE);
+        assertThat(s.get(s.tokenB, "/v1/operations").json().size()).isZero();
+        assertThat(s.get(s.tokenB, "/v1/operations/" + o.uuid()).status()).isEqualTo(404);
+        assertThat(s.delete(s.tokenB, "/v1/operations/" + o.uuid()).status()).isEqualTo(404);
+        assertThat(s.get(s.tokenA, "/v1/operations/" + o.uuid()).json().get("status").asText()).isEqualTo("PENDING");
+    }
+
+    List<String> uuids(String path) {
+        List<String> out = new ArrayList<>();
+        s.get(s.tokenA, path).json().forEach(o -> out.add(o.get("uuid").asText()));
+        return out;
+    }
+}
