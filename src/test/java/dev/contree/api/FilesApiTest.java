@@ -107,6 +107,14 @@ class FilesApiTest {
     }
 
     @Test
+    void oversizedJsonBodyIs413() {
+        String huge = "{\"tag\":\"" + "a".repeat((1 << 20) + 10) + "\"}";
+        var r = s.json(s.tokenA, "PATCH", "/v1/images/00000000-0000-0000-0000-000000000000/tag", huge);
+        assertThat(r.status()).isEqualTo(413);
+        assertThat(r.json().get("error").asText()).contains("exceeds");
+    }
+
+    @Test
     void filesAreInvisibleToAnotherAccount() throws Exception {
         byte[] data = "alice's secret\n".getBytes(StandardCharsets.UTF_8);
         String uuid = s.upload(s.tokenA, data).json().get("uuid").asText();

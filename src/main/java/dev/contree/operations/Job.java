@@ -1,0 +1,26 @@
+package dev.contree.operations;
+
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.contree.images.ImageService;
+
+/** The work behind an operation, run by the {@link Scheduler} once admitted. */
+@FunctionalInterface
+public interface Job {
+    Result run(Context ctx) throws Exception;
+
+    /** What a job hands back: the outcome and, optionally, a new image recorded atomically with it. */
+    record Result(OperationService.Completion completion, ImageService.NewImage newImage) {}
+
+    /** What a running job may use. */
+    interface Context {
+        Operation operation();
+
+        CancelToken cancel();
+
+        /** Appends an event to the operation's log (spid 0 = the sandbox daemon, 1 = the main process). */
+        OperationEvent event(int spid, String type, ObjectNode data);
+
+        /** Moves the operation to EXECUTING (records started_at). */
+        void executing();
+    }
+}

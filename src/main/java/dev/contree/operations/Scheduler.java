@@ -1,0 +1,252 @@
+package dev.contree.operations;
+
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.contree.images.Image;
+import dev.contree.images.ImageService;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.time.Duration;
+import java.util.ArrayDeque;
+import java.util.EnumSet;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.Condition;
+import java.util.concurrent.locks.ReentrantLock;
+
+/**
+ * Admits operations under a concurrency limit, fairly between accounts (round robin over per-account
+ * FIFO queues), runs each on a virtual thread, and records the outcome. PENDING → ASSIGNED →
+ * EXECUTING → SUCCESS/FAILED/CANCELLED; a cancel at any point wins.
+ */
+public final class Scheduler implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(Scheduler.class);
+
+    private final OperationService operations;
+    private final ImageService images;
+    private final int slots;
+    private final ReentrantLock lock = new ReentrantLock();
+    private final Condition changed = lock.newCondition();
+    private final LinkedHashMap<String, ArrayDeque<Queued>> queues = new LinkedHashMap<>();
+    private final Map<String, CancelToken> running = new ConcurrentHashMap<>();
+    private final Thread dispatcher;
+    private int busy;
+    private volatile boolean closed;
+
+    private record Queued(Operation operation, Job job) {}
+
+    public Scheduler(OperationService operations, ImageService images, int slots) {
+        this.operations = operations;
+        this.images = images;
+        this.slots = slots;
+        operations.onCancel(this::cancelled);
+        dispatcher = Thread.ofVirtual().name("scheduler").start(this::dispatch);
+    }
+
+    /** Marks operations left active by a previous run of the server as FAILED. */
+    public static int failLeftovers(OperationService operations) {
+        int n = 0;
+        for (Operation op : operations.active()) {
+            if (operations.complete(op.uuid(), new OperationService.Completion(OperationStatus.FAILED,
+                    "the server restarted while this operation was " + op.status().name().toLowerCase()
+                            + "; nothing was committed, run it again", null, null, null, null, null, null))) {
+                completionEvent(operations, op.uuid());
+                n++;
+            }
+        }
+        return n;
+    }
+
+    public void submit(Operation op, Job job) {
+        lock.lock();
+        try {
+            if (closed) throw new IllegalStateException("scheduler is shut down");
+            queues.computeIfAbsent(op.accountId(), k -> new ArrayDeque<>()).add(new Queued(op, job));
+            changed.signalAll();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** Operations waiting for a slot. */
+    public int queued() {
+        lock.lock();
+        try {
+            return queues.values().stream().mapToInt(ArrayDeque::size).sum();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    private void dispatch() {
+        while (true) {
+            Queued next;
+            lock.lock();
+            try {
+                while (!closed && (busy >= slots || queues.isEmpty())) changed.await();
+                if (closed) return;
+                next = takeFairly();
+                busy++;
+            } catch (InterruptedException e) {
+                return;
+            } finally {
+                lock.unlock();
+            }
+            Queued job = next;
+            Thread.ofVirtual().name("op-" + job.operation().uuid()).start(() -> {
+                try {
+                    execute(job);
+                } finally {
+                    lock.lock();
+                    try {
+                        busy--;
+                        changed.signalAll();
+                    } finally {
+                        lock.unlock();
+                    }
+                }
+            });
+        }
+    }
+
+    /** The head of the first account's queue; that account then moves to the back of the rotation. */
+    private Queued takeFairly() {
+        Iterator<Map.Entry<String, ArrayDeque<Queued>>> it = queues.entrySet().iterator();
+        Map.Entry<String, ArrayDeque<Queued>> first = it.next();
+        Queued q = first.getValue().poll();
+        it.remove();
+        if (!first.getValue().isEmpty()) queues.put(first.getKey(), first.getValue());
+        return q;
+    }
+
+    private void execute(Queued q) {
+        String uuid = q.operation().uuid();
+        CancelToken token = new CancelToken();
+        running.put(uuid, token);
+        try {
+            if (!operations.transition(uuid, EnumSet.of(OperationStatus.PENDING), OperationStatus.ASSIGNED)) return;
+            Operation op = operations.get(uuid).orElseThrow();
+            Job.Result result;
+            try {
+                result = q.job().run(new JobContext(op, token));
+            } catch (Exception e) {
+                if (!token.isCancelled()) LOG.warn("operation {} failed", uuid, e);
+                result = new Job.Result(new OperationService.Completion(OperationStatus.FAILED,
+                        e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage(), null, null, null, null, null, null), null);
+            }
+            record(uuid, result);
+        } catch (RuntimeException e) {
+            LOG.error("recording the outcome of operation {} failed", uuid, e);
+            operations.complete(uuid, new OperationService.Completion(OperationStatus.FAILED,
+                    "internal error: " + e.getMessage(), null, null, null, null, null, null));
+        } finally {
+            running.remove(uuid);
+            completionEvent(operations, uuid);
+        }
+    }
+
+    /** Stores the new image (if any) and the completion in one transaction; a lost race with cancel rolls both back. */
+    private void record(String uuid, Job.Result result) {
+        final class LostRace extends RuntimeException {
+            LostRace() { super(null, null, false, false); }
+        }
+        try {
+            operations.database().write(c -> {
+                OperationService.Completion done = result.completion();
+                if (result.newImage() != null && done.status() == OperationStatus.SUCCESS) {
+                    Image image = images.insert(c, result.newImage());
+                    done = new OperationService.Completion(done.status(), done.error(), image.uuid(),
+                            done.resultTag() != null ? done.resultTag() : image.tag(), done.imageSize(), done.consumedCpu(),
+                            done.consumedMemory(), done.metadata());
+                }
+                if (!operations.complete(c, uuid, done)) throw new LostRace();
+                return null;
+            });
+        } catch (LostRace ignored) {
+            // Cancelled (or otherwise finished) meanwhile: nothing is committed.
+        }
+    }
+
+    private static void completionEvent(OperationService operations, String uuid) {
+        Operation op = operations.get(uuid).orElse(null);
+        if (op == null) return;
+        ObjectNode data = JsonNodeFactory.instance.objectNode();
+        data.put("status", op.status().name());
+        data.put("error", op.error());
+        Double seconds = op.durationSeconds();
+        data.put("duration_ms", seconds == null ? 0 : Math.round(seconds * 1000));
+        data.put("result_image_uuid", op.resultImageUuid());
+        data.put("image_size_bytes", op.imageSize() == null ? 0 : op.imageSize());
+        operations.appendEvent(uuid, 0, "completion", data);
+        operations.eventsClosed(uuid);
+    }
+
+    private void cancelled(String uuid) {
+        CancelToken token = running.get(uuid);
+        if (token != null) token.cancel("cancelled by request");
+        lock.lock();
+        try {
+            for (Iterator<ArrayDeque<Queued>> it = queues.values().iterator(); it.hasNext(); ) {
+                ArrayDeque<Queued> q = it.next();
+                q.removeIf(item -> item.operation().uuid().equals(uuid));
+                if (q.isEmpty()) it.remove();
+            }
+        } finally {
+            lock.unlock();
+        }
+        if (token == null) completionEvent(operations, uuid);
+    }
+
+    private final class JobContext implements Job.Context {
+        private final Operation operation;
+        private final CancelToken token;
+
+        JobContext(Operation operation, CancelToken token) {
+            this.operation = operation;
+            this.token = token;
+        }
+
+        @Override public Operation operation() { return operation; }
+        @Override public CancelToken cancel() { return token; }
+
+        @Override
+        public OperationEvent event(int spid, String type, ObjectNode data) {
+            return operations.appendEvent(operation.uuid(), spid, type, data);
+        }
+
+        @Override
+        public void executing() {
+            operations.transition(operation.uuid(), EnumSet.of(OperationStatus.ASSIGNED), OperationStatus.EXECUTING);
+        }
+    }
+
+    /** Stops admitting, cancels what runs, and waits up to {@code grace} for it to wind down. */
+    public void shutdown(Duration grace) {
+        lock.lock();
+        try {
+            closed = true;
+            changed.signalAll();
+        } finally {
+            lock.unlock();
+        }
+        running.values().forEach(t -> t.cancel("server shutting down"));
+        long deadline = System.nanoTime() + grace.toNanos();
+        lock.lock();
+        try {
+            while (busy > 0 && System.nanoTime() < deadline) changed.await(50, TimeUnit.MILLISECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    @Override
+    public void close() {
+        shutdown(Duration.ofSeconds(10));
+    }
+}
