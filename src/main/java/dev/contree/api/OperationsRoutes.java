@@ -12,15 +12,18 @@ import io.javalin.http.Context;
 /** {@code /v1/operations}: list (a bare array), get, cancel. */
 final class OperationsRoutes {
     private final OperationService operations;
+    private final EventStream events;
 
     OperationsRoutes(OperationService operations) {
         this.operations = operations;
+        this.events = new EventStream(operations);
     }
 
     void register(RoutesConfig r) {
         r.get("/v1/operations", this::list);
         r.get("/v1/operations/{uuid}", this::get);
         r.delete("/v1/operations/{uuid}", this::cancel);
+        r.get("/v1/operations/{uuid}/events", ctx -> events.serve(ctx, operation(ctx)));
     }
 
     private void list(Context ctx) {

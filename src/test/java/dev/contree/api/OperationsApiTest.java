@@ -109,6 +109,42 @@ class OperationsApiTest {
         assertThat(s.get(s.tokenA, "/v1/operations/" + o.uuid()).json().get("status").asText()).isEqualTo("PENDING");
     }
 
+    @Test
+    void eventsReplayFollowAndResume() throws Exception {
+        Operation o = op(OperationKind.INSTANCE);
+        ObjectNode hello = Json.object();
+        hello.put("value", "hello\n");
+        hello.put("encoding", "ascii");
+        ops.appendEvent(o.uuid(), 1, "stdout", hello);
+        ops.appendEvent(o.uuid(), 1, "stderr", hello);
+
+        var replay = s.get(s.tokenA, "/v1/operations/" + o.uuid() + "/events");
+        assertThat(replay.status()).isEqualTo(200);
+        assertThat(replay.header("Content-Type")).startsWith("text/event-stream");
+        assertThat(replay.text()).contains("id: 0\nevent: stdout\ndata: {\"id\":0,").contains("id: 1\nevent: stderr");
+
+        var resumed = s.send(s.tokenA, "GET", "/v1/operations/" + o.uuid() + "/events", null, "Last-Event-Id", "0");
+        assertThat(resumed.text()).doesNotContain("id: 0\n").contains("id: 1\n");
+        assertThat(s.get(s.tokenA, "/v1/operations/" + o.uuid() + "/events?spid=0").text()).doesNotContain("stdout");
+
+        // follow=1 blocks until the completion event arrives, then ends.
+        Thread.ofVirtual().start(() -> {
+            try {
+                Thread.sleep(300);
+            } catch (InterruptedException ignored) {
+            }
+            ops.appendEvent(o.uuid(), 0, "completion", Json.object().put("status", "SUCCESS"));
+        });
+        var followed = s.send(s.tokenA, "GET", "/v1/operations/" + o.uuid() + "/events?follow=1", null,
+                "Accept", "text/event-stream", "Accept-Encoding", "gzip");
+        assertThat(followed.header("Content-Encoding")).isEqualTo("gzip");
+        String text = new String(new java.util.zip.GZIPInputStream(new java.io.ByteArrayInputStream(followed.body())).readAllBytes());
+        assertThat(text).contains("event: stdout").endsWith("event: completion\ndata: " + text.substring(text.lastIndexOf("data: ") + 6));
+        assertThat(text).contains("\"type\":\"completion\"");
+        assertThat(s.get(s.tokenB, "/v1/operations/" + o.uuid() + "/events").status()).isEqualTo(404);
+        assertThat(s.send(s.tokenA, "GET", "/v1/operations/" + o.uuid() + "/events", null, "Last-Event-Id", "x").status()).isEqualTo(400);
+    }
+
     List<String> uuids(String path) {
         List<String> out = new ArrayList<>();
         s.get(s.tokenA, path).json().forEach(o -> out.add(o.get("uuid").asText()));

@@ -1,0 +1,185 @@
+package dev.contree.api;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.contree.instances.InstanceSpec;
+
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.regex.Pattern;
+
+/** Parses and validates {@code POST /v1/instances} bodies (every client's dialect) and renders the metadata echo. */
+final class InstanceRequests {
+    private static final Pattern HOSTNAME = Pattern.compile("[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*");
+    private static final Pattern ENV_NAME = Pattern.compile("[^=\\x00]+");
+    private static final int MAX_ECHOED_STDIN = 64 * 1024;
+
+    private InstanceRequests() {}
+
+    static InstanceSpec parse(ObjectNode body, int maxTimeout) {
+        String command = Fields.requiredString(body, "command");
+        if (command.indexOf('\0') >= 0) throw ApiException.badRequest("'command' must not contain NUL bytes");
+        String image = Fields.requiredString(body, "image");
+        boolean shell = Fields.bool(body, "shell", false);
+        List<String> args = stringList(body, "args");
+        Map<String, String> env = env(body);
+        String cwd = Fields.string(body, "cwd", "");
+        if (!cwd.isEmpty() && (!cwd.startsWith("/") || cwd.indexOf('\0') >= 0 || cwd.length() > 4096)) {
+            throw ApiException.badRequest("'cwd' must be an absolute path");
+        }
+        String hostname = Fields.string(body, "hostname", InstanceSpec.DEFAULT_HOSTNAME);
+        if (hostname.isEmpty()) hostname = InstanceSpec.DEFAULT_HOSTNAME;
+        if (hostname.length() > 64 || !HOSTNAME.matcher(hostname).matches()) {
+            throw ApiException.badRequest("'hostname' must be a valid host name of at most 64 characters");
+        }
+        int timeout = (int) Fields.integer(body, "timeout", InstanceSpec.DEFAULT_TIMEOUT, 1, maxTimeout);
+        long truncate = Fields.integer(body, "truncate_output_at", InstanceSpec.DEFAULT_TRUNCATE, 0, InstanceSpec.MAX_TRUNCATE);
+        int uid = (int) Fields.integer(body, "uid", 0, 0, 65534);
+        int gid = (int) Fields.integer(body, "gid", 0, 0, 65534);
+        ObjectNode limits = Fields.object(body, "resources_limits");
+        long maxLayer = limits == null ? InstanceSpec.DEFAULT_MAX_LAYER_BYTES
+                : Fields.integer(limits, "max_layer_bytes", InstanceSpec.DEFAULT_MAX_LAYER_BYTES, 1, Long.MAX_VALUE);
+        ObjectNode networking = Fields.object(body, "networking");
+        boolean network = networking != null && Fields.bool(networking, "enabled", false);
+        return new InstanceSpec(command, image, shell, args, env, Fields.bool(body, "preserve_env", false), cwd, hostname,
+                Fields.bool(body, "disposable", false), stdin(body), timeout, truncate, files(body), uid, gid, maxLayer, network);
+    }
+
+    private static List<String> stringList(ObjectNode body, String name) {
+        JsonNode v = body.get(name);
+        List<String> out = new ArrayList<>();
+        if (v == null || v.isNull()) return out;
+        if (!v.isArray()) throw ApiException.badRequest("'" + name + "' must be an array of strings");
+        for (JsonNode item : v) {
+            if (!item.isTextual()) throw ApiException.badRequest("'" + name + "' must be an array of strings");
+            if (item.textValue().indexOf('\0') >= 0) throw ApiException.badRequest("'" + name + "' must not contain NUL bytes");
+            out.add(item.textValue());
+        }
+        return out;
+    }
+
+    private static Map<String, String> env(ObjectNode body) {
+        ObjectNode env = Fields.object(body, "env");
+        Map<String, String> out = new LinkedHashMap<>();
+        if (env == null) return out;
+        for (Iterator<Map.Entry<String, JsonNode>> it = env.fields(); it.hasNext(); ) {
+            var e = it.next();
+            if (!ENV_NAME.matcher(e.getKey()).matches()) throw ApiException.badRequest("invalid env name '" + e.getKey() + "'");
+            JsonNode v = e.getValue();
+            if (v.isNull()) out.put(e.getKey(), null);
+            else if (v.isTextual() && v.textValue().indexOf('\0') < 0) out.put(e.getKey(), v.textValue());
+            else if (v.isNumber() || v.isBoolean()) out.put(e.getKey(), v.asText());
+            else throw ApiException.badRequest("env value of '" + e.getKey() + "' must be a string or null");
+        }
+        return out;
+    }
+
+    private static byte[] stdin(ObjectNode body) {
+        JsonNode v = body.get("stdin");
+        if (v == null || v.isNull()) return new byte[0];
+        if (v.isTextual()) return v.textValue().getBytes(StandardCharsets.UTF_8);
+        if (!v.isObject()) throw ApiException.badRequest("'stdin' must be an object {value, encoding}");
+        String value = Fields.string((ObjectNode) v, "value", "");
+        String encoding = Fields.string((ObjectNode) v, "encoding", "ascii");
+        return switch (encoding) {
+            case "ascii", "utf-8", "utf8", "text" -> value.getBytes(StandardCharsets.UTF_8);
+            case "base64" -> {
+                try {
+                    yield Base64.getMimeDecoder().decode(value);
+                } catch (IllegalArgumentException e) {
+                    throw ApiException.badRequest("'stdin.value' is not valid base64");
+                }
+            }
+            default -> throw ApiException.badRequest("'stdin.encoding' must be ascii or base64");
+        };
+    }
+
+    private static Map<String, InstanceSpec.FileSpec> files(ObjectNode body) {
+        ObjectNode files = Fields.object(body, "files");
+        Map<String, InstanceSpec.FileSpec> out = new LinkedHashMap<>();
+        if (files == null) return out;
+        for (Iterator<Map.Entry<String, JsonNode>> it = files.fields(); it.hasNext(); ) {
+            var e = it.next();
+            String path = normalisePath(e.getKey());
+            if (!e.getValue().isObject()) throw ApiException.badRequest("files['" + e.getKey() + "'] must be an object with 'uuid'");
+            ObjectNode spec = (ObjectNode) e.getValue();
+            String uuid = Params.uuid(Fields.requiredString(spec, "uuid"), "file");
+            int mode = mode(spec.get("mode"), e.getKey());
+            int uid = (int) Fields.integer(spec, "uid", 0, 0, 65534);
+            int gid = (int) Fields.integer(spec, "gid", 0, 0, 65534);
+            out.put(path, new InstanceSpec.FileSpec(uuid, mode, uid, gid));
+        }
+        return out;
+    }
+
+    /** An absolute, normalised destination path with no {@code ..}; 400 otherwise. */
+    static String normalisePath(String raw) {
+        if (raw.isEmpty() || raw.length() > 4096 || raw.indexOf('\0') >= 0 || !raw.startsWith("/")) {
+            throw ApiException.badRequest("file path '" + raw + "' must be an absolute path");
+        }
+        List<String> parts = new ArrayList<>();
+        for (String p : raw.split("/")) {
+            if (p.isEmpty() || p.equals(".")) continue;
+            if (p.equals("..")) throw ApiException.badRequest("file path '" + raw + "' must not contain '..'");
+            if (p.length() > 255) throw ApiException.badRequest("file path '" + raw + "' has a component longer than 255 bytes");
+            parts.add(p);
+        }
+        if (parts.isEmpty()) throw ApiException.badRequest("file path '" + raw + "' must name a file, not /");
+        return "/" + String.join("/", parts);
+    }
+
+    /** {@code "0644"}, {@code "0o644"}, {@code "0o100644"}, {@code "644"} or a JSON integer st_mode → permission bits. */
+    static int mode(JsonNode v, String path) {
+        if (v == null || v.isNull()) return 0644;
+        if (v.isIntegralNumber()) return v.asInt() & 07777;
+        if (!v.isTextual()) throw ApiException.badRequest("mode of '" + path + "' must be an octal string like \"0644\"");
+        String s = v.textValue().trim();
+        if (s.startsWith("0o") || s.startsWith("0O")) s = s.substring(2);
+        try {
+            if (s.isEmpty() || s.length() > 8) throw new NumberFormatException();
+            return Integer.parseInt(s, 8) & 07777;
+        } catch (NumberFormatException e) {
+            throw ApiException.badRequest("mode of '" + path + "' must be an octal string like \"0644\", got '" + v.textValue() + "'");
+        }
+    }
+
+    /** The normalised request as {@code metadata} shows it (MCP-old validates it strictly: no nulls where it wants values). */
+    static ObjectNode echo(InstanceSpec spec, String imageUuid) {
+        ObjectNode o = Json.object();
+        o.put("command", spec.command());
+        o.put("image", imageUuid);
+        o.put("shell", spec.shell());
+        ArrayNode args = o.putArray("args");
+        spec.args().forEach(args::add);
+        ObjectNode env = o.putObject("env");
+        spec.env().forEach((k, v) -> { if (v != null) env.put(k, v); });
+        o.put("preserve_env", spec.preserveEnv());
+        o.put("cwd", spec.cwd());
+        o.put("hostname", spec.hostname());
+        o.put("disposable", spec.disposable());
+        o.set("stdin", spec.stdin().length <= MAX_ECHOED_STDIN ? Streams.repr(spec.stdin(), false)
+                : Streams.repr(new byte[0], true));
+        o.put("timeout", spec.timeoutSeconds());
+        o.put("truncate_output_at", spec.truncateOutputAt());
+        ObjectNode files = o.putObject("files");
+        spec.files().forEach((path, f) -> {
+            ObjectNode fo = files.putObject(path);
+            fo.put("uuid", f.fileUuid());
+            fo.put("mode", String.format("%04o", f.mode()));
+            fo.put("uid", f.uid());
+            fo.put("gid", f.gid());
+        });
+        o.put("uid", spec.uid());
+        o.put("gid", spec.gid());
+        o.putObject("resources_limits").put("max_layer_bytes", spec.maxLayerBytes());
+        o.putObject("networking").put("enabled", spec.networking());
+        o.putNull("result");
+        return o;
+    }
+}
