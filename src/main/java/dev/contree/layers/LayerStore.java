@@ -27,15 +27,17 @@ import java.util.regex.Pattern;
  * <p>On-disk layout under {@code root} (a btrfs filesystem, loop-mounted from {@code <root>.img} if
  * {@code root} is not on btrfs already):
  * <pre>
- *   layers/&lt;id&gt;/diff           committed layer: read-only subvolume; diff is the upper-format tree
- *   layers/&lt;id&gt;/logical-size   only for compacted layers: apparent bytes (their extents are shared)
- *   pending/&lt;id&gt;/diff, work     writable subvolumes (prepare/create/compact in progress)
+ *   layers/&lt;id&gt;/diff             committed layer: read-only subvolume; diff is the upper-format tree
+ *   layers/&lt;id&gt;/logical-size     only for compacted layers: apparent bytes (their extents are shared)
+ *   layers/.pending-&lt;id&gt;/diff, work  writable subvolumes (prepare/create/compact in progress)
  *   mnt/&lt;id&gt;                   overlay mount point (rootfs) of a prepared layer
  *   empty/                     the lowerdir of a layer prepared with no lower layers
  * </pre>
  * A layer is committed (visible in {@link #layerIds()}) exactly when its subvolume is in {@code layers/};
- * it is marked read-only <em>before</em> the atomic rename from {@code pending/}, so a committed layer
- * is always read-only. On open everything in {@code pending/} and every mount below root is removed.
+ * it is marked read-only <em>before</em> the atomic rename from {@code layers/.pending-<id>}, so a
+ * committed layer is always read-only. (The rename stays inside one directory because the VFS refuses to
+ * move a read-only directory to another parent: that would rewrite its "..".) On open every
+ * {@code .pending-*} subvolume and every mount below root is removed.
  *
  * <p>Thread-safe: operations on different layers may run concurrently.
  */
@@ -47,7 +49,8 @@ public final class LayerStore implements AutoCloseable {
 
     private final Path root;
     private final LayerStoreConfig config;
-    private final Path layersDir, pendingDir, mntDir, emptyDir;
+    private static final String PENDING = ".pending-";
+    private final Path layersDir, mntDir, emptyDir;
     private final boolean mountedImage;
     private final boolean quotasEnforced;
     private final Set<Prepared> active = ConcurrentHashMap.newKeySet();
@@ -57,7 +60,6 @@ public final class LayerStore implements AutoCloseable {
         this.root = root;
         this.config = config;
         this.layersDir = root.resolve("layers");
-        this.pendingDir = root.resolve("pending");
         this.mntDir = root.resolve("mnt");
         this.emptyDir = root.resolve("empty");
         this.mountedImage = mountedImage;
@@ -107,14 +109,15 @@ public final class LayerStore implements AutoCloseable {
     }
 
     private void recover() throws IOException {
-        for (Path d : List.of(layersDir, pendingDir, mntDir, emptyDir)) Files.createDirectories(d);
+        for (Path d : List.of(layersDir, mntDir, emptyDir)) Files.createDirectories(d);
         for (Path m : Mounts.mountsUnder(root)) {
             log.warn("unmounting stale mount {}", m);
             Syscall.umount2(m, Mounts.MNT_DETACH);
         }
-        for (String name : UpperDir.list(pendingDir)) {
+        for (String name : UpperDir.list(layersDir)) {
+            if (!name.startsWith(PENDING)) continue;
             log.warn("deleting uncommitted layer {}", name);
-            deletePending(name);
+            deletePending(name.substring(PENDING.length()));
         }
         for (String name : UpperDir.list(mntDir)) UpperDir.deleteRecursively(mntDir.resolve(name));
         if (!UpperDir.isEmptyDir(emptyDir)) throw new IOException(emptyDir + " must be empty");
@@ -144,8 +147,8 @@ public final class LayerStore implements AutoCloseable {
         List<Path> lowers = new ArrayList<>();
         for (String l : lowerLayerIdsTopFirst) lowers.add(committedDiff(l));
         String id = newId();
-        Path subvol = pendingDir.resolve(id);
-        Btrfs.createSubvolume(pendingDir, id);
+        Path subvol = pendingSubvol(id);
+        Btrfs.createSubvolume(layersDir, PENDING + id);
         Path rootfs = mntDir.resolve(id);
         try {
             if (capBytes > 0 && quotasEnforced) Btrfs.limit(subvol, capBytes);
@@ -177,7 +180,7 @@ public final class LayerStore implements AutoCloseable {
         Prepared p = own(layer);
         try {
             unmountAndForget(p);
-            UpperDir.deleteRecursively(pendingDir.resolve(p.id).resolve("work"));
+            UpperDir.deleteRecursively(pendingSubvol(p.id).resolve("work"));
             List<Path> lowers = new ArrayList<>();
             for (String l : p.lowers) lowers.add(committedDiff(l));
             ScratchPaths.clean(p.diff, lowers, scratchPaths);
@@ -208,9 +211,9 @@ public final class LayerStore implements AutoCloseable {
     public LayerBuilder create() throws IOException {
         ensureOpen();
         String id = newId();
-        Btrfs.createSubvolume(pendingDir, id);
+        Btrfs.createSubvolume(layersDir, PENDING + id);
         try {
-            Files.createDirectory(pendingDir.resolve(id).resolve("diff"));
+            Files.createDirectory(pendingDiff(id));
         } catch (IOException e) {
             deletePending(id);
             throw e;
@@ -238,7 +241,7 @@ public final class LayerStore implements AutoCloseable {
 
     /** All committed layers, in no particular order. */
     public List<String> layerIds() throws IOException {
-        return UpperDir.list(layersDir);
+        return UpperDir.list(layersDir).stream().filter(n -> !n.startsWith(".")).toList();
     }
 
     /**
@@ -282,9 +285,9 @@ public final class LayerStore implements AutoCloseable {
             for (String l : belowTopFirst) below.add(committedDiff(l));
         }
         String id = newId();
-        Btrfs.createSubvolume(pendingDir, id);
+        Btrfs.createSubvolume(layersDir, PENDING + id);
         try {
-            Path diff = Files.createDirectory(pendingDir.resolve(id).resolve("diff"));
+            Path diff = Files.createDirectory(pendingDiff(id));
             long logical = new Compactor(range, below).run(diff);
             publish(id, logical);
             return id;
@@ -345,12 +348,16 @@ public final class LayerStore implements AutoCloseable {
     // ---- internals shared with LayerBuilder ----
 
     Path pendingDiff(String id) {
-        return pendingDir.resolve(id).resolve("diff");
+        return pendingSubvol(id).resolve("diff");
+    }
+
+    private Path pendingSubvol(String id) {
+        return layersDir.resolve(PENDING + id);
     }
 
     /** Read-only flag first, then the atomic rename: whatever is in layers/ is complete and immutable. */
     void publish(String id, long logicalSize) throws IOException {
-        Path subvol = pendingDir.resolve(id);
+        Path subvol = pendingSubvol(id);
         if (logicalSize >= 0) Files.writeString(subvol.resolve(LOGICAL_SIZE), Long.toString(logicalSize));
         Btrfs.setReadOnly(subvol, true);
         Files.move(subvol, layersDir.resolve(id), StandardCopyOption.ATOMIC_MOVE);
@@ -358,10 +365,10 @@ public final class LayerStore implements AutoCloseable {
     }
 
     void deletePending(String id) throws IOException {
-        Path subvol = pendingDir.resolve(id);
+        Path subvol = pendingSubvol(id);
         if (!Files.exists(subvol)) return;
         try {
-            Btrfs.deleteSubvolume(pendingDir, id);
+            Btrfs.deleteSubvolume(layersDir, PENDING + id);
         } catch (Syscall.ErrnoException e) {
             if (e.errno() != Syscall.EINVAL && e.errno() != 20 /* ENOTDIR */) throw e;
             UpperDir.deleteRecursively(subvol); // not a subvolume (should not happen)

@@ -144,8 +144,9 @@ final class Syscall {
     static void mount(String source, Path target, String fstype, long flags, String data) throws IOException {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment st = a.allocate(CAPTURE);
+            MemorySegment d = data == null ? MemorySegment.NULL : a.allocateFrom(data);
             int rc = (int) MOUNT.invokeExact(st, a.allocateFrom(source), a.allocateFrom(target.toString()),
-                    a.allocateFrom(fstype), flags, data == null ? MemorySegment.NULL : a.allocateFrom(data));
+                    a.allocateFrom(fstype), flags, d);
             if (rc < 0) throw new ErrnoException("mount " + fstype, target, errno(st));
         } catch (IOException e) {
             throw e;
