@@ -258,6 +258,10 @@ public final class TarLayerWriter {
     }
 
     private void applyMeta(Path p, TarArchiveEntry e, boolean symlink) throws IOException {
+        // chown first: it clears setuid/setgid, which chmod then restores
+        Linux.lchown(p, (int) e.getLongUserId(), (int) e.getLongGroupId());
+        if (!symlink) Linux.lchmod(p, e.getMode() & 07777);
+        // after chown, which drops security.capability
         for (Map.Entry<String, byte[]> x : xattrs(e).entrySet()) {
             try {
                 Linux.lsetxattr(p, x.getKey(), x.getValue());
@@ -266,9 +270,6 @@ public final class TarLayerWriter {
                 throw ex;
             }
         }
-        // chown first: it clears setuid/setgid, which chmod then restores
-        Linux.lchown(p, (int) e.getLongUserId(), (int) e.getLongGroupId());
-        if (!symlink) Linux.lchmod(p, e.getMode() & 07777);
         FileTime mt = e.getLastModifiedTime();
         long sec = mt == null ? 0 : mt.toInstant().getEpochSecond();
         int nsec = mt == null ? 0 : mt.toInstant().getNano();
