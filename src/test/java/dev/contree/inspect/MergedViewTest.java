@@ -167,6 +167,49 @@ class MergedViewTest {
     }
 
     @Test
+    void tarRoundTripsThroughTarLayerWriter() throws Exception {
+        byte[] cap = {1, 0, 0, 2, (byte) 0x80, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+        Linux.lsetxattr(c.resolve("bin/su"), "security.capability", cap);
+        Linux.lsetxattr(c.resolve("etc/hosts"), "user.note", "héllo".getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        file(a.resolve("deep/" + "long-directory-name/".repeat(12) + "f"), "deep");
+        Linux.lchown(a.resolve("deep"), 5_000_000, 5_000_001);
+        MergedView v = new MergedView(List.of(a, b, c));
+        Path tarFile = tmp.resolve("out.tar");
+        try (var out = Files.newOutputStream(tarFile)) {
+            v.writeTar("/", out);
+        }
+        Path copy = dir(tmp.resolve("copy"));
+        try (var in = Files.newInputStream(tarFile)) {
+            new dev.contree.layerformat.TarLayerWriter(copy).write(in);
+        }
+        MergedView back = new MergedView(List.of(copy));
+        assertThat(withoutDirNlink(describeView(back))).containsExactlyEntriesOf(withoutDirNlink(describeView(v)));
+        assertThat(Linux.lgetxattr(copy.resolve("bin/su"), "security.capability")).isEqualTo(cap);
+        assertThat(new String(Linux.lgetxattr(copy.resolve("etc/hosts"), "user.note"), java.nio.charset.StandardCharsets.UTF_8)).isEqualTo("héllo");
+        assertThat(Linux.lstat(copy.resolve("hard1")).ino()).isEqualTo(Linux.lstat(copy.resolve("hard2")).ino());
+        assertThat(Linux.lgetxattr(copy.resolve("opq"), "trusted.overlay.opaque")).isNull();
+    }
+
+    @Test
+    void tarOfASubtreeNamesMembersFromRoot() throws Exception {
+        var bo = new java.io.ByteArrayOutputStream();
+        view.writeTar("/merge", bo);
+        List<String> names = new java.util.ArrayList<>();
+        try (var t = new org.apache.commons.compress.archivers.tar.TarArchiveInputStream(new java.io.ByteArrayInputStream(bo.toByteArray()))) {
+            for (var e = t.getNextEntry(); e != null; e = t.getNextEntry()) names.add(e.getName());
+        }
+        assertThat(names).containsExactly("merge/", "merge/a1", "merge/b1", "merge/c1", "merge/shared");
+        assertThatThrownBy(() -> view.writeTar("/nope", new java.io.ByteArrayOutputStream()))
+                .extracting(e -> ((InspectException) e).kind()).isEqualTo(Kind.NOT_FOUND);
+    }
+
+    private static Map<String, String> withoutDirNlink(Map<String, String> m) {
+        Map<String, String> out = new java.util.TreeMap<>();
+        m.forEach((k, v) -> out.put(k, v.startsWith("40") ? v.replaceAll(" nlink=\\d+", "") : v));
+        return out;
+    }
+
+    @Test
     void textListing() throws Exception {
         String text = view.textListing("/");
         assertThat(text).startsWith("total ");
