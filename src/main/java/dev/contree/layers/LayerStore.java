@@ -1,0 +1,451 @@
+package dev.contree.layers;
+
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.io.RandomAccessFile;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.security.SecureRandom;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Pattern;
+
+/**
+ * The snapshot store: layers are btrfs subvolumes holding overlayfs upper dirs.
+ *
+ * <p>On-disk layout under {@code root} (a btrfs filesystem, loop-mounted from {@code <root>.img} if
+ * {@code root} is not on btrfs already):
+ * <pre>
+ *   layers/&lt;id&gt;/diff             committed layer: read-only subvolume; diff is the upper-format tree
+ *   layers/&lt;id&gt;/logical-size     only for compacted layers: apparent bytes (their extents are shared)
+ *   layers/.pending-&lt;id&gt;/diff, work  writable subvolumes (prepare/create/compact in progress)
+ *   mnt/&lt;id&gt;                   overlay mount point (rootfs) of a prepared layer
+ *   empty/                     the lowerdir of a layer prepared with no lower layers
+ * </pre>
+ * A layer is committed (visible in {@link #layerIds()}) exactly when its subvolume is in {@code layers/};
+ * it is marked read-only <em>before</em> the atomic rename from {@code layers/.pending-<id>}, so a
+ * committed layer is always read-only. (The rename stays inside one directory because the VFS refuses to
+ * move a read-only directory to another parent: that would rewrite its "..".) On open every
+ * {@code .pending-*} subvolume and every mount below root is removed.
+ *
+ * <p>Thread-safe: operations on different layers may run concurrently.
+ */
+public final class LayerStore implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(LayerStore.class);
+    private static final Pattern ID = Pattern.compile("[A-Za-z0-9][A-Za-z0-9_.-]{0,127}");
+    private static final SecureRandom RANDOM = new SecureRandom();
+    private static final String LOGICAL_SIZE = "logical-size";
+
+    private final Path root;
+    private final LayerStoreConfig config;
+    private static final String PENDING = ".pending-";
+    private final Path layersDir, mntDir, emptyDir;
+    private final boolean mountedImage;
+    private final boolean quotasEnforced;
+    private final Set<Prepared> active = ConcurrentHashMap.newKeySet();
+    private volatile boolean closed;
+
+    private LayerStore(Path root, LayerStoreConfig config, boolean mountedImage, boolean quotasEnforced) {
+        this.root = root;
+        this.config = config;
+        this.layersDir = root.resolve("layers");
+        this.mntDir = root.resolve("mnt");
+        this.emptyDir = root.resolve("empty");
+        this.mountedImage = mountedImage;
+        this.quotasEnforced = quotasEnforced;
+    }
+
+    /**
+     * Opens (and if needed creates, formats and loop-mounts) the store at {@code root}, enables btrfs
+     * simple quotas, and cleans up what a crash left behind: mounts below root and uncommitted layers.
+     */
+    public static LayerStore open(Path root, LayerStoreConfig config) throws IOException {
+        root = root.toAbsolutePath().normalize();
+        Files.createDirectories(root);
+        boolean mounted = false;
+        if (!Btrfs.isBtrfs(root)) {
+            Path img = root.resolveSibling(root.getFileName() + ".img");
+            if (!Files.exists(img)) {
+                Path tmp = root.resolveSibling(root.getFileName() + ".img.tmp");
+                try (RandomAccessFile f = new RandomAccessFile(tmp.toFile(), "rw")) {
+                    f.setLength(config.imageSizeBytes()); // sparse
+                }
+                run("mkfs.btrfs", "-q", "-f", tmp.toString());
+                Files.move(tmp, img, StandardCopyOption.ATOMIC_MOVE);
+                log.info("created btrfs image {} ({} bytes, sparse)", img, config.imageSizeBytes());
+            }
+            run("mount", "-o", "loop", img.toString(), root.toString());
+            mounted = true;
+            if (!Btrfs.isBtrfs(root)) throw new IOException(root + " is not btrfs after mounting " + img);
+        }
+        boolean quotas;
+        try {
+            Btrfs.quotaCtl(root, Btrfs.QUOTA_CTL_ENABLE_SIMPLE_QUOTA);
+            quotas = true;
+        } catch (IOException e) {
+            log.warn("btrfs simple quotas unavailable ({}); writable layers are NOT size-capped "
+                    + "(simple quotas need Linux >= 6.7)", e.getMessage());
+            quotas = false;
+        }
+        LayerStore store = new LayerStore(root, config, mounted, quotas);
+        try {
+            store.recover();
+        } catch (IOException | RuntimeException e) {
+            store.close();
+            throw e;
+        }
+        return store;
+    }
+
+    private void recover() throws IOException {
+        for (Path d : List.of(layersDir, mntDir, emptyDir)) Files.createDirectories(d);
+        for (Path m : Mounts.mountsUnder(root)) {
+            log.warn("unmounting stale mount {}", m);
+            Syscall.umount2(m, Mounts.MNT_DETACH);
+        }
+        for (String name : UpperDir.list(layersDir)) {
+            if (!name.startsWith(PENDING)) continue;
+            log.warn("deleting uncommitted layer {}", name);
+            deletePending(name.substring(PENDING.length()));
+        }
+        for (String name : UpperDir.list(mntDir)) UpperDir.deleteRecursively(mntDir.resolve(name));
+        if (!UpperDir.isEmptyDir(emptyDir)) throw new IOException(emptyDir + " must be empty");
+    }
+
+    /** Whether writable layers are capped (btrfs simple quotas are on). */
+    public boolean quotasEnforced() {
+        return quotasEnforced;
+    }
+
+    public Path root() {
+        return root;
+    }
+
+    public LayerStoreConfig config() {
+        return config;
+    }
+
+    /**
+     * Creates a writable layer on top of {@code lowerLayerIdsTopFirst} (may be empty): a new subvolume
+     * capped at {@code capBytes} (0 = no cap), with diff/ and work/, overlay-mounted (nodev) at a fresh
+     * directory. Cost is independent of the number and size of layers.
+     */
+    public WritableLayer prepare(List<String> lowerLayerIdsTopFirst, long capBytes) throws IOException {
+        ensureOpen();
+        if (capBytes < 0) throw new IllegalArgumentException("capBytes < 0");
+        List<Path> lowers = new ArrayList<>();
+        for (String l : lowerLayerIdsTopFirst) lowers.add(committedDiff(l));
+        String id = newId();
+        Path subvol = pendingSubvol(id);
+        Btrfs.createSubvolume(layersDir, PENDING + id);
+        Path rootfs = mntDir.resolve(id);
+        try {
+            if (capBytes > 0 && quotasEnforced) Btrfs.limit(subvol, capBytes);
+            Path diff = Files.createDirectory(subvol.resolve("diff"));
+            Path work = Files.createDirectory(subvol.resolve("work"));
+            Files.createDirectory(rootfs);
+            Mounts.mountOverlay(lowers.isEmpty() ? List.of(emptyDir) : lowers, diff, work, rootfs);
+            Prepared p = new Prepared(id, rootfs, diff, capBytes, List.copyOf(lowerLayerIdsTopFirst));
+            active.add(p);
+            return p;
+        } catch (IOException | RuntimeException e) {
+            try {
+                Files.deleteIfExists(rootfs);
+                deletePending(id);
+            } catch (IOException ce) {
+                e.addSuppressed(ce);
+            }
+            throw e;
+        }
+    }
+
+    /**
+     * Unmounts the layer, drops work/ and the {@code scratchPaths} the runtime created (see
+     * {@link ScratchPaths}), and then: an empty upper dir deletes the subvolume and returns empty
+     * ("unchanged"); otherwise the subvolume is marked read-only in place and published under its id.
+     * On failure the layer is discarded.
+     */
+    public Optional<String> commit(WritableLayer layer, Collection<String> scratchPaths) throws IOException {
+        Prepared p = own(layer);
+        try {
+            unmountAndForget(p);
+            UpperDir.deleteRecursively(pendingSubvol(p.id).resolve("work"));
+            List<Path> lowers = new ArrayList<>();
+            for (String l : p.lowers) lowers.add(committedDiff(l));
+            ScratchPaths.clean(p.diff, lowers, scratchPaths);
+            if (UpperDir.isEmptyDir(p.diff)) {
+                deletePending(p.id);
+                return Optional.empty();
+            }
+            publish(p.id, -1);
+            return Optional.of(p.id);
+        } catch (IOException | RuntimeException e) {
+            try {
+                deletePending(p.id);
+            } catch (IOException ce) {
+                e.addSuppressed(ce);
+            }
+            throw e;
+        }
+    }
+
+    /** Unmounts (if still mounted) and deletes a writable layer. */
+    public void discard(WritableLayer layer) throws IOException {
+        Prepared p = own(layer);
+        unmountAndForget(p);
+        deletePending(p.id);
+    }
+
+    /** A new writable, unmounted, uncapped layer for imports; see {@link LayerBuilder}. */
+    public LayerBuilder create() throws IOException {
+        ensureOpen();
+        String id = newId();
+        Btrfs.createSubvolume(layersDir, PENDING + id);
+        try {
+            Files.createDirectory(pendingDiff(id));
+        } catch (IOException e) {
+            deletePending(id);
+            throw e;
+        }
+        return new LayerBuilder(this, id);
+    }
+
+    /** The committed layer's upper-format tree (read-only). */
+    public Path diffDir(String layerId) {
+        checkId(layerId);
+        return layersDir.resolve(layerId).resolve("diff");
+    }
+
+    /** Whether {@code layerId} is a committed layer. */
+    public boolean exists(String layerId) {
+        return ID.matcher(layerId).matches() && Files.isDirectory(layersDir.resolve(layerId));
+    }
+
+    /** Deletes a committed layer. The caller makes sure no image and no mount still uses it. */
+    public void remove(String layerId) throws IOException {
+        checkId(layerId);
+        if (!Files.isDirectory(layersDir.resolve(layerId))) throw new NoSuchFileException("layer " + layerId);
+        Btrfs.deleteSubvolume(layersDir, layerId);
+    }
+
+    /** All committed layers, in no particular order. */
+    public List<String> layerIds() throws IOException {
+        return UpperDir.list(layersDir).stream().filter(n -> !n.startsWith(".")).toList();
+    }
+
+    /**
+     * Bytes the layer accounts for: the simple-quota usage of its subvolume (data it wrote, plus
+     * metadata) when quotas are on, else the apparent size of its files. A compacted layer shares its
+     * extents with its sources, so for it this is the apparent size recorded at compaction.
+     */
+    public long sizeOf(String layerId) throws IOException {
+        Path subvol = layersDir.resolve(layerId);
+        committedDiff(layerId);
+        Path logical = subvol.resolve(LOGICAL_SIZE);
+        if (Files.exists(logical)) return Long.parseLong(Files.readString(logical).trim());
+        if (quotasEnforced) {
+            long used = Btrfs.qgroupReferenced(root, Btrfs.subvolId(subvol));
+            if (used >= 0) return used;
+        }
+        return UpperDir.apparentSize(subvol.resolve("diff"));
+    }
+
+    /**
+     * Merges adjacent layers (top first) into one new committed layer equivalent to them stacked, not
+     * knowing what lies below: whiteouts and opaque markers that could hide lower layers are kept.
+     * Regular files are reflinked (no data copy). The source layers are left alone.
+     */
+    public String compact(List<String> layerIdsTopFirst) throws IOException {
+        return compact(layerIdsTopFirst, null);
+    }
+
+    /**
+     * Like {@link #compact(List)}, knowing the layers below the range ({@code belowTopFirst}, empty if the
+     * range is the bottom of the image): whiteouts and opaque markers that hide nothing there are dropped.
+     */
+    public String compact(List<String> layerIdsTopFirst, List<String> belowTopFirst) throws IOException {
+        ensureOpen();
+        if (layerIdsTopFirst.isEmpty()) throw new IllegalArgumentException("nothing to compact");
+        List<Path> range = new ArrayList<>();
+        for (String l : layerIdsTopFirst) range.add(committedDiff(l));
+        List<Path> below = null;
+        if (belowTopFirst != null) {
+            below = new ArrayList<>();
+            for (String l : belowTopFirst) below.add(committedDiff(l));
+        }
+        String id = newId();
+        Btrfs.createSubvolume(layersDir, PENDING + id);
+        try {
+            Path diff = Files.createDirectory(pendingDiff(id));
+            long logical = new Compactor(range, below).run(diff);
+            publish(id, logical);
+            return id;
+        } catch (IOException | RuntimeException e) {
+            try {
+                deletePending(id);
+            } catch (IOException ce) {
+                e.addSuppressed(ce);
+            }
+            throw e;
+        }
+    }
+
+    /**
+     * Applies the {@link CompactionPolicy} (max depth from the config) to an image's layer chain: returns
+     * the chain unchanged when it is shallow enough, else a new chain whose top layers were merged into
+     * one new layer. The caller records the new chain for the image (the old layers stay until removed).
+     */
+    public List<String> compactIfNeeded(List<String> layerIdsTopFirst) throws IOException {
+        CompactionPolicy policy = new CompactionPolicy(config.maxMountDepth());
+        if (layerIdsTopFirst.size() <= config.maxMountDepth()) return layerIdsTopFirst;
+        List<Long> sizes = new ArrayList<>();
+        for (String l : layerIdsTopFirst) sizes.add(sizeOf(l));
+        int k = policy.topLayersToMerge(sizes);
+        if (k < 2) return layerIdsTopFirst;
+        List<String> below = layerIdsTopFirst.subList(k, layerIdsTopFirst.size());
+        String merged = compact(layerIdsTopFirst.subList(0, k), below);
+        List<String> out = new ArrayList<>(below.size() + 1);
+        out.add(merged);
+        out.addAll(below);
+        return List.copyOf(out);
+    }
+
+    /** Discards all still-prepared layers and unmounts the image if this store mounted it. */
+    @Override
+    public void close() throws IOException {
+        if (closed) return;
+        closed = true;
+        IOException first = null;
+        for (Prepared p : List.copyOf(active)) {
+            try {
+                unmountAndForget(p);
+                deletePending(p.id);
+            } catch (IOException e) {
+                if (first == null) first = e;
+            }
+        }
+        if (mountedImage && config.unmountImageOnClose()) {
+            try {
+                Mounts.unmount(root); // the loop device was set up with autoclear: it goes with the mount
+            } catch (IOException e) {
+                if (first == null) first = e;
+            }
+        }
+        if (first != null) throw first;
+    }
+
+    // ---- internals shared with LayerBuilder ----
+
+    Path pendingDiff(String id) {
+        return pendingSubvol(id).resolve("diff");
+    }
+
+    private Path pendingSubvol(String id) {
+        return layersDir.resolve(PENDING + id);
+    }
+
+    /** Read-only flag first, then the atomic rename: whatever is in layers/ is complete and immutable. */
+    void publish(String id, long logicalSize) throws IOException {
+        Path subvol = pendingSubvol(id);
+        if (logicalSize >= 0) Files.writeString(subvol.resolve(LOGICAL_SIZE), Long.toString(logicalSize));
+        Btrfs.setReadOnly(subvol, true);
+        Files.move(subvol, layersDir.resolve(id), StandardCopyOption.ATOMIC_MOVE);
+        if (config.syncOnCommit()) Btrfs.syncfs(root);
+    }
+
+    void deletePending(String id) throws IOException {
+        Path subvol = pendingSubvol(id);
+        if (!Files.exists(subvol)) return;
+        try {
+            Btrfs.deleteSubvolume(layersDir, PENDING + id);
+        } catch (Syscall.ErrnoException e) {
+            if (e.errno() != Syscall.EINVAL && e.errno() != 20 /* ENOTDIR */) throw e;
+            UpperDir.deleteRecursively(subvol); // not a subvolume (should not happen)
+        }
+    }
+
+    private void unmountAndForget(Prepared p) throws IOException {
+        if (p.mounted) {
+            Mounts.unmount(p.rootfs);
+            p.mounted = false;
+        }
+        Files.deleteIfExists(p.rootfs);
+        active.remove(p);
+    }
+
+    private Prepared own(WritableLayer layer) {
+        if (!(layer instanceof Prepared p) || !active.contains(p)) {
+            throw new IllegalArgumentException("not an active writable layer of this store: " + layer.id());
+        }
+        return p;
+    }
+
+    private Path committedDiff(String id) throws IOException {
+        Path d = diffDir(id);
+        if (!Files.isDirectory(d)) throw new NoSuchFileException("layer " + id);
+        return d;
+    }
+
+    private void ensureOpen() {
+        if (closed) throw new IllegalStateException("layer store closed");
+    }
+
+    private static void checkId(String id) {
+        if (id == null || !ID.matcher(id).matches()) throw new IllegalArgumentException("bad layer id: " + id);
+    }
+
+    private static String newId() {
+        byte[] b = new byte[16];
+        RANDOM.nextBytes(b);
+        return HexFormat.of().formatHex(b);
+    }
+
+    private static void run(String... cmd) throws IOException {
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        try {
+            String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            if (!p.waitFor(120, TimeUnit.SECONDS)) {
+                p.destroyForcibly();
+                throw new IOException(String.join(" ", cmd) + ": timed out");
+            }
+            if (p.exitValue() != 0) throw new IOException(String.join(" ", cmd) + " failed (" + p.exitValue() + "): " + out.trim());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException("interrupted: " + String.join(" ", cmd), e);
+        }
+    }
+
+    private static final class Prepared implements WritableLayer {
+        final String id;
+        final Path rootfs, diff;
+        final long cap;
+        final List<String> lowers;
+        volatile boolean mounted = true;
+
+        Prepared(String id, Path rootfs, Path diff, long cap, List<String> lowers) {
+            this.id = id;
+            this.rootfs = rootfs;
+            this.diff = diff;
+            this.cap = cap;
+            this.lowers = lowers;
+        }
+
+        @Override public String id() { return id; }
+        @Override public Path rootfs() { return rootfs; }
+        @Override public Path diffDir() { return diff; }
+        @Override public long capBytes() { return cap; }
+        @Override public List<String> lowerLayerIds() { return lowers; }
+        @Override public String toString() { return "WritableLayer[" + id + " at " + rootfs + "]"; }
+    }
+}

@@ -1,0 +1,567 @@
+package dev.contree.sandbox;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.ByteArrayOutputStream;
+import java.io.DataInputStream;
+import java.io.EOFException;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.security.MessageDigest;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.stream.Stream;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * runsc / runc backend: writes an OCI bundle, runs {@code <runtime> run} in the foreground with
+ * contree-init as PID 1, demultiplexes init's framed output, and cleans up.
+ */
+final class OciSandboxRuntime implements SandboxRuntime {
+    private static final Logger log = LoggerFactory.getLogger(OciSandboxRuntime.class);
+    static final String CONTAINER_PREFIX = "contree-";
+    private static final List<String> CGROUP_CONTROLLERS =
+            List.of("memory", "pids", "cpu", "cpuacct", "cpuset", "blkio", "devices", "freezer", "systemd");
+    private static final int RUNTIME_STDERR_CAP = 64 * 1024;
+
+    private final RuntimeConfig cfg;
+    private final String binary;
+    private final Path stateRoot;
+    private final Path bundles;
+    private final Path initBinary;
+    private final boolean memsw;
+    private final ObjectMapper json = new ObjectMapper();
+
+    OciSandboxRuntime(RuntimeConfig cfg) throws IOException {
+        this.cfg = cfg;
+        this.binary = cfg.binary() != null ? cfg.binary().toString() : name();
+        Path state = cfg.stateDir().toAbsolutePath();
+        this.stateRoot = state.resolve(name() + "-root");
+        this.bundles = state.resolve(name() + "-bundles");
+        Files.createDirectories(stateRoot);
+        Files.createDirectories(bundles);
+        this.initBinary = extractInit(state);
+        this.memsw = OciSpecs.memswAvailable();
+    }
+
+    @Override public String name() { return cfg.kind() == RuntimeConfig.Kind.RUNSC ? "runsc" : "runc"; }
+
+    Path initBinary() { return initBinary; }
+
+    /** Copies contree-init from the classpath to stateDir/contree-init-&lt;sha&gt; (root-owned, 0555). */
+    private static Path extractInit(Path state) throws IOException {
+        byte[] bin;
+        try (InputStream in = OciSandboxRuntime.class.getResourceAsStream("contree-init")) {
+            if (in == null) throw new IOException("contree-init missing from the classpath (build it with the Maven build)");
+            bin = in.readAllBytes();
+        }
+        String sha;
+        try {
+            sha = HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(bin)).substring(0, 16);
+        } catch (Exception e) {
+            throw new IOException(e);
+        }
+        Path target = state.resolve("contree-init-" + sha);
+        if (Files.isRegularFile(target, LinkOption.NOFOLLOW_LINKS) && Files.size(target) == bin.length) return target;
+        Path tmp = Files.createTempFile(state, ".contree-init", ".tmp");
+        Files.write(tmp, bin);
+        Files.setPosixFilePermissions(tmp, PosixFilePermissions.fromString("r-xr-xr-x"));
+        Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+        return target;
+    }
+
+    // ---------------------------------------------------------------- command lines
+
+    private List<String> globalArgs() {
+        List<String> a = new ArrayList<>();
+        a.add(binary);
+        a.add("--root");
+        a.add(stateRoot.toString());
+        if (cfg.kind() == RuntimeConfig.Kind.RUNSC) {
+            a.add("--platform=" + cfg.runscPlatform());
+            a.add("--overlay2=none");          // rootfs writes must land in the host directory
+            a.add("--file-access=exclusive");   // (default) the sandbox owns its rootfs; flushed on exit
+        }
+        return a;
+    }
+
+    private List<String> runArgs(Path bundle, String cid, boolean network) {
+        List<String> a = globalArgs();
+        if (cfg.kind() == RuntimeConfig.Kind.RUNSC) {
+            a.add(1, network ? "--network=sandbox" : "--network=none");
+        }
+        a.add("run");
+        a.add("--bundle");
+        a.add(bundle.toString());
+        a.add(cid);
+        return a;
+    }
+
+    /** Runs a short runtime subcommand; returns exit code, -1 on timeout. Output discarded (logged at debug). */
+    private int runtimeCommand(Duration timeout, String... sub) {
+        List<String> a = globalArgs();
+        a.addAll(List.of(sub));
+        try {
+            Process p = new ProcessBuilder(a).redirectErrorStream(true).redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
+            byte[] out;
+            try (InputStream in = p.getInputStream()) {
+                out = in.readNBytes(8192);
+            }
+            if (!p.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
+                p.destroyForcibly();
+                return -1;
+            }
+            if (p.exitValue() != 0 && log.isDebugEnabled())
+                log.debug("{} -> {}: {}", a, p.exitValue(), new String(out, StandardCharsets.UTF_8).strip());
+            return p.exitValue();
+        } catch (IOException e) {
+            log.warn("{} failed: {}", a, e.toString());
+            return -1;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return -1;
+        }
+    }
+
+    private String runtimeOutput(String... sub) throws IOException {
+        List<String> a = globalArgs();
+        a.addAll(List.of(sub));
+        Process p = new ProcessBuilder(a).redirectError(ProcessBuilder.Redirect.DISCARD).start();
+        try (InputStream in = p.getInputStream()) {
+            String s = new String(in.readAllBytes(), StandardCharsets.UTF_8);
+            p.waitFor(30, TimeUnit.SECONDS);
+            return s;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException(e);
+        }
+    }
+
+    // ---------------------------------------------------------------- run
+
+    @Override
+    public SandboxResult run(SandboxSpec spec, SandboxListener listener, CancelSignal cancel) throws IOException {
+        if (listener == null) listener = SandboxListener.NONE;
+        if (cancel == null) cancel = CancelSignal.NEVER;
+        long outputCap = spec.outputCap() > 0 ? spec.outputCap() : cfg.defaultOutputCap();
+        if (cancel.isCancelled()) return cancelledBeforeStart(spec, outputCap);
+        if (!Files.isDirectory(spec.rootfs(), LinkOption.NOFOLLOW_LINKS))
+            throw new IOException("rootfs is not a directory: " + spec.rootfs());
+        if (spec.network() && cfg.networkNamespace() == null)
+            return infra("network requested but no network namespace is configured for sandboxes");
+
+        String cid = CONTAINER_PREFIX + spec.id();
+        Path bundle = bundles.resolve(cid);
+        try {
+            Files.createDirectory(bundle);
+        } catch (FileAlreadyExistsException e) {
+            throw new IOException("sandbox id already in use: " + spec.id(), e);
+        }
+        Process proc = null;
+        Killer killer = null;
+        try {
+            if (cfg.kind() == RuntimeConfig.Kind.RUNSC) ensureTmp(spec.rootfs());
+            OciSpecs.Limits limits = new OciSpecs.Limits(
+                    pick(spec.memoryBytes(), cfg.defaultMemoryBytes()),
+                    pick(spec.pidsLimit(), cfg.defaultPidsLimit()),
+                    spec.cpus() != 0 ? spec.cpus() : cfg.defaultCpus());
+            Map<String, Object> config = OciSpecs.build(cfg.kind(), spec, initArgs(spec), initBinary,
+                    "/" + cfg.cgroupParent() + "/" + cid, limits, spec.network() ? cfg.networkNamespace() : null, memsw);
+            json.writeValue(bundle.resolve("config.json").toFile(), config);
+
+            long timeoutMs = spec.timeout() == null ? 0 : spec.timeout().toMillis();
+            long t0 = System.nanoTime();
+            proc = new ProcessBuilder(runArgs(bundle, cid, spec.network())).directory(bundle.toFile()).start();
+            killer = new Killer(cid, proc);
+            Killer k = killer;
+            cancel.onCancel(() -> k.kill("cancel"));
+
+            Process p = proc;
+            byte[] stdinBytes = spec.stdin();
+            Thread stdinThread = Thread.ofVirtual().name("sandbox-stdin-" + cid).start(() -> {
+                try (OutputStream os = p.getOutputStream()) {
+                    os.write(stdinBytes);
+                } catch (IOException ignored) {
+                    // the command closed its stdin or exited: not an error
+                }
+            });
+            Demux demux = new Demux(proc.getInputStream(), listener, outputCap);
+            Thread demuxThread = Thread.ofVirtual().name("sandbox-out-" + cid).start(demux);
+            ByteArrayOutputStream rtErr = new ByteArrayOutputStream();
+            Thread errThread = Thread.ofVirtual().name("sandbox-err-" + cid).start(() -> drain(p.getErrorStream(), rtErr));
+
+            // Hard deadline in case init is stuck: spec timeout + grace (+ startup allowance).
+            long hardMs = timeoutMs > 0 ? timeoutMs + cfg.killGrace().toMillis() + 5000 : Long.MAX_VALUE;
+            boolean exited = hardMs == Long.MAX_VALUE ? waitFor(proc, -1) : waitFor(proc, hardMs);
+            if (!exited) {
+                killer.kill("hard deadline");
+                exited = waitFor(proc, 10_000);
+                if (!exited) proc.destroyForcibly();
+            }
+            demuxThread.join(5_000);
+            errThread.join(2_000);
+            stdinThread.interrupt();
+            double elapsedHost = (System.nanoTime() - t0) / 1e9;
+            return buildResult(spec, demux, rtErr, proc, killer, cancel, elapsedHost);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            if (killer != null) killer.kill("interrupted");
+            throw new IOException("interrupted while running sandbox " + cid, e);
+        } finally {
+            if (proc != null && proc.isAlive()) {
+                if (killer != null) killer.kill("cleanup");
+                if (!waitFor(proc, 5000)) proc.destroyForcibly();
+            }
+            if (killer != null) killer.close();
+            cleanupContainer(cid);
+            deleteTree(bundle);
+        }
+    }
+
+    private static long pick(long v, long dflt) { return v != 0 ? v : dflt; }
+
+    private static boolean waitFor(Process p, long ms) {
+        try {
+            if (ms < 0) { p.waitFor(); return true; }
+            return p.waitFor(ms, TimeUnit.MILLISECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return !p.isAlive();
+        }
+    }
+
+    private static List<String> initArgs(SandboxSpec spec) {
+        List<String> a = new ArrayList<>();
+        a.add(INIT_PATH);
+        long t = spec.timeout() == null ? 0 : spec.timeout().toMillis();
+        if (t > 0) { a.add("-t"); a.add(Long.toString(t)); }
+        a.add("-u"); a.add(Integer.toString(spec.uid()));
+        a.add("-g"); a.add(Integer.toString(spec.gid()));
+        a.add("-c"); a.add(spec.cwd());
+        a.add("-m");
+        if (spec.lookupPath()) a.add("-p");
+        a.add("--");
+        a.addAll(spec.argv());
+        return a;
+    }
+
+    /** gVisor needs /tmp to exist in the rootfs to bind it over its default tmpfs. */
+    private static void ensureTmp(Path rootfs) throws IOException {
+        Path tmp = rootfs.resolve("tmp");
+        if (Files.isSymbolicLink(tmp)) {
+            throw new IOException("/tmp in the rootfs is a symlink; refusing to bind-mount it");
+        }
+        if (!Files.exists(tmp, LinkOption.NOFOLLOW_LINKS)) {
+            Files.createDirectory(tmp);
+            Files.setPosixFilePermissions(tmp, PosixFilePermissions.fromString("rwxrwxrwx"));
+            // sticky bit: not expressible with PosixFilePermissions
+            new ProcessBuilder("chmod", "1777", tmp.toString()).start().onExit().join();
+        }
+    }
+
+    private SandboxResult cancelledBeforeStart(SandboxSpec spec, long cap) {
+        return new SandboxResult(-1, -1, false, false, -1, ResourceUsage.UNKNOWN, new byte[0], false, 0, new byte[0],
+                false, 0, true, null, null);
+    }
+
+    private static SandboxResult infra(String msg) {
+        return new SandboxResult(-1, -1, false, false, -1, ResourceUsage.UNKNOWN, new byte[0], false, 0, new byte[0],
+                false, 0, false, null, msg);
+    }
+
+    private SandboxResult buildResult(SandboxSpec spec, Demux d, ByteArrayOutputStream rtErr, Process proc,
+                                      Killer killer, CancelSignal cancel, double elapsedHost) {
+        d.out.finish(d.listener, "stdout");
+        d.err.finish(d.listener, "stderr");
+        Map<String, String> r = d.result;
+        boolean cancelled = cancel.isCancelled();
+        String infraError = null;
+        int exit = -1, signal = -1, pid = d.pid;
+        boolean timedOut = false, core = false;
+        String execError = null;
+        ResourceUsage usage = ResourceUsage.UNKNOWN.withElapsed(elapsedHost);
+        if (r != null) {
+            exit = intOf(r, "exit_code", -1);
+            signal = intOf(r, "signal", -1);
+            timedOut = intOf(r, "timed_out", 0) == 1;
+            core = intOf(r, "core_dump", 0) == 1;
+            pid = intOf(r, "pid", pid);
+            execError = r.get("error");
+            usage = usage(r);
+        } else if (cancelled) {
+            signal = 9;
+        } else {
+            String why = killer.reason != null ? "sandbox killed (" + killer.reason + ")" : "sandbox ended without a result";
+            String err = rtErr.toString(StandardCharsets.UTF_8).strip();
+            if (d.error != null) err = (err + " [output: " + d.error + "]").strip();
+            infraError = why + " (" + name() + " exit " + (proc.isAlive() ? "?" : proc.exitValue()) + ")"
+                    + (err.isEmpty() ? "" : ": " + tail(err, 2000));
+        }
+        if (cancelled) { exit = -1; signal = 9; }
+        return new SandboxResult(exit, signal, timedOut, core, pid, usage, d.out.bytes(), d.out.truncated(),
+                d.out.total, d.err.bytes(), d.err.truncated(), d.err.total, cancelled, execError, infraError);
+    }
+
+    private ResourceUsage usage(Map<String, String> r) {
+        boolean gvisor = cfg.kind() == RuntimeConfig.Kind.RUNSC;
+        // gVisor's wait4 does not account faults, block I/O, context switches, signals, swaps.
+        long u = gvisor ? -1 : 0;
+        return new ResourceUsage(
+                longOf(r, "utime_us", -1) / 1e6,
+                longOf(r, "stime_us", -1) / 1e6,
+                longOf(r, "maxrss_kb", -1),
+                gvisor ? u : longOf(r, "minflt", -1),
+                gvisor ? u : longOf(r, "majflt", -1),
+                gvisor ? u : longOf(r, "inblock", -1),
+                gvisor ? u : longOf(r, "oublock", -1),
+                gvisor ? u : longOf(r, "nvcsw", -1),
+                gvisor ? u : longOf(r, "nivcsw", -1),
+                gvisor ? u : longOf(r, "nsignals", -1),
+                gvisor ? u : longOf(r, "nswap", -1),
+                longOf(r, "elapsed_ns", -1) / 1e9,
+                longOf(r, "cg_mem_max_usage", -1),
+                r.containsKey("cg_cpu_usage_ns") ? longOf(r, "cg_cpu_usage_ns", -1) / 1e9 : -1,
+                longOf(r, "cg_mem_failcnt", -1),
+                longOf(r, "cg_pids_max_hit", -1));
+    }
+
+    private static int intOf(Map<String, String> r, String k, int d) {
+        try { return Integer.parseInt(r.getOrDefault(k, "").trim()); } catch (NumberFormatException e) { return d; }
+    }
+
+    private static long longOf(Map<String, String> r, String k, long d) {
+        try { return Long.parseLong(r.getOrDefault(k, "").trim()); } catch (NumberFormatException e) { return d; }
+    }
+
+    private static String tail(String s, int n) { return s.length() <= n ? s : "..." + s.substring(s.length() - n); }
+
+    private static void drain(InputStream in, ByteArrayOutputStream keep) {
+        byte[] buf = new byte[8192];
+        try (in) {
+            int n;
+            while ((n = in.read(buf)) > 0) {
+                int room = RUNTIME_STDERR_CAP - keep.size();
+                if (room > 0) keep.write(buf, 0, Math.min(room, n));
+            }
+        } catch (IOException ignored) {
+        }
+    }
+
+    // ---------------------------------------------------------------- output demultiplexing
+
+    /** Bounded capture of one stream: first {@code cap} bytes kept, the rest counted. */
+    static final class Capture {
+        private final long cap;
+        private final ByteArrayOutputStream kept = new ByteArrayOutputStream();
+        long total;
+
+        Capture(long cap) { this.cap = cap; }
+
+        /** Returns how many of the given bytes are kept (a prefix). */
+        int accept(int len) {
+            long room = Math.max(0, cap - total);
+            total += len;
+            return (int) Math.min(room, len);
+        }
+
+        boolean truncated() { return total > cap; }
+
+        byte[] bytes() { return kept.toByteArray(); }
+
+        void finish(SandboxListener l, String stream) {
+            if (truncated()) {
+                try { l.onOutputTruncated(stream, kept.size(), total - kept.size()); }
+                catch (RuntimeException e) { log.warn("listener failed", e); }
+            }
+        }
+    }
+
+    /** Reads contree-init's frames from the runtime's stdout. */
+    static final class Demux implements Runnable {
+        final DataInputStream in;
+        final SandboxListener listener;
+        final Capture out, err;
+        volatile Map<String, String> result;
+        volatile int pid = -1;
+        volatile String error;
+
+        Demux(InputStream in, SandboxListener listener, long cap) {
+            this.in = new DataInputStream(in);
+            this.listener = listener;
+            this.out = new Capture(cap);
+            this.err = new Capture(cap);
+        }
+
+        @Override public void run() {
+            byte[] buf = new byte[65536];
+            try (in) {
+                while (true) {
+                    int type = in.read();
+                    if (type < 0) break;
+                    int len = in.readInt();
+                    if (len < 0 || len > (1 << 20)) throw new IOException("bad frame length " + len);
+                    switch (type) {
+                        case 'O', 'E' -> {
+                            Capture c = type == 'O' ? out : err;
+                            int keep = c.accept(len);
+                            int left = len;
+                            int kept = 0;
+                            while (left > 0) {
+                                int n = in.read(buf, 0, Math.min(buf.length, left));
+                                if (n < 0) throw new EOFException();
+                                int k = Math.min(n, keep - kept);
+                                if (k > 0) {
+                                    c.kept.write(buf, 0, k);
+                                    try {
+                                        if (type == 'O') listener.onStdout(buf, 0, k);
+                                        else listener.onStderr(buf, 0, k);
+                                    } catch (RuntimeException e) {
+                                        log.warn("listener failed", e);
+                                    }
+                                    kept += k;
+                                }
+                                left -= n;
+                            }
+                        }
+                        case 'S' -> {
+                            Map<String, String> m = parse(in.readNBytes(len));
+                            pid = intOf(m, "pid", -1);
+                            try { listener.onStart(pid); } catch (RuntimeException e) { log.warn("listener failed", e); }
+                        }
+                        case 'R' -> result = parse(in.readNBytes(len));
+                        default -> in.skipNBytes(len);
+                    }
+                }
+            } catch (IOException e) {
+                error = e.toString();
+            }
+        }
+
+        private static Map<String, String> parse(byte[] b) {
+            Map<String, String> m = new HashMap<>();
+            for (String line : new String(b, StandardCharsets.UTF_8).split("\n")) {
+                int i = line.indexOf('=');
+                if (i > 0) m.put(line.substring(0, i), line.substring(i + 1));
+            }
+            return m;
+        }
+    }
+
+    // ---------------------------------------------------------------- killing and cleanup
+
+    /** Kills a container (cancel / hard deadline), retrying until the runtime process is gone. */
+    private final class Killer {
+        final String cid;
+        final Process proc;
+        final AtomicBoolean started = new AtomicBoolean();
+        volatile boolean closed;
+        volatile String reason;
+
+        Killer(String cid, Process proc) { this.cid = cid; this.proc = proc; }
+
+        void kill(String why) {
+            if (!started.compareAndSet(false, true)) return;
+            reason = why;
+            Thread.ofVirtual().name("sandbox-kill-" + cid).start(() -> {
+                long giveUp = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+                while (proc.isAlive() && !closed) {
+                    runtimeCommand(Duration.ofSeconds(5), "kill", cid, "KILL");
+                    if (waitFor(proc, 100)) break;
+                    if (System.nanoTime() > giveUp) {
+                        proc.destroyForcibly(); // the finally block deletes the container
+                        break;
+                    }
+                }
+            });
+        }
+
+        void close() { closed = true; }
+    }
+
+    /** runc keeps state in root/CID/, runsc in files named after the container: anything mentioning it. */
+    private boolean hasState(String cid) {
+        try (Stream<Path> s = Files.list(stateRoot)) {
+            return s.anyMatch(p -> p.getFileName().toString().contains(cid));
+        } catch (IOException e) {
+            return true;
+        }
+    }
+
+    private void cleanupContainer(String cid) {
+        if (hasState(cid)) {
+            runtimeCommand(Duration.ofSeconds(20), "delete", "--force", cid);
+            if (hasState(cid)) {
+                runtimeCommand(Duration.ofSeconds(5), "kill", cid, "KILL");
+                runtimeCommand(Duration.ofSeconds(20), "delete", "--force", cid);
+            }
+        }
+        removeCgroups(cid);
+    }
+
+    private void removeCgroups(String cid) {
+        for (String c : CGROUP_CONTROLLERS) {
+            Path dir = Path.of("/sys/fs/cgroup", c, cfg.cgroupParent(), cid);
+            if (!Files.isDirectory(dir)) continue;
+            // cgroup dirs are removed with rmdir, deepest first (runsc may nest one level).
+            try (Stream<Path> s = Files.walk(dir)) {
+                s.filter(Files::isDirectory).sorted(Comparator.reverseOrder()).forEach(p -> {
+                    try { Files.delete(p); } catch (IOException e) { log.debug("rmdir {}: {}", p, e.toString()); }
+                });
+            } catch (IOException | RuntimeException e) {
+                log.debug("cgroup cleanup {}: {}", dir, e.toString());
+            }
+        }
+    }
+
+    private static void deleteTree(Path p) {
+        if (!Files.exists(p, LinkOption.NOFOLLOW_LINKS)) return;
+        try (Stream<Path> s = Files.walk(p)) {
+            s.sorted(Comparator.reverseOrder()).forEach(x -> {
+                try { Files.delete(x); } catch (IOException ignored) { }
+            });
+        } catch (IOException | RuntimeException e) {
+            log.warn("cannot delete {}: {}", p, e.toString());
+        }
+    }
+
+    @Override
+    public int cleanupStale() throws IOException {
+        int n = 0;
+        List<String> ids = new ArrayList<>();
+        for (String line : runtimeOutput("list", "--quiet").split("\n")) {
+            line = line.strip();
+            if (line.startsWith(CONTAINER_PREFIX)) ids.add(line);
+        }
+        try (Stream<Path> s = Files.list(stateRoot)) {
+            s.map(p -> p.getFileName().toString()).filter(x -> x.startsWith(CONTAINER_PREFIX) && !ids.contains(x))
+                    .forEach(ids::add);
+        }
+        try (Stream<Path> s = Files.list(bundles)) {
+            s.map(p -> p.getFileName().toString()).filter(x -> x.startsWith(CONTAINER_PREFIX) && !ids.contains(x))
+                    .forEach(ids::add);
+        }
+        for (String cid : ids) {
+            runtimeCommand(Duration.ofSeconds(5), "kill", cid, "KILL");
+            cleanupContainer(cid);
+            deleteTree(stateRoot.resolve(cid));
+            deleteTree(bundles.resolve(cid));
+            n++;
+        }
+        return n;
+    }
+}

@@ -1,0 +1,145 @@
+package dev.contree.sandbox;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/** Builds the OCI runtime spec (config.json) of a sandbox. */
+final class OciSpecs {
+    private OciSpecs() {}
+
+    /** Docker's default capability set minus NET_RAW (no use without network, handy for spoofing with it). */
+    static final List<String> CAPS = List.of("CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER",
+            "CAP_MKNOD", "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
+            "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE");
+
+    /** Docker's masked paths. */
+    static final List<String> MASKED = List.of("/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys",
+            "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",
+            "/sys/firmware", "/sys/devices/virtual/powercap");
+
+    /** Docker's read-only paths. */
+    static final List<String> READONLY = List.of("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys",
+            "/proc/sysrq-trigger");
+
+    /** Denied outright with EPERM (a deny list covering what Docker's allow-list profile refuses). */
+    static final List<String> SECCOMP_DENY = List.of("acct", "add_key", "bpf", "clock_adjtime", "clock_settime",
+            "create_module", "delete_module", "finit_module", "fsconfig", "fsmount", "fsopen", "fspick",
+            "get_kernel_syms", "get_mempolicy", "init_module", "io_uring_enter", "io_uring_register",
+            "io_uring_setup", "ioperm", "iopl", "kcmp", "kexec_file_load", "kexec_load", "keyctl",
+            "lookup_dcookie", "mbind", "mount", "mount_setattr", "move_mount", "move_pages", "name_to_handle_at",
+            "nfsservctl", "open_by_handle_at", "open_tree", "perf_event_open", "pidfd_getfd", "pivot_root",
+            "process_madvise", "process_vm_readv", "process_vm_writev", "ptrace", "query_module", "quotactl",
+            "quotactl_fd", "reboot", "request_key", "set_mempolicy", "setns", "settimeofday", "stime", "swapoff",
+            "swapon", "sysfs", "_sysctl", "syslog", "umount", "umount2", "unshare", "uselib", "userfaultfd",
+            "ustat", "vhangup", "vm86", "vm86old");
+
+    /** CLONE_NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET: refused in clone() as in Docker. */
+    static final long[] NS_FLAGS = {0x00020000L, 0x02000000L, 0x04000000L, 0x08000000L, 0x10000000L, 0x20000000L,
+            0x40000000L};
+
+    record Limits(long memoryBytes, long pidsLimit, double cpus) {}
+
+    static Map<String, Object> build(RuntimeConfig.Kind kind, SandboxSpec spec, List<String> initArgs, Path initBinary,
+                                     String cgroupsPath, Limits limits, Path networkNs, boolean memswAvailable) {
+        boolean runc = kind == RuntimeConfig.Kind.RUNC;
+        Map<String, Object> root = new LinkedHashMap<>();
+        root.put("ociVersion", "1.0.2");
+
+        Map<String, Object> process = new LinkedHashMap<>();
+        process.put("terminal", false);
+        process.put("user", Map.of("uid", 0, "gid", 0));
+        process.put("args", initArgs);
+        List<String> env = new ArrayList<>();
+        spec.env().forEach((k, v) -> env.add(k + "=" + v));
+        process.put("env", env);
+        process.put("cwd", "/");
+        process.put("capabilities", Map.of("bounding", CAPS, "effective", CAPS, "permitted", CAPS));
+        process.put("noNewPrivileges", true);
+        root.put("process", process);
+
+        root.put("root", Map.of("path", spec.rootfs().toAbsolutePath().toString(), "readonly", false));
+        root.put("hostname", spec.hostname());
+
+        List<Map<String, Object>> mounts = new ArrayList<>();
+        mounts.add(mount("/proc", "proc", "proc", List.of("nosuid", "noexec", "nodev")));
+        mounts.add(mount("/dev", "tmpfs", "tmpfs", List.of("nosuid", "strictatime", "mode=755", "size=65536k")));
+        mounts.add(mount("/dev/pts", "devpts", "devpts",
+                List.of("nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5")));
+        mounts.add(mount("/dev/shm", "tmpfs", "shm", List.of("nosuid", "noexec", "nodev", "mode=1777", "size=65536k")));
+        if (runc) mounts.add(mount("/dev/mqueue", "mqueue", "mqueue", List.of("nosuid", "noexec", "nodev")));
+        mounts.add(mount("/sys", "sysfs", "sysfs", List.of("nosuid", "noexec", "nodev", "ro")));
+        if (runc) {
+            mounts.add(mount("/sys/fs/cgroup", "cgroup", "cgroup", List.of("nosuid", "noexec", "nodev", "relatime", "ro")));
+        } else {
+            // gVisor would otherwise put a private tmpfs on /tmp: writes there would escape the snapshot.
+            mounts.add(mount("/tmp", "bind", spec.rootfs().toAbsolutePath().resolve("tmp").toString(),
+                    List.of("rbind", "rw")));
+        }
+        mounts.add(mount(SandboxRuntime.INIT_PATH, "bind", initBinary.toString(),
+                List.of("bind", "ro", "nosuid", "nodev")));
+        root.put("mounts", mounts);
+
+        Map<String, Object> linux = new LinkedHashMap<>();
+        List<Map<String, Object>> ns = new ArrayList<>();
+        for (String t : runc ? List.of("pid", "ipc", "uts", "mount", "cgroup") : List.of("pid", "ipc", "uts", "mount"))
+            ns.add(Map.of("type", t));
+        if (networkNs != null) ns.add(Map.of("type", "network", "path", networkNs.toString()));
+        else ns.add(Map.of("type", "network"));
+        linux.put("namespaces", ns);
+
+        Map<String, Object> res = new LinkedHashMap<>();
+        res.put("devices", List.of(Map.of("allow", false, "access", "rwm")));
+        if (limits.memoryBytes() > 0) {
+            Map<String, Object> mem = new LinkedHashMap<>();
+            mem.put("limit", limits.memoryBytes());
+            if (memswAvailable) mem.put("swap", limits.memoryBytes());
+            res.put("memory", mem);
+        }
+        if (limits.cpus() > 0) {
+            long period = 100_000;
+            res.put("cpu", Map.of("quota", Math.max(1000, (long) (limits.cpus() * period)), "period", period));
+        }
+        if (limits.pidsLimit() > 0) res.put("pids", Map.of("limit", limits.pidsLimit()));
+        linux.put("resources", res);
+        linux.put("cgroupsPath", cgroupsPath);
+        linux.put("maskedPaths", MASKED);
+        linux.put("readonlyPaths", READONLY);
+        if (runc) linux.put("seccomp", seccomp());
+        root.put("linux", linux);
+        return root;
+    }
+
+    private static Map<String, Object> mount(String dest, String type, String source, List<String> options) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("destination", dest);
+        m.put("type", type);
+        m.put("source", source);
+        m.put("options", options);
+        return m;
+    }
+
+    static Map<String, Object> seccomp() {
+        List<Map<String, Object>> rules = new ArrayList<>();
+        rules.add(Map.of("names", SECCOMP_DENY, "action", "SCMP_ACT_ERRNO", "errnoRet", 1));
+        // glibc falls back to clone() when clone3 says ENOSYS; clone3's flags are in memory, not filterable.
+        rules.add(Map.of("names", List.of("clone3"), "action", "SCMP_ACT_ERRNO", "errnoRet", 38));
+        // clone() may not create namespaces (user namespaces would work without any capability).
+        for (long flag : NS_FLAGS) {
+            rules.add(Map.of("names", List.of("clone"), "action", "SCMP_ACT_ERRNO", "errnoRet", 1,
+                    "args", List.of(Map.of("index", 0, "value", flag, "valueTwo", flag, "op", "SCMP_CMP_MASKED_EQ"))));
+        }
+        Map<String, Object> s = new LinkedHashMap<>();
+        s.put("defaultAction", "SCMP_ACT_ALLOW");
+        s.put("architectures", List.of("SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"));
+        s.put("syscalls", rules);
+        return s;
+    }
+
+    static boolean memswAvailable() {
+        return Files.exists(Path.of("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes"));
+    }
+}

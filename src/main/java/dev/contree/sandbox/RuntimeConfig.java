@@ -1,0 +1,59 @@
+package dev.contree.sandbox;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Objects;
+
+/**
+ * Operator settings of a sandbox runtime.
+ *
+ * @param kind               RUNSC (gVisor) or RUNC
+ * @param binary             runtime executable; null = "runsc"/"runc" from PATH
+ * @param runscPlatform      gVisor platform: "ptrace" (works everywhere), "kvm" (real KVM hosts), "systrap" (newer gVisor)
+ * @param stateDir           private directory for runtime state, bundles and the extracted init binary
+ * @param defaultMemoryBytes memory limit when the spec says 0 (negative = none)
+ * @param defaultPidsLimit   pids limit when the spec says 0 (negative = none)
+ * @param defaultCpus        CPU quota when the spec says 0 (negative = none)
+ * @param defaultOutputCap   per-stream output cap when the spec says 0
+ * @param killGrace          extra time after the spec's timeout before the server kills a stuck sandbox
+ * @param cgroupParent       cgroup (v1 path relative to each hierarchy root) under which sandboxes are placed
+ * @param networkNamespace   for spec.network=true: a prepared network namespace (e.g. /var/run/netns/contree)
+ *                           the sandbox joins; null = network requests fail with an infra error
+ */
+public record RuntimeConfig(Kind kind, Path binary, String runscPlatform, Path stateDir, long defaultMemoryBytes,
+                            long defaultPidsLimit, double defaultCpus, long defaultOutputCap, Duration killGrace,
+                            String cgroupParent, Path networkNamespace) {
+
+    public enum Kind { RUNSC, RUNC }
+
+    public RuntimeConfig {
+        Objects.requireNonNull(kind, "kind");
+        Objects.requireNonNull(stateDir, "stateDir");
+        if (runscPlatform == null || runscPlatform.isBlank()) runscPlatform = "ptrace";
+        if (killGrace == null) killGrace = Duration.ofSeconds(10);
+        if (cgroupParent == null || cgroupParent.isBlank()) cgroupParent = "contree";
+        cgroupParent = cgroupParent.replaceAll("^/+|/+$", "");
+        if (defaultOutputCap <= 0) defaultOutputCap = 1 << 20;
+    }
+
+    /** 1 GiB memory, 512 pids, 1 CPU, 1 MiB output per stream. */
+    public static RuntimeConfig defaults(Kind kind, Path stateDir) {
+        return new RuntimeConfig(kind, null, "ptrace", stateDir, 1L << 30, 512, 1.0, 1 << 20,
+                Duration.ofSeconds(10), "contree", null);
+    }
+
+    public RuntimeConfig withPlatform(String p) {
+        return new RuntimeConfig(kind, binary, p, stateDir, defaultMemoryBytes, defaultPidsLimit, defaultCpus,
+                defaultOutputCap, killGrace, cgroupParent, networkNamespace);
+    }
+
+    public RuntimeConfig withNetworkNamespace(Path ns) {
+        return new RuntimeConfig(kind, binary, runscPlatform, stateDir, defaultMemoryBytes, defaultPidsLimit,
+                defaultCpus, defaultOutputCap, killGrace, cgroupParent, ns);
+    }
+
+    public RuntimeConfig withBinary(Path b) {
+        return new RuntimeConfig(kind, b, runscPlatform, stateDir, defaultMemoryBytes, defaultPidsLimit, defaultCpus,
+                defaultOutputCap, killGrace, cgroupParent, networkNamespace);
+    }
+}

@@ -1,0 +1,41 @@
+package dev.contree.sandbox;
+
+import java.io.IOException;
+import java.util.List;
+
+/**
+ * Runs one command in a fresh, isolated sandbox over a prepared root filesystem directory.
+ * Implementations are thread-safe: many {@link #run} calls may proceed in parallel.
+ */
+public interface SandboxRuntime {
+
+    /** Where contree-init is bind-mounted (read-only) inside every sandbox. */
+    String INIT_PATH = "/.contree/init";
+
+    /**
+     * Paths that may appear in the rootfs only because a runtime created them as mount points.
+     * {@code /.contree} (and everything below it) is always scratch. {@code /proc}, {@code /sys},
+     * {@code /dev} and {@code /tmp} are scratch only when the run created them, i.e. when they are
+     * empty directories that were not in the image: the snapshot store should drop them from the
+     * upper layer in that case (and keep them if the image had them or the command wrote into
+     * {@code /tmp}).
+     */
+    List<String> SCRATCH_PATHS = List.of("/.contree", "/proc", "/sys", "/dev", "/tmp");
+
+    /** "runsc" or "runc". */
+    String name();
+
+    /**
+     * Runs {@code spec.argv()} in a new sandbox and waits for it. Never leaves a container, state
+     * dir, cgroup or mount behind. Infrastructure problems are reported in
+     * {@link SandboxResult#infraError()}; an IOException only when the run could not be set up at all.
+     */
+    SandboxResult run(SandboxSpec spec, SandboxListener listener, CancelSignal cancel) throws IOException;
+
+    default SandboxResult run(SandboxSpec spec) throws IOException {
+        return run(spec, SandboxListener.NONE, CancelSignal.NEVER);
+    }
+
+    /** Removes containers, bundles and cgroups left behind by a crashed server. Returns how many containers. */
+    int cleanupStale() throws IOException;
+}

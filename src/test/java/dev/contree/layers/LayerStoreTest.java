@@ -1,0 +1,187 @@
+package dev.contree.layers;
+
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import java.io.IOException;
+import java.io.OutputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Optional;
+
+import static dev.contree.layers.TestStores.exists;
+import static dev.contree.layers.TestStores.write;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+class LayerStoreTest {
+    static LayerStore store;
+
+    @BeforeAll
+    static void open() throws IOException {
+        store = TestStores.open(TestStores.freshRoot("store"));
+    }
+
+    @AfterAll
+    static void destroy() throws IOException {
+        TestStores.destroy(store);
+    }
+
+    private String baseLayer() throws IOException {
+        WritableLayer w = store.prepare(List.of(), 0);
+        write(w.rootfs().resolve("etc/hostname"), "base\n");
+        write(w.rootfs().resolve("tmp/keep"), "k");
+        Files.createDirectories(w.rootfs().resolve("dev"));
+        return store.commit(w, List.of()).orElseThrow();
+    }
+
+    @Test
+    void prepareWriteCommitReadBack() throws IOException {
+        String base = baseLayer();
+        WritableLayer w = store.prepare(List.of(base), 1 << 30);
+        assertThat(Files.readString(w.rootfs().resolve("etc/hostname"))).isEqualTo("base\n");
+        write(w.rootfs().resolve("etc/hostname"), "child\n");
+        write(w.rootfs().resolve("new/file"), "n");
+        Files.delete(w.rootfs().resolve("tmp/keep"));
+        String child = store.commit(w, List.of()).orElseThrow();
+
+        assertThat(child).isEqualTo(w.id());
+        assertThat(store.layerIds()).contains(base, child);
+        assertThat(Btrfs.isReadOnly(store.diffDir(child).getParent())).isTrue();
+        assertThat(Files.readString(store.diffDir(child).resolve("etc/hostname"))).isEqualTo("child\n");
+        assertThat(UpperDir.lstat(store.diffDir(child).resolve("tmp/keep")).isWhiteout()).isTrue();
+        assertThat(exists(store.diffDir(child).resolve("work"))).isFalse();
+        assertThat(exists(store.diffDir(child).getParent().resolve("work"))).isFalse();
+        assertThat(exists(w.rootfs())).isFalse();
+        assertThatThrownBy(() -> Files.writeString(store.diffDir(child).resolve("x"), "x")).isInstanceOf(IOException.class);
+
+        WritableLayer g = store.prepare(List.of(child, base), 0);
+        assertThat(Files.readString(g.rootfs().resolve("etc/hostname"))).isEqualTo("child\n");
+        assertThat(Files.readString(g.rootfs().resolve("new/file"))).isEqualTo("n");
+        assertThat(exists(g.rootfs().resolve("tmp/keep"))).isFalse();
+        assertThat(exists(g.rootfs().resolve("tmp"))).isTrue();
+        store.discard(g);
+        assertThat(store.sizeOf(child)).isGreaterThan(0);
+    }
+
+    @Test
+    void unchangedRunReturnsEmptyAndLeavesNoSubvolume() throws IOException {
+        String base = baseLayer();
+        List<String> before = store.layerIds();
+        WritableLayer w = store.prepare(List.of(base), 1 << 20);
+        Files.readString(w.rootfs().resolve("etc/hostname"));
+        assertThat(store.commit(w, List.of())).isEmpty();
+        assertThat(store.layerIds()).containsExactlyInAnyOrderElementsOf(before);
+        assertThat(UpperDir.list(store.root().resolve("layers"))).filteredOn(n -> n.startsWith(".")).isEmpty();
+        assertThat(UpperDir.list(store.root().resolve("mnt"))).isEmpty();
+    }
+
+    @Test
+    void scratchMountPointsAreIgnored() throws IOException {
+        String base = baseLayer(); // has dev/ and tmp/keep, no proc
+        List<String> scratch = List.of("proc", "sys", "dev", "dev/pts", "dev/shm", "tmp", ".contree", ".contree/init");
+        WritableLayer w = store.prepare(List.of(base), 0);
+        Path r = w.rootfs();
+        Files.createDirectories(r.resolve("proc"));
+        Files.createDirectories(r.resolve("sys"));
+        Files.createDirectories(r.resolve("dev/pts")); // copies up dev/
+        Files.createDirectories(r.resolve("dev/shm"));
+        Files.createDirectories(r.resolve(".contree"));
+        Files.createFile(r.resolve(".contree/init")); // bind-mount target file
+        assertThat(store.commit(w, scratch)).isEmpty();
+
+        // a real change inside a scratch path is kept, and so is an emptied (opaque) lower dir
+        WritableLayer w2 = store.prepare(List.of(base), 0);
+        Files.createDirectories(w2.rootfs().resolve("proc"));
+        Files.delete(w2.rootfs().resolve("tmp/keep"));
+        Files.delete(w2.rootfs().resolve("tmp"));
+        Files.createDirectory(w2.rootfs().resolve("tmp")); // rm -rf tmp; mkdir tmp => opaque
+        String id = store.commit(w2, scratch).orElseThrow();
+        assertThat(UpperDir.list(store.diffDir(id))).containsExactly("tmp");
+        assertThat(UpperDir.isOpaque(store.diffDir(id).resolve("tmp"))).isTrue();
+
+        // an empty file over a lower file is a truncation, not a mount point
+        WritableLayer w3 = store.prepare(List.of(base), 0);
+        Files.writeString(w3.rootfs().resolve("tmp/keep"), "");
+        String id3 = store.commit(w3, List.of("tmp/keep", "tmp")).orElseThrow();
+        assertThat(Files.size(store.diffDir(id3).resolve("tmp/keep"))).isZero();
+    }
+
+    @Test
+    void discardUnmountsAndDeletes() throws IOException {
+        WritableLayer w = store.prepare(List.of(), 0);
+        write(w.rootfs().resolve("a"), "a");
+        store.discard(w);
+        assertThat(exists(w.rootfs())).isFalse();
+        assertThat(exists(w.diffDir())).isFalse();
+        assertThat(store.layerIds()).doesNotContain(w.id());
+        assertThatThrownBy(() -> store.commit(w, List.of())).isInstanceOf(IllegalArgumentException.class);
+    }
+
+    @Test
+    void writePastCapFailsWithEdquotWhileSiblingIsUnaffected() throws IOException {
+        assertThat(store.quotasEnforced()).isTrue();
+        String base = baseLayer();
+        WritableLayer small = store.prepare(List.of(base), 8L << 20);
+        WritableLayer sibling = store.prepare(List.of(base), 256L << 20);
+        byte[] mib = new byte[1 << 20];
+        assertThatThrownBy(() -> {
+            try (OutputStream out = Files.newOutputStream(small.rootfs().resolve("bomb"))) {
+                for (int i = 0; i < 64; i++) {
+                    out.write(mib);
+                    out.flush();
+                }
+            }
+            try (var ch = java.nio.channels.FileChannel.open(small.rootfs().resolve("bomb"), java.nio.file.StandardOpenOption.WRITE)) {
+                ch.force(true);
+            }
+        }).isInstanceOf(IOException.class).hasMessageContaining("Disk quota exceeded");
+        try (OutputStream out = Files.newOutputStream(sibling.rootfs().resolve("ok"))) {
+            for (int i = 0; i < 32; i++) out.write(mib);
+        }
+        assertThat(Files.size(sibling.rootfs().resolve("ok"))).isEqualTo(32L << 20);
+        store.discard(small);
+        assertThat(store.commit(sibling, List.of())).isPresent();
+    }
+
+    @Test
+    void builderCommitAbortRemoveAndSize() throws IOException {
+        LayerBuilder b = store.create();
+        write(b.diffDir().resolve("usr/bin/tool"), "x".repeat(10_000));
+        UpperDir.makeWhiteout(b.diffDir().resolve("gone"));
+        String id = b.commit();
+        assertThat(store.layerIds()).contains(id);
+        assertThat(store.sizeOf(id)).isGreaterThanOrEqualTo(10_000);
+        assertThat(UpperDir.lstat(store.diffDir(id).resolve("gone")).isWhiteout()).isTrue();
+
+        LayerBuilder aborted = store.create();
+        write(aborted.diffDir().resolve("f"), "f");
+        aborted.abort();
+        assertThat(store.layerIds()).doesNotContain(aborted.id());
+        assertThat(exists(aborted.diffDir())).isFalse();
+
+        store.remove(id);
+        assertThat(store.layerIds()).doesNotContain(id);
+        assertThatThrownBy(() -> store.diffDir("../etc")).isInstanceOf(IllegalArgumentException.class);
+        assertThatThrownBy(() -> store.prepare(List.of(id), 0)).isInstanceOf(IOException.class);
+    }
+
+    @Test
+    void quotaUsageIsReadFromTheQuotaTree() throws IOException {
+        WritableLayer w = store.prepare(List.of(), 0);
+        write(w.rootfs().resolve("blob"), "y".repeat(3 << 20));
+        String id = store.commit(w, List.of()).orElseThrow();
+        Btrfs.syncfs(store.root()); // squota usage is updated at transaction commit
+        long size = store.sizeOf(id);
+        assertThat(size).isBetween(3L << 20, (3L << 20) + (1 << 20));
+    }
+
+    @Test
+    void emptyOptionalMeansNoLayer() throws IOException {
+        WritableLayer w = store.prepare(List.of(), 0);
+        Optional<String> r = store.commit(w, List.of("proc"));
+        assertThat(r).isEmpty();
+    }
+}
