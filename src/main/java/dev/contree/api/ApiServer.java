@@ -22,7 +22,10 @@ public final class ApiServer implements AutoCloseable {
     public ApiServer(Services s) {
         var files = new FilesRoutes(s.files());
         var images = new ImagesRoutes(s.images(), s.config().maxJsonBytes());
-        var inspect = new InspectRoutes(s.images());
+        var inspect = new InspectRoutes(s.images(), new dev.contree.images.ImageFilesystem(s.layers(), s.leases()));
+        var instances = new InstancesRoutes(s.instances(), s.config().maxJsonBytes(), s.config().instanceMaxTimeout());
+        var imports = new ImportRoutes(s.imports(), s.config().maxJsonBytes(), s.config().importMaxTimeout());
+        var lineage = new LineageRoute(s.images());
         var operations = new OperationsRoutes(s.operations());
         var whoami = new WhoamiRoute(s.config(), s.operations());
         app = Javalin.create(config -> {
@@ -47,6 +50,9 @@ public final class ApiServer implements AutoCloseable {
             images.register(r);
             inspect.register(r);
             operations.register(r);
+            instances.register(r);
+            imports.register(r);
+            lineage.register(r);
 
             r.exception(ApiException.class, (e, ctx) -> error(ctx, e.status(), e.getMessage()));
             r.exception(HttpResponseException.class, (e, ctx) -> error(ctx, e.getStatus(), e.getMessage()));

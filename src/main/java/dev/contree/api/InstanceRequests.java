@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.contree.instances.InstanceSpec;
+import dev.contree.operations.StreamRepr;
 
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
@@ -163,8 +164,8 @@ final class InstanceRequests {
         o.put("cwd", spec.cwd());
         o.put("hostname", spec.hostname());
         o.put("disposable", spec.disposable());
-        o.set("stdin", spec.stdin().length <= MAX_ECHOED_STDIN ? Streams.repr(spec.stdin(), false)
-                : Streams.repr(new byte[0], true));
+        o.set("stdin", spec.stdin().length <= MAX_ECHOED_STDIN ? StreamRepr.repr(spec.stdin(), false)
+                : StreamRepr.repr(new byte[0], true));
         o.put("timeout", spec.timeoutSeconds());
         o.put("truncate_output_at", spec.truncateOutputAt());
         ObjectNode files = o.putObject("files");

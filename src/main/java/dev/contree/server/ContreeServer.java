@@ -5,44 +5,95 @@ import dev.contree.auth.Tokens;
 import dev.contree.files.BlobStore;
 import dev.contree.files.FileService;
 import dev.contree.images.ImageService;
+import dev.contree.images.LayerGarbageCollector;
+import dev.contree.images.LayerIndex;
+import dev.contree.images.LayerLeases;
+import dev.contree.imports.ImportService;
+import dev.contree.instances.InstanceService;
+import dev.contree.layers.LayerStore;
+import dev.contree.layers.LayerStoreConfig;
 import dev.contree.operations.OperationService;
+import dev.contree.operations.Scheduler;
+import dev.contree.sandbox.RuntimeConfig;
+import dev.contree.sandbox.SandboxRuntime;
+import dev.contree.sandbox.SandboxRuntimes;
 import dev.contree.store.Database;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
 
-/** One ConTree server: opens the data dir, wires the services, serves the API; {@link #close} shuts down in order. */
+/**
+ * One ConTree server: opens the data dir (database, blobs, layer store, runtime state), recovers
+ * from a previous crash, wires the services and serves the API. {@link #close} shuts down in reverse.
+ */
 public final class ContreeServer implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(ContreeServer.class);
 
-    private final Database db;
     private final Services services;
     private final ApiServer api;
+    private final List<AutoCloseable> resources;
 
-    private ContreeServer(Database db, Services services, ApiServer api) {
-        this.db = db;
+    private ContreeServer(Services services, ApiServer api, List<AutoCloseable> resources) {
         this.services = services;
         this.api = api;
+        this.resources = resources;
     }
 
     public static ContreeServer start(ServerConfig config) throws IOException {
         Path data = DataDir.prepare(config.dataDir());
-        Database db = Database.open(data.resolve("contree.db"));
+        List<AutoCloseable> opened = new ArrayList<>();
         try {
+            Database db = Database.open(data.resolve("contree.db"));
+            opened.add(db);
+            LayerStore layers = LayerStore.open(data.resolve("layers"), LayerStoreConfig.defaults().withImageSize(config.layerPoolBytes()));
+            opened.add(layers);
+            RuntimeConfig.Kind kind = config.runtime().equals("runc") ? RuntimeConfig.Kind.RUNC : RuntimeConfig.Kind.RUNSC;
+            SandboxRuntime runtime = SandboxRuntimes.create(RuntimeConfig.defaults(kind, data.resolve("runtime")).withPlatform(config.runscPlatform()));
+            int stale = runtime.cleanupStale();
+            if (stale > 0) LOG.warn("removed {} sandbox(es) left by a previous run", stale);
+
             Tokens tokens = new Tokens(db);
             FileService files = new FileService(db, new BlobStore(data.resolve("blobs")), config.maxUploadBytes());
             ImageService images = new ImageService(db);
             OperationService operations = new OperationService(db);
-            Services services = new Services(config, tokens, files, images, operations);
+            int failed = Scheduler.failLeftovers(operations);
+            if (failed > 0) LOG.warn("marked {} operation(s) interrupted by a restart as FAILED", failed);
+            Scheduler scheduler = new Scheduler(operations, images, config.instanceConcurrency());
+            opened.add(scheduler);
+            LayerIndex layerIndex = new LayerIndex(db);
+            LayerLeases leases = new LayerLeases();
+            LayerGarbageCollector gc = new LayerGarbageCollector(layers, layerIndex, leases, Duration.ofMinutes(10));
+            InstanceService instances = new InstanceService(images, files, operations, scheduler, layers, runtime, layerIndex, leases,
+                    config.allowNetwork());
+            ImportService imports = new ImportService(files, operations, scheduler, layers, layerIndex);
+            Services services = new Services(config, tokens, files, images, operations, scheduler, layers, layerIndex, leases, gc,
+                    instances, imports);
+
+            ScheduledExecutorService timers = Executors.newSingleThreadScheduledExecutor(Thread.ofVirtual().name("gc").factory());
+            timers.scheduleWithFixedDelay(() -> {
+                try {
+                    gc.collect();
+                } catch (Exception e) {
+                    LOG.warn("garbage collection failed", e);
+                }
+            }, 1, 10, TimeUnit.MINUTES);
+            opened.add(timers::shutdownNow);
+
             ApiServer api = new ApiServer(services).start();
-            LOG.info("ConTree listening on http://{}:{} (data {})", config.host(), api.port(), data);
-            return new ContreeServer(db, services, api);
+            opened.add(api);
+            LOG.info("ConTree listening on http://{}:{} (data {}, runtime {}, layer quotas {})", config.host(), api.port(), data,
+                    runtime.name(), layers.quotasEnforced() ? "enforced" : "NOT enforced");
+            return new ContreeServer(services, api, opened);
         } catch (RuntimeException | IOException e) {
-            db.close();
+            closeAll(opened);
             throw e;
         }
     }
@@ -55,10 +106,19 @@ public final class ContreeServer implements AutoCloseable {
         return api.port();
     }
 
+    private static void closeAll(List<AutoCloseable> resources) {
+        for (int i = resources.size() - 1; i >= 0; i--) {
+            try {
+                resources.get(i).close();
+            } catch (Exception e) {
+                LOG.warn("error while shutting down {}", resources.get(i), e);
+            }
+        }
+    }
+
     @Override
     public void close() {
-        api.close();
-        db.close();
+        closeAll(resources);
         LOG.info("ConTree stopped");
     }
 }

@@ -3,8 +3,16 @@ package dev.contree.server;
 import dev.contree.auth.Tokens;
 import dev.contree.files.FileService;
 import dev.contree.images.ImageService;
+import dev.contree.images.LayerGarbageCollector;
+import dev.contree.images.LayerIndex;
+import dev.contree.images.LayerLeases;
+import dev.contree.instances.InstanceService;
+import dev.contree.layers.LayerStore;
 import dev.contree.operations.OperationService;
+import dev.contree.operations.Scheduler;
 
 /** The services one server runs, handed to the API layer. */
 public record Services(ServerConfig config, Tokens tokens, FileService files, ImageService images,
-                       OperationService operations) {}
+                       OperationService operations, Scheduler scheduler, LayerStore layers, LayerIndex layerIndex,
+                       LayerLeases leases, LayerGarbageCollector gc, InstanceService instances,
+                       dev.contree.imports.ImportService imports) {}

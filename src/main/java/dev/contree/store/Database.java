@@ -18,7 +18,7 @@ import java.util.concurrent.locks.ReentrantLock;
  */
 public final class Database implements AutoCloseable {
     /** Migration scripts under {@code /db/}, applied in order; append only. */
-    private static final String[] MIGRATIONS = {"V1__init.sql"};
+    private static final String[] MIGRATIONS = {"V1__init.sql", "V2__layers.sql"};
 
     private final Connection connection;
     private final ReentrantLock lock = new ReentrantLock();

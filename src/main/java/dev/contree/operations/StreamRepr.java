@@ -1,4 +1,4 @@
-package dev.contree.api;
+package dev.contree.operations;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
 
@@ -6,8 +6,8 @@ import java.nio.charset.StandardCharsets;
 import java.util.Base64;
 
 /** The wire's StreamRepr: printable ASCII (plus tab, CR, LF) as {@code ascii}, anything else as {@code base64}. */
-public final class Streams {
-    private Streams() {}
+public final class StreamRepr {
+    private StreamRepr() {}
 
     public static boolean printable(byte[] b, int off, int len) {
         for (int i = off; i < off + len; i++) {
@@ -18,7 +18,7 @@ public final class Streams {
     }
 
     public static ObjectNode repr(byte[] bytes, boolean truncated) {
-        ObjectNode o = Json.object();
+        ObjectNode o = com.fasterxml.jackson.databind.node.JsonNodeFactory.instance.objectNode();
         if (printable(bytes, 0, bytes.length)) {
             o.put("value", new String(bytes, StandardCharsets.US_ASCII));
             o.put("encoding", "ascii");
@@ -32,7 +32,7 @@ public final class Streams {
 
     /** An event payload ({@code EventDataStream}): value and encoding, no truncated flag. */
     public static ObjectNode eventData(byte[] b, int off, int len) {
-        ObjectNode o = Json.object();
+        ObjectNode o = com.fasterxml.jackson.databind.node.JsonNodeFactory.instance.objectNode();
         if (printable(b, off, len)) {
             o.put("value", new String(b, off, len, StandardCharsets.US_ASCII));
             o.put("encoding", "ascii");

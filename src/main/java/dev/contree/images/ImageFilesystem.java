@@ -1,0 +1,40 @@
+package dev.contree.images;
+
+import dev.contree.inspect.MergedView;
+import dev.contree.layers.LayerStore;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/** Read access to an image's files without running anything: a merged view over its layers, leased while open. */
+public final class ImageFilesystem {
+    private final LayerStore store;
+    private final LayerLeases leases;
+
+    public ImageFilesystem(LayerStore store, LayerLeases leases) {
+        this.store = store;
+        this.leases = leases;
+    }
+
+    /** An open view; closing it releases the layers for garbage collection. */
+    public record View(MergedView files, LayerLeases.Lease lease) implements AutoCloseable {
+        @Override
+        public void close() {
+            lease.close();
+        }
+    }
+
+    public View open(Image image) throws IOException {
+        LayerLeases.Lease lease = leases.acquire(image.layers());
+        try {
+            List<Path> dirs = new ArrayList<>();
+            for (String id : image.layers()) dirs.add(store.diffDir(id));
+            return new View(new MergedView(dirs), lease);
+        } catch (IOException | RuntimeException e) {
+            lease.close();
+            throw e;
+        }
+    }
+}

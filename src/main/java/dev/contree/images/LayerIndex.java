@@ -1,0 +1,59 @@
+package dev.contree.images;
+
+import com.fasterxml.jackson.core.type.TypeReference;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.contree.store.Database;
+import dev.contree.store.Sql;
+import dev.contree.store.Times;
+
+import java.util.HashSet;
+import java.util.List;
+import java.util.Optional;
+import java.util.Set;
+
+/** What the metadata store knows about layers: digests of imported layers, and which layers images reference. */
+public final class LayerIndex {
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private final Database db;
+
+    public LayerIndex(Database db) {
+        this.db = db;
+    }
+
+    public void record(String layerId, String digest, long size) {
+        db.write(c -> Sql.update(c, "INSERT OR IGNORE INTO layers (id, digest, size, created_at) VALUES (?,?,?,?)",
+                layerId, digest, size, Times.toMicros(Times.now())));
+    }
+
+    public Optional<String> byDigest(String digest) {
+        return Optional.ofNullable(db.read(c -> Sql.one(c, "SELECT id FROM layers WHERE digest = ?", rs -> rs.getString(1), digest)));
+    }
+
+    public void forget(String layerId) {
+        db.write(c -> Sql.update(c, "DELETE FROM layers WHERE id = ?", layerId));
+    }
+
+    /** Every layer some image of any account uses. */
+    public Set<String> referenced() {
+        Set<String> out = new HashSet<>();
+        db.read(c -> Sql.query(c, "SELECT layers FROM images", rs -> {
+            try {
+                out.addAll(JSON.readValue(rs.getString(1), new TypeReference<List<String>>() {}));
+            } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+                throw new java.sql.SQLException("corrupt layer list", e);
+            }
+            return null;
+        }));
+        return out;
+    }
+
+    /** Replaces an image's layer chain by an equivalent one (after compaction). */
+    public void replaceChain(String imageUuid, List<String> layersTopFirst) {
+        try {
+            String json = JSON.writeValueAsString(layersTopFirst);
+            db.write(c -> Sql.update(c, "UPDATE images SET layers = ? WHERE uuid = ?", json, imageUuid));
+        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+}

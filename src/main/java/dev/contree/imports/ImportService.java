@@ -1,0 +1,67 @@
+package dev.contree.imports;
+
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.contree.files.FileRecord;
+import dev.contree.files.FileService;
+import dev.contree.images.LayerIndex;
+import dev.contree.layers.LayerStore;
+import dev.contree.operations.Operation;
+import dev.contree.operations.OperationKind;
+import dev.contree.operations.OperationService;
+import dev.contree.operations.Scheduler;
+
+import java.util.Locale;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/** Starts imports: picks the source for the URL, records an {@code image_import} operation, queues it. */
+public final class ImportService {
+    private static final Pattern FILE_URL = Pattern.compile("(rootfs|oci-archive|docker-archive)\\+file://([0-9a-fA-F-]{36})/?");
+
+    private final FileService files;
+    private final OperationService operations;
+    private final Scheduler scheduler;
+    private final LayerStore store;
+    private final LayerIndex index;
+
+    public ImportService(FileService files, OperationService operations, Scheduler scheduler, LayerStore store, LayerIndex index) {
+        this.files = files;
+        this.operations = operations;
+        this.scheduler = scheduler;
+        this.store = store;
+        this.index = index;
+    }
+
+    /** A request refused before anything ran. */
+    public static final class Rejected extends Exception {
+        public final int status;
+
+        Rejected(int status, String message) {
+            super(message, null, false, false);
+            this.status = status;
+        }
+    }
+
+    public Operation start(String accountId, ImportRequest request, ObjectNode metadata) throws Rejected {
+        ImportSource source = source(accountId, request);
+        Operation op = operations.create(accountId, OperationKind.IMAGE_IMPORT, null, metadata);
+        scheduler.submit(op, new ImportJob(request, source, store, index, metadata));
+        return op;
+    }
+
+    private ImportSource source(String accountId, ImportRequest request) throws Rejected {
+        Matcher m = FILE_URL.matcher(request.url());
+        if (m.matches()) {
+            String uuid = m.group(2).toLowerCase(Locale.ROOT);
+            FileRecord file = files.byUuid(accountId, uuid).orElseThrow(() -> new Rejected(404, "file " + uuid + " not found"));
+            return switch (m.group(1)) {
+                case "rootfs" -> FileSources.rootfs(files, file);
+                default -> throw new Rejected(400, m.group(1) + " imports are not supported yet");
+            };
+        }
+        if (request.url().contains("+file://")) {
+            throw new Rejected(400, "file imports look like rootfs+file://<file-uuid>, oci-archive+file://<file-uuid> or docker-archive+file://<file-uuid>");
+        }
+        throw new Rejected(400, "registry imports are not supported yet: " + request.url());
+    }
+}

@@ -1,0 +1,28 @@
+package dev.contree.imports;
+
+import dev.contree.images.ImageConfig;
+import dev.contree.operations.CancelToken;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.util.List;
+
+/** Where an import's layers come from: a registry, an uploaded archive, or a plain rootfs tarball. */
+interface ImportSource {
+    Resolved resolve(CancelToken cancel) throws IOException;
+
+    /** The image: its layers (bottom first) and execution defaults. */
+    record Resolved(List<Layer> layersBottomFirst, ImageConfig config) {}
+
+    /** One layer: a digest that identifies its content, and its tar stream (possibly compressed; verified if it can be). */
+    interface Layer {
+        String digest();
+
+        InputStream open() throws IOException;
+
+        /** Whether the tar uses OCI whiteout files ({@code .wh.*}); false for a plain rootfs tarball. */
+        default boolean ociWhiteouts() {
+            return true;
+        }
+    }
+}

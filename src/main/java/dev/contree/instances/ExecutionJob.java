@@ -1,0 +1,261 @@
+package dev.contree.instances;
+
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.contree.files.FileRecord;
+import dev.contree.images.Image;
+import dev.contree.images.ImageConfig;
+import dev.contree.images.ImageService;
+import dev.contree.images.LayerLeases;
+import dev.contree.inspect.MergedView;
+import dev.contree.layers.WritableLayer;
+import dev.contree.operations.Job;
+import dev.contree.operations.OperationService;
+import dev.contree.operations.OperationStatus;
+import dev.contree.operations.StreamRepr;
+import dev.contree.sandbox.CancelSignal;
+import dev.contree.sandbox.SandboxListener;
+import dev.contree.sandbox.SandboxResult;
+import dev.contree.sandbox.SandboxRuntime;
+import dev.contree.sandbox.SandboxSpec;
+
+import java.io.InputStream;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Optional;
+
+/**
+ * One execution: prepare a writable layer over the image, inject files, run the command in a
+ * sandbox, then commit the layer as a child image (or discard it).
+ */
+final class ExecutionJob implements Job {
+    static final String DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+    /** Mount points a runtime may have created in the rootfs; dropped at commit unless the command used them. */
+    private static final List<String> SCRATCH = java.util.stream.Stream.concat(
+            SandboxRuntime.SCRATCH_PATHS.stream(), java.util.stream.Stream.of(SandboxRuntime.INIT_PATH)).toList();
+    private static final List<String> SECRET_HINTS = List.of("token", "secret", "password", "api_key", "credentials", "authorization");
+
+    private final Execution engine;
+    private final InstanceSpec spec;
+    private final Image image;
+    private final Map<String, FileRecord> files;
+    private final ObjectNode metadata;
+
+    ExecutionJob(Execution engine, InstanceSpec spec, Image image, Map<String, FileRecord> files, ObjectNode metadata) {
+        this.engine = engine;
+        this.spec = spec;
+        this.image = image;
+        this.files = files;
+        this.metadata = metadata;
+    }
+
+    @Override
+    public Result run(Context ctx) throws Exception {
+        ctx.executing();
+        ObjectNode init = json();
+        init.put("started_at", Instant.now().toString());
+        init.put("runtime_path", SandboxRuntime.INIT_PATH);
+        init.put("verbose", false);
+        init.put("init_pid", 1);
+        ctx.event(0, "init", init);
+
+        List<String> chain = image.layers();
+        try (LayerLeases.Lease lease = engine.leases().acquire(chain)) {
+            List<String> compacted = engine.store().compactIfNeeded(chain);
+            LayerLeases.Lease compactedLease = null;
+            if (!compacted.equals(chain)) {
+                compactedLease = engine.leases().acquire(compacted);
+                engine.layerIndex().replaceChain(image.uuid(), compacted);
+                chain = compacted;
+            }
+            try {
+                return execute(ctx, chain);
+            } finally {
+                if (compactedLease != null) compactedLease.close();
+            }
+        }
+    }
+
+    private Result execute(Context ctx, List<String> chain) throws Exception {
+        WritableLayer layer = engine.store().prepare(chain, spec.maxLayerBytes());
+        boolean settled = false;
+        try {
+            List<Path> lowerDirs = new ArrayList<>();
+            for (String id : chain) lowerDirs.add(engine.store().diffDir(id));
+            MergedView view = new MergedView(lowerDirs);
+            FileInjector injector = new FileInjector(layer.rootfs(), view);
+            for (var e : spec.files().entrySet()) {
+                try (InputStream in = engine.files().open(files.get(e.getValue().fileUuid()))) {
+                    injector.inject(e.getKey(), in, e.getValue());
+                }
+            }
+            Map<String, String> env = effectiveEnv();
+            String cwd = workingDir(view);
+            SandboxSpec sandbox = SandboxSpec.builder(ctx.operation().uuid(), layer.rootfs(), spec.argv())
+                    .lookupPath(!spec.shell())
+                    .env(env)
+                    .cwd(cwd)
+                    .user(spec.uid(), spec.gid())
+                    .hostname(spec.hostname())
+                    .stdin(spec.stdin())
+                    .timeout(Duration.ofSeconds(spec.timeoutSeconds()))
+                    .network(spec.networking())
+                    .outputCap(Math.max(1, spec.truncateOutputAt()))
+                    .build();
+            ctx.event(1, "spawn", spawnEvent(env, cwd));
+            SandboxResult r = engine.runtime().run(sandbox, new EventListener(ctx), cancelSignal(ctx));
+            if (ctx.cancel().isCancelled()) {
+                settled = true;
+                engine.store().discard(layer);
+                return failure(OperationStatus.CANCELLED, ctx.cancel().reason());
+            }
+            if (r.infraError() != null) {
+                settled = true;
+                engine.store().discard(layer);
+                return failure(OperationStatus.FAILED, "sandbox failed: " + r.infraError());
+            }
+            ctx.event(1, "exit", InstanceResults.exitEvent(r));
+
+            String resultImage = null;
+            ImageService.NewImage child = null;
+            long layerBytes = 0;
+            if (spec.disposable()) {
+                settled = true;
+                engine.store().discard(layer);
+            } else {
+                Optional<String> committed = engine.store().commit(layer, SCRATCH);
+                settled = true;
+                if (committed.isPresent()) {
+                    String id = committed.get();
+                    layerBytes = engine.store().sizeOf(id);
+                    engine.layerIndex().record(id, null, layerBytes);
+                    if (spec.maxLayerBytes() > 0 && layerBytes >= spec.maxLayerBytes() - (1 << 20) && engine.store().quotasEnforced()) {
+                        ObjectNode cap = json();
+                        cap.put("limit_bytes", spec.maxLayerBytes());
+                        cap.put("file_size", layerBytes);
+                        ctx.event(0, "size_cap", cap);
+                    }
+                    List<String> layers = new ArrayList<>(List.of(id));
+                    layers.addAll(chain);
+                    child = new ImageService.NewImage(image.accountId(), ctx.operation().uuid(), image.uuid(), layers,
+                            childConfig(env), image.size() + layerBytes, null);
+                } else {
+                    resultImage = image.uuid(); // unchanged: the result is the input image
+                }
+            }
+            ObjectNode meta = metadata.deepCopy();
+            meta.set("result", InstanceResults.result(r, layerBytes));
+            var done = new OperationService.Completion(OperationStatus.SUCCESS, null, resultImage, null, layerBytes,
+                    InstanceResults.cpuSeconds(r.usage()), InstanceResults.memoryKiB(r.usage()), meta);
+            return new Result(done, child);
+        } finally {
+            if (!settled) {
+                try {
+                    engine.store().discard(layer);
+                } catch (Exception ignored) {
+                    // the store's startup cleanup removes what is left
+                }
+            }
+        }
+    }
+
+    private static Result failure(OperationStatus status, String error) {
+        return new Result(new OperationService.Completion(status, error, null, null, null, null, null, null), null);
+    }
+
+    /** The image's env, then the request's (null unsets), with a default PATH and HOME. */
+    Map<String, String> effectiveEnv() {
+        Map<String, String> env = new LinkedHashMap<>(image.config().env());
+        spec.env().forEach((k, v) -> {
+            if (v == null) env.remove(k);
+            else env.put(k, v);
+        });
+        env.putIfAbsent("PATH", DEFAULT_PATH);
+        env.putIfAbsent("HOME", spec.uid() == 0 ? "/root" : "/");
+        env.putIfAbsent("HOSTNAME", spec.hostname());
+        return env;
+    }
+
+    /** The request's cwd, else the image's WORKDIR, else /root when the image has it, else /. */
+    private String workingDir(MergedView view) {
+        if (!spec.cwd().isEmpty()) return spec.cwd();
+        if (!image.config().workingDir().isEmpty()) return image.config().workingDir();
+        try {
+            if (view.stat("/root", true).map(MergedView.Entry::isDir).orElse(false)) return "/root";
+        } catch (Exception ignored) {
+            // fall through to /
+        }
+        return "/";
+    }
+
+    private ImageConfig childConfig(Map<String, String> env) {
+        if (!spec.preserveEnv()) return image.config();
+        Map<String, String> kept = new LinkedHashMap<>(image.config().env());
+        spec.env().forEach((k, v) -> {
+            if (v == null) kept.remove(k);
+            else kept.put(k, v);
+        });
+        return new ImageConfig(kept, image.config().workingDir(), image.config().user());
+    }
+
+    private ObjectNode spawnEvent(Map<String, String> env, String cwd) {
+        ObjectNode o = json();
+        List<String> argv = spec.argv();
+        o.put("pid", 1);
+        o.put("command", argv.getFirst());
+        var args = o.putArray("args");
+        argv.subList(1, argv.size()).forEach(args::add);
+        o.put("shell", spec.shell());
+        o.put("cwd", cwd);
+        o.put("uid", spec.uid());
+        o.put("gid", spec.gid());
+        o.put("timeout", spec.timeoutSeconds());
+        o.put("truncate_at", spec.truncateOutputAt());
+        ObjectNode e = o.putObject("env");
+        env.forEach((k, v) -> e.put(k, secret(k) ? "<redacted>" : v));
+        return o;
+    }
+
+    private static boolean secret(String name) {
+        String n = name.toLowerCase(Locale.ROOT);
+        return SECRET_HINTS.stream().anyMatch(n::endsWith);
+    }
+
+    private static CancelSignal cancelSignal(Context ctx) {
+        return new CancelSignal() {
+            @Override public boolean isCancelled() { return ctx.cancel().isCancelled(); }
+            @Override public void onCancel(Runnable r) { ctx.cancel().onCancel(r); }
+        };
+    }
+
+    private static ObjectNode json() {
+        return JsonNodeFactory.instance.objectNode();
+    }
+
+    /** Streams output and truncation into the operation's event log as it happens. */
+    private static final class EventListener implements SandboxListener {
+        private final Context ctx;
+
+        EventListener(Context ctx) {
+            this.ctx = ctx;
+        }
+
+        @Override public void onStdout(byte[] b, int off, int len) { ctx.event(1, "stdout", StreamRepr.eventData(b, off, len)); }
+        @Override public void onStderr(byte[] b, int off, int len) { ctx.event(1, "stderr", StreamRepr.eventData(b, off, len)); }
+
+        @Override
+        public void onOutputTruncated(String stream, long emitted, long dropped) {
+            ObjectNode o = json();
+            o.put("stream", stream);
+            o.put("bytes_emitted", emitted);
+            o.put("bytes_dropped", dropped);
+            ctx.event(1, "truncated", o);
+        }
+    }
+}
