@@ -54,6 +54,11 @@ class SandboxRuntimeTest {
     @AfterAll
     static void tearDown() throws IOException {
         for (SandboxRuntime r : RUNTIMES.values()) r.cleanupStale();
+        if (stateDir != null) {
+            try (Stream<Path> s = Files.walk(stateDir)) {
+                s.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+            }
+        }
     }
 
     /** A busybox rootfs: /bin/busybox + applet symlinks, /etc/passwd with root and user 1000. */
