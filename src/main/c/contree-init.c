@@ -392,17 +392,21 @@ int main(int argc, char **argv) {
         {"cg_mem_failcnt", "/sys/fs/cgroup/memory/memory.failcnt"},
         {"cg_cpu_usage_ns", "/sys/fs/cgroup/cpuacct/cpuacct.usage"},
         {"cg_pids_max_hit", "/sys/fs/cgroup/pids/pids.events"},
+        {"cg_oom_kills", "/sys/fs/cgroup/memory/memory.oom_control"},
     };
     for (size_t k = 0; k < sizeof cg / sizeof cg[0] && len < (int)sizeof res - 128; k++) {
         int fd = open(cg[k][1], O_RDONLY | O_CLOEXEC);
         if (fd < 0) continue;
-        char v[64];
+        char v[256];
         ssize_t r = read(fd, v, sizeof v - 1);
         close(fd);
         if (r <= 0) continue;
         v[r] = 0;
         char *num = v;
         if (!strncmp(v, "max ", 4)) num = v + 4; /* pids.events: "max N" */
+        char *ok = strstr(v, "oom_kill "); /* memory.oom_control: "... oom_kill N" */
+        if (ok) num = ok + 9;
+        else if (strstr(v, "oom_kill_disable")) continue;
         num[strcspn(num, "\n")] = 0;
         len += snprintf(res + len, sizeof res - (size_t)len, "%s=%s\n", cg[k][0], num);
     }

@@ -82,6 +82,7 @@ public final class MergedView {
                     return size() > LISTING_CACHE_DIRS;
                 }
             };
+    private final java.util.concurrent.atomic.AtomicLong dirReads = new java.util.concurrent.atomic.AtomicLong();
     private volatile Map<Integer, String> users;
     private volatile Map<Integer, String> groups;
 
@@ -295,6 +296,7 @@ public final class MergedView {
      */
     Map<String, Node> readDir(Node dir) throws IOException {
         record Acc(Linux.Stat st, Path host, List<Path> dirs, boolean whiteout, boolean[] closed) {}
+        dirReads.incrementAndGet();
         Map<String, Acc> acc = new TreeMap<>();
         List<Path> dirs = dir.dirs();
         for (int i = 0; i < dirs.size(); i++) {
@@ -334,6 +336,9 @@ public final class MergedView {
         }
         return Collections.unmodifiableMap(out);
     }
+
+    /** Merged directory reads so far (tests check that diffs skip shared subtrees). */
+    long dirReads() { return dirReads.get(); }
 
     Entry entry(Node n) throws IOException {
         Linux.Stat st = n.st();

@@ -20,7 +20,7 @@ final class Mounts {
      * no uuid xattr on the upper root. The kernel still writes trusted.overlay.origin/impure on copy-up;
      * readers ignore them and compaction drops them.
      */
-    static final String PORTABLE_OPTIONS = "index=off,metacopy=off,redirect_dir=off,xino=off,uuid=off";
+    static final String PORTABLE_OPTIONS = "index=off,metacopy=off,redirect_dir=off,xino=off,uuid=null";
 
     private Mounts() {}
 

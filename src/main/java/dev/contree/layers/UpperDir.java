@@ -24,7 +24,7 @@ final class UpperDir {
     private UpperDir() {}
 
     /** What lstat(2) says about one inode. */
-    record Stat(int mode, int uid, int gid, long ino, long rdev, int nlink, long size, FileTime atime, FileTime mtime) {
+    record Stat(int mode, int uid, int gid, long dev, long ino, long rdev, int nlink, long size, FileTime atime, FileTime mtime) {
         int type() { return mode & S_IFMT; }
         boolean isDir() { return type() == S_IFDIR; }
         boolean isRegular() { return type() == S_IFREG; }
@@ -36,12 +36,12 @@ final class UpperDir {
     static Stat lstat(Path p) throws IOException {
         Map<String, Object> a;
         try {
-            a = Files.readAttributes(p, "unix:mode,uid,gid,ino,rdev,nlink,size,lastAccessTime,lastModifiedTime",
+            a = Files.readAttributes(p, "unix:mode,uid,gid,dev,ino,rdev,nlink,size,lastAccessTime,lastModifiedTime",
                     LinkOption.NOFOLLOW_LINKS);
         } catch (NoSuchFileException e) {
             return null;
         }
-        return new Stat((Integer) a.get("mode"), (Integer) a.get("uid"), (Integer) a.get("gid"), (Long) a.get("ino"),
+        return new Stat((Integer) a.get("mode"), (Integer) a.get("uid"), (Integer) a.get("gid"), (Long) a.get("dev"), (Long) a.get("ino"),
                 (Long) a.get("rdev"), (Integer) a.get("nlink"), (Long) a.get("size"),
                 (FileTime) a.get("lastAccessTime"), (FileTime) a.get("lastModifiedTime"));
     }

@@ -307,6 +307,9 @@ final class OciSandboxRuntime implements SandboxRuntime {
             signal = 9;
         } else {
             String why = killer.reason != null ? "sandbox killed (" + killer.reason + ")" : "sandbox ended without a result";
+            if (killer.reason == null && !proc.isAlive() && proc.exitValue() == 128 + 9)
+                why = "sandbox was killed by SIGKILL, most likely by the host OOM killer for exceeding its memory limit"
+                        + (cfg.kind() == RuntimeConfig.Kind.RUNSC ? " (gVisor: the whole sandbox is charged and killed)" : "");
             String err = rtErr.toString(StandardCharsets.UTF_8).strip();
             if (d.error != null) err = (err + " [output: " + d.error + "]").strip();
             infraError = why + " (" + name() + " exit " + (proc.isAlive() ? "?" : proc.exitValue()) + ")"
@@ -336,7 +339,7 @@ final class OciSandboxRuntime implements SandboxRuntime {
                 longOf(r, "elapsed_ns", -1) / 1e9,
                 longOf(r, "cg_mem_max_usage", -1),
                 r.containsKey("cg_cpu_usage_ns") ? longOf(r, "cg_cpu_usage_ns", -1) / 1e9 : -1,
-                longOf(r, "cg_mem_failcnt", -1),
+                longOf(r, "cg_oom_kills", -1),
                 longOf(r, "cg_pids_max_hit", -1));
     }
 

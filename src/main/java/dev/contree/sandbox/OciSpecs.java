@@ -41,6 +41,13 @@ final class OciSpecs {
     static final long[] NS_FLAGS = {0x00020000L, 0x02000000L, 0x04000000L, 0x08000000L, 0x10000000L, 0x20000000L,
             0x40000000L};
 
+    /**
+     * runsc: host pids cgroup limit = pids * factor + overhead, a backstop only. Under the ptrace platform every
+     * sandbox task costs host threads (stub + tracer) and the sentry's Go runtime has its own; hitting the host
+     * limit crashes the sentry. Measured: a fork bomb under RLIMIT_NPROC=64 peaked at ~2,000 host tasks.
+     */
+    static final long RUNSC_PIDS_FACTOR = 16, RUNSC_PIDS_OVERHEAD = 2048;
+
     record Limits(long memoryBytes, long pidsLimit, double cpus) {}
 
     static Map<String, Object> build(RuntimeConfig.Kind kind, SandboxSpec spec, List<String> initArgs, Path initBinary,
@@ -58,6 +65,13 @@ final class OciSpecs {
         process.put("env", env);
         process.put("cwd", "/");
         process.put("capabilities", Map.of("bounding", CAPS, "effective", CAPS, "permitted", CAPS));
+        if (!runc && limits.pidsLimit() > 0) {
+            // gVisor (this version) has no pids controller inside the sandbox, and the host pids cgroup
+            // counts the sentry's own threads: hitting it crashes the sandbox. gVisor enforces
+            // RLIMIT_NPROC for every uid (root included), so that is the in-sandbox process limit.
+            process.put("rlimits", List.of(Map.of("type", "RLIMIT_NPROC", "hard", limits.pidsLimit(),
+                    "soft", limits.pidsLimit())));
+        }
         process.put("noNewPrivileges", true);
         root.put("process", process);
 
@@ -103,7 +117,8 @@ final class OciSpecs {
             long period = 100_000;
             res.put("cpu", Map.of("quota", Math.max(1000, (long) (limits.cpus() * period)), "period", period));
         }
-        if (limits.pidsLimit() > 0) res.put("pids", Map.of("limit", limits.pidsLimit()));
+        if (limits.pidsLimit() > 0)
+            res.put("pids", Map.of("limit", runc ? limits.pidsLimit() : limits.pidsLimit() * RUNSC_PIDS_FACTOR + RUNSC_PIDS_OVERHEAD));
         linux.put("resources", res);
         linux.put("cgroupsPath", cgroupsPath);
         linux.put("maskedPaths", MASKED);

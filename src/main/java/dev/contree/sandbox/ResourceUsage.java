@@ -22,8 +22,8 @@ public record ResourceUsage(
         long cgroupMemoryPeakBytes,
         /** CPU time of the whole sandbox cgroup in seconds, -1 if unknown. */
         double cgroupCpuSeconds,
-        /** Times the memory limit was hit (memory.failcnt), -1 if unknown. */
-        long memoryLimitHits,
+        /** Processes killed by the OOM killer for the sandbox's memory limit, -1 if unknown. */
+        long oomKills,
         /** Times a fork failed on the pids limit, -1 if unknown. */
         long pidsLimitHits) {
 
@@ -33,6 +33,6 @@ public record ResourceUsage(
     public ResourceUsage withElapsed(double seconds) {
         return new ResourceUsage(userCpuSeconds, systemCpuSeconds, maxRssKiB, minorFaults, majorFaults, blockInput,
                 blockOutput, voluntarySwitches, involuntarySwitches, signals, swaps, seconds, cgroupMemoryPeakBytes,
-                cgroupCpuSeconds, memoryLimitHits, pidsLimitHits);
+                cgroupCpuSeconds, oomKills, pidsLimitHits);
     }
 }

@@ -210,6 +210,24 @@ class MergedViewTest {
     }
 
     @Test
+    void fiftyLayersStayFast() throws Exception {
+        List<Path> stack = new java.util.ArrayList<>();
+        for (int i = 0; i < 50; i++) {
+            Path l = dir(tmp.resolve("stack/" + i));
+            file(l.resolve("usr/lib/deep/dir/f" + i), "v" + i);
+            if (i % 7 == 0) whiteout(l.resolve("usr/lib/deep/dir/f" + (i + 1)));
+            stack.add(l);
+        }
+        MergedView v = new MergedView(stack);
+        long t0 = System.nanoTime();
+        for (int i = 0; i < 200; i++) v.stat("/usr/lib/deep/dir/f49", false);
+        List<MergedView.Entry> l = v.list("/usr/lib/deep/dir");
+        assertThat(l).hasSize(50 - 7);
+        assertThat(java.time.Duration.ofNanos(System.nanoTime() - t0)).isLessThan(java.time.Duration.ofSeconds(3));
+        assertThat(read(v, "/usr/lib/deep/dir/f0")).isEqualTo("v0");
+    }
+
+    @Test
     void textListing() throws Exception {
         String text = view.textListing("/");
         assertThat(text).startsWith("total ");

@@ -53,6 +53,7 @@ class LayerStoreTest {
         assertThat(Files.readString(store.diffDir(child).resolve("etc/hostname"))).isEqualTo("child\n");
         assertThat(UpperDir.lstat(store.diffDir(child).resolve("tmp/keep")).isWhiteout()).isTrue();
         assertThat(exists(store.diffDir(child).resolve("work"))).isFalse();
+        assertThat(Syscall.listXattrs(store.diffDir(child))).doesNotContain("trusted.overlay.uuid");
         assertThat(exists(store.diffDir(child).getParent().resolve("work"))).isFalse();
         assertThat(exists(w.rootfs())).isFalse();
         assertThatThrownBy(() -> Files.writeString(store.diffDir(child).resolve("x"), "x")).isInstanceOf(IOException.class);

@@ -49,7 +49,7 @@ final class TestStores {
      */
     static Map<String, String> view(Path root) throws IOException {
         Map<String, String> out = new TreeMap<>();
-        Map<Long, List<String>> inodes = new HashMap<>();
+        Map<String, List<String>> inodes = new HashMap<>();
         walk(root, "", out, inodes);
         for (List<String> group : inodes.values()) {
             if (group.size() > 1) {
@@ -61,14 +61,15 @@ final class TestStores {
         return out;
     }
 
-    private static void walk(Path p, String rel, Map<String, String> out, Map<Long, List<String>> inodes) throws IOException {
+    private static void walk(Path p, String rel, Map<String, String> out, Map<String, List<String>> inodes) throws IOException {
         UpperDir.Stat st = UpperDir.lstat(p);
         StringBuilder sb = new StringBuilder();
         sb.append(Integer.toOctalString(st.mode())).append(' ').append(st.uid()).append(':').append(st.gid());
         if (!st.isDir()) sb.append(" mtime=").append(st.mtime().toInstant());
         if (st.isRegular()) {
             sb.append(" size=").append(st.size()).append(" sha=").append(sha(p));
-            inodes.computeIfAbsent(st.ino(), k -> new ArrayList<>()).add(rel);
+            // nlink > 1 only: overlay reports real inode numbers, which repeat across btrfs subvolumes
+            if (st.nlink() > 1) inodes.computeIfAbsent(st.dev() + ":" + st.ino(), k -> new ArrayList<>()).add(rel);
         } else if (st.isSymlink()) {
             sb.append(" -> ").append(Files.readSymbolicLink(p));
         } else if (!st.isDir()) {

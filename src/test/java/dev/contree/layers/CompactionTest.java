@@ -1,0 +1,177 @@
+package dev.contree.layers;
+
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.FileTime;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+
+import static dev.contree.layers.TestStores.write;
+import static org.assertj.core.api.Assertions.assertThat;
+
+class CompactionTest {
+    static LayerStore store;
+
+    @BeforeAll
+    static void open() throws IOException {
+        store = TestStores.open(TestStores.freshRoot("compact"));
+    }
+
+    @AfterAll
+    static void destroy() throws IOException {
+        TestStores.destroy(store);
+    }
+
+    private static void touch(Path p, String when) throws IOException {
+        Syscall.setTimes(p, 1_000_000, 0, Instant.parse(when).getEpochSecond(), 123_456_789);
+    }
+
+    private String layer(List<String> lowers, IOAction action) throws IOException {
+        WritableLayer w = store.prepare(lowers, 0);
+        action.run(w.rootfs());
+        return store.commit(w, List.of()).orElseThrow();
+    }
+
+    interface IOAction { void run(Path r) throws IOException; }
+
+    private Map<String, String> viewOf(List<String> chain, String name) throws IOException {
+        Path at = store.root().resolve("mnt").resolve("view-" + name);
+        TestStores.mountView(store, chain, at);
+        try {
+            return TestStores.view(at);
+        } finally {
+            Mounts.unmount(at);
+            Files.delete(at);
+        }
+    }
+
+    @Test
+    void compactedLayerShowsTheSameTreeAsTheStack() throws IOException {
+        String l1 = layer(List.of(), r -> {
+            write(r.resolve("a"), "a1");
+            write(r.resolve("d/x"), "x1");
+            write(r.resolve("d/y"), "y1");
+            write(r.resolve("o/p"), "p1");
+            write(r.resolve("gone"), "gone");
+            write(r.resolve("keepdir/k"), "k");
+            write(r.resolve("h1"), "hard");
+            Files.createLink(r.resolve("h2"), r.resolve("h1"));
+            Files.createSymbolicLink(r.resolve("sl"), Path.of("a"));
+        });
+        String l2 = layer(List.of(l1), r -> {
+            Files.delete(r.resolve("gone"));                         // whiteout hiding a file below the range
+            write(r.resolve("new"), "new2");
+            Syscall.mknod(r.resolve("fifo"), 0010644, 0);              // fifo
+            Syscall.mknod(r.resolve("chr"), 0020600, (1L << 8) | 3);   // char device 1:3 (nodev: exists, unusable)
+            Syscall.lchown(r.resolve("new"), 1234, 5678);
+            Syscall.chmod(r.resolve("new"), 04750);
+            touch(r.resolve("new"), "2020-01-02T03:04:05Z");
+            Syscall.setXattr(r.resolve("new"), "user.note", "hello".getBytes(StandardCharsets.UTF_8));
+            write(r.resolve("l2h1"), "layer-hard");
+            Files.createLink(r.resolve("l2h2"), r.resolve("l2h1"));
+            Files.delete(r.resolve("o/p"));
+            Files.delete(r.resolve("o"));
+            Files.createDirectory(r.resolve("o"));                   // opaque, hides below
+            write(r.resolve("o/new"), "o-new");
+            write(r.resolve("t"), "temp");                           // deleted in l3: whiteout only inside range
+            write(r.resolve("z/old"), "z-old");                      // dir re-created in l4
+            write(r.resolve("d/x"), "x2");
+            Files.createSymbolicLink(r.resolve("sl2"), Path.of("/nonexistent/target"));
+            Syscall.lchown(r.resolve("sl2"), 42, 43);
+        });
+        String l3 = layer(List.of(l2, l1), r -> {
+            Files.delete(r.resolve("t"));
+            Files.delete(r.resolve("z/old"));
+            Files.delete(r.resolve("z"));
+            Files.delete(r.resolve("d/y"));
+            write(r.resolve("a"), "a3");
+            Files.delete(r.resolve("keepdir/k"));
+            Files.delete(r.resolve("keepdir"));
+            write(r.resolve("keepdir"), "now a file");               // non-dir over a dir
+        });
+        String l4 = layer(List.of(l3, l2, l1), r -> {
+            Files.createDirectory(r.resolve("z"));                   // over a whiteout in range => opaque
+            write(r.resolve("z/n"), "z-new");
+            Files.delete(r.resolve("keepdir"));
+            Files.createDirectory(r.resolve("keepdir"));             // dir over a whiteout... over a dir below
+            write(r.resolve("keepdir/again"), "again");
+            Files.delete(r.resolve("new"));
+            write(r.resolve("new"), "new4");                         // replaced file
+            Syscall.chmod(r.resolve("d"), 0751);
+            Files.setLastModifiedTime(r.resolve("h1"), FileTime.from(Instant.parse("2001-01-01T00:00:00Z")));
+        });
+        List<String> range = List.of(l4, l3, l2);
+        Map<String, String> expected = viewOf(List.of(l4, l3, l2, l1), "orig");
+
+        String unknownBelow = store.compact(range);
+        String knownBelow = store.compact(range, List.of(l1));
+        assertThat(viewOf(List.of(unknownBelow, l1), "c1")).isEqualTo(expected);
+        assertThat(viewOf(List.of(knownBelow, l1), "c2")).isEqualTo(expected);
+
+        Path c = store.diffDir(knownBelow);
+        assertThat(UpperDir.lstat(c.resolve("gone")).isWhiteout()).isTrue();   // still hides l1's file
+        assertThat(UpperDir.lstat(c.resolve("t"))).isNull();                    // resolved inside the range
+        assertThat(UpperDir.lstat(c.resolve("d/y")).isWhiteout()).isTrue();
+        assertThat(UpperDir.isOpaque(c.resolve("o"))).isTrue();
+        assertThat(UpperDir.isOpaque(c.resolve("z"))).isFalse();                // nothing below to hide
+        assertThat(UpperDir.isOpaque(c.resolve("keepdir"))).isTrue();
+        assertThat(UpperDir.lstat(c.resolve("z/old"))).isNull();
+        assertThat(Files.readString(c.resolve("o/new"))).isEqualTo("o-new");
+        Path cu = store.diffDir(unknownBelow);
+        assertThat(UpperDir.lstat(cu.resolve("t")).isWhiteout()).isTrue();      // below unknown: kept
+        assertThat(UpperDir.isOpaque(cu.resolve("z"))).isTrue();
+        for (String id : List.of(knownBelow, unknownBelow)) {
+            for (String x : Syscall.listXattrs(store.diffDir(id).resolve("d"))) assertThat(x).isNotEqualTo("trusted.overlay.origin");
+        }
+
+        // Bottom of an image: nothing below, so no whiteouts or opaque dirs are needed at all.
+        String all = store.compact(List.of(l4, l3, l2, l1), List.of());
+        assertThat(viewOf(List.of(all), "c3")).isEqualTo(expected);
+        assertThat(UpperDir.lstat(store.diffDir(all).resolve("gone"))).isNull();
+        assertThat(UpperDir.isOpaque(store.diffDir(all).resolve("o"))).isFalse();
+        // Hard links inside one layer stay hard links; extents are shared, not copied.
+        assertThat(UpperDir.lstat(store.diffDir(all).resolve("l2h1")).ino())
+                .isEqualTo(UpperDir.lstat(store.diffDir(all).resolve("l2h2")).ino());
+    }
+
+    @Test
+    void longChainStaysShallowAndCorrect() throws IOException {
+        String base = layer(List.of(), r -> write(r.resolve("base"), "base"));
+        List<String> chain = new ArrayList<>(List.of(base));
+        Map<String, String> expected = new TreeMap<>();
+        expected.put("base", "base");
+        int maxDepth = 0;
+        for (int i = 0; i < 2000; i++) {
+            WritableLayer w = store.prepare(chain, 0);
+            write(w.rootfs().resolve("f/" + i), "v" + i);
+            expected.put("f/" + i, "v" + i);
+            if (i % 3 == 2) {
+                Files.delete(w.rootfs().resolve("f/" + (i - 2)));
+                expected.remove("f/" + (i - 2));
+            }
+            String id = store.commit(w, List.of()).orElseThrow();
+            chain.addFirst(id);
+            chain = new ArrayList<>(store.compactIfNeeded(chain));
+            maxDepth = Math.max(maxDepth, chain.size());
+        }
+        assertThat(maxDepth).isLessThanOrEqualTo(store.config().maxMountDepth());
+        WritableLayer w = store.prepare(chain, 0);
+        try {
+            Map<String, String> seen = new TreeMap<>();
+            seen.put("base", Files.readString(w.rootfs().resolve("base")));
+            for (String n : UpperDir.list(w.rootfs().resolve("f"))) seen.put("f/" + n, Files.readString(w.rootfs().resolve("f/" + n)));
+            assertThat(seen).isEqualTo(expected);
+        } finally {
+            store.discard(w);
+        }
+    }
+}
