@@ -431,11 +431,11 @@ public final class RegistryClient implements AutoCloseable {
                 if (ch != null) challenges.put(host, ch);
             } else if (sc != 200 && sc != 404 && sc != 403) {
                 // 404: some registries do not implement /v2/ but serve the rest; anything else is not a registry
-                if (sc >= 500 || sc == 429) {
-                    last = new RegistryException(Kind.NETWORK, "registry " + ctx.ref.registry() + " answered HTTP " + sc);
-                    continue;
-                }
-                throw new RegistryException(Kind.PROTOCOL, host + " does not look like a Docker/OCI registry (GET /v2/ answered HTTP " + sc + ")");
+                // (or, e.g. HTTP 400, a TLS port spoken to in plain HTTP: try the next scheme)
+                last = sc >= 500 || sc == 429
+                    ? new RegistryException(Kind.NETWORK, "registry " + ctx.ref.registry() + " answered HTTP " + sc)
+                    : new RegistryException(Kind.PROTOCOL, host + " does not look like a Docker/OCI registry (GET /v2/ answered HTTP " + sc + ")");
+                continue;
             }
             schemes.put(host, s);
             return s;

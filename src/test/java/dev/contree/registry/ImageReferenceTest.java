@@ -65,11 +65,10 @@ class ImageReferenceTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"", "   ", "docker://", "Alpine", "library/Alpine", "alpine:", "alpine:-bad", "alpine:" + "x",
+    @ValueSource(strings = {"", "   ", "docker://", "Alpine", "library/Alpine", "alpine:", "alpine:-bad",
         "alpine@sha256:short", "alpine@md5:abc", "http://host/x", "ftp://x/y", "a//b", "/alpine", "alpine/", "host:99999/x",
         "al pine", "alpine:tag:tag2", "-alpine", "a..b", "ghcr.io/", "ghcr.io/x:", "caf\u00e9"})
     void rejects(String input) {
-        if (input.equals("alpine:x")) return; // valid, guard for the concatenation above
         assertThatThrownBy(() -> ImageReference.parse(input))
             .isInstanceOf(IllegalArgumentException.class)
             .hasMessageContaining("image reference");
