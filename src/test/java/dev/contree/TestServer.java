@@ -107,6 +107,41 @@ public final class TestServer implements AutoCloseable {
         return send(token, "POST", "/v1/files", HttpRequest.BodyPublishers.ofInputStream(() -> in), "Content-Type", "application/octet-stream");
     }
 
+    /** Polls an operation until it is terminal (or fails the test after {@code timeout}). */
+    public JsonNode await(String token, String operationUuid, Duration timeout) {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (true) {
+            Reply r = get(token, "/v1/operations/" + operationUuid);
+            if (r.status() != 200) throw new AssertionError("GET operation: " + r.status() + " " + r.text());
+            JsonNode op = r.json();
+            String status = op.get("status").asText();
+            if (status.equals("SUCCESS") || status.equals("FAILED") || status.equals("CANCELLED")) return op;
+            if (System.nanoTime() > deadline) throw new AssertionError("operation still " + status + " after " + timeout + ": " + op);
+            try {
+                Thread.sleep(50);
+            } catch (InterruptedException e) {
+                throw new AssertionError(e);
+            }
+        }
+    }
+
+    /** Starts an operation (spawn or import) and returns its uuid, asserting 202. */
+    public String start(String token, String path, String json) {
+        Reply r = json(token, "POST", path, json);
+        if (r.status() != 202) throw new AssertionError(path + " -> " + r.status() + " " + r.text());
+        return r.json().get("uuid").asText();
+    }
+
+    /** Uploads a rootfs tarball and imports it; returns the image uuid. */
+    public String importRootfs(String token, byte[] tarball, String tag) {
+        String file = upload(token, tarball).json().get("uuid").asText();
+        String op = start(token, "/v1/images/import", "{\"registry\":{\"url\":\"rootfs+file://" + file + "\"}"
+                + (tag == null ? "" : ",\"tag\":\"" + tag + "\"") + "}");
+        JsonNode done = await(token, op, Duration.ofSeconds(60));
+        if (!done.get("status").asText().equals("SUCCESS")) throw new AssertionError("import failed: " + done);
+        return done.get("result").get("image").asText();
+    }
+
     @Override
     public void close() {
         server.close();

@@ -92,7 +92,7 @@ final class InstanceRequests {
             case "ascii", "utf-8", "utf8", "text" -> value.getBytes(StandardCharsets.UTF_8);
             case "base64" -> {
                 try {
-                    yield Base64.getMimeDecoder().decode(value);
+                    yield Base64.getDecoder().decode(value.replaceAll("[\\s]", ""));
                 } catch (IllegalArgumentException e) {
                     throw ApiException.badRequest("'stdin.value' is not valid base64");
                 }

@@ -113,7 +113,8 @@ final class ExecutionJob implements Job {
             if (ctx.cancel().isCancelled()) {
                 settled = true;
                 engine.store().discard(layer);
-                return failure(OperationStatus.CANCELLED, ctx.cancel().reason());
+                // A client's cancel is already recorded as CANCELLED; anything else (shutdown) is a failure.
+                return failure(OperationStatus.FAILED, "execution interrupted: " + ctx.cancel().reason());
             }
             if (r.infraError() != null) {
                 settled = true;
@@ -145,6 +146,10 @@ final class ExecutionJob implements Job {
                     layers.addAll(chain);
                     child = new ImageService.NewImage(image.accountId(), ctx.operation().uuid(), image.uuid(), layers,
                             childConfig(env), image.size() + layerBytes, null);
+                } else if (spec.preserveEnv() && !childConfig(env).equals(image.config())) {
+                    // Files unchanged but the preserved environment changed: a new image over the same layers.
+                    child = new ImageService.NewImage(image.accountId(), ctx.operation().uuid(), image.uuid(), chain,
+                            childConfig(env), image.size(), null);
                 } else {
                     resultImage = image.uuid(); // unchanged: the result is the input image
                 }
