@@ -39,11 +39,7 @@ abstract class ExecutionTestBase {
     @AfterAll
     static void stopServer() throws Exception {
         if (s != null) s.close();
-        if (dir != null) {
-            try (var walk = Files.walk(dir)) {
-                walk.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-            }
-        }
+        dev.contree.TestDirs.removeWithMounts(dir);
     }
 
     /** Spawns and waits; returns the finished operation. */
