@@ -249,6 +249,36 @@ abstract class ExecutionTestBase {
     }
 
     @Test
+    void outputFloodStaysBounded() {
+        Runtime rt = Runtime.getRuntime();
+        JsonNode op = run("{\"image\":\"" + base + "\",\"command\":\"yes\",\"timeout\":10,\"disposable\":true}");
+        assertThat(state(op).get("timed_out").asBoolean()).isTrue();
+        JsonNode out = op.get("metadata").get("result").get("stdout");
+        assertThat(out.get("truncated").asBoolean()).isTrue();
+        assertThat(out.get("value").asText().length()).isEqualTo(1 << 20);
+        String events = s.get(s.tokenA, "/v1/operations/" + op.get("uuid").asText() + "/events").text();
+        assertThat(events.length()).isLessThan(8 << 20); // only the kept megabyte is logged, as events
+        assertThat(events).contains("event: truncated");
+        assertThat(rt.totalMemory() - rt.freeMemory()).isLessThan(1L << 30);
+    }
+
+    @Test
+    void forkBombAndMemoryBombAreContained() {
+        JsonNode fork = run("{\"image\":\"" + base + "\",\"command\":\"f(){ f|f& }; f; sleep 3; echo survived\",\"shell\":true,\"timeout\":8,\"disposable\":true}");
+        assertThat(fork.get("status").asText()).isIn("SUCCESS", "FAILED");
+        assertThat(stdout(sh(base, "echo after-fork"))).isEqualTo("after-fork\n");
+
+        JsonNode mem = run("{\"image\":\"" + base + "\",\"command\":\"awk 'BEGIN{s=\\\"xxxxxxxxxxxxxxxx\\\"; while(1) s=s s}'\",\"shell\":true,\"timeout\":60,\"disposable\":true}");
+        if (mem.get("status").asText().equals("SUCCESS")) {
+            assertThat(state(mem).get("exit_code").asInt()).isNotZero();
+        } else {
+            assertThat(mem.get("status").asText()).isEqualTo("FAILED");
+            assertThat(mem.get("error").asText()).containsIgnoringCase("memory");
+        }
+        assertThat(stdout(sh(base, "echo after-oom"))).isEqualTo("after-oom\n");
+    }
+
+    @Test
     void spawnValidation() {
         String file = s.upload(s.tokenA, "x".getBytes()).json().get("uuid").asText();
         String[][] cases = {
