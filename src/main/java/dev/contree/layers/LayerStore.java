@@ -46,6 +46,8 @@ public final class LayerStore implements AutoCloseable {
     private static final Pattern ID = Pattern.compile("[A-Za-z0-9][A-Za-z0-9_.-]{0,127}");
     private static final SecureRandom RANDOM = new SecureRandom();
     private static final String LOGICAL_SIZE = "logical-size";
+    /** Compacted layers: sum of the policy weights of their sources, so merged layers grow like LSM tiers. */
+    private static final String WEIGHT = "compaction-weight";
 
     private final Path root;
     private final LayerStoreConfig config;
@@ -289,6 +291,9 @@ public final class LayerStore implements AutoCloseable {
         try {
             Path diff = Files.createDirectory(pendingDiff(id));
             long logical = new Compactor(range, below).run(diff);
+            long weight = 0;
+            for (String l : layerIdsTopFirst) weight += weight(l);
+            Files.writeString(pendingSubvol(id).resolve(WEIGHT), Long.toString(weight));
             publish(id, logical);
             return id;
         } catch (IOException | RuntimeException e) {
@@ -310,7 +315,7 @@ public final class LayerStore implements AutoCloseable {
         CompactionPolicy policy = new CompactionPolicy(config.maxMountDepth());
         if (layerIdsTopFirst.size() <= config.maxMountDepth()) return layerIdsTopFirst;
         List<Long> sizes = new ArrayList<>();
-        for (String l : layerIdsTopFirst) sizes.add(sizeOf(l));
+        for (String l : layerIdsTopFirst) sizes.add(weight(l));
         int k = policy.topLayersToMerge(sizes);
         if (k < 2) return layerIdsTopFirst;
         List<String> below = layerIdsTopFirst.subList(k, layerIdsTopFirst.size());
@@ -343,6 +348,13 @@ public final class LayerStore implements AutoCloseable {
             }
         }
         if (first != null) throw first;
+    }
+
+    /** Policy weight: sizeOf for written layers, the sum of the sources' weights for compacted ones. */
+    private long weight(String layerId) throws IOException {
+        Path w = layersDir.resolve(layerId).resolve(WEIGHT);
+        if (Files.exists(w)) return Long.parseLong(Files.readString(w).trim());
+        return sizeOf(layerId);
     }
 
     // ---- internals shared with LayerBuilder ----

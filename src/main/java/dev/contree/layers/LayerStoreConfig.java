@@ -11,7 +11,7 @@ package dev.contree.layers;
  */
 public record LayerStoreConfig(long imageSizeBytes, int maxMountDepth, boolean syncOnCommit, boolean unmountImageOnClose) {
     public static final long DEFAULT_IMAGE_SIZE = 64L << 30;
-    public static final int DEFAULT_MAX_MOUNT_DEPTH = 32;
+    public static final int DEFAULT_MAX_MOUNT_DEPTH = 16;
 
     public LayerStoreConfig {
         if (imageSizeBytes < (256L << 20)) throw new IllegalArgumentException("image must be at least 256 MiB");

@@ -18,9 +18,17 @@ final class Mounts {
      * Options that keep the upper dir a plain, portable overlay upper: no index, no metacopy-only inodes,
      * no redirect xattrs (a directory rename copies the tree instead), no xino bits in inode numbers and
      * no uuid xattr on the upper root. The kernel still writes trusted.overlay.origin/impure on copy-up;
-     * readers ignore them and compaction drops them.
+     * readers ignore them and compaction drops them. xino is moot: btrfs subvolumes share one superblock,
+     * so overlay runs in "same fs" mode and reports real inode numbers, which can repeat across layers.
      */
     static final String PORTABLE_OPTIONS = "index=off,metacopy=off,redirect_dir=off,xino=off,uuid=null";
+    /**
+     * Writable mounts are volatile: no sync of the upper fs on syncfs/fsync/umount. Without it umount
+     * syncs the whole btrfs (4-250 ms, growing with everyone's dirty data). An unclean shutdown marks the
+     * work dir so the upper cannot be remounted; uncommitted layers are deleted on open anyway, and a
+     * committed layer's durability comes from btrfs transactions (or {@link LayerStoreConfig#syncOnCommit()}).
+     */
+    static final String VOLATILE = "volatile";
 
     private Mounts() {}
 
@@ -31,7 +39,7 @@ final class Mounts {
             sb.append(escape(lowerTopFirst.get(i).toString()));
         }
         if (upper != null) sb.append(",upperdir=").append(escape(upper.toString()))
-                .append(",workdir=").append(escape(work.toString()));
+                .append(",workdir=").append(escape(work.toString())).append(',').append(VOLATILE);
         return sb.append(',').append(PORTABLE_OPTIONS).toString();
     }
 
