@@ -21,7 +21,7 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.Callable;
 
 /** Command line entry point: {@code serve} and {@code token …}. */
-@Command(name = "contree", mixinStandardHelpOptions = true, subcommands = {Main.Serve.class, Main.TokenCommand.class},
+@Command(name = "contree", mixinStandardHelpOptions = true, subcommands = {Main.Serve.class, Main.TokenCommand.class, Main.FsckCommand.class},
         description = "Self-hosted ConTree: sandboxes that branch like git.")
 public final class Main {
     static final String DEFAULT_ACCOUNT = "default";
@@ -46,6 +46,9 @@ public final class Main {
         String runtime;
         @Option(names = "--runsc-platform", defaultValue = "${env:CONTREE_RUNSC_PLATFORM:-ptrace}", description = "gVisor platform: ptrace, kvm, systrap")
         String platform;
+        @Option(names = "--network-namespace", defaultValue = "${env:CONTREE_NETWORK_NAMESPACE}",
+                description = "a prepared network namespace (e.g. /var/run/netns/sandboxes) that executions asking for networking join; without it networking is refused")
+        Path networkNamespace;
 
         @Override
         public Integer call() throws Exception {
@@ -56,7 +59,8 @@ public final class Main {
             if (!runtime.equals("runsc") && !runtime.equals("runc")) {
                 throw new CommandLine.ParameterException(new CommandLine(this), "--runtime must be runsc or runc");
             }
-            ServerConfig config = ServerConfig.defaults(data.data).withListen(host, port).withRuntime(runtime, platform);
+            ServerConfig config = ServerConfig.defaults(data.data).withListen(host, port).withRuntime(runtime, platform)
+                    .withNetwork(networkNamespace);
             ContreeServer server = ContreeServer.start(config);
             String secret = bootstrapToken(server, config.dataDir(), token);
             String url = "http://" + (host.contains(":") ? "[" + host + "]" : host) + ":" + server.port();
@@ -94,6 +98,19 @@ public final class Main {
             Files.writeString(file, secret + "\n", StandardCharsets.UTF_8);
             Files.setPosixFilePermissions(file, PosixFilePermissions.fromString("rw-------"));
             return secret;
+        }
+    }
+
+    @Command(name = "fsck", description = "Check a stopped server's data dir against its database; --repair fixes what is safe to fix.")
+    static final class FsckCommand implements Callable<Integer> {
+        @CommandLine.Mixin DataOption data = new DataOption();
+        @Option(names = "--repair", description = "remove unreferenced layers/blobs, partial uploads; fail interrupted operations")
+        boolean repair;
+
+        @Override
+        public Integer call() throws Exception {
+            dev.contree.server.Fsck.Report r = dev.contree.server.Fsck.run(data.data, repair, System.out);
+            return r.errors() > 0 || (!repair && !r.clean()) ? 1 : 0;
         }
     }
 

@@ -62,7 +62,7 @@ public final class InstanceService {
      */
     public Operation spawn(String accountId, InstanceSpec spec, Image image, ObjectNode echo) throws Rejected {
         if (spec.networking() && !networkAllowed) {
-            throw new Rejected(403, "networking is disabled on this server (start it with --allow-network to permit it)");
+            throw new Rejected(403, "networking is disabled on this server (an operator enables it with serve --network-namespace)");
         }
         Map<String, FileRecord> resolved = new LinkedHashMap<>();
         for (var f : spec.files().entrySet()) {

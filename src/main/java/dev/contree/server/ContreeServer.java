@@ -51,12 +51,15 @@ public final class ContreeServer implements AutoCloseable {
         Path data = DataDir.prepare(config.dataDir());
         List<AutoCloseable> opened = new ArrayList<>();
         try {
+            opened.add(DataDir.lock(data));
             Database db = Database.open(data.resolve("contree.db"));
             opened.add(db);
             LayerStore layers = LayerStore.open(data.resolve("layers"), LayerStoreConfig.defaults().withImageSize(config.layerPoolBytes()));
             opened.add(layers);
             RuntimeConfig.Kind kind = config.runtime().equals("runc") ? RuntimeConfig.Kind.RUNC : RuntimeConfig.Kind.RUNSC;
-            SandboxRuntime runtime = SandboxRuntimes.create(RuntimeConfig.defaults(kind, data.resolve("runtime")).withPlatform(config.runscPlatform()));
+            RuntimeConfig runtimeConfig = RuntimeConfig.defaults(kind, data.resolve("runtime")).withPlatform(config.runscPlatform());
+            if (config.networkNamespace() != null) runtimeConfig = runtimeConfig.withNetworkNamespace(config.networkNamespace());
+            SandboxRuntime runtime = SandboxRuntimes.create(runtimeConfig);
             int stale = runtime.cleanupStale();
             if (stale > 0) LOG.warn("removed {} sandbox(es) left by a previous run", stale);
 
@@ -72,7 +75,7 @@ public final class ContreeServer implements AutoCloseable {
             LayerLeases leases = new LayerLeases();
             LayerGarbageCollector gc = new LayerGarbageCollector(layers, layerIndex, leases, Duration.ofMinutes(10));
             InstanceService instances = new InstanceService(images, files, operations, scheduler, layers, runtime, layerIndex, leases,
-                    config.allowNetwork());
+                    config.networkNamespace() != null);
             ImportService imports = new ImportService(files, operations, scheduler, layers, layerIndex);
             Services services = new Services(config, tokens, files, images, operations, scheduler, layers, layerIndex, leases, gc,
                     instances, imports);

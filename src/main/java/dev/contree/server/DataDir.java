@@ -1,11 +1,17 @@
 package dev.contree.server;
 
 import java.io.IOException;
+import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.PosixFilePermissions;
 
-/** The data dir: created if missing and kept private (0700), since it holds layers written by untrusted code. */
+/**
+ * The data dir: created if missing and kept private (0700), since it holds layers written by
+ * untrusted code; and locked by whoever uses it, so a second server or an fsck cannot run beside one.
+ */
 public final class DataDir {
     private DataDir() {}
 
@@ -14,5 +20,25 @@ public final class DataDir {
         Files.createDirectories(d);
         Files.setPosixFilePermissions(d, PosixFilePermissions.fromString("rwx------"));
         return d;
+    }
+
+    /** An exclusive lock on the data dir, held until closed. */
+    public record Lock(FileChannel channel, FileLock lock) implements AutoCloseable {
+        @Override
+        public void close() throws IOException {
+            lock.release();
+            channel.close();
+        }
+    }
+
+    /** Takes the data dir's lock, or fails with a clear message if another process holds it. */
+    public static Lock lock(Path dataDir) throws IOException {
+        FileChannel ch = FileChannel.open(dataDir.resolve("lock"), StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+        FileLock lock = ch.tryLock();
+        if (lock == null) {
+            ch.close();
+            throw new IOException("data dir " + dataDir + " is in use by another ConTree process (stop it first)");
+        }
+        return new Lock(ch, lock);
     }
 }

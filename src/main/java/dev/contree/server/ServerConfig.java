@@ -15,36 +15,37 @@ import java.nio.file.Path;
  * @param instanceMaxTimeout    longest execution timeout a client may ask for, seconds
  * @param instanceConcurrency   executions run at once; the rest queue as PENDING
  * @param importMaxTimeout      longest import timeout, seconds
- * @param allowNetwork          whether executions may ask for {@code networking.enabled}
+ * @param networkNamespace      a prepared network namespace that executions asking for {@code networking.enabled} join;
+ *                              null refuses networking
  * @param layerPoolBytes        size of the sparse btrfs image holding layers (when the data dir is not on btrfs)
  */
 public record ServerConfig(String host, int port, Path dataDir, String runtime, String runscPlatform,
                            long maxUploadBytes, long maxJsonBytes, int instanceMaxTimeout, int instanceConcurrency,
-                           int importMaxTimeout, boolean allowNetwork, long layerPoolBytes) {
+                           int importMaxTimeout, Path networkNamespace, long layerPoolBytes) {
 
     public static ServerConfig defaults(Path dataDir) {
         return new ServerConfig("127.0.0.1", 8080, dataDir, "runsc", "ptrace",
                 8L << 30, 256L << 20, 3600, Math.max(2, Runtime.getRuntime().availableProcessors() * 2), 3600,
-                false, 256L << 30);
+                null, 256L << 30);
     }
 
     public ServerConfig withListen(String host, int port) {
         return new ServerConfig(host, port, dataDir, runtime, runscPlatform, maxUploadBytes, maxJsonBytes,
-                instanceMaxTimeout, instanceConcurrency, importMaxTimeout, allowNetwork, layerPoolBytes);
+                instanceMaxTimeout, instanceConcurrency, importMaxTimeout, networkNamespace, layerPoolBytes);
     }
 
     public ServerConfig withRuntime(String runtime, String runscPlatform) {
         return new ServerConfig(host, port, dataDir, runtime, runscPlatform, maxUploadBytes, maxJsonBytes,
-                instanceMaxTimeout, instanceConcurrency, importMaxTimeout, allowNetwork, layerPoolBytes);
+                instanceMaxTimeout, instanceConcurrency, importMaxTimeout, networkNamespace, layerPoolBytes);
     }
 
     public ServerConfig withLimits(long maxUploadBytes, long maxJsonBytes, int instanceConcurrency) {
         return new ServerConfig(host, port, dataDir, runtime, runscPlatform, maxUploadBytes, maxJsonBytes,
-                instanceMaxTimeout, instanceConcurrency, importMaxTimeout, allowNetwork, layerPoolBytes);
+                instanceMaxTimeout, instanceConcurrency, importMaxTimeout, networkNamespace, layerPoolBytes);
     }
 
-    public ServerConfig withNetwork(boolean allow) {
+    public ServerConfig withNetwork(Path namespace) {
         return new ServerConfig(host, port, dataDir, runtime, runscPlatform, maxUploadBytes, maxJsonBytes,
-                instanceMaxTimeout, instanceConcurrency, importMaxTimeout, allow, layerPoolBytes);
+                instanceMaxTimeout, instanceConcurrency, importMaxTimeout, namespace, layerPoolBytes);
     }
 }
