@@ -70,7 +70,8 @@ public final class LoadBench {
                 Thread.ofVirtual().start(() -> {
                     try {
                         for (int i = 0; System.nanoTime() < deadline; i++) {
-                            JsonNode op = timed(samples, "POST /v1/instances", () -> call(http, base, "POST", "/v1/instances", spawn(image, worker * 100000 + i)));
+                            byte[] body = spawn(image, worker * 100000 + i);
+                            JsonNode op = timed(samples, "POST /v1/instances", () -> call(http, base, "POST", "/v1/instances", body));
                             if (op == null) continue;
                             String uuid = op.get("uuid").asText();
                             recentOps.add(uuid);

@@ -245,6 +245,7 @@ abstract class ExecutionTestBase {
         assertThat(stream(op, "stderr").toLowerCase()).contains("quota");
         assertThat(stdout(op)).doesNotContain("rc=0");
         assertThat(op.get("image_size").asLong()).isLessThanOrEqualTo(16L << 20);
+        assertThat(s.get(s.tokenA, "/v1/operations/" + op.get("uuid").asText() + "/events").text()).contains("event: size_cap");
         assertThat(stdout(sh(base, "echo fine"))).isEqualTo("fine\n");
     }
 
