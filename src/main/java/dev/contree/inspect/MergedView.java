@@ -310,7 +310,7 @@ public final class MergedView {
                     try {
                         st = Linux.lstatOrNull(p);
                     } catch (Linux.ErrnoException e) {
-                        if (e.errno() == 36 /* ENAMETOOLONG */) continue;
+                        if (e.errno() == Linux.ENAMETOOLONG) continue;
                         throw e;
                     }
                     if (st == null) continue;

@@ -1,5 +1,7 @@
 package dev.contree.layers;
 
+import dev.contree.linux.Linux;
+
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -48,81 +50,67 @@ final class Btrfs {
     private static void subvolCall(Path parent, String name, long req, String what) throws IOException {
         byte[] n = name.getBytes(StandardCharsets.UTF_8);
         if (n.length > VOL_NAME_MAX || name.contains("/")) throw new IllegalArgumentException("bad subvolume name " + name);
-        int fd = Syscall.openDir(parent);
-        try (Arena a = Arena.ofConfined()) {
+        onDir(parent, (fd, a) -> {
             MemorySegment args = a.allocate(VOL_ARGS_SIZE);
             MemorySegment.copy(n, 0, args, JAVA_BYTE, VOL_NAME_OFFSET, n.length);
-            Syscall.ioctl(fd, req, args, what, parent.resolve(name));
-        } finally {
-            Syscall.close(fd);
-        }
+            Linux.ioctl(fd, req, args, what, parent.resolve(name));
+            return null;
+        });
     }
 
     static boolean isReadOnly(Path subvol) throws IOException {
-        int fd = Syscall.openDir(subvol);
-        try (Arena a = Arena.ofConfined()) {
+        return onDir(subvol, (fd, a) -> {
             MemorySegment flags = a.allocate(JAVA_LONG);
-            Syscall.ioctl(fd, IOC_SUBVOL_GETFLAGS, flags, "BTRFS_IOC_SUBVOL_GETFLAGS", subvol);
+            Linux.ioctl(fd, IOC_SUBVOL_GETFLAGS, flags, "BTRFS_IOC_SUBVOL_GETFLAGS", subvol);
             return (flags.get(JAVA_LONG, 0) & SUBVOL_RDONLY) != 0;
-        } finally {
-            Syscall.close(fd);
-        }
+        });
     }
 
     static void setReadOnly(Path subvol, boolean readOnly) throws IOException {
-        int fd = Syscall.openDir(subvol);
-        try (Arena a = Arena.ofConfined()) {
+        onDir(subvol, (fd, a) -> {
             MemorySegment flags = a.allocate(JAVA_LONG);
-            Syscall.ioctl(fd, IOC_SUBVOL_GETFLAGS, flags, "BTRFS_IOC_SUBVOL_GETFLAGS", subvol);
+            Linux.ioctl(fd, IOC_SUBVOL_GETFLAGS, flags, "BTRFS_IOC_SUBVOL_GETFLAGS", subvol);
             long f = flags.get(JAVA_LONG, 0);
             long nf = readOnly ? f | SUBVOL_RDONLY : f & ~SUBVOL_RDONLY;
-            if (nf == f) return;
+            if (nf == f) return null;
             flags.set(JAVA_LONG, 0, nf);
-            Syscall.ioctl(fd, IOC_SUBVOL_SETFLAGS, flags, "BTRFS_IOC_SUBVOL_SETFLAGS", subvol);
-        } finally {
-            Syscall.close(fd);
-        }
+            Linux.ioctl(fd, IOC_SUBVOL_SETFLAGS, flags, "BTRFS_IOC_SUBVOL_SETFLAGS", subvol);
+            return null;
+        });
     }
 
     /** BTRFS_IOC_QUOTA_CTL; enabling simple quotas again when they are on already succeeds. */
     static void quotaCtl(Path fsPath, long cmd) throws IOException {
-        int fd = Syscall.openDir(fsPath);
-        try (Arena a = Arena.ofConfined()) {
+        onDir(fsPath, (fd, a) -> {
             MemorySegment args = a.allocate(16);
             args.set(JAVA_LONG, 0, cmd);
-            Syscall.ioctl(fd, IOC_QUOTA_CTL, args, "BTRFS_IOC_QUOTA_CTL(" + cmd + ")", fsPath);
-        } finally {
-            Syscall.close(fd);
-        }
+            Linux.ioctl(fd, IOC_QUOTA_CTL, args, "BTRFS_IOC_QUOTA_CTL(" + cmd + ")", fsPath);
+            return null;
+        });
     }
 
     /** Caps the referenced and exclusive bytes of the subvolume whose root is {@code subvol} (qgroup 0/id). */
     static void limit(Path subvol, long bytes) throws IOException {
-        int fd = Syscall.openDir(subvol);
-        try (Arena a = Arena.ofConfined()) {
+        onDir(subvol, (fd, a) -> {
             MemorySegment args = a.allocate(48);
             args.set(JAVA_LONG, 0, 0); // 0 = the subvolume the fd belongs to
             args.set(JAVA_LONG, 8, QGROUP_LIMIT_MAX_RFER | QGROUP_LIMIT_MAX_EXCL);
             args.set(JAVA_LONG, 16, bytes);
             args.set(JAVA_LONG, 24, bytes);
-            Syscall.ioctl(fd, IOC_QGROUP_LIMIT, args, "BTRFS_IOC_QGROUP_LIMIT", subvol);
-        } finally {
-            Syscall.close(fd);
-        }
+            Linux.ioctl(fd, IOC_QGROUP_LIMIT, args, "BTRFS_IOC_QGROUP_LIMIT", subvol);
+            return null;
+        });
     }
 
     /** The subvolume (tree) id of the subvolume containing {@code path}. */
     static long subvolId(Path path) throws IOException {
-        int fd = Syscall.openDir(path);
-        try (Arena a = Arena.ofConfined()) {
+        return onDir(path, (fd, a) -> {
             MemorySegment args = a.allocate(4096);
             args.set(JAVA_LONG, 0, 0);
             args.set(JAVA_LONG, 8, FIRST_FREE_OBJECTID);
-            Syscall.ioctl(fd, IOC_INO_LOOKUP, args, "BTRFS_IOC_INO_LOOKUP", path);
+            Linux.ioctl(fd, IOC_INO_LOOKUP, args, "BTRFS_IOC_INO_LOOKUP", path);
             return args.get(JAVA_LONG, 0);
-        } finally {
-            Syscall.close(fd);
-        }
+        });
     }
 
     /**
@@ -130,8 +118,7 @@ final class Btrfs {
      * -1 when there is no such qgroup (quotas off).
      */
     static long qgroupReferenced(Path fsPath, long subvolId) throws IOException {
-        int fd = Syscall.openDir(fsPath);
-        try (Arena a = Arena.ofConfined()) {
+        return onDir(fsPath, (fd, a) -> {
             MemorySegment args = a.allocate(4096);
             args.set(JAVA_LONG, 0, QUOTA_TREE_OBJECTID); // tree_id
             args.set(JAVA_LONG, 8, 0);                   // min_objectid
@@ -143,39 +130,53 @@ final class Btrfs {
             args.set(JAVA_INT, 56, (int) QGROUP_INFO_KEY);
             args.set(JAVA_INT, 60, (int) QGROUP_INFO_KEY);
             args.set(JAVA_INT, 64, 1);                   // nr_items
-            Syscall.ioctl(fd, IOC_TREE_SEARCH, args, "BTRFS_IOC_TREE_SEARCH(quota)", fsPath);
-            if (args.get(JAVA_INT, 64) < 1) return -1;
+            try {
+                Linux.ioctl(fd, IOC_TREE_SEARCH, args, "BTRFS_IOC_TREE_SEARCH(quota)", fsPath);
+            } catch (Linux.ErrnoException e) {
+                if (e.errno() == Linux.ENOENT) return -1L; // no quota tree
+                throw e;
+            }
+            if (args.get(JAVA_INT, 64) < 1) return -1L;
             // buf at 104: search header (32 bytes), then btrfs_qgroup_info_item {generation, rfer, ...}
             return args.get(JAVA_LONG, 104 + 32 + 8);
-        } catch (Syscall.ErrnoException e) {
-            if (e.errno() == Syscall.ENOENT) return -1; // no quota tree
-            throw e;
-        } finally {
-            Syscall.close(fd);
-        }
+        });
     }
 
     /** Creates {@code dst} (mode) sharing {@code src}'s extents (FICLONE): no data is copied. */
     static void cloneFile(Path src, Path dst, int mode) throws IOException {
-        int in = Syscall.open(src, Syscall.O_RDONLY | Syscall.O_NOFOLLOW, 0);
+        int in = Linux.open(src, Linux.O_RDONLY | Linux.O_NOFOLLOW, 0);
         try {
-            int out = Syscall.open(dst, Syscall.O_WRONLY | Syscall.O_CREAT | Syscall.O_EXCL | Syscall.O_NOFOLLOW, mode & 07777);
+            int out = Linux.open(dst, Linux.O_WRONLY | Linux.O_CREAT | Linux.O_EXCL | Linux.O_NOFOLLOW, mode & 07777);
             try {
-                Syscall.ioctl(out, FICLONE, in, "FICLONE from " + src + " to", dst);
+                Linux.ioctl(out, FICLONE, in, "FICLONE from " + src + " to", dst);
             } finally {
-                Syscall.close(out);
+                Linux.close(out);
             }
         } finally {
-            Syscall.close(in);
+            Linux.close(in);
         }
     }
 
     static void syncfs(Path path) throws IOException {
-        int fd = Syscall.openDir(path);
-        try {
-            Syscall.syncfs(fd, path);
+        onDir(path, (fd, a) -> {
+            Linux.syncfs(fd, path);
+            return null;
+        });
+    }
+
+    /** Work done with an open directory descriptor (the ioctl target) and an arena for its arguments. */
+    @FunctionalInterface
+    private interface DirCall<T> {
+        T run(int fd, Arena a) throws IOException;
+    }
+
+    /** Opens {@code dir}, runs {@code body}, and always closes the descriptor again. */
+    private static <T> T onDir(Path dir, DirCall<T> body) throws IOException {
+        int fd = Linux.openDir(dir);
+        try (Arena a = Arena.ofConfined()) {
+            return body.run(fd, a);
         } finally {
-            Syscall.close(fd);
+            Linux.close(fd);
         }
     }
 }

@@ -1,5 +1,7 @@
 package dev.contree.layers;
 
+import dev.contree.linux.Linux;
+
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -37,13 +39,13 @@ final class Compactor {
         List<Integer> all = new ArrayList<>();
         for (int i = 0; i < range.size(); i++) all.add(i);
         mergeDir("", all, true, out);
-        UpperDir.copyMeta(range.get(0), UpperDir.lstat(range.get(0)), out, false);
+        UpperDir.copyMeta(range.get(0), Linux.lstat(range.get(0)), out, false);
         return logicalBytes;
     }
 
     private boolean existsBelow(String rel) throws IOException {
         if (below == null) return true;
-        for (Path b : below) if (UpperDir.lstat(b.resolve(rel)) != null) return true;
+        for (Path b : below) if (Linux.lstatOrNull(b.resolve(rel)) != null) return true;
         return false;
     }
 
@@ -54,15 +56,15 @@ final class Compactor {
         for (String name : names) {
             String childRel = rel.isEmpty() ? name : rel + "/" + name;
             int top = -1;
-            UpperDir.Stat st = null;
+            Linux.Stat st = null;
             for (int i : contrib) {
-                st = UpperDir.lstat(range.get(i).resolve(childRel));
+                st = Linux.lstatOrNull(range.get(i).resolve(childRel));
                 if (st != null) { top = i; break; }
             }
             Path src = range.get(top).resolve(childRel);
             Path dst = out.resolve(name);
             if (st.isWhiteout()) {
-                if (belowVisible && existsBelow(childRel)) UpperDir.makeWhiteout(dst);
+                if (belowVisible && existsBelow(childRel)) Linux.mkwhiteout(dst);
             } else if (!st.isDir()) {
                 copyEntry(top, src, st, dst);
             } else {
@@ -72,7 +74,7 @@ final class Compactor {
                 int pos = contrib.indexOf(top);
                 for (int k = pos + 1; k < contrib.size() && !stops; k++) {
                     int i = contrib.get(k);
-                    UpperDir.Stat lower = UpperDir.lstat(range.get(i).resolve(childRel));
+                    Linux.Stat lower = Linux.lstatOrNull(range.get(i).resolve(childRel));
                     if (lower == null) continue;
                     if (!lower.isDir()) { stops = true; break; } // whiteout or non-dir hides everything below
                     childContrib.add(i);
@@ -87,7 +89,7 @@ final class Compactor {
         }
     }
 
-    private void copyEntry(int layer, Path src, UpperDir.Stat st, Path dst) throws IOException {
+    private void copyEntry(int layer, Path src, Linux.Stat st, Path dst) throws IOException {
         if (st.nlink() > 1) {
             Path first = links.get(layer).get(st.ino());
             if (first != null) {

@@ -3,6 +3,8 @@ package dev.contree.layers;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import dev.contree.linux.Linux;
+
 import java.io.IOException;
 import java.io.RandomAccessFile;
 import java.nio.charset.StandardCharsets;
@@ -114,7 +116,7 @@ public final class LayerStore implements AutoCloseable {
         for (Path d : List.of(layersDir, mntDir, emptyDir)) Files.createDirectories(d);
         for (Path m : Mounts.mountsUnder(root)) {
             log.warn("unmounting stale mount {}", m);
-            Syscall.umount2(m, Mounts.MNT_DETACH);
+            Linux.umount2(m, Mounts.MNT_DETACH);
         }
         for (String name : UpperDir.list(layersDir)) {
             if (!name.startsWith(PENDING)) continue;
@@ -381,8 +383,8 @@ public final class LayerStore implements AutoCloseable {
         if (!Files.exists(subvol)) return;
         try {
             Btrfs.deleteSubvolume(layersDir, PENDING + id);
-        } catch (Syscall.ErrnoException e) {
-            if (e.errno() != Syscall.EINVAL && e.errno() != 20 /* ENOTDIR */) throw e;
+        } catch (Linux.ErrnoException e) {
+            if (e.errno() != Linux.EINVAL && e.errno() != Linux.ENOTDIR) throw e;
             UpperDir.deleteRecursively(subvol); // not a subvolume (should not happen)
         }
     }

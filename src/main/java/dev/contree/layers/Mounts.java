@@ -1,5 +1,7 @@
 package dev.contree.layers;
 
+import dev.contree.linux.Linux;
+
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -58,17 +60,17 @@ final class Mounts {
                     + " bytes, more than one page; compact the layer chain first");
         }
         long flags = MS_NODEV | (upper == null ? MS_RDONLY : 0);
-        Syscall.mount("overlay", target, "overlay", flags, opts);
+        Linux.mount("overlay", target, "overlay", flags, opts);
     }
 
     static void unmount(Path target) throws IOException {
         try {
-            Syscall.umount2(target, 0);
-        } catch (Syscall.ErrnoException e) {
-            if (e.errno() != Syscall.EBUSY) throw e;
+            Linux.umount2(target, 0);
+        } catch (Linux.ErrnoException e) {
+            if (e.errno() != Linux.EBUSY) throw e;
             // Someone still has a file open or cwd inside: detach so the namespace is clean; the kernel
             // finishes once the last reference goes.
-            Syscall.umount2(target, MNT_DETACH);
+            Linux.umount2(target, MNT_DETACH);
         }
     }
 

@@ -1,5 +1,7 @@
 package dev.contree.layers;
 
+import dev.contree.linux.Linux;
+
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -53,11 +55,11 @@ final class ScratchPaths {
 
     private static boolean removeIfScratch(Path diff, List<Path> lowers, String rel, boolean allowFile) throws IOException {
         Path p = diff.resolve(rel);
-        UpperDir.Stat st = UpperDir.lstat(p);
+        Linux.Stat st = Linux.lstatOrNull(p);
         if (st == null) return false;
         if (st.isDir()) {
             if (!UpperDir.isEmptyDir(p)) return false;
-            UpperDir.Stat lower = UpperDir.lookup(lowers, rel);
+            Linux.Stat lower = UpperDir.lookup(lowers, rel);
             boolean remove = lower == null || (lower.isDir() && !UpperDir.isOpaque(p));
             if (remove) Files.delete(p);
             return remove;

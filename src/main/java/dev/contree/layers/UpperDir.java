@@ -1,62 +1,32 @@
 package dev.contree.layers;
 
+import dev.contree.linux.Linux;
+
 import java.io.IOException;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
-import java.nio.file.LinkOption;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.file.attribute.FileTime;
-import java.time.Instant;
 import java.util.Arrays;
 import java.util.List;
-import java.util.Map;
 
 /**
  * The overlayfs upper-dir format: whiteouts are character devices 0/0, an opaque directory carries
- * {@code trusted.overlay.opaque=y}. Also lstat and metadata-preserving copies of single inodes.
+ * {@code trusted.overlay.opaque=y}. Also metadata-preserving copies of single inodes. Inodes are
+ * described by {@link Linux.Stat} (statx: nanosecond times, dev/ino, rdev, nlink).
  */
 final class UpperDir {
     static final String OPAQUE_XATTR = "trusted.overlay.opaque";
     private static final String OVERLAY_XATTR_PREFIX = "trusted.overlay.";
-    static final int S_IFMT = 0170000, S_IFDIR = 0040000, S_IFREG = 0100000, S_IFLNK = 0120000, S_IFCHR = 0020000;
 
     private UpperDir() {}
 
-    /** What lstat(2) says about one inode. */
-    record Stat(int mode, int uid, int gid, long dev, long ino, long rdev, int nlink, long size, FileTime atime, FileTime mtime) {
-        int type() { return mode & S_IFMT; }
-        boolean isDir() { return type() == S_IFDIR; }
-        boolean isRegular() { return type() == S_IFREG; }
-        boolean isSymlink() { return type() == S_IFLNK; }
-        boolean isWhiteout() { return type() == S_IFCHR && rdev == 0; }
-    }
-
-    /** lstat, or null when nothing is there. */
-    static Stat lstat(Path p) throws IOException {
-        Map<String, Object> a;
-        try {
-            a = Files.readAttributes(p, "unix:mode,uid,gid,dev,ino,rdev,nlink,size,lastAccessTime,lastModifiedTime",
-                    LinkOption.NOFOLLOW_LINKS);
-        } catch (NoSuchFileException e) {
-            return null;
-        }
-        return new Stat((Integer) a.get("mode"), (Integer) a.get("uid"), (Integer) a.get("gid"), (Long) a.get("dev"), (Long) a.get("ino"),
-                (Long) a.get("rdev"), (Integer) a.get("nlink"), (Long) a.get("size"),
-                (FileTime) a.get("lastAccessTime"), (FileTime) a.get("lastModifiedTime"));
-    }
-
     static boolean isOpaque(Path dir) throws IOException {
-        byte[] v = Syscall.getXattr(dir, OPAQUE_XATTR);
+        byte[] v = Linux.lgetxattr(dir, OPAQUE_XATTR);
         return v != null && v.length == 1 && v[0] == 'y';
     }
 
     static void setOpaque(Path dir) throws IOException {
-        Syscall.setXattr(dir, OPAQUE_XATTR, new byte[] {'y'});
-    }
-
-    static void makeWhiteout(Path p) throws IOException {
-        Syscall.mknod(p, S_IFCHR, 0);
+        Linux.lsetxattr(dir, OPAQUE_XATTR, new byte[] {'y'});
     }
 
     static boolean isEmptyDir(Path dir) throws IOException {
@@ -75,17 +45,17 @@ final class UpperDir {
      * Creates {@code dst} as a copy of the non-directory {@code src}: regular files share extents (FICLONE),
      * symlinks, devices, fifos and sockets are recreated. Metadata is copied by {@link #copyMeta}.
      */
-    static void copyNonDir(Path src, Stat st, Path dst) throws IOException {
+    static void copyNonDir(Path src, Linux.Stat st, Path dst) throws IOException {
         switch (st.type()) {
-            case S_IFREG -> {
+            case Linux.S_IFREG -> {
                 if (st.size() == 0) {
-                    Syscall.close(Syscall.open(dst, Syscall.O_WRONLY | Syscall.O_CREAT | Syscall.O_EXCL, st.mode() & 07777));
+                    Linux.close(Linux.open(dst, Linux.O_WRONLY | Linux.O_CREAT | Linux.O_EXCL, st.mode() & 07777));
                 } else {
                     Btrfs.cloneFile(src, dst, st.mode());
                 }
             }
-            case S_IFLNK -> Files.createSymbolicLink(dst, Files.readSymbolicLink(src));
-            default -> Syscall.mknod(dst, st.mode(), st.rdev()); // char/block devices, fifos, sockets
+            case Linux.S_IFLNK -> Files.createSymbolicLink(dst, Files.readSymbolicLink(src));
+            default -> Linux.mknod(dst, st.mode(), st.rdev()); // char/block devices, fifos, sockets
         }
         copyMeta(src, st, dst, false);
     }
@@ -94,28 +64,27 @@ final class UpperDir {
      * Copies owner, mode (with setuid bits), xattrs (except overlay bookkeeping ones other than opaque,
      * which the caller decides) and atime/mtime. chown first: it clears setuid bits and file capabilities.
      */
-    static void copyMeta(Path src, Stat st, Path dst, boolean keepOpaque) throws IOException {
-        Syscall.lchown(dst, st.uid(), st.gid());
-        if (!st.isSymlink()) Syscall.chmod(dst, st.mode());
-        for (String name : Syscall.listXattrs(src)) {
+    static void copyMeta(Path src, Linux.Stat st, Path dst, boolean keepOpaque) throws IOException {
+        Linux.lchown(dst, st.uid(), st.gid());
+        if (!st.isSymlink()) Linux.lchmod(dst, st.mode());
+        for (String name : Linux.llistxattr(src)) {
             if (name.startsWith(OVERLAY_XATTR_PREFIX) && !(keepOpaque && name.equals(OPAQUE_XATTR))) continue;
-            byte[] v = Syscall.getXattr(src, name);
-            if (v != null) Syscall.setXattr(dst, name, v);
+            byte[] v = Linux.lgetxattr(src, name);
+            if (v != null) Linux.lsetxattr(dst, name, v);
         }
         setTimes(dst, st);
     }
 
-    static void setTimes(Path dst, Stat st) throws IOException {
-        Instant a = st.atime().toInstant(), m = st.mtime().toInstant();
-        Syscall.setTimes(dst, a.getEpochSecond(), a.getNano(), m.getEpochSecond(), m.getNano());
+    static void setTimes(Path dst, Linux.Stat st) throws IOException {
+        Linux.lutimes(dst, st.atimeSec(), st.atimeNsec(), st.mtimeSec(), st.mtimeNsec());
     }
 
     /** rm -rf without following symlinks; absent is fine. */
     static void deleteRecursively(Path p) throws IOException {
-        Stat st = lstat(p);
+        Linux.Stat st = Linux.lstatOrNull(p);
         if (st == null) return;
         if (st.isDir()) {
-            if ((st.mode() & 0700) != 0700) Syscall.chmod(p, 0700); // overlay's work/work is mode 000
+            if ((st.mode() & 0700) != 0700) Linux.lchmod(p, 0700); // overlay's work/work is mode 000
             for (String n : list(p)) deleteRecursively(p.resolve(n));
         }
         Files.delete(p);
@@ -123,7 +92,7 @@ final class UpperDir {
 
     /** Sum of apparent sizes of regular files below {@code p}. */
     static long apparentSize(Path p) throws IOException {
-        Stat st = lstat(p);
+        Linux.Stat st = Linux.lstatOrNull(p);
         if (st == null) return 0;
         if (!st.isDir()) return st.isRegular() ? st.size() : 0;
         long sum = 0;
@@ -135,15 +104,15 @@ final class UpperDir {
      * The entry visible at {@code rel} when the given upper dirs are stacked (top first), honouring
      * whiteouts, opaque directories and non-directories that hide paths below them; null when none.
      */
-    static Stat lookup(List<Path> diffsTopFirst, String rel) throws IOException {
+    static Linux.Stat lookup(List<Path> diffsTopFirst, String rel) throws IOException {
         String[] parts = Arrays.stream(rel.split("/")).filter(s -> !s.isEmpty() && !s.equals(".")).toArray(String[]::new);
-        if (parts.length == 0) return diffsTopFirst.isEmpty() ? null : lstat(diffsTopFirst.get(0));
+        if (parts.length == 0) return diffsTopFirst.isEmpty() ? null : Linux.lstatOrNull(diffsTopFirst.get(0));
         for (Path layer : diffsTopFirst) {
             Path cur = layer;
             boolean hidesBelow = false;
             for (int i = 0; i < parts.length; i++) {
                 cur = cur.resolve(parts[i]);
-                Stat st = lstat(cur);
+                Linux.Stat st = Linux.lstatOrNull(cur);
                 if (st == null) break;
                 if (st.isWhiteout()) return null;
                 if (i == parts.length - 1) return st;

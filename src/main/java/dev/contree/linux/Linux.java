@@ -13,13 +13,14 @@ import java.lang.invoke.VarHandle;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 
 /**
- * The few Linux syscalls the JDK lacks, through the Foreign Function &amp; Memory API.
- * Every call acts on the path itself and never follows a final symlink (l* / AT_SYMLINK_NOFOLLOW
- * variants) except {@link #mknod}, which creates (and so cannot follow). Failures raise
- * {@link ErrnoException} carrying errno and its text.
+ * The Linux syscalls the JDK lacks, through the Foreign Function &amp; Memory API: the one place in
+ * ConTree that binds libc. Path calls act on the path itself and never follow a final symlink
+ * (l* / AT_SYMLINK_NOFOLLOW variants, O_NOFOLLOW when the caller asks) except {@link #mknod}, which
+ * creates. Every call captures errno; failures raise {@link ErrnoException} carrying errno and its text.
  */
 public final class Linux {
     private Linux() {}
@@ -34,18 +35,27 @@ public final class Linux {
     public static final int S_IFIFO = 0010000;
 
     public static final int ENOENT = 2;
+    public static final int EBUSY = 16;
     public static final int EEXIST = 17;
-    public static final int ENODATA = 61;
+    public static final int ENOTDIR = 20;
+    public static final int EINVAL = 22;
     public static final int ERANGE = 34;
+    public static final int ENAMETOOLONG = 36;
+    public static final int ENODATA = 61;
     public static final int ENOTSUP = 95;
+
+    /** open(2) flags; {@link #open} always adds O_CLOEXEC so no descriptor leaks into child processes. */
+    public static final int O_RDONLY = 0, O_WRONLY = 1, O_CREAT = 0100, O_EXCL = 0200, O_DIRECTORY = 0200000,
+            O_NOFOLLOW = 0400000;
+    private static final int O_CLOEXEC = 02000000;
 
     private static final int AT_FDCWD = -100;
     private static final int AT_SYMLINK_NOFOLLOW = 0x100;
     private static final int STATX_BASIC_STATS = 0x7ff;
 
-    /** Result of {@link #lstat}: the fields of statx(2) we use. */
+    /** Result of {@link #lstat}: the fields of statx(2) we use (times with nanoseconds). */
     public record Stat(long dev, long ino, int mode, long nlink, int uid, int gid, long size,
-                       long mtimeSec, int mtimeNsec, long rdev) {
+                       long atimeSec, int atimeNsec, long mtimeSec, int mtimeNsec, long rdev) {
         public int type() { return mode & S_IFMT; }
         public boolean isDir() { return type() == S_IFDIR; }
         public boolean isRegular() { return type() == S_IFREG; }
@@ -56,13 +66,16 @@ public final class Linux {
         public boolean isWhiteout() { return type() == S_IFCHR && rdev == 0; }
     }
 
-    /** A failed syscall. */
+    /** A failed call; {@link #errno()} lets callers branch on the cause. */
     public static final class ErrnoException extends IOException {
         private final int errno;
-        ErrnoException(String call, Path path, int errno) {
-            super(call + "(" + path + "): " + strerror(errno) + " (errno " + errno + ")");
+
+        /** Message: "{@code op target}: strerror text (errno N)". */
+        ErrnoException(String op, Object target, int errno) {
+            super(op + " " + target + ": " + strerror(errno) + " (errno " + errno + ")");
             this.errno = errno;
         }
+
         public int errno() { return errno; }
     }
 
@@ -70,12 +83,19 @@ public final class Linux {
     private static final SymbolLookup LIBC = LINKER.defaultLookup();
     private static final StructLayout CCS = Linker.Option.captureStateLayout();
     private static final VarHandle ERRNO = CCS.varHandle(StructLayout.PathElement.groupElement("errno"));
-    private static final Linker.Option CAPTURE = Linker.Option.captureCallState("errno");
 
     private static final ValueLayout.OfInt I = ValueLayout.JAVA_INT;
     private static final ValueLayout.OfLong L = ValueLayout.JAVA_LONG;
     private static final ValueLayout A = ValueLayout.ADDRESS;
 
+    // open and ioctl are variadic in C: the linker must know where the "..." starts.
+    private static final MethodHandle OPEN = fn("open", FunctionDescriptor.of(I, A, I, I), Linker.Option.firstVariadicArg(2));
+    private static final MethodHandle CLOSE = fn("close", FunctionDescriptor.of(I, I));
+    private static final MethodHandle IOCTL_PTR = fn("ioctl", FunctionDescriptor.of(I, I, L, A), Linker.Option.firstVariadicArg(2));
+    private static final MethodHandle IOCTL_LONG = fn("ioctl", FunctionDescriptor.of(I, I, L, L), Linker.Option.firstVariadicArg(2));
+    private static final MethodHandle MOUNT = fn("mount", FunctionDescriptor.of(I, A, A, A, L, A));
+    private static final MethodHandle UMOUNT2 = fn("umount2", FunctionDescriptor.of(I, A, I));
+    private static final MethodHandle SYNCFS = fn("syncfs", FunctionDescriptor.of(I, I));
     private static final MethodHandle MKNOD = fn("mknod", FunctionDescriptor.of(I, A, I, L));
     private static final MethodHandle LGETXATTR = fn("lgetxattr", FunctionDescriptor.of(L, A, A, A, L));
     private static final MethodHandle LSETXATTR = fn("lsetxattr", FunctionDescriptor.of(I, A, A, A, L, I));
@@ -87,8 +107,41 @@ public final class Linux {
     private static final MethodHandle STRERROR = LINKER.downcallHandle(
             LIBC.find("strerror").orElseThrow(), FunctionDescriptor.of(A, I));
 
-    private static MethodHandle fn(String name, FunctionDescriptor fd) {
-        return LINKER.downcallHandle(LIBC.find(name).orElseThrow(() -> new UnsatisfiedLinkError(name)), fd, CAPTURE);
+    /** A libc downcall whose errno is captured into a state segment passed as the first argument. */
+    private static MethodHandle fn(String name, FunctionDescriptor fd, Linker.Option... extra) {
+        Linker.Option[] opts = Arrays.copyOf(extra, extra.length + 1);
+        opts[extra.length] = Linker.Option.captureCallState("errno");
+        return LINKER.downcallHandle(LIBC.find(name).orElseThrow(() -> new UnsatisfiedLinkError(name)), fd, opts);
+    }
+
+    /** The body of one call: gets a confined arena and the errno capture segment. */
+    @FunctionalInterface
+    private interface Call<T> {
+        T run(Arena a, MemorySegment errnoState) throws Throwable;
+    }
+
+    /**
+     * Runs {@code body} with a fresh arena. invokeExact declares Throwable; natives throw nothing, so
+     * anything checked that is not an IOException is a bug.
+     */
+    private static <T> T call(Call<T> body) throws IOException {
+        try (Arena a = Arena.ofConfined()) {
+            return body.run(a, a.allocate(CCS));
+        } catch (IOException | RuntimeException | Error e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    /** libc's convention: a negative result means failure, errno says why. */
+    private static long check(long r, MemorySegment st, String op, Object target) throws ErrnoException {
+        if (r < 0) throw new ErrnoException(op, target, errno(st));
+        return r;
+    }
+
+    private static int errno(MemorySegment st) {
+        return (int) ERRNO.get(st, 0L);
     }
 
     public static long makedev(int major, int minor) {
@@ -104,13 +157,62 @@ public final class Linux {
         return (int) (((dev >>> 12) & 0xffffff00L) | (dev & 0xffL));
     }
 
+    // ---- file descriptors, ioctl, mounts ----
+
+    /** open(2) (with O_CLOEXEC); returns the descriptor, which the caller must {@link #close}. */
+    public static int open(Path path, int flags, int mode) throws IOException {
+        return call((a, st) -> (int) check((int) OPEN.invokeExact(st, cpath(a, path), flags | O_CLOEXEC, mode),
+                st, "open", path));
+    }
+
+    /** A read-only descriptor for a directory, e.g. as the target of a btrfs ioctl. */
+    public static int openDir(Path path) throws IOException {
+        return open(path, O_RDONLY | O_DIRECTORY, 0);
+    }
+
+    /** close(2); errors are ignored: the descriptor is gone either way. */
+    public static void close(int fd) {
+        try {
+            call((a, st) -> (int) CLOSE.invokeExact(st, fd));
+        } catch (IOException e) {
+            throw new AssertionError(e); // call() only throws IOExceptions the body throws; this one throws none
+        }
+    }
+
+    /** ioctl(2) with a pointer argument; {@code what} names the request in error messages. */
+    public static void ioctl(int fd, long request, MemorySegment arg, String what, Object target) throws IOException {
+        call((a, st) -> check((int) IOCTL_PTR.invokeExact(st, fd, request, arg), st, what, target));
+    }
+
+    /** ioctl(2) with an integer argument (e.g. FICLONE takes the source fd). */
+    public static void ioctl(int fd, long request, long arg, String what, Object target) throws IOException {
+        call((a, st) -> check((int) IOCTL_LONG.invokeExact(st, fd, request, arg), st, what, target));
+    }
+
+    /** mount(2); {@code data} (file system options) may be null. */
+    public static void mount(String source, Path target, String fstype, long flags, String data) throws IOException {
+        call((a, st) -> {
+            MemorySegment d = data == null ? MemorySegment.NULL : cstr(a, data);
+            int r = (int) MOUNT.invokeExact(st, cstr(a, source), cpath(a, target), cstr(a, fstype), flags, d);
+            return check(r, st, "mount " + fstype, target);
+        });
+    }
+
+    /** umount2(2). */
+    public static void umount2(Path target, int flags) throws IOException {
+        call((a, st) -> check((int) UMOUNT2.invokeExact(st, cpath(a, target), flags), st, "umount", target));
+    }
+
+    /** syncfs(2) of the file system holding {@code fd}; {@code what} names it in error messages. */
+    public static void syncfs(int fd, Object what) throws IOException {
+        call((a, st) -> check((int) SYNCFS.invokeExact(st, fd), st, "syncfs", what));
+    }
+
+    // ---- inodes ----
+
     /** mknod(2): {@code mode} includes the type bits (S_IFCHR, S_IFBLK, S_IFIFO, S_IFREG, S_IFSOCK). */
     public static void mknod(Path path, int mode, long dev) throws IOException {
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment st = a.allocate(CCS);
-            int r = (int) MKNOD.invokeExact(st, cpath(a, path), mode, dev);
-            check(r, st, "mknod", path);
-        } catch (IOException e) { throw e; } catch (Throwable t) { throw new AssertionError(t); }
+        call((a, st) -> check((int) MKNOD.invokeExact(st, cpath(a, path), mode, dev), st, "mknod", path));
     }
 
     /** An overlayfs whiteout: character device 0/0. */
@@ -118,97 +220,9 @@ public final class Linux {
         mknod(path, S_IFCHR, 0);
     }
 
-    /** lgetxattr(2); {@code null} when the attribute is absent. */
-    public static byte[] lgetxattr(Path path, String name) throws IOException {
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment st = a.allocate(CCS);
-            MemorySegment p = cpath(a, path), n = cstr(a, name);
-            for (int attempt = 0; ; attempt++) {
-                long size = (long) LGETXATTR.invokeExact(st, p, n, MemorySegment.NULL, 0L);
-                if (size < 0) {
-                    int e = (int) ERRNO.get(st, 0L);
-                    if (e == ENODATA) return null;
-                    throw new ErrnoException("lgetxattr " + name, path, e);
-                }
-                MemorySegment buf = a.allocate(Math.max(1, size));
-                long got = (long) LGETXATTR.invokeExact(st, p, n, buf, size);
-                if (got < 0) {
-                    int e = (int) ERRNO.get(st, 0L);
-                    if (e == ENODATA) return null;
-                    if (e == ERANGE && attempt < 5) continue; // grew between the calls
-                    throw new ErrnoException("lgetxattr " + name, path, e);
-                }
-                return buf.asSlice(0, got).toArray(ValueLayout.JAVA_BYTE);
-            }
-        } catch (IOException e) { throw e; } catch (Throwable t) { throw new AssertionError(t); }
-    }
-
-    /** lsetxattr(2) with flags 0 (create or replace). */
-    public static void lsetxattr(Path path, String name, byte[] value) throws IOException {
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment st = a.allocate(CCS);
-            MemorySegment v = a.allocate(Math.max(1, value.length));
-            MemorySegment.copy(value, 0, v, ValueLayout.JAVA_BYTE, 0, value.length);
-            int r = (int) LSETXATTR.invokeExact(st, cpath(a, path), cstr(a, name), v, (long) value.length, 0);
-            check(r, st, "lsetxattr " + name, path);
-        } catch (IOException e) { throw e; } catch (Throwable t) { throw new AssertionError(t); }
-    }
-
-    /** llistxattr(2): names of every attribute this process can see (root sees trusted.*). */
-    public static List<String> llistxattr(Path path) throws IOException {
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment st = a.allocate(CCS);
-            MemorySegment p = cpath(a, path);
-            for (int attempt = 0; ; attempt++) {
-                long size = (long) LLISTXATTR.invokeExact(st, p, MemorySegment.NULL, 0L);
-                if (size < 0) {
-                    int e = (int) ERRNO.get(st, 0L);
-                    if (e == ENOTSUP) return List.of();
-                    throw new ErrnoException("llistxattr", path, e);
-                }
-                if (size == 0) return List.of();
-                MemorySegment buf = a.allocate(size);
-                long got = (long) LLISTXATTR.invokeExact(st, p, buf, size);
-                if (got < 0) {
-                    int e = (int) ERRNO.get(st, 0L);
-                    if (e == ERANGE && attempt < 5) continue;
-                    throw new ErrnoException("llistxattr", path, e);
-                }
-                byte[] b = buf.asSlice(0, got).toArray(ValueLayout.JAVA_BYTE);
-                List<String> names = new ArrayList<>();
-                int start = 0;
-                for (int i = 0; i < b.length; i++) {
-                    if (b[i] == 0) {
-                        if (i > start) names.add(new String(b, start, i - start, StandardCharsets.UTF_8));
-                        start = i + 1;
-                    }
-                }
-                return names;
-            }
-        } catch (IOException e) { throw e; } catch (Throwable t) { throw new AssertionError(t); }
-    }
-
     /** lchown(2): changes the link itself, never its target. */
     public static void lchown(Path path, int uid, int gid) throws IOException {
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment st = a.allocate(CCS);
-            int r = (int) LCHOWN.invokeExact(st, cpath(a, path), uid, gid);
-            check(r, st, "lchown", path);
-        } catch (IOException e) { throw e; } catch (Throwable t) { throw new AssertionError(t); }
-    }
-
-    /** utimensat(2) with AT_SYMLINK_NOFOLLOW: sets atime and mtime of the path itself (symlinks too). */
-    public static void lutimes(Path path, long atimeSec, int atimeNsec, long mtimeSec, int mtimeNsec) throws IOException {
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment st = a.allocate(CCS);
-            MemorySegment ts = a.allocate(32, 8);
-            ts.set(L, 0, atimeSec);
-            ts.set(L, 8, atimeNsec);
-            ts.set(L, 16, mtimeSec);
-            ts.set(L, 24, mtimeNsec);
-            int r = (int) UTIMENSAT.invokeExact(st, AT_FDCWD, cpath(a, path), ts, AT_SYMLINK_NOFOLLOW);
-            check(r, st, "utimensat", path);
-        } catch (IOException e) { throw e; } catch (Throwable t) { throw new AssertionError(t); }
+        call((a, st) -> check((int) LCHOWN.invokeExact(st, cpath(a, path), uid, gid), st, "lchown", path));
     }
 
     /**
@@ -217,11 +231,21 @@ public final class Linux {
      * touching its target.
      */
     public static void lchmod(Path path, int mode) throws IOException {
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment st = a.allocate(CCS);
-            int r = (int) FCHMODAT.invokeExact(st, AT_FDCWD, cpath(a, path), mode & 07777, AT_SYMLINK_NOFOLLOW);
-            check(r, st, "fchmodat", path);
-        } catch (IOException e) { throw e; } catch (Throwable t) { throw new AssertionError(t); }
+        call((a, st) -> check((int) FCHMODAT.invokeExact(st, AT_FDCWD, cpath(a, path), mode & 07777, AT_SYMLINK_NOFOLLOW),
+                st, "fchmodat", path));
+    }
+
+    /** utimensat(2) with AT_SYMLINK_NOFOLLOW: sets atime and mtime of the path itself (symlinks too). */
+    public static void lutimes(Path path, long atimeSec, int atimeNsec, long mtimeSec, int mtimeNsec) throws IOException {
+        call((a, st) -> {
+            MemorySegment ts = a.allocate(32, 8); // struct timespec[2]: atime, mtime
+            ts.set(L, 0, atimeSec);
+            ts.set(L, 8, atimeNsec);
+            ts.set(L, 16, mtimeSec);
+            ts.set(L, 24, mtimeNsec);
+            return check((int) UTIMENSAT.invokeExact(st, AT_FDCWD, cpath(a, path), ts, AT_SYMLINK_NOFOLLOW),
+                    st, "utimensat", path);
+        });
     }
 
     /** statx(2) with AT_SYMLINK_NOFOLLOW. */
@@ -233,38 +257,102 @@ public final class Linux {
 
     /** Like {@link #lstat} but {@code null} when the path does not exist (ENOENT/ENOTDIR). */
     public static Stat lstatOrNull(Path path) throws IOException {
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment st = a.allocate(CCS);
+        return call((a, st) -> {
             MemorySegment buf = a.allocate(256, 8);
             int r = (int) STATX.invokeExact(st, AT_FDCWD, cpath(a, path), AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, buf);
             if (r != 0) {
-                int e = (int) ERRNO.get(st, 0L);
-                if (e == ENOENT || e == 20 /* ENOTDIR */) return null;
+                int e = errno(st);
+                if (e == ENOENT || e == ENOTDIR) return null;
                 throw new ErrnoException("statx", path, e);
             }
+            // Offsets into struct statx (<linux/stat.h>).
             int nlink = buf.get(I, 16);
             int uid = buf.get(I, 20);
             int gid = buf.get(I, 24);
             int mode = Short.toUnsignedInt(buf.get(ValueLayout.JAVA_SHORT, 28));
             long ino = buf.get(L, 32);
             long size = buf.get(L, 40);
+            long atime = buf.get(L, 64);
+            int atimeNs = buf.get(I, 72);
             long mtime = buf.get(L, 112);
             int mtimeNs = buf.get(I, 120);
             int rdevMajor = buf.get(I, 128), rdevMinor = buf.get(I, 132);
             int devMajor = buf.get(I, 136), devMinor = buf.get(I, 140);
             return new Stat(makedev(devMajor, devMinor), ino, mode, Integer.toUnsignedLong(nlink), uid, gid, size,
-                    mtime, mtimeNs, makedev(rdevMajor, rdevMinor));
-        } catch (IOException e) { throw e; } catch (Throwable t) { throw new AssertionError(t); }
+                    atime, atimeNs, mtime, mtimeNs, makedev(rdevMajor, rdevMinor));
+        });
     }
 
-    private static void check(int r, MemorySegment st, String call, Path path) throws ErrnoException {
-        if (r != 0) throw new ErrnoException(call, path, (int) ERRNO.get(st, 0L));
+    // ---- extended attributes (all namespaces this process can see; root sees trusted.*) ----
+
+    /** lgetxattr(2); {@code null} when the attribute is absent. */
+    public static byte[] lgetxattr(Path path, String name) throws IOException {
+        return call((a, st) -> {
+            MemorySegment p = cpath(a, path), n = cstr(a, name);
+            for (int attempt = 0; ; attempt++) {
+                long size = (long) LGETXATTR.invokeExact(st, p, n, MemorySegment.NULL, 0L);
+                if (size < 0 && errno(st) == ENODATA) return null;
+                check(size, st, "lgetxattr " + name, path);
+                MemorySegment buf = a.allocate(Math.max(1, size));
+                long got = (long) LGETXATTR.invokeExact(st, p, n, buf, size);
+                if (got < 0) {
+                    int e = errno(st);
+                    if (e == ENODATA) return null;
+                    if (e == ERANGE && attempt < 5) continue; // grew between the calls
+                }
+                check(got, st, "lgetxattr " + name, path);
+                return buf.asSlice(0, got).toArray(ValueLayout.JAVA_BYTE);
+            }
+        });
     }
+
+    /** lsetxattr(2) with flags 0 (create or replace). */
+    public static void lsetxattr(Path path, String name, byte[] value) throws IOException {
+        call((a, st) -> {
+            MemorySegment v = a.allocate(Math.max(1, value.length));
+            MemorySegment.copy(value, 0, v, ValueLayout.JAVA_BYTE, 0, value.length);
+            int r = (int) LSETXATTR.invokeExact(st, cpath(a, path), cstr(a, name), v, (long) value.length, 0);
+            return check(r, st, "lsetxattr " + name, path);
+        });
+    }
+
+    /** llistxattr(2): attribute names; empty when the file system has no xattr support. */
+    public static List<String> llistxattr(Path path) throws IOException {
+        return call((a, st) -> {
+            MemorySegment p = cpath(a, path);
+            for (int attempt = 0; ; attempt++) {
+                long size = (long) LLISTXATTR.invokeExact(st, p, MemorySegment.NULL, 0L);
+                if (size < 0 && errno(st) == ENOTSUP) return List.<String>of();
+                check(size, st, "llistxattr", path);
+                if (size == 0) return List.<String>of();
+                MemorySegment buf = a.allocate(size);
+                long got = (long) LLISTXATTR.invokeExact(st, p, buf, size);
+                if (got < 0 && errno(st) == ERANGE && attempt < 5) continue; // grew between the calls
+                check(got, st, "llistxattr", path);
+                return splitNul(buf.asSlice(0, got).toArray(ValueLayout.JAVA_BYTE));
+            }
+        });
+    }
+
+    private static List<String> splitNul(byte[] b) {
+        List<String> names = new ArrayList<>();
+        int start = 0;
+        for (int i = 0; i < b.length; i++) {
+            if (b[i] == 0) {
+                if (i > start) names.add(new String(b, start, i - start, StandardCharsets.UTF_8));
+                start = i + 1;
+            }
+        }
+        return names;
+    }
+
+    // ---- helpers ----
 
     private static MemorySegment cpath(Arena a, Path p) throws IOException {
         return cstr(a, p.toString());
     }
 
+    /** A C string; a NUL inside would silently truncate it, so refuse. */
     private static MemorySegment cstr(Arena a, String s) throws IOException {
         if (s.indexOf('\0') >= 0) throw new IOException("NUL byte in " + s.replace('\0', '?'));
         return a.allocateFrom(s, StandardCharsets.UTF_8);

@@ -1,5 +1,6 @@
 package dev.contree.layers;
 
+import dev.contree.linux.Linux;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -32,7 +33,7 @@ class CompactionTest {
     }
 
     private static void touch(Path p, String when) throws IOException {
-        Syscall.setTimes(p, 1_000_000, 0, Instant.parse(when).getEpochSecond(), 123_456_789);
+        Linux.lutimes(p, 1_000_000, 0, Instant.parse(when).getEpochSecond(), 123_456_789);
     }
 
     private String layer(List<String> lowers, IOAction action) throws IOException {
@@ -70,12 +71,12 @@ class CompactionTest {
         String l2 = layer(List.of(l1), r -> {
             Files.delete(r.resolve("gone"));                         // whiteout hiding a file below the range
             write(r.resolve("new"), "new2");
-            Syscall.mknod(r.resolve("fifo"), 0010644, 0);              // fifo
-            Syscall.mknod(r.resolve("chr"), 0020600, (1L << 8) | 3);   // char device 1:3 (nodev: exists, unusable)
-            Syscall.lchown(r.resolve("new"), 1234, 5678);
-            Syscall.chmod(r.resolve("new"), 04750);
+            Linux.mknod(r.resolve("fifo"), 0010644, 0);              // fifo
+            Linux.mknod(r.resolve("chr"), 0020600, (1L << 8) | 3);   // char device 1:3 (nodev: exists, unusable)
+            Linux.lchown(r.resolve("new"), 1234, 5678);
+            Linux.lchmod(r.resolve("new"), 04750);
             touch(r.resolve("new"), "2020-01-02T03:04:05Z");
-            Syscall.setXattr(r.resolve("new"), "user.note", "hello".getBytes(StandardCharsets.UTF_8));
+            Linux.lsetxattr(r.resolve("new"), "user.note", "hello".getBytes(StandardCharsets.UTF_8));
             write(r.resolve("l2h1"), "layer-hard");
             Files.createLink(r.resolve("l2h2"), r.resolve("l2h1"));
             Files.delete(r.resolve("o/p"));
@@ -86,7 +87,7 @@ class CompactionTest {
             write(r.resolve("z/old"), "z-old");                      // dir re-created in l4
             write(r.resolve("d/x"), "x2");
             Files.createSymbolicLink(r.resolve("sl2"), Path.of("/nonexistent/target"));
-            Syscall.lchown(r.resolve("sl2"), 42, 43);
+            Linux.lchown(r.resolve("sl2"), 42, 43);
         });
         String l3 = layer(List.of(l2, l1), r -> {
             Files.delete(r.resolve("t"));
@@ -106,7 +107,7 @@ class CompactionTest {
             write(r.resolve("keepdir/again"), "again");
             Files.delete(r.resolve("new"));
             write(r.resolve("new"), "new4");                         // replaced file
-            Syscall.chmod(r.resolve("d"), 0751);
+            Linux.lchmod(r.resolve("d"), 0751);
             Files.setLastModifiedTime(r.resolve("h1"), FileTime.from(Instant.parse("2001-01-01T00:00:00Z")));
         });
         List<String> range = List.of(l4, l3, l2);
@@ -118,29 +119,29 @@ class CompactionTest {
         assertThat(viewOf(List.of(knownBelow, l1), "c2")).isEqualTo(expected);
 
         Path c = store.diffDir(knownBelow);
-        assertThat(UpperDir.lstat(c.resolve("gone")).isWhiteout()).isTrue();   // still hides l1's file
-        assertThat(UpperDir.lstat(c.resolve("t"))).isNull();                    // resolved inside the range
-        assertThat(UpperDir.lstat(c.resolve("d/y")).isWhiteout()).isTrue();
+        assertThat(Linux.lstatOrNull(c.resolve("gone")).isWhiteout()).isTrue();   // still hides l1's file
+        assertThat(Linux.lstatOrNull(c.resolve("t"))).isNull();                    // resolved inside the range
+        assertThat(Linux.lstatOrNull(c.resolve("d/y")).isWhiteout()).isTrue();
         assertThat(UpperDir.isOpaque(c.resolve("o"))).isTrue();
         assertThat(UpperDir.isOpaque(c.resolve("z"))).isFalse();                // nothing below to hide
         assertThat(UpperDir.isOpaque(c.resolve("keepdir"))).isTrue();
-        assertThat(UpperDir.lstat(c.resolve("z/old"))).isNull();
+        assertThat(Linux.lstatOrNull(c.resolve("z/old"))).isNull();
         assertThat(Files.readString(c.resolve("o/new"))).isEqualTo("o-new");
         Path cu = store.diffDir(unknownBelow);
-        assertThat(UpperDir.lstat(cu.resolve("t")).isWhiteout()).isTrue();      // below unknown: kept
+        assertThat(Linux.lstatOrNull(cu.resolve("t")).isWhiteout()).isTrue();      // below unknown: kept
         assertThat(UpperDir.isOpaque(cu.resolve("z"))).isTrue();
         for (String id : List.of(knownBelow, unknownBelow)) {
-            for (String x : Syscall.listXattrs(store.diffDir(id).resolve("d"))) assertThat(x).isNotEqualTo("trusted.overlay.origin");
+            for (String x : Linux.llistxattr(store.diffDir(id).resolve("d"))) assertThat(x).isNotEqualTo("trusted.overlay.origin");
         }
 
         // Bottom of an image: nothing below, so no whiteouts or opaque dirs are needed at all.
         String all = store.compact(List.of(l4, l3, l2, l1), List.of());
         assertThat(viewOf(List.of(all), "c3")).isEqualTo(expected);
-        assertThat(UpperDir.lstat(store.diffDir(all).resolve("gone"))).isNull();
+        assertThat(Linux.lstatOrNull(store.diffDir(all).resolve("gone"))).isNull();
         assertThat(UpperDir.isOpaque(store.diffDir(all).resolve("o"))).isFalse();
         // Hard links inside one layer stay hard links; extents are shared, not copied.
-        assertThat(UpperDir.lstat(store.diffDir(all).resolve("l2h1")).ino())
-                .isEqualTo(UpperDir.lstat(store.diffDir(all).resolve("l2h2")).ino());
+        assertThat(Linux.lstatOrNull(store.diffDir(all).resolve("l2h1")).ino())
+                .isEqualTo(Linux.lstatOrNull(store.diffDir(all).resolve("l2h2")).ino());
     }
 
     @Test

@@ -1,5 +1,6 @@
 package dev.contree.layers;
 
+import dev.contree.linux.Linux;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -51,9 +52,9 @@ class LayerStoreTest {
         assertThat(store.layerIds()).contains(base, child);
         assertThat(Btrfs.isReadOnly(store.diffDir(child).getParent())).isTrue();
         assertThat(Files.readString(store.diffDir(child).resolve("etc/hostname"))).isEqualTo("child\n");
-        assertThat(UpperDir.lstat(store.diffDir(child).resolve("tmp/keep")).isWhiteout()).isTrue();
+        assertThat(Linux.lstatOrNull(store.diffDir(child).resolve("tmp/keep")).isWhiteout()).isTrue();
         assertThat(exists(store.diffDir(child).resolve("work"))).isFalse();
-        assertThat(Syscall.listXattrs(store.diffDir(child))).doesNotContain("trusted.overlay.uuid");
+        assertThat(Linux.llistxattr(store.diffDir(child))).doesNotContain("trusted.overlay.uuid");
         assertThat(exists(store.diffDir(child).getParent().resolve("work"))).isFalse();
         assertThat(exists(w.rootfs())).isFalse();
         assertThatThrownBy(() -> Files.writeString(store.diffDir(child).resolve("x"), "x")).isInstanceOf(IOException.class);
@@ -151,11 +152,11 @@ class LayerStoreTest {
     void builderCommitAbortRemoveAndSize() throws IOException {
         LayerBuilder b = store.create();
         write(b.diffDir().resolve("usr/bin/tool"), "x".repeat(10_000));
-        UpperDir.makeWhiteout(b.diffDir().resolve("gone"));
+        Linux.mkwhiteout(b.diffDir().resolve("gone"));
         String id = b.commit();
         assertThat(store.layerIds()).contains(id);
         assertThat(store.sizeOf(id)).isGreaterThanOrEqualTo(10_000);
-        assertThat(UpperDir.lstat(store.diffDir(id).resolve("gone")).isWhiteout()).isTrue();
+        assertThat(Linux.lstatOrNull(store.diffDir(id).resolve("gone")).isWhiteout()).isTrue();
 
         LayerBuilder aborted = store.create();
         write(aborted.diffDir().resolve("f"), "f");

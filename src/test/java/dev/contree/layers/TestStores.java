@@ -1,5 +1,6 @@
 package dev.contree.layers;
 
+import dev.contree.linux.Linux;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
@@ -10,6 +11,7 @@ import java.util.HashMap;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
+import java.time.Instant;
 import java.util.TreeMap;
 
 /** Helpers for tests and the benchmark: a throw-away loop-mounted store and a comparable view of a tree. */
@@ -62,10 +64,10 @@ final class TestStores {
     }
 
     private static void walk(Path p, String rel, Map<String, String> out, Map<String, List<String>> inodes) throws IOException {
-        UpperDir.Stat st = UpperDir.lstat(p);
+        Linux.Stat st = Linux.lstatOrNull(p);
         StringBuilder sb = new StringBuilder();
         sb.append(Integer.toOctalString(st.mode())).append(' ').append(st.uid()).append(':').append(st.gid());
-        if (!st.isDir()) sb.append(" mtime=").append(st.mtime().toInstant());
+        if (!st.isDir()) sb.append(" mtime=").append(Instant.ofEpochSecond(st.mtimeSec(), st.mtimeNsec()));
         if (st.isRegular()) {
             sb.append(" size=").append(st.size()).append(" sha=").append(sha(p));
             // nlink > 1 only: overlay reports real inode numbers, which repeat across btrfs subvolumes
@@ -75,9 +77,9 @@ final class TestStores {
         } else if (!st.isDir()) {
             sb.append(" rdev=").append(st.rdev());
         }
-        for (String x : Syscall.listXattrs(p)) {
+        for (String x : Linux.llistxattr(p)) {
             if (x.startsWith("trusted.overlay.")) continue;
-            sb.append(' ').append(x).append('=').append(HexFormat.of().formatHex(Syscall.getXattr(p, x)));
+            sb.append(' ').append(x).append('=').append(HexFormat.of().formatHex(Linux.lgetxattr(p, x)));
         }
         out.put(rel.isEmpty() ? "/" : rel, sb.toString());
         if (st.isDir()) {
