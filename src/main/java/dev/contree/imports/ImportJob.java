@@ -77,7 +77,9 @@ final class ImportJob implements Job {
         List<LayerBuilder> builders = Collections.synchronizedList(new ArrayList<>());
         List<LayerLeases.Lease> held = new ArrayList<>();
         try {
+            long t0 = System.nanoTime();
             ImportSource.Resolved image = source.resolve(cancel);
+            LOG.debug("resolved in {} ms", (System.nanoTime() - t0) / 1_000_000);
             checkCancelled(cancel);
             List<ImportSource.Layer> layers = image.layersBottomFirst();
 
@@ -163,6 +165,7 @@ final class ImportJob implements Job {
 
     private LayerBuilder unpack(ImportSource.Layer layer, CancelToken cancel, Set<Closeable> open, List<LayerBuilder> builders)
             throws IOException {
+        long t0 = System.nanoTime();
         LayerBuilder builder = store.create();
         builders.add(builder);
         InputStream raw = layer.open();
@@ -181,6 +184,7 @@ final class ImportJob implements Job {
             // Read both streams to the end so a verifying source checks the digest of every byte before we commit.
             in.transferTo(OutputStream.nullOutputStream());
             checked.transferTo(OutputStream.nullOutputStream());
+            LOG.debug("layer {} ({} bytes) unpacked in {} ms", layer.digest(), layer.size(), (System.nanoTime() - t0) / 1_000_000);
             return builder;
         } finally {
             open.remove(raw);
@@ -189,8 +193,10 @@ final class ImportJob implements Job {
 
     /** Commits a verified pending layer and records its digest; if another import won the race, uses its layer. */
     private String commit(String digest, LayerBuilder builder) throws IOException {
+        long t0 = System.nanoTime();
         String id = builder.commit();
         long size = store.sizeOf(id);
+        LOG.debug("layer {} committed in {} ms", digest, (System.nanoTime() - t0) / 1_000_000);
         for (int attempt = 0; attempt < 2; attempt++) {
             index.record(id, digest, size);
             String winner = index.byDigest(digest).orElse(id);
