@@ -4,11 +4,15 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.contree.files.FileRecord;
 import dev.contree.files.FileService;
 import dev.contree.images.LayerIndex;
+import dev.contree.images.LayerLeases;
 import dev.contree.layers.LayerStore;
 import dev.contree.operations.Operation;
 import dev.contree.operations.OperationKind;
 import dev.contree.operations.OperationService;
 import dev.contree.operations.Scheduler;
+import dev.contree.registry.Credentials;
+import dev.contree.registry.ImageReference;
+import dev.contree.registry.RegistryClient;
 
 import java.util.Locale;
 import java.util.regex.Matcher;
@@ -23,13 +27,18 @@ public final class ImportService {
     private final Scheduler scheduler;
     private final LayerStore store;
     private final LayerIndex index;
+    private final LayerLeases leases;
+    private final RegistryClient registry;
 
-    public ImportService(FileService files, OperationService operations, Scheduler scheduler, LayerStore store, LayerIndex index) {
+    public ImportService(FileService files, OperationService operations, Scheduler scheduler, LayerStore store, LayerIndex index,
+                         LayerLeases leases, RegistryClient registry) {
         this.files = files;
         this.operations = operations;
         this.scheduler = scheduler;
         this.store = store;
         this.index = index;
+        this.leases = leases;
+        this.registry = registry;
     }
 
     /** A request refused before anything ran. */
@@ -45,7 +54,7 @@ public final class ImportService {
     public Operation start(String accountId, ImportRequest request, ObjectNode metadata) throws Rejected {
         ImportSource source = source(accountId, request);
         Operation op = operations.create(accountId, OperationKind.IMAGE_IMPORT, null, metadata);
-        scheduler.submit(op, new ImportJob(request, source, store, index, metadata));
+        scheduler.submit(op, new ImportJob(request, source, store, index, leases, metadata));
         return op;
     }
 
@@ -56,12 +65,19 @@ public final class ImportService {
             FileRecord file = files.byUuid(accountId, uuid).orElseThrow(() -> new Rejected(404, "file " + uuid + " not found"));
             return switch (m.group(1)) {
                 case "rootfs" -> FileSources.rootfs(files, file);
-                default -> throw new Rejected(400, m.group(1) + " imports are not supported yet");
+                case "oci-archive" -> new ArchiveSource(ArchiveSource.Kind.OCI, files.blobPath(file));
+                default -> new ArchiveSource(ArchiveSource.Kind.DOCKER, files.blobPath(file));
             };
         }
         if (request.url().contains("+file://")) {
             throw new Rejected(400, "file imports look like rootfs+file://<file-uuid>, oci-archive+file://<file-uuid> or docker-archive+file://<file-uuid>");
         }
-        throw new Rejected(400, "registry imports are not supported yet: " + request.url());
+        ImageReference ref;
+        try {
+            ref = ImageReference.parse(request.url());
+        } catch (IllegalArgumentException e) {
+            throw new Rejected(400, e.getMessage());
+        }
+        return new RegistrySource(registry, ref, new Credentials(request.username(), request.password()));
     }
 }

@@ -18,7 +18,13 @@ interface ImportSource {
     interface Layer {
         String digest();
 
+        /** Opens the (possibly compressed) tar stream; reading it to the end verifies it where the source can. */
         InputStream open() throws IOException;
+
+        /** Bytes {@link #open()} delivers, or -1 if unknown (used to start big layers first). */
+        default long size() {
+            return -1;
+        }
 
         /** Whether the tar uses OCI whiteout files ({@code .wh.*}); false for a plain rootfs tarball. */
         default boolean ociWhiteouts() {

@@ -14,6 +14,8 @@ import dev.contree.layers.LayerStore;
 import dev.contree.layers.LayerStoreConfig;
 import dev.contree.operations.OperationService;
 import dev.contree.operations.Scheduler;
+import dev.contree.registry.RegistryClient;
+import dev.contree.registry.RegistryConfig;
 import dev.contree.sandbox.RuntimeConfig;
 import dev.contree.sandbox.SandboxRuntime;
 import dev.contree.sandbox.SandboxRuntimes;
@@ -76,7 +78,9 @@ public final class ContreeServer implements AutoCloseable {
             LayerGarbageCollector gc = new LayerGarbageCollector(layers, layerIndex, leases, Duration.ofMinutes(10));
             InstanceService instances = new InstanceService(images, files, operations, scheduler, layers, runtime, layerIndex, leases,
                     config.networkNamespace() != null);
-            ImportService imports = new ImportService(files, operations, scheduler, layers, layerIndex);
+            RegistryClient registry = new RegistryClient(RegistryConfig.defaults().withInsecureHosts(config.insecureRegistries()));
+            opened.add(registry);
+            ImportService imports = new ImportService(files, operations, scheduler, layers, layerIndex, leases, registry);
             Services services = new Services(config, tokens, files, images, operations, scheduler, layers, layerIndex, leases, gc,
                     instances, imports);
 

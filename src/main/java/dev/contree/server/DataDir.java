@@ -34,7 +34,12 @@ public final class DataDir {
     /** Takes the data dir's lock, or fails with a clear message if another process holds it. */
     public static Lock lock(Path dataDir) throws IOException {
         FileChannel ch = FileChannel.open(dataDir.resolve("lock"), StandardOpenOption.CREATE, StandardOpenOption.WRITE);
-        FileLock lock = ch.tryLock();
+        FileLock lock;
+        try {
+            lock = ch.tryLock();
+        } catch (java.nio.channels.OverlappingFileLockException e) {
+            lock = null; // held by this very process
+        }
         if (lock == null) {
             ch.close();
             throw new IOException("data dir " + dataDir + " is in use by another ConTree process (stop it first)");

@@ -111,10 +111,10 @@ class SchedulerTest {
     void cancelWhileQueuedNeverRunsAndFailingJobsAreFailed() throws Exception {
         CountDownLatch gate = new CountDownLatch(1);
         AtomicInteger ran = new AtomicInteger();
+        Operation queued = op("a");
         try (Scheduler s = new Scheduler(ops, new ImageService(db), 1)) {
             Operation blocker = op("a");
             s.submit(blocker, ctx -> { gate.await(); return success(); });
-            Operation queued = op("a");
             s.submit(queued, ctx -> { ran.incrementAndGet(); return success(); });
             Operation failing = op("b");
             s.submit(failing, ctx -> { throw new IllegalStateException("boom: disk on fire"); });
