@@ -31,8 +31,8 @@ final class ImportRoutes {
         Operation op;
         try {
             op = imports.start(Auth.account(ctx), request, metadata);
-        } catch (ImportService.Rejected e) {
-            throw new ApiException(e.status, e.getMessage());
+        } catch (dev.contree.operations.RequestRejected e) {
+            throw new ApiException(e.status(), e.getMessage());
         }
         InstancesRoutes.accepted(ctx, op.uuid(), metadata);
     }

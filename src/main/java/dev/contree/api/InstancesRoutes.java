@@ -33,8 +33,8 @@ final class InstancesRoutes {
         Operation op;
         try {
             op = instances.spawn(account, spec, image, echo);
-        } catch (InstanceService.Rejected e) {
-            throw new ApiException(e.status, e.getMessage());
+        } catch (dev.contree.operations.RequestRejected e) {
+            throw new ApiException(e.status(), e.getMessage());
         }
         accepted(ctx, op.uuid(), echo);
     }

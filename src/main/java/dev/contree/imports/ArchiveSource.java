@@ -1,5 +1,6 @@
 package dev.contree.imports;
 
+import dev.contree.registry.BlobStream;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.contree.images.ImageConfig;
@@ -149,8 +150,8 @@ final class ArchiveSource implements ImportSource {
         try (InputStream in = openEntry(name)) {
             bytes = in.readAllBytes();
         }
-        if (expectedDigest != null && !VerifyingInputStream.sha256(bytes).equals(expectedDigest)) {
-            throw new ImportFailure(name + " digest mismatch: expected " + expectedDigest + ", got " + VerifyingInputStream.sha256(bytes));
+        if (expectedDigest != null && !BlobStream.sha256(bytes).equals(expectedDigest)) {
+            throw new ImportFailure(name + " digest mismatch: expected " + expectedDigest + ", got " + BlobStream.sha256(bytes));
         }
         return bytes;
     }
@@ -175,7 +176,7 @@ final class ArchiveSource implements ImportSource {
 
             @Override
             public InputStream open() throws IOException {
-                return new VerifyingInputStream(openEntry(path), digest, declaredSize, what);
+                return BlobStream.verifying(openEntry(path), digest, declaredSize, what);
             }
         };
     }

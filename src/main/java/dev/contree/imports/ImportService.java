@@ -9,6 +9,7 @@ import dev.contree.layers.LayerStore;
 import dev.contree.operations.Operation;
 import dev.contree.operations.OperationKind;
 import dev.contree.operations.OperationService;
+import dev.contree.operations.RequestRejected;
 import dev.contree.operations.Scheduler;
 import dev.contree.registry.Credentials;
 import dev.contree.registry.ImageReference;
@@ -41,28 +42,18 @@ public final class ImportService {
         this.registry = registry;
     }
 
-    /** A request refused before anything ran. */
-    public static final class Rejected extends Exception {
-        public final int status;
-
-        Rejected(int status, String message) {
-            super(message, null, false, false);
-            this.status = status;
-        }
-    }
-
-    public Operation start(String accountId, ImportRequest request, ObjectNode metadata) throws Rejected {
+    public Operation start(String accountId, ImportRequest request, ObjectNode metadata) throws RequestRejected {
         ImportSource source = source(accountId, request);
         Operation op = operations.create(accountId, OperationKind.IMAGE_IMPORT, null, metadata);
         scheduler.submit(op, new ImportJob(request, source, store, index, leases, metadata));
         return op;
     }
 
-    private ImportSource source(String accountId, ImportRequest request) throws Rejected {
+    private ImportSource source(String accountId, ImportRequest request) throws RequestRejected {
         Matcher m = FILE_URL.matcher(request.url());
         if (m.matches()) {
             String uuid = m.group(2).toLowerCase(Locale.ROOT);
-            FileRecord file = files.byUuid(accountId, uuid).orElseThrow(() -> new Rejected(404, "file " + uuid + " not found"));
+            FileRecord file = files.byUuid(accountId, uuid).orElseThrow(() -> new RequestRejected(404, "file " + uuid + " not found"));
             return switch (m.group(1)) {
                 case "rootfs" -> FileSources.rootfs(files, file);
                 case "oci-archive" -> new ArchiveSource(ArchiveSource.Kind.OCI, files.blobPath(file));
@@ -70,13 +61,13 @@ public final class ImportService {
             };
         }
         if (request.url().contains("+file://")) {
-            throw new Rejected(400, "file imports look like rootfs+file://<file-uuid>, oci-archive+file://<file-uuid> or docker-archive+file://<file-uuid>");
+            throw new RequestRejected(400, "file imports look like rootfs+file://<file-uuid>, oci-archive+file://<file-uuid> or docker-archive+file://<file-uuid>");
         }
         ImageReference ref;
         try {
             ref = ImageReference.parse(request.url());
         } catch (IllegalArgumentException e) {
-            throw new Rejected(400, e.getMessage());
+            throw new RequestRejected(400, e.getMessage());
         }
         return new RegistrySource(registry, ref, new Credentials(request.username(), request.password()));
     }

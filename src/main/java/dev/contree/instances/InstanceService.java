@@ -11,6 +11,7 @@ import dev.contree.layers.LayerStore;
 import dev.contree.operations.Operation;
 import dev.contree.operations.OperationKind;
 import dev.contree.operations.OperationService;
+import dev.contree.operations.RequestRejected;
 import dev.contree.operations.Scheduler;
 import dev.contree.sandbox.SandboxRuntime;
 
@@ -38,16 +39,6 @@ public final class InstanceService {
         this.networkAllowed = networkAllowed;
     }
 
-    /** Why a spawn was refused before anything ran. */
-    public static final class Rejected extends Exception {
-        public final int status;
-
-        Rejected(int status, String message) {
-            super(message, null, false, false);
-            this.status = status;
-        }
-    }
-
     /** An image reference: a UUID, {@code tag:NAME}, or a bare tag name. */
     public Optional<Image> resolveImage(String accountId, String ref, Function<String, Boolean> isUuid) {
         if (ref.startsWith("tag:")) return images.byTag(accountId, ref.substring(4));
@@ -60,15 +51,15 @@ public final class InstanceService {
      * Records and queues an execution of {@code spec} on {@code image}. {@code echo} renders the
      * normalised request as the operation's metadata.
      */
-    public Operation spawn(String accountId, InstanceSpec spec, Image image, ObjectNode echo) throws Rejected {
+    public Operation spawn(String accountId, InstanceSpec spec, Image image, ObjectNode echo) throws RequestRejected {
         if (spec.networking() && !networkAllowed) {
-            throw new Rejected(403, "networking is disabled on this server (an operator enables it with serve --network-namespace)");
+            throw new RequestRejected(403, "networking is disabled on this server (an operator enables it with serve --network-namespace)");
         }
         Map<String, FileRecord> resolved = new LinkedHashMap<>();
         for (var f : spec.files().entrySet()) {
             String uuid = f.getValue().fileUuid();
             FileRecord record = files.byUuid(accountId, uuid)
-                    .orElseThrow(() -> new Rejected(404, "file " + uuid + " (for " + f.getKey() + ") not found"));
+                    .orElseThrow(() -> new RequestRejected(404, "file " + uuid + " (for " + f.getKey() + ") not found"));
             resolved.put(uuid, record);
         }
         Operation op = operations.create(accountId, OperationKind.INSTANCE, image.uuid(), echo);

@@ -49,6 +49,23 @@ public final class BlobStream extends InputStream {
         }
     }
 
+    /**
+     * Wraps any stream of content-addressed bytes (a registry blob, an archive member) so that its
+     * end is reported only after sha256 and size matched; {@code expectedSize} -1 means unknown.
+     */
+    public static BlobStream verifying(InputStream in, String expectedDigest, long expectedSize, String what) {
+        return new BlobStream(in, expectedDigest, expectedSize, what);
+    }
+
+    /** {@code sha256:<hex>} of {@code bytes}. */
+    public static String sha256(byte[] bytes) {
+        try {
+            return "sha256:" + HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(bytes));
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
     public String digest() {
         return expectedDigest;
     }
@@ -91,7 +108,7 @@ public final class BlobStream extends InputStream {
         }
         md.update(b, off, n);
         count += n;
-        if (count > expectedSize) {
+        if (expectedSize >= 0 && count > expectedSize) {
             throw fail(RegistryException.Kind.DIGEST_MISMATCH,
                 what + " is larger than its declared size of " + expectedSize + " bytes", null);
         }
@@ -99,7 +116,7 @@ public final class BlobStream extends InputStream {
     }
 
     private void check() throws BlobIOException {
-        if (count != expectedSize) {
+        if (expectedSize >= 0 && count != expectedSize) {
             throw fail(RegistryException.Kind.DIGEST_MISMATCH,
                 what + " size mismatch: expected " + expectedSize + " bytes, got " + count, null);
         }
