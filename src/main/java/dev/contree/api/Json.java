@@ -27,13 +27,23 @@ public final class Json {
         return MAPPER.createObjectNode();
     }
 
+    /**
+     * Bodies above this go out chunked, without Content-Length: the older MCP client refuses any JSON
+     * response that declares more than 64 KiB (big operation results, long listings).
+     */
+    static final int CHUNKED_ABOVE = 64 * 1024;
+
     /** Writes {@code body} as the JSON response. */
     public static void send(Context ctx, int status, JsonNode body) {
+        byte[] bytes;
         try {
-            ctx.status(status).contentType("application/json").result(MAPPER.writeValueAsBytes(body));
+            bytes = MAPPER.writeValueAsBytes(body);
         } catch (IOException e) {
             throw new IllegalStateException(e);
         }
+        ctx.status(status).contentType("application/json");
+        if (bytes.length > CHUNKED_ABOVE) ctx.result(new java.io.ByteArrayInputStream(bytes));
+        else ctx.result(bytes);
     }
 
     /** Reads the request body as a JSON object of at most {@code maxBytes}. */

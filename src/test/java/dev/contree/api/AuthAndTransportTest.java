@@ -77,6 +77,16 @@ class AuthAndTransportTest {
     }
 
     @Test
+    void bigJsonIsNeverDeclaredAbove64KiB() {
+        for (int i = 0; i < 400; i++) s.upload(s.tokenA, ("big listing " + i).getBytes());
+        var r = s.get(s.tokenA, "/v1/files?limit=1000");
+        assertThat(r.body().length).isGreaterThan(64 * 1024);
+        String length = r.header("Content-Length");
+        assertThat(length == null || Long.parseLong(length) <= 64 * 1024).as("Content-Length " + length).isTrue();
+        assertThat(r.json().get("files").size()).isGreaterThanOrEqualTo(400);
+    }
+
+    @Test
     void gzipOnlyWhenAsked() throws Exception {
         for (int i = 0; i < 40; i++) s.upload(s.tokenA, ("gzip test " + i).getBytes());
         var plain = s.get(s.tokenA, "/v1/files?limit=1000");
