@@ -18,7 +18,10 @@ public final class Json {
             .build();
 
     static {
-        MAPPER.getFactory().setStreamReadConstraints(StreamReadConstraints.builder().maxNestingDepth(64).build());
+        // No per-string cap beyond the body's own (readObject's maxBytes, 256 MiB by default): Jackson's
+        // default of 20 M chars rejected stdin over ~14 MiB (base64) although the body limit allows 256 MiB.
+        MAPPER.getFactory().setStreamReadConstraints(StreamReadConstraints.builder().maxNestingDepth(64)
+                .maxStringLength(Integer.MAX_VALUE).build());
     }
 
     private Json() {}

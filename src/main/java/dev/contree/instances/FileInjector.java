@@ -60,9 +60,16 @@ final class FileInjector {
             if (entry == null) {
                 // Missing from here on: create the rest as plain directories (no symlinks can be in the way).
                 Path host = host(resolved);
+                String imagePath = resolved;
                 for (int j = i; j < parts.length; j++) {
                     if (parts[j].isEmpty()) continue;
                     host = host.resolve(parts[j]);
+                    imagePath = imagePath.equals("/") ? "/" + parts[j] : imagePath + "/" + parts[j];
+                    // A dangling symlink (e.g. to a host path the image lacks): refuse, never create through it.
+                    if (Files.isSymbolicLink(host)) {
+                        throw new UnusablePathException("cannot create " + dir + ": " + imagePath
+                                + " is a symlink to a missing directory in the image");
+                    }
                     if (!Files.isDirectory(host, LinkOption.NOFOLLOW_LINKS)) {
                         Files.createDirectory(host);
                         Files.setAttribute(host, "unix:mode", 0755, LinkOption.NOFOLLOW_LINKS);

@@ -89,7 +89,8 @@ public final class LayerStore implements AutoCloseable {
                 Files.move(tmp, img, StandardCopyOption.ATOMIC_MOVE);
                 log.info("created btrfs image {} ({} bytes, sparse)", img, config.imageSizeBytes());
             }
-            run("mount", "-o", "loop", img.toString(), root.toString());
+            // Layers hold whatever sandboxes wrote (setuid binaries, device nodes): inert on the host.
+            run("mount", "-o", "loop,nosuid,nodev", img.toString(), root.toString());
             mounted = true;
             if (!Btrfs.isBtrfs(root)) throw new IOException(root + " is not btrfs after mounting " + img);
         }

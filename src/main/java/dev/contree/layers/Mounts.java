@@ -52,14 +52,18 @@ final class Mounts {
         return p;
     }
 
-    /** Mounts an overlay with nodev; upper==null gives a read-only view (needs at least two lowers). */
+    /**
+     * Mounts an overlay with nosuid+nodev (its content is untrusted: on the host a setuid file or device node
+     * in it must mean nothing; inside a sandbox noNewPrivileges already ignores setuid and the runtime supplies
+     * /dev). upper==null gives a read-only view (needs at least two lowers).
+     */
     static void mountOverlay(List<Path> lowerTopFirst, Path upper, Path work, Path target) throws IOException {
         String opts = overlayOptions(lowerTopFirst, upper, work);
         if (opts.length() > MAX_OPTIONS) {
             throw new IOException("overlay options for " + lowerTopFirst.size() + " lower layers are " + opts.length()
                     + " bytes, more than one page; compact the layer chain first");
         }
-        long flags = MS_NODEV | (upper == null ? MS_RDONLY : 0);
+        long flags = MS_NOSUID | MS_NODEV | (upper == null ? MS_RDONLY : 0);
         Linux.mount("overlay", target, "overlay", flags, opts);
     }
 
