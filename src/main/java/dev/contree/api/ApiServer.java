@@ -34,6 +34,8 @@ public final class ApiServer implements AutoCloseable {
             config.concurrency.useVirtualThreads = true;
             config.jetty.host = s.config().host();
             config.jetty.port = s.config().port();
+            // Errors Jetty answers before routing (bad framing, invalid URI) are JSON too, not HTML.
+            config.jetty.modifyServer(server -> server.setErrorHandler(new JsonErrorHandler()));
             config.router.ignoreTrailingSlashes = true;
             config.router.treatMultipleSlashesAsSingleSlash = true;
             config.http.maxRequestSize = s.config().maxJsonBytes();

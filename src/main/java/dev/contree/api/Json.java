@@ -15,6 +15,8 @@ import java.io.InputStream;
 public final class Json {
     public static final ObjectMapper MAPPER = JsonMapper.builder()
             .enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION)
+            // '{"tag":"x"}}' or two objects in a row is malformed, not the first object.
+            .enable(com.fasterxml.jackson.databind.DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
             .build();
 
     static {

@@ -44,6 +44,18 @@ public final class Params {
 
     /** ISO 8601 (zone optional, UTC assumed), relative {@code 15m}/{@code 2h}/{@code 3d}/{@code 1w}, or bare seconds ago. */
     static Instant time(Context ctx, String name) {
+        Instant t = parseTime(ctx, name);
+        // Stored times are microseconds since the epoch in a long: a year like +999999999 would overflow.
+        if (t != null && (t.isBefore(MIN_TIME) || t.isAfter(MAX_TIME))) {
+            throw ApiException.badRequest(name + " must be between years 0 and 9999");
+        }
+        return t;
+    }
+
+    private static final Instant MIN_TIME = Instant.parse("0000-01-01T00:00:00Z");
+    private static final Instant MAX_TIME = Instant.parse("9999-12-31T23:59:59.999999Z");
+
+    private static Instant parseTime(Context ctx, String name) {
         String v = ctx.queryParam(name);
         if (v == null || v.isBlank()) return null;
         v = v.trim();
