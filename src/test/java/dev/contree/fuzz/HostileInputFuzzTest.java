@@ -349,6 +349,8 @@ class HostileInputFuzzTest {
             for (var field : route.getValue().entrySet()) {
                 for (String w : WRONG) {
                     JsonNode value = M.readTree(w);
+                    // Any well-typed string there is a registry reference that would really start an import.
+                    if (field.getKey().matches("registry(\\.url)?") && value.isTextual()) continue;
                     ObjectNode body = with(base, field.getKey(), value);
                     var r = rejected(json("POST", route.getKey(), M.writeValueAsBytes(body)), "POST");
                     String t = typeOf(value);
