@@ -16,5 +16,6 @@ mvn -q -B test-compile
 mvn -q -B dependency:build-classpath -Dmdep.outputFile=target/bench-cp.txt >/dev/null
 # podman with --runtime runsc needs a high fd limit here.
 ulimit -n 20000 2>/dev/null || true
+export CONTREE_LOG_LEVEL=${CONTREE_LOG_LEVEL:-WARN}
 exec "$JAVA_HOME/bin/java" -cp "target/classes:target/test-classes:$(cat target/bench-cp.txt)" \
     dev.contree.bench.ExecBench "$which"
