@@ -62,6 +62,9 @@ public final class ExecBench {
         final Path bundle;
         final Path rawRoot;
         final List<String> podman;
+        final Path rootfs;
+        final dev.contree.sandbox.SandboxRuntime rtDefault;
+        final dev.contree.sandbox.SandboxRuntime rtNoLimits;
         final List<String> podmanContainers = new ArrayList<>();
         final List<String> podmanImages = new ArrayList<>();
 
@@ -75,6 +78,14 @@ public final class ExecBench {
             exec(bundle, List.of("runc", "spec"));
             exec(bundle, List.of("sh", "-c", "jq '.process.terminal=false | .process.args=[\"/bin/true\"] | .root.path=\""
                     + rootfs + "\"' config.json > c && mv c config.json"));
+            this.rootfs = rootfs;
+            var kind = rt.equals("runc") ? dev.contree.sandbox.RuntimeConfig.Kind.RUNC : dev.contree.sandbox.RuntimeConfig.Kind.RUNSC;
+            // The server's runtime config (1 GiB, 512 pids, 1.0 CPU), and the same with no cgroup limits.
+            rtDefault = dev.contree.sandbox.SandboxRuntimes.create(dev.contree.sandbox.RuntimeConfig.defaults(kind,
+                    Files.createDirectories(work.resolve("rt-" + rt))).withPlatform("ptrace"));
+            var d = dev.contree.sandbox.RuntimeConfig.defaults(kind, Files.createDirectories(work.resolve("rt-nolim-" + rt)));
+            rtNoLimits = dev.contree.sandbox.SandboxRuntimes.create(new dev.contree.sandbox.RuntimeConfig(kind, null, "ptrace",
+                    d.stateDir(), 0, 0, 0, d.defaultOutputCap(), d.killGrace(), "contree-bench", null));
             podman = rt.equals("runsc")
                     ? List.of("podman", "--runtime", "runsc", "--runtime-flag", "platform=ptrace", "--runtime-flag", "network=none")
                     : List.of("podman", "--runtime", "runc");
@@ -87,6 +98,16 @@ public final class ExecBench {
             long t0 = System.nanoTime();
             exec(bundle, cmd);
             return ms(t0);
+        }
+
+        /** `true` through the Java runtime in this JVM (what the server calls), no layers, no HTTP. */
+        double runtime(dev.contree.sandbox.SandboxRuntime r) throws Exception {
+            long t0 = System.nanoTime();
+            var res = r.run(dev.contree.sandbox.SandboxSpec.builder("bench-" + SEQ.incrementAndGet() + "-" + System.nanoTime(), rootfs,
+                    List.of("/bin/true")).lookupPath(false).timeout(Duration.ofSeconds(30)).build(), null, null);
+            double t = ms(t0);
+            if (!res.ok() || res.exitCode() != 0) throw new IllegalStateException("runtime run failed: " + res);
+            return t;
         }
 
         /** podman run + podman commit of one step; returns {total, run, commit} ms. */
@@ -238,7 +259,7 @@ public final class ExecBench {
 
     static void latency(List<Side> sides, int n) throws Exception {
         System.out.printf("%n== 1. Latency of one step (ms; %d interleaved rounds after 2 warm-ups; API polled every %d ms) ==%n", n, POLL_MS);
-        String[] kinds = {"raw", "api-true-disp", "api-true", "api-write", "podman-true", "podman-write"};
+        String[] kinds = {"raw", "rt", "rt-nolim", "api-true-disp", "api-true", "api-write", "podman-true", "podman-write"};
         Map<String, Map<String, List<Double>>> t = new LinkedHashMap<>();
         Map<String, Map<String, List<ApiRun>>> runs = new LinkedHashMap<>();
         Map<String, Map<String, List<double[]>>> pod = new LinkedHashMap<>();
@@ -265,6 +286,8 @@ public final class ExecBench {
                 double[] p = null;
                 switch (task.kind) {
                     case "raw" -> v = s.raw();
+                    case "rt" -> v = s.runtime(s.rtDefault);
+                    case "rt-nolim" -> v = s.runtime(s.rtNoLimits);
                     case "api-true-disp" -> v = (r = s.api("true", true)).total;
                     case "api-true" -> v = (r = s.api("true", false)).total;
                     case "api-write" -> v = (r = s.api("echo x > /f", false)).total;
@@ -283,6 +306,8 @@ public final class ExecBench {
         for (Side s : sides) {
             Map<String, List<Double>> m = t.get(s.rt);
             row(s.rt, "raw runtime `true`", m.get("raw"));
+            row(s.rt, "Java runtime (server cfg)", m.get("rt"));
+            row(s.rt, "Java runtime, no cgroup lim", m.get("rt-nolim"));
             row(s.rt, "API `true` disposable", m.get("api-true-disp"));
             row(s.rt, "API `true`", m.get("api-true"));
             row(s.rt, "API `echo x > /f` (commit)", m.get("api-write"));
@@ -295,6 +320,9 @@ public final class ExecBench {
             Map<String, List<Double>> m = t.get(s.rt);
             ratio(s.rt, "API `true` disposable / raw", m.get("api-true-disp"), m.get("raw"), "<=2");
             ratio(s.rt, "API `true` / raw", m.get("api-true"), m.get("raw"), "<=2");
+            ratio(s.rt, "Java runtime (server cfg) / raw", m.get("rt"), m.get("raw"), "");
+            ratio(s.rt, "Java runtime, no cgroup limits / raw", m.get("rt-nolim"), m.get("raw"), "");
+            ratio(s.rt, "API `true` disposable / Java runtime", m.get("api-true-disp"), m.get("rt"), "");
             ratio(s.rt, "podman run+commit `true` / API `true`", m.get("podman-true"), m.get("api-true"), ">=2");
             ratio(s.rt, "podman run+commit write / API write", m.get("podman-write"), m.get("api-write"), ">=2");
         }
@@ -464,6 +492,10 @@ public final class ExecBench {
 
     static void ratio(String rt, String name, List<Double> a, List<Double> b, String goal) {
         double m = median(a) / median(b), p = p90(a) / p90(b);
+        if (goal.isEmpty()) {
+            System.out.printf("%-6s %-40s %7.2fx %7.2fx%n", rt, name, m, p);
+            return;
+        }
         boolean ok = goal.startsWith("<=") ? m <= Double.parseDouble(goal.substring(2)) : m >= Double.parseDouble(goal.substring(2));
         System.out.printf("%-6s %-40s %7.2fx %7.2fx %6s%n", rt, name, m, p, (ok ? "ok " : "MISS ") + goal);
     }
