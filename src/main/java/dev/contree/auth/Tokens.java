@@ -21,7 +21,12 @@ import java.util.UUID;
  */
 public final class Tokens {
     private static final SecureRandom RANDOM = new SecureRandom();
+    /** Verified tokens are remembered this long, so polling clients do not hit the database on every request. */
+    private static final long CACHE_NANOS = 2_000_000_000L;
     private final Database db;
+    private final java.util.concurrent.ConcurrentHashMap<String, Cached> cache = new java.util.concurrent.ConcurrentHashMap<>();
+
+    private record Cached(Token token, long until) {}
 
     public Tokens(Database db) {
         this.db = db;
@@ -64,7 +69,17 @@ public final class Tokens {
     /** The principal for a presented secret, if it is a known, unrevoked, unexpired token. */
     public Optional<Principal> verify(String secret) {
         String hash = hash(secret);
-        Token t = db.read(c -> Sql.one(c, SELECT + " WHERE t.token_hash = ?", Tokens::row, hash));
+        Cached cached = cache.get(hash);
+        Token t;
+        if (cached != null && cached.until() - System.nanoTime() > 0) {
+            t = cached.token();
+        } else {
+            t = db.read(c -> Sql.one(c, SELECT + " WHERE t.token_hash = ?", Tokens::row, hash));
+            if (t != null) {
+                if (cache.size() > 10_000) cache.clear();
+                cache.put(hash, new Cached(t, System.nanoTime() + CACHE_NANOS));
+            }
+        }
         if (t == null || !t.activeAt(Instant.now())) return Optional.empty();
         return Optional.of(new Principal(t.accountId(), t.uuid(), t.expiresAt()));
     }
@@ -73,11 +88,16 @@ public final class Tokens {
         return db.read(c -> Sql.query(c, SELECT + " ORDER BY t.created_at", Tokens::row));
     }
 
-    /** Revokes by token uuid or name; returns how many tokens were revoked. */
+    /**
+     * Revokes by token uuid or name; returns how many tokens were revoked. Takes effect at once in
+     * this process, within {@link #CACHE_NANOS} in a server that had the token cached.
+     */
     public int revoke(String uuidOrName) {
         long now = Times.toMicros(Times.now());
-        return db.write(c -> Sql.update(c,
+        int n = db.write(c -> Sql.update(c,
                 "UPDATE tokens SET revoked_at = ? WHERE (uuid = ? OR name = ?) AND revoked_at IS NULL", now, uuidOrName, uuidOrName));
+        cache.clear();
+        return n;
     }
 
     private static final String SELECT = "SELECT t.*, a.name AS account_name FROM tokens t JOIN accounts a ON a.id = t.account_id";

@@ -13,15 +13,20 @@ import java.util.concurrent.locks.ReentrantLock;
 /**
  * The embedded SQLite metadata database (WAL mode) with versioned migrations.
  *
- * <p>One connection guarded by a lock: SQLite serialises writers anyway, and a single
- * connection keeps transactions simple. Repositories go through {@link #read} and {@link #write}.
+ * <p>One writer connection guarded by a lock (SQLite serialises writers anyway, and one connection
+ * keeps transactions simple) and a small pool of reader connections, which WAL lets run beside the
+ * writer, so polling clients never queue behind an execution's event inserts. Repositories go
+ * through {@link #read} and {@link #write}; work inside {@code write} uses the connection it is given.
  */
 public final class Database implements AutoCloseable {
     /** Migration scripts under {@code /db/}, applied in order; append only. */
     private static final String[] MIGRATIONS = {"V1__init.sql", "V2__layers.sql"};
 
+    private static final int READERS = 4;
+
     private final Connection connection;
     private final ReentrantLock lock = new ReentrantLock();
+    private final java.util.concurrent.BlockingQueue<Connection> readers = new java.util.concurrent.ArrayBlockingQueue<>(READERS);
 
     private Database(Connection connection) {
         this.connection = connection;
@@ -29,19 +34,33 @@ public final class Database implements AutoCloseable {
 
     public static Database open(Path file) {
         try {
-            Connection c = DriverManager.getConnection("jdbc:sqlite:" + file.toAbsolutePath());
+            Connection c = connect(file);
             try (Statement s = c.createStatement()) {
                 s.execute("PRAGMA journal_mode=WAL");
                 s.execute("PRAGMA synchronous=NORMAL");
-                s.execute("PRAGMA foreign_keys=ON");
-                s.execute("PRAGMA busy_timeout=10000");
             }
             Database db = new Database(c);
             db.migrate();
+            for (int i = 0; i < READERS; i++) {
+                Connection r = connect(file);
+                try (Statement s = r.createStatement()) {
+                    s.execute("PRAGMA query_only=1");
+                }
+                db.readers.add(r);
+            }
             return db;
         } catch (SQLException e) {
             throw new StoreException("cannot open database " + file + ": " + e.getMessage(), e);
         }
+    }
+
+    private static Connection connect(Path file) throws SQLException {
+        Connection c = DriverManager.getConnection("jdbc:sqlite:" + file.toAbsolutePath());
+        try (Statement s = c.createStatement()) {
+            s.execute("PRAGMA foreign_keys=ON");
+            s.execute("PRAGMA busy_timeout=10000");
+        }
+        return c;
     }
 
     private void migrate() throws SQLException {
@@ -101,13 +120,19 @@ public final class Database implements AutoCloseable {
 
     /** Runs a read-only query. */
     public <T> T read(SqlWork<T> work) {
-        lock.lock();
+        Connection r;
         try {
-            return work.run(connection);
+            r = readers.take();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new StoreException("interrupted while waiting for a database connection", e);
+        }
+        try {
+            return work.run(r);
         } catch (SQLException e) {
             throw new StoreException("database error: " + e.getMessage(), e);
         } finally {
-            lock.unlock();
+            readers.add(r);
         }
     }
 
@@ -115,6 +140,7 @@ public final class Database implements AutoCloseable {
     public void close() {
         lock.lock();
         try {
+            for (Connection r : readers) r.close();
             connection.close();
         } catch (SQLException ignored) {
             // closing at shutdown; nothing useful to do

@@ -38,6 +38,7 @@ public final class LoadBench {
         int seconds = Integer.parseInt(args[0]);
         int pollers = Integer.parseInt(args[1]);
         String runtime = args[2];
+        long intervalMs = args.length > 3 ? Long.parseLong(args[3]) : 1000;
         Path dir = Files.createTempDirectory("load-bench");
         int port;
         try (ServerSocket probe = new ServerSocket(0)) {
@@ -60,78 +61,81 @@ public final class LoadBench {
             for (int i = 0; i < 5; i++) await(http, base, call(http, base, "POST", "/v1/instances", spawn(image, i)).get("uuid").asText());
             long rssBefore = rssKiB(server.pid());
 
-            Map<String, List<Sample>> samples = new ConcurrentHashMap<>();
-            AtomicLong executions = new AtomicLong();
-            List<String> recentOps = Collections.synchronizedList(new ArrayList<>());
-            long deadline = System.nanoTime() + Duration.ofSeconds(seconds).toNanos();
-            CountDownLatch done = new CountDownLatch(pollers + slots);
-            for (int w = 0; w < slots; w++) {
-                int worker = w;
-                Thread.ofVirtual().start(() -> {
-                    try {
-                        for (int i = 0; System.nanoTime() < deadline; i++) {
-                            byte[] body = spawn(image, worker * 100000 + i);
-                            JsonNode op = timed(samples, "POST /v1/instances", () -> call(http, base, "POST", "/v1/instances", body));
-                            if (op == null) continue;
-                            String uuid = op.get("uuid").asText();
-                            recentOps.add(uuid);
-                            JsonNode result = await(http, base, uuid);
-                            if (result.get("status").asText().equals("SUCCESS")) executions.incrementAndGet();
-                            else record(samples, "execution outcome", 0, false);
-                        }
-                    } catch (Exception e) {
-                        record(samples, "worker crash", 0, false);
-                    } finally {
-                        done.countDown();
-                    }
-                });
-            }
-            String[] routes = {"/v1/operations?limit=20", "/v1/images?limit=20", "/v1/whoami", "/v1/inspect/" + image + "/list?path=/bin",
-                    "/v1/inspect/" + image + "/download?path=/etc/passwd", "OP"};
-            for (int p = 0; p < pollers; p++) {
-                int poller = p;
-                Thread.ofVirtual().start(() -> {
-                    try {
-                        for (int i = 0; System.nanoTime() < deadline; i++) {
-                            String route = routes[(poller + i) % routes.length];
-                            String path = route;
-                            if (route.equals("OP")) {
-                                if (recentOps.isEmpty()) continue;
-                                path = "/v1/operations/" + recentOps.get(recentOps.size() - 1);
-                                route = "GET /v1/operations/{id}";
-                            } else {
-                                route = "GET " + route.replace(image, "{image}");
+            for (int round = 1; round <= 2; round++) {
+                System.out.printf("%n== round %d of 2 (the second shows whether memory keeps growing) ==%n", round);
+                Map<String, List<Sample>> samples = new ConcurrentHashMap<>();
+                AtomicLong executions = new AtomicLong();
+                List<String> recentOps = Collections.synchronizedList(new ArrayList<>());
+                long deadline = System.nanoTime() + Duration.ofSeconds(seconds).toNanos();
+                CountDownLatch done = new CountDownLatch(pollers + slots);
+                for (int w = 0; w < slots; w++) {
+                    int worker = w;
+                    Thread.ofVirtual().start(() -> {
+                        try {
+                            for (int i = 0; System.nanoTime() < deadline; i++) {
+                                byte[] body = spawn(image, worker * 100000 + i);
+                                JsonNode op = timed(samples, "POST /v1/instances", () -> call(http, base, "POST", "/v1/instances", body));
+                                if (op == null) continue;
+                                String uuid = op.get("uuid").asText();
+                                recentOps.add(uuid);
+                                JsonNode result = await(http, base, uuid);
+                                if (result.get("status").asText().equals("SUCCESS")) executions.incrementAndGet();
+                                else record(samples, "execution outcome", 0, false);
                             }
-                            String finalPath = path;
-                            timed(samples, route, () -> call(http, base, "GET", finalPath, null));
-                            Thread.sleep(50); // a polling client, not a flood
+                        } catch (Exception e) {
+                            record(samples, "worker crash", 0, false);
+                        } finally {
+                            done.countDown();
                         }
-                    } catch (InterruptedException ignored) {
-                        // end
-                    } finally {
-                        done.countDown();
-                    }
-                });
-            }
-            done.await();
-            long rssAfter = rssKiB(server.pid());
-            Thread.sleep(5000);
-            System.gc();
-            long rssSettled = rssKiB(server.pid());
+                    });
+                }
+                String[] routes = {"/v1/operations?limit=20", "/v1/images?limit=20", "/v1/whoami", "/v1/inspect/" + image + "/list?path=/bin",
+                        "/v1/inspect/" + image + "/download?path=/etc/passwd", "OP"};
+                for (int p = 0; p < pollers; p++) {
+                    int poller = p;
+                    Thread.ofVirtual().start(() -> {
+                        try {
+                            for (int i = 0; System.nanoTime() < deadline; i++) {
+                                String route = routes[(poller + i) % routes.length];
+                                String path = route;
+                                if (route.equals("OP")) {
+                                    if (recentOps.isEmpty()) continue;
+                                    path = "/v1/operations/" + recentOps.get(recentOps.size() - 1);
+                                    route = "GET /v1/operations/{id}";
+                                } else {
+                                    route = "GET " + route.replace(image, "{image}");
+                                }
+                                String finalPath = path;
+                                timed(samples, route, () -> call(http, base, "GET", finalPath, null));
+                                Thread.sleep(intervalMs); // a polling client (the MCP server polls every second), not a flood
+                            }
+                        } catch (InterruptedException ignored) {
+                            // end
+                        } finally {
+                            done.countDown();
+                        }
+                    });
+                }
+                done.await();
+                long rssAfter = rssKiB(server.pid());
+                Thread.sleep(5000);
+                System.gc();
+                long rssSettled = rssKiB(server.pid());
 
-            System.out.printf("load: %d s, %d pollers, %d execution slots, runtime %s%n", seconds, pollers, slots, runtime);
-            System.out.printf("executions completed: %d (%.1f/s)%n", executions.get(), executions.get() / (double) seconds);
-            System.out.printf("%-45s %8s %8s %9s %9s %7s%n", "route", "count", "rps", "p50 ms", "p99 ms", "errors");
-            long totalErrors = 0;
-            for (var e : new TreeMap<>(samples).entrySet()) {
-                List<Long> ok = e.getValue().stream().filter(Sample::ok).map(Sample::nanos).sorted().toList();
-                long errors = e.getValue().stream().filter(s -> !s.ok()).count();
-                totalErrors += errors;
-                System.out.printf("%-45s %8d %8.1f %9.2f %9.2f %7d%n", e.getKey(), e.getValue().size(), e.getValue().size() / (double) seconds,
-                        pct(ok, 0.50), pct(ok, 0.99), errors);
+                System.out.printf("load: %d s, %d pollers, %d execution slots, runtime %s%n", seconds, pollers, slots, runtime);
+                System.out.printf("executions completed: %d (%.1f/s)%n", executions.get(), executions.get() / (double) seconds);
+                System.out.printf("%-45s %8s %8s %9s %9s %7s%n", "route", "count", "rps", "p50 ms", "p99 ms", "errors");
+                long totalErrors = 0;
+                for (var e : new TreeMap<>(samples).entrySet()) {
+                    List<Long> ok = e.getValue().stream().filter(Sample::ok).map(Sample::nanos).sorted().toList();
+                    long errors = e.getValue().stream().filter(s -> !s.ok()).count();
+                    totalErrors += errors;
+                    System.out.printf("%-45s %8d %8.1f %9.2f %9.2f %7d%n", e.getKey(), e.getValue().size(), e.getValue().size() / (double) seconds,
+                            pct(ok, 0.50), pct(ok, 0.99), errors);
+                }
+                System.out.printf("errors: %d%n", totalErrors);
+                System.out.printf("server RSS: before %d MiB, right after %d MiB, after 5 s settle %d MiB%n", rssBefore / 1024, rssAfter / 1024, rssSettled / 1024);
             }
-            System.out.printf("errors: %d%n", totalErrors);
-            System.out.printf("server RSS: before %d MiB, right after %d MiB, after 5 s settle %d MiB%n", rssBefore / 1024, rssAfter / 1024, rssSettled / 1024);
         } finally {
             server.destroy();
             server.waitFor();
