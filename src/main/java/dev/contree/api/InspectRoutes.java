@@ -44,7 +44,7 @@ final class InspectRoutes {
     void register(RoutesConfig r) {
         // Trailing slashes are ignored by the router, so /v1/inspect and /v1/inspect/ both land here.
         r.get("/v1/inspect", this::byTag);
-        r.get("/v1/inspect/{uuid}", ctx -> Json.send(ctx, 200, Wire.image(image(ctx, "uuid"))));
+        r.get("/v1/inspect/{uuid}", ctx -> Json.send(ctx, 200, Wire.imageWithConfig(image(ctx, "uuid"))));
         r.get("/v1/inspect/{uuid}/list", ctx -> withView(ctx, this::list));
         r.get("/v1/inspect/{uuid}/download", ctx -> withView(ctx, (c, v) -> download(c, v, true)));
         r.head("/v1/inspect/{uuid}/download", ctx -> withView(ctx, (c, v) -> download(c, v, false)));

@@ -49,7 +49,12 @@ final class InstanceRequests {
         ObjectNode networking = Fields.object(body, "networking");
         boolean network = networking != null && Fields.bool(networking, "enabled", false);
         return new InstanceSpec(command, image, shell, args, env, Fields.bool(body, "preserve_env", false), cwd, hostname,
-                Fields.bool(body, "disposable", false), stdin(body), timeout, truncate, files(body), uid, gid, maxLayer, network);
+                Fields.bool(body, "disposable", false), stdin(body), timeout, truncate, files(body), uid, gid, maxLayer, network,
+                present(body, "uid") || present(body, "gid"));
+    }
+
+    private static boolean present(ObjectNode body, String name) {
+        return body.hasNonNull(name);
     }
 
     private static List<String> stringList(ObjectNode body, String name) {

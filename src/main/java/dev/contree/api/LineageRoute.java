@@ -28,7 +28,7 @@ final class LineageRoute {
         Image image = images.get(account, Params.uuid(ctx.pathParam("uuid"), "image"))
                 .orElseThrow(() -> ApiException.notFound("image not found"));
         ObjectNode body = Json.object();
-        body.set("image", Wire.image(image));
+        body.set("image", Wire.imageWithConfig(image));
         ArrayNode ancestors = body.putArray("ancestors");
         Set<String> seen = new HashSet<>();
         Image current = image;

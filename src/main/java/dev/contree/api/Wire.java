@@ -21,6 +21,17 @@ public final class Wire {
         return t == null ? null : TIME.format(t);
     }
 
+    /** An image with its execution defaults (env, working dir, user): for single-image answers, not listings. */
+    public static ObjectNode imageWithConfig(Image i) {
+        ObjectNode o = image(i);
+        ObjectNode config = o.putObject("config");
+        ObjectNode env = config.putObject("env");
+        i.config().env().forEach(env::put);
+        config.put("working_dir", i.config().workingDir());
+        config.put("user", i.config().user());
+        return o;
+    }
+
     public static ObjectNode image(Image i) {
         ObjectNode o = Json.object();
         o.put("uuid", i.uuid());

@@ -95,20 +95,23 @@ final class ExecutionJob implements Job {
                     injector.inject(e.getKey(), in, e.getValue());
                 }
             }
-            Map<String, String> env = effectiveEnv();
+            // The request's identity, else the image's USER, else root.
+            ImageUser.Ids user = spec.userGiven() ? new ImageUser.Ids(spec.uid(), spec.gid())
+                    : ImageUser.resolve(image.config().user(), view).orElse(new ImageUser.Ids(spec.uid(), spec.gid()));
+            Map<String, String> env = effectiveEnv(user.uid());
             String cwd = workingDir(view);
             SandboxSpec sandbox = SandboxSpec.builder(ctx.operation().uuid(), layer.rootfs(), spec.argv())
                     .lookupPath(!spec.shell())
                     .env(env)
                     .cwd(cwd)
-                    .user(spec.uid(), spec.gid())
+                    .user(user.uid(), user.gid())
                     .hostname(spec.hostname())
                     .stdin(spec.stdin())
                     .timeout(Duration.ofSeconds(spec.timeoutSeconds()))
                     .network(spec.networking())
                     .outputCap(Math.max(1, spec.truncateOutputAt()))
                     .build();
-            ctx.event(1, "spawn", spawnEvent(env, cwd));
+            ctx.event(1, "spawn", spawnEvent(env, cwd, user));
             SandboxResult r = engine.runtime().run(sandbox, new EventListener(ctx), cancelSignal(ctx));
             if (ctx.cancel().isCancelled()) {
                 settled = true;
@@ -175,14 +178,14 @@ final class ExecutionJob implements Job {
     }
 
     /** The image's env, then the request's (null unsets), with a default PATH and HOME. */
-    Map<String, String> effectiveEnv() {
+    Map<String, String> effectiveEnv(int uid) {
         Map<String, String> env = new LinkedHashMap<>(image.config().env());
         spec.env().forEach((k, v) -> {
             if (v == null) env.remove(k);
             else env.put(k, v);
         });
         env.putIfAbsent("PATH", DEFAULT_PATH);
-        env.putIfAbsent("HOME", spec.uid() == 0 ? "/root" : "/");
+        env.putIfAbsent("HOME", uid == 0 ? "/root" : "/");
         env.putIfAbsent("HOSTNAME", spec.hostname());
         return env;
     }
@@ -209,7 +212,7 @@ final class ExecutionJob implements Job {
         return new ImageConfig(kept, image.config().workingDir(), image.config().user());
     }
 
-    private ObjectNode spawnEvent(Map<String, String> env, String cwd) {
+    private ObjectNode spawnEvent(Map<String, String> env, String cwd, ImageUser.Ids user) {
         ObjectNode o = json();
         List<String> argv = spec.argv();
         o.put("pid", 1);
@@ -218,8 +221,8 @@ final class ExecutionJob implements Job {
         argv.subList(1, argv.size()).forEach(args::add);
         o.put("shell", spec.shell());
         o.put("cwd", cwd);
-        o.put("uid", spec.uid());
-        o.put("gid", spec.gid());
+        o.put("uid", user.uid());
+        o.put("gid", user.gid());
         o.put("timeout", spec.timeoutSeconds());
         o.put("truncate_at", spec.truncateOutputAt());
         ObjectNode e = o.putObject("env");

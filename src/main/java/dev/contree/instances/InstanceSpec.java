@@ -12,11 +12,12 @@ import java.util.Map;
  * @param stdin       bytes fed to the process, then closed
  * @param files       absolute path in the sandbox → file to place there before the command starts
  * @param maxLayerBytes cap on the bytes the sandbox may write
+ * @param userGiven   whether the request named uid or gid; if not, the image's USER (if any) applies
  */
 public record InstanceSpec(String command, String imageRef, boolean shell, List<String> args, Map<String, String> env,
                            boolean preserveEnv, String cwd, String hostname, boolean disposable, byte[] stdin,
                            int timeoutSeconds, long truncateOutputAt, Map<String, FileSpec> files, int uid, int gid,
-                           long maxLayerBytes, boolean networking) {
+                           long maxLayerBytes, boolean networking, boolean userGiven) {
 
     /** A file to inject: the uploaded file, permission bits (no type bits), owner. */
     public record FileSpec(String fileUuid, int mode, int uid, int gid) {}

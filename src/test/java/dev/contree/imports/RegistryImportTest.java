@@ -161,7 +161,7 @@ class RegistryImportTest {
     void busyboxGzipImageWithConfigRunsWithItsEnvAndWorkdir() throws IOException {
         var b = new OciLayoutBuilder().layer(Compression.GZIP, OciLayoutBuilder.busyboxRootfs().dir("srv").dir("srv/app")
                 .file("srv/app/hello.txt", "hello from the image\n"))
-            .env("PATH=/bin", "GREETING=hi there").workingDir("/srv/app").user("0:0");
+            .env("PATH=/bin", "GREETING=hi there").workingDir("/srv/app").user("1000:1001");
         push(reg, b, "busybox");
         String url = "docker://" + reg.hostPort() + "/busybox:v1";
         JsonNode op = importNow(url, "busybox:test");
@@ -175,9 +175,18 @@ class RegistryImportTest {
         var bb = s.get(s.tokenA, "/v1/inspect/" + image + "/download?path=/bin/busybox");
         assertThat(bb.body()).isEqualTo(Files.readAllBytes(Path.of("/bin/busybox")));
 
-        JsonNode run = sh(image, "echo $GREETING; pwd; cat hello.txt");
+        JsonNode run = sh(image, "echo $GREETING; pwd; cat hello.txt; id -u; id -g");
         assertThat(run.get("status").asText()).as(run.toString()).isEqualTo("SUCCESS");
-        assertThat(stdout(run)).isEqualTo("hi there\n/srv/app\nhello from the image\n");
+        // The image's Env, WorkingDir and User are the defaults of executions ...
+        assertThat(stdout(run)).isEqualTo("hi there\n/srv/app\nhello from the image\n1000\n1001\n");
+        // ... an explicit uid/gid wins ...
+        String asRoot = JSON.createObjectNode().put("image", image).put("command", "id -u").put("shell", true).put("uid", 0).toString();
+        assertThat(stdout(s.await(s.tokenA, s.start(s.tokenA, "/v1/instances", asRoot), Duration.ofSeconds(120)))).isEqualTo("0\n");
+        // ... and they are shown on the image record.
+        JsonNode config = s.get(s.tokenA, "/v1/inspect/" + image + "/").json().get("config");
+        assertThat(config.get("env").get("GREETING").asText()).isEqualTo("hi there");
+        assertThat(config.get("working_dir").asText()).isEqualTo("/srv/app");
+        assertThat(config.get("user").asText()).isEqualTo("1000:1001");
 
         // The tag resolves to the imported image.
         var byTag = s.get(s.tokenA, "/v1/inspect/?tag=busybox:test");

@@ -201,6 +201,7 @@ abstract class ExecutionTestBase {
         String child = first.get("result").get("image").asText();
         JsonNode second = run("{\"image\":\"" + child + "\",\"command\":\"echo $KEEP-$DROP\",\"shell\":true,\"env\":{\"DROP\":null}}");
         assertThat(stdout(second)).isEqualTo("me-\n");
+        assertThat(s.get(s.tokenA, "/v1/inspect/" + child + "/").json().get("config").get("env").get("KEEP").asText()).isEqualTo("me");
     }
 
     @Test
