@@ -50,6 +50,7 @@ class LayerStoreTest {
 
         assertThat(child).isEqualTo(w.id());
         assertThat(store.layerIds()).contains(base, child);
+        store.awaitSealed(); // the read-only flag is set off the commit path
         assertThat(Btrfs.isReadOnly(store.diffDir(child).getParent())).isTrue();
         assertThat(Files.readString(store.diffDir(child).resolve("etc/hostname"))).isEqualTo("child\n");
         assertThat(Linux.lstatOrNull(store.diffDir(child).resolve("tmp/keep")).isWhiteout()).isTrue();

@@ -26,6 +26,8 @@ class RecoveryTest {
         WritableLayer base = crashed.prepare(List.of(), 0);
         write(base.rootfs().resolve("kept"), "kept");
         String committed = crashed.commit(base, List.of()).orElseThrow();
+        crashed.awaitSealed();
+        Btrfs.setReadOnly(crashed.diffDir(committed).getParent(), false); // as if the crash beat the sealer
         WritableLayer running = crashed.prepare(List.of(committed), 1 << 20);   // mounted, uncommitted
         write(running.rootfs().resolve("lost"), "lost");
         LayerBuilder importing = crashed.create();                             // unmounted, uncommitted
@@ -38,6 +40,7 @@ class RecoveryTest {
         assertThat(UpperDir.list(root.resolve("layers"))).containsExactly(committed);
         assertThat(UpperDir.list(root.resolve("mnt"))).isEmpty();
         assertThat(Files.readString(store.diffDir(committed).resolve("kept"))).isEqualTo("kept");
+        assertThat(Btrfs.isReadOnly(store.diffDir(committed).getParent())).isTrue();
 
         // restart: the image is unmounted; opening again loop-mounts the same image
         store.close();
