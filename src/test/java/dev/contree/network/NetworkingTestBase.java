@@ -1,0 +1,129 @@
+package dev.contree.network;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.contree.TestDirs;
+import dev.contree.TestImages;
+import dev.contree.TestServer;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Test;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicInteger;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * {@code networking.enabled} with an operator-prepared network namespace: a veth pair into a fresh
+ * netns, a TCP listener on the host end. Only executions that ask for networking reach it.
+ *
+ * <p>runc only: this build machine is itself sandboxed, and runsc here refuses to start networked
+ * sandboxes ("cannot run with network enabled in root network namespace") whatever namespace it is
+ * given, so the runsc path is documented as untested rather than tested here.
+ */
+abstract class NetworkingTestBase {
+    static TestServer s;
+    static Path dir;
+    static String image;
+    static String netns;
+    static String hostIf;
+    static String hostIp;
+    static ServerSocket listener;
+    static final AtomicInteger connections = new AtomicInteger();
+
+    static void start(String runtime, int subnet) throws Exception {
+        netns = "contree-test-" + runtime;
+        hostIf = "ctv" + subnet + "h";
+        String sandboxIf = "ctv" + subnet + "s";
+        hostIp = "10.231." + subnet + ".1";
+        cleanupNetwork();
+        sh("ip", "netns", "add", netns);
+        sh("ip", "link", "add", hostIf, "type", "veth", "peer", "name", sandboxIf);
+        sh("ip", "link", "set", sandboxIf, "netns", netns);
+        sh("ip", "addr", "add", hostIp + "/24", "dev", hostIf);
+        sh("ip", "link", "set", hostIf, "up");
+        sh("ip", "netns", "exec", netns, "ip", "addr", "add", "10.231." + subnet + ".2/24", "dev", sandboxIf);
+        sh("ip", "netns", "exec", netns, "ip", "link", "set", sandboxIf, "up");
+        sh("ip", "netns", "exec", netns, "ip", "link", "set", "lo", "up");
+
+        listener = new ServerSocket(0, 50, InetAddress.getByName(hostIp));
+        Thread.ofVirtual().start(() -> {
+            while (!listener.isClosed()) {
+                try (Socket c = listener.accept(); OutputStream out = c.getOutputStream()) {
+                    connections.incrementAndGet();
+                    out.write("pong\n".getBytes(StandardCharsets.US_ASCII));
+                } catch (IOException e) {
+                    return;
+                }
+            }
+        });
+
+        dir = Files.createTempDirectory("net-" + runtime);
+        s = new TestServer(dir, c -> c.withRuntime(runtime, "ptrace").withNetwork(Path.of("/var/run/netns", netns)));
+        image = s.importRootfs(s.tokenA, TestImages.busyboxRootfs(), null);
+    }
+
+    @AfterAll
+    static void stop() throws Exception {
+        if (listener != null) listener.close();
+        if (s != null) s.close();
+        TestDirs.removeWithMounts(dir);
+        cleanupNetwork();
+    }
+
+    static void cleanupNetwork() throws Exception {
+        run(List.of("ip", "link", "del", hostIf));
+        run(List.of("ip", "netns", "del", netns));
+    }
+
+    static void sh(String... cmd) throws Exception {
+        int rc = run(List.of(cmd));
+        if (rc != 0) throw new IOException(String.join(" ", cmd) + " failed with " + rc);
+    }
+
+    static int run(List<String> cmd) throws Exception {
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        try (InputStream in = p.getInputStream()) {
+            in.readAllBytes();
+        }
+        return p.waitFor();
+    }
+
+    JsonNode exec(boolean networking) {
+        String script = "echo hi | nc -w 3 " + hostIp + " " + listener.getLocalPort() + "; echo rc=$?";
+        String body = "{\"image\":\"" + image + "\",\"command\":" + quote(script) + ",\"shell\":true,\"disposable\":true,"
+                + "\"timeout\":20,\"networking\":{\"enabled\":" + networking + "}}";
+        return s.await(s.tokenA, s.start(s.tokenA, "/v1/instances", body), Duration.ofSeconds(60));
+    }
+
+    static String quote(String v) {
+        return "\"" + v.replace("\\", "\\\\").replace("\"", "\\\"") + "\"";
+    }
+
+    static String stdout(JsonNode op) {
+        return op.get("metadata").get("result").get("stdout").get("value").asText();
+    }
+
+    @Test
+    void onlyExecutionsThatAskForNetworkingReachTheNetwork() {
+        int before = connections.get();
+        JsonNode isolated = exec(false);
+        assertThat(isolated.get("status").asText()).isEqualTo("SUCCESS");
+        assertThat(stdout(isolated)).doesNotContain("pong").doesNotContain("rc=0");
+        assertThat(connections.get()).isEqualTo(before);
+
+        JsonNode connected = exec(true);
+        assertThat(connected.get("status").asText()).as(connected.toString()).isEqualTo("SUCCESS");
+        assertThat(stdout(connected)).contains("pong");
+        assertThat(connections.get()).isEqualTo(before + 1);
+    }
+}
