@@ -59,6 +59,11 @@ public final class Main {
             if (!runtime.equals("runsc") && !runtime.equals("runc")) {
                 throw new CommandLine.ParameterException(new CommandLine(this), "--runtime must be runsc or runc");
             }
+            if (new com.sun.security.auth.module.UnixSystem().getUid() != 0) {
+                System.err.println("contree serve must run as root: it mounts its btrfs layer store and overlays, and starts "
+                        + "OCI runtimes (runsc/runc). Run it with sudo, or as root in a VM/container you dedicate to it.");
+                return 1;
+            }
             ServerConfig config = ServerConfig.defaults(data.data).withListen(host, port).withRuntime(runtime, platform)
                     .withNetwork(networkNamespace);
             ContreeServer server = ContreeServer.start(config);
