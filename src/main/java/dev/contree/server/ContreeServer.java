@@ -56,7 +56,9 @@ public final class ContreeServer implements AutoCloseable {
             opened.add(DataDir.lock(data));
             Database db = Database.open(data.resolve("contree.db"));
             opened.add(db);
-            LayerStore layers = LayerStore.open(data.resolve("layers"), LayerStoreConfig.defaults().withImageSize(config.layerPoolBytes()));
+            // A sparse pool larger than the disk under it would fail writes deep inside btrfs; cap it at 90% of what is free.
+            long pool = Math.min(config.layerPoolBytes(), java.nio.file.Files.getFileStore(data).getUsableSpace() / 10 * 9);
+            LayerStore layers = LayerStore.open(data.resolve("layers"), LayerStoreConfig.defaults().withImageSize(pool));
             opened.add(layers);
             RuntimeConfig.Kind kind = config.runtime().equals("runc") ? RuntimeConfig.Kind.RUNC : RuntimeConfig.Kind.RUNSC;
             RuntimeConfig runtimeConfig = RuntimeConfig.defaults(kind, data.resolve("runtime")).withPlatform(config.runscPlatform());
