@@ -70,7 +70,7 @@ public final class Main {
             String secret = bootstrapToken(server, config.dataDir(), token);
             String url = "http://" + (host.contains(":") ? "[" + host + "]" : host) + ":" + server.port();
             System.out.println();
-            System.out.println("ConTree is serving " + url + " (data: " + config.dataDir().toAbsolutePath() + ", runtime: " + runtime + ")");
+            System.out.println("ConTree is serving " + url + " (data: " + config.dataDir().toAbsolutePath().normalize() + ", runtime: " + runtime + ")");
             if (secret != null) {
                 System.out.println("  token:  " + secret);
                 System.out.println("  CLI:    contree auth --type jwt --url " + url + " --token " + secret + " -y");
