@@ -25,9 +25,18 @@ public final class ImageService {
         this.db = db;
     }
 
-    /** Values of a new image; the service assigns uuid and created_at. */
+    /**
+     * Values of a new image; the service assigns uuid and created_at. With {@code reuseIdentical}, a root
+     * image of the account with the same layers and config is returned (and tagged) instead of a new one,
+     * so importing an unchanged image again yields the same image.
+     */
     public record NewImage(String accountId, String operationUuid, String parentUuid, List<String> layers,
-                           ImageConfig config, long size, String tag) {}
+                           ImageConfig config, long size, String tag, boolean reuseIdentical) {
+        public NewImage(String accountId, String operationUuid, String parentUuid, List<String> layers,
+                        ImageConfig config, long size, String tag) {
+            this(accountId, operationUuid, parentUuid, layers, config, size, tag, false);
+        }
+    }
 
     public Image create(NewImage n) {
         return db.write(c -> insert(c, n));
@@ -35,6 +44,14 @@ public final class ImageService {
 
     /** Inserts inside a caller's transaction (so an operation and its result image land together). */
     public Image insert(Connection c, NewImage n) throws SQLException {
+        if (n.reuseIdentical() && n.parentUuid() == null) {
+            String same = Sql.one(c, "SELECT uuid FROM images WHERE account_id = ? AND parent_uuid IS NULL AND layers = ? AND config = ?"
+                    + " ORDER BY created_at DESC, uuid DESC LIMIT 1", rs -> rs.getString(1), n.accountId(), json(n.layers()), json(n.config()));
+            if (same != null) {
+                if (n.tag() != null) moveTag(c, n.accountId(), same, n.tag());
+                return get(c, n.accountId(), same);
+            }
+        }
         String uuid = UUID.randomUUID().toString();
         Sql.update(c, "INSERT INTO images (uuid, account_id, created_at, operation_uuid, parent_uuid, layers, config, size) VALUES (?,?,?,?,?,?,?,?)",
                 uuid, n.accountId(), Times.toMicros(Times.now()), n.operationUuid(), n.parentUuid(),

@@ -113,7 +113,7 @@ final class ImportJob implements Job {
             for (String id : new java.util.LinkedHashSet<>(topFirst)) size += store.sizeOf(id);
             var done = new OperationService.Completion(OperationStatus.SUCCESS, null, null, request.tag(), size, null, null, metadata);
             var newImage = new ImageService.NewImage(ctx.operation().accountId(), ctx.operation().uuid(), null, topFirst,
-                    image.config(), size, request.tag());
+                    image.config(), size, request.tag(), true);
             return new Result(done, newImage);
         } catch (Exception e) {
             abortAll(builders);
