@@ -263,20 +263,19 @@ public final class LayerStore implements AutoCloseable {
     }
 
     /**
-     * Bytes the layer accounts for: the simple-quota usage of its subvolume (data it wrote, plus
-     * metadata) when quotas are on, else the apparent size of its files. A compacted layer shares its
-     * extents with its sources, so for it this is the apparent size recorded at compaction.
+     * Bytes the layer accounts for: the apparent size of its files, or the simple-quota usage of its
+     * subvolume (data plus metadata) when quotas are on and that is larger. The quota tree is only
+     * updated at transaction commit, so right after a commit it can still read 0: the apparent size is
+     * the floor. A compacted layer shares its extents with its sources, so for it this is the apparent
+     * size recorded at compaction.
      */
     public long sizeOf(String layerId) throws IOException {
         Path subvol = layersDir.resolve(layerId);
         committedDiff(layerId);
         Path logical = subvol.resolve(LOGICAL_SIZE);
         if (Files.exists(logical)) return Long.parseLong(Files.readString(logical).trim());
-        if (quotasEnforced) {
-            long used = Btrfs.qgroupReferenced(root, Btrfs.subvolId(subvol));
-            if (used >= 0) return used;
-        }
-        return UpperDir.apparentSize(subvol.resolve("diff"));
+        long apparent = UpperDir.apparentSize(subvol.resolve("diff"));
+        return quotasEnforced ? Math.max(apparent, Btrfs.qgroupReferenced(root, Btrfs.subvolId(subvol))) : apparent;
     }
 
     /**
