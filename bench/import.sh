@@ -3,6 +3,7 @@
 # docker-registry: ConTree cold (fresh data dir) and warm (re-import), side by side with the baseline
 # `skopeo copy docker://… oci:<dir>` + `tar -x` of each layer into one directory, in the same run.
 # Usage: bench/import.sh [ROUNDS]    (root; debootstrap, skopeo, docker-registry, jq, pigz)
+# BENCH_JAVA_OPTS adds JVM options to the ConTree side (e.g. -XX:StartFlightRecording=filename=/tmp/import.jfr).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export JAVA_HOME=${JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}
@@ -86,7 +87,7 @@ echo "image: 3 gzip layers, $((COMPRESSED / 1000000)) MB compressed, $((UNPACKED
 for r in $(seq "$ROUNDS"); do
     b=$(baseline)
     sync
-    out=$("$JAVA_HOME/bin/java" -cp "$CP" dev.contree.imports.ImportBench "docker://$REF" "$W" 2>"$W/java.log") \
+    out=$("$JAVA_HOME/bin/java" ${BENCH_JAVA_OPTS:-} -cp "$CP" dev.contree.imports.ImportBench "docker://$REF" "$W" 2>"$W/java.log") \
         || { tail -30 "$W/java.log" >&2; exit 1; }
     cold=$(awk '$1=="cold"{print $2}' <<<"$out"); warm=$(awk '$1=="warm"{print $2}' <<<"$out")
     coldjvm=$(awk '$1=="coldjvm"{print $2}' <<<"$out")

@@ -58,13 +58,8 @@ public final class LayerStore implements AutoCloseable {
     private final boolean mountedImage;
     private final boolean quotasEnforced;
     private final Set<Prepared> active = ConcurrentHashMap.newKeySet();
-    /**
-     * Marks committed layers read-only off the caller's path: the flag forces a btrfs transaction
-     * (2–10 ms) while the rename that publishes a layer is cheap. A crash in between is repaired at
-     * open (see {@link #recover}); nothing writes a committed layer meanwhile (it is not mounted).
-     */
-    private final java.util.concurrent.ExecutorService sealer =
-            java.util.concurrent.Executors.newSingleThreadExecutor(Thread.ofPlatform().daemon().name("layer-sealer").factory());
+    /** Marks committed layers read-only in the background, when the store is quiet (see {@link Sealer}). */
+    private final Sealer sealer;
     private volatile boolean closed;
 
     private LayerStore(Path root, LayerStoreConfig config, boolean mountedImage, boolean quotasEnforced) {
@@ -75,6 +70,7 @@ public final class LayerStore implements AutoCloseable {
         this.emptyDir = root.resolve("empty");
         this.mountedImage = mountedImage;
         this.quotasEnforced = quotasEnforced;
+        this.sealer = new Sealer(100, 10_000);
     }
 
     /**
@@ -160,6 +156,7 @@ public final class LayerStore implements AutoCloseable {
      * directory. Cost is independent of the number and size of layers.
      */
     public WritableLayer prepare(List<String> lowerLayerIdsTopFirst, long capBytes) throws IOException {
+        sealer.activity();
         ensureOpen();
         if (capBytes < 0) throw new IllegalArgumentException("capBytes < 0");
         List<Path> lowers = new ArrayList<>();
@@ -195,6 +192,7 @@ public final class LayerStore implements AutoCloseable {
      * On failure the layer is discarded.
      */
     public Optional<String> commit(WritableLayer layer, Collection<String> scratchPaths) throws IOException {
+        sealer.activity();
         Prepared p = own(layer);
         try {
             unmountAndForget(p);
@@ -220,6 +218,7 @@ public final class LayerStore implements AutoCloseable {
 
     /** Unmounts (if still mounted) and deletes a writable layer. */
     public void discard(WritableLayer layer) throws IOException {
+        sealer.activity();
         Prepared p = own(layer);
         unmountAndForget(p);
         deletePending(p.id);
@@ -227,6 +226,7 @@ public final class LayerStore implements AutoCloseable {
 
     /** A new writable, unmounted, uncapped layer for imports; see {@link LayerBuilder}. */
     public LayerBuilder create() throws IOException {
+        sealer.activity();
         ensureOpen();
         String id = newId();
         Btrfs.createSubvolume(layersDir, PENDING + id);
@@ -347,9 +347,8 @@ public final class LayerStore implements AutoCloseable {
         if (closed) return;
         closed = true;
         IOException first = null;
-        sealer.shutdown();
         try {
-            if (!sealer.awaitTermination(60, java.util.concurrent.TimeUnit.SECONDS)) log.warn("layers still being sealed at close");
+            sealer.close();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
@@ -394,30 +393,20 @@ public final class LayerStore implements AutoCloseable {
         if (logicalSize >= 0) Files.writeString(subvol.resolve(LOGICAL_SIZE), Long.toString(logicalSize));
         Path committed = layersDir.resolve(id);
         Files.move(subvol, committed, StandardCopyOption.ATOMIC_MOVE);
-        sealer.execute(() -> {
-            try {
-                if (Files.exists(committed)) Btrfs.setReadOnly(committed, true);
-            } catch (IOException e) {
-                if (Files.exists(committed)) log.warn("could not mark layer {} read-only (retried at next open)", id, e);
-            }
-        });
+        sealer.add(committed);
         if (config.syncOnCommit()) {
             awaitSealed();
             Btrfs.syncfs(root);
         }
     }
 
-    /** Waits until every layer committed so far is read-only. */
+    /** Marks every layer committed so far read-only now, and waits for it. */
     public void awaitSealed() throws IOException {
         try {
-            sealer.submit(() -> { }).get();
-        } catch (java.util.concurrent.ExecutionException e) {
-            throw new IOException(e.getCause());
+            sealer.flush();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new IOException("interrupted while sealing layers", e);
-        } catch (java.util.concurrent.RejectedExecutionException e) {
-            // closed: everything was sealed on the way out
         }
     }
 

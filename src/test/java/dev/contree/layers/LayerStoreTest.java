@@ -150,6 +150,17 @@ class LayerStoreTest {
     }
 
     @Test
+    void committedLayersAreSealedInTheBackgroundOnceTheStoreIsQuiet() throws Exception {
+        String base = baseLayer();
+        WritableLayer w = store.prepare(List.of(base), 0);
+        write(w.rootfs().resolve("f"), "f");
+        Path subvol = store.diffDir(store.commit(w, List.of()).orElseThrow()).getParent();
+        long deadline = System.nanoTime() + 10_000_000_000L; // well past the 100 ms quiet period, no flush
+        while (!Btrfs.isReadOnly(subvol) && System.nanoTime() < deadline) Thread.sleep(20);
+        assertThat(Btrfs.isReadOnly(subvol)).isTrue();
+    }
+
+    @Test
     void builderCommitAbortRemoveAndSize() throws IOException {
         LayerBuilder b = store.create();
         write(b.diffDir().resolve("usr/bin/tool"), "x".repeat(10_000));
