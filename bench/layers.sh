@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Snapshot-store benchmark: a fresh loop-mounted btrfs image under /tmp, removed afterwards. Needs root.
 # Usage: bench/layers.sh [chainLength=2000] [manyLayers=5000]
+# BENCH_JAVA_OPTS=-Dbench.maxDepth=N tries another maximum mount depth (default 16).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export JAVA_HOME="${JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}"

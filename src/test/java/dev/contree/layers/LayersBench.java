@@ -24,7 +24,8 @@ public final class LayersBench {
         int chainLength = args.length > 0 ? Integer.parseInt(args[0]) : 2000;
         int manyLayers = args.length > 1 ? Integer.parseInt(args[1]) : 5000;
         Path root = TestStores.freshRoot("bench");
-        store = LayerStore.open(root, LayerStoreConfig.defaults());
+        store = LayerStore.open(root, LayerStoreConfig.defaults()
+                .withMaxMountDepth(Integer.getInteger("bench.maxDepth", LayerStoreConfig.DEFAULT_MAX_MOUNT_DEPTH)));
         long t0 = System.nanoTime();
         try {
             run(chainLength, manyLayers);
