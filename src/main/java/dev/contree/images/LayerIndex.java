@@ -29,6 +29,11 @@ public final class LayerIndex {
         return Optional.ofNullable(db.read(c -> Sql.one(c, "SELECT id FROM layers WHERE digest = ?", rs -> rs.getString(1), digest)));
     }
 
+    /** The size recorded for a layer, if it was recorded. */
+    public Optional<Long> size(String layerId) {
+        return Optional.ofNullable(db.read(c -> Sql.one(c, "SELECT size FROM layers WHERE id = ?", rs -> rs.getLong(1), layerId)));
+    }
+
     public void forget(String layerId) {
         db.write(c -> Sql.update(c, "DELETE FROM layers WHERE id = ?", layerId));
     }

@@ -110,7 +110,10 @@ final class ImportJob implements Job {
             List<String> topFirst = new ArrayList<>();
             long size = 0;
             for (ImportSource.Layer layer : layers.reversed()) topFirst.add(idByDigest.get(layer.digest()));
-            for (String id : new java.util.LinkedHashSet<>(topFirst)) size += store.sizeOf(id);
+            for (String id : new java.util.LinkedHashSet<>(topFirst)) {
+                Long recorded = index.size(id).orElse(null);
+                size += recorded != null ? recorded : store.sizeOf(id); // sizeOf walks the layer's files
+            }
             var done = new OperationService.Completion(OperationStatus.SUCCESS, null, null, request.tag(), size, null, null, metadata);
             var newImage = new ImageService.NewImage(ctx.operation().accountId(), ctx.operation().uuid(), null, topFirst,
                     image.config(), size, request.tag(), true);
