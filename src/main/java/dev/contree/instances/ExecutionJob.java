@@ -114,17 +114,20 @@ final class ExecutionJob implements Job {
             ctx.event(1, "spawn", spawnEvent(env, cwd, user));
             SandboxResult r = engine.runtime().run(sandbox, new EventListener(ctx), cancelSignal(ctx));
             if (ctx.cancel().isCancelled()) {
+                ctx.event(0, "shutdown", InstanceResults.shutdownEvent("cancelled"));
                 settled = true;
                 engine.store().discard(layer);
                 // A client's cancel is already recorded as CANCELLED; anything else (shutdown) is a failure.
                 return failure(OperationStatus.FAILED, "execution interrupted: " + ctx.cancel().reason());
             }
             if (r.infraError() != null) {
+                ctx.event(0, "shutdown", InstanceResults.shutdownEvent("error"));
                 settled = true;
                 engine.store().discard(layer);
                 return failure(OperationStatus.FAILED, "sandbox failed: " + r.infraError());
             }
             ctx.event(1, "exit", InstanceResults.exitEvent(r));
+            ctx.event(0, "shutdown", InstanceResults.shutdownEvent("job_complete"));
 
             String resultImage = null;
             ImageService.NewImage child = null;

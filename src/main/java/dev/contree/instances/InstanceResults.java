@@ -46,6 +46,14 @@ final class InstanceResults {
         return o;
     }
 
+    /** The sandbox is gone: {@code reason} is job_complete, cancelled or error. */
+    static ObjectNode shutdownEvent(String reason) {
+        ObjectNode o = JsonNodeFactory.instance.objectNode();
+        o.put("stopped_at", java.time.Instant.now().toString());
+        o.put("reason", reason);
+        return o;
+    }
+
     static ObjectNode exitEvent(SandboxResult r) {
         ResourceUsage u = r.usage() == null ? ResourceUsage.UNKNOWN : r.usage();
         ObjectNode o = JsonNodeFactory.instance.objectNode();
@@ -66,6 +74,11 @@ final class InstanceResults {
         res.put("block_output_ops", u.blockOutput());
         res.put("signals_received", u.signals());
         res.put("swaps", u.swaps());
+        // Linux keeps no shared/unshared memory or IPC message counts in rusage: always 0, as getrusage says.
+        res.put("shared_memory", 0);
+        res.put("unshared_memory", 0);
+        res.put("ipc_msgs_sent", 0);
+        res.put("ipc_msgs_received", 0);
         return o;
     }
 

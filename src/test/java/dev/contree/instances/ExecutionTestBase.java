@@ -169,7 +169,10 @@ abstract class ExecutionTestBase {
         assertThat(op.get("metadata").get("result").get("stderr").get("truncated").asBoolean()).isFalse();
         String events = s.get(s.tokenA, "/v1/operations/" + op.get("uuid").asText() + "/events").text();
         assertThat(events).contains("event: truncated").contains("\"bytes_dropped\":49900").contains("event: exit")
-                .contains("event: completion");
+                .contains("\"ipc_msgs_received\":0").contains("event: completion");
+        assertThat(events.indexOf("event: exit")).isLessThan(events.indexOf("event: shutdown"));
+        assertThat(events.indexOf("event: shutdown")).isLessThan(events.indexOf("event: completion"));
+        assertThat(events).contains("\"reason\":\"job_complete\"");
     }
 
     @Test
@@ -236,6 +239,11 @@ abstract class ExecutionTestBase {
         // The sandbox is gone: the next run gets a slot and works.
         assertThat(stdout(sh(base, "echo alive"))).isEqualTo("alive\n");
         assertThat(Duration.ofNanos(System.nanoTime() - t0)).isLessThan(Duration.ofSeconds(20));
+        String events = "";
+        for (int i = 0; i < 100 && !events.contains("event: completion"); i++, sleep(100)) {
+            events = s.get(s.tokenA, "/v1/operations/" + op + "/events").text();
+        }
+        assertThat(events).contains("\"reason\":\"cancelled\"").doesNotContain("event: exit");
     }
 
     @Test
