@@ -314,6 +314,9 @@ final class OciSandboxRuntime implements SandboxRuntime {
             if (d.error != null) err = (err + " [output: " + d.error + "]").strip();
             infraError = why + " (" + name() + " exit " + (proc.isAlive() ? "?" : proc.exitValue()) + ")"
                     + (err.isEmpty() ? "" : ": " + tail(err, 2000));
+            if (err.contains("cannot run with network enabled in root network namespace"))
+                infraError += " (runsc releases before 20240801 take every network namespace for the root one on"
+                        + " kernels that have /proc/sys/net/core/rmem_default in each: networking needs a newer runsc, or runc)";
         }
         if (cancelled) { exit = -1; signal = 9; }
         return new SandboxResult(exit, signal, timedOut, core, pid, usage, d.out.bytes(), d.out.truncated(),
