@@ -58,8 +58,8 @@ public final class LayerStore implements AutoCloseable {
     private final boolean mountedImage;
     private final boolean quotasEnforced;
     private final Set<Prepared> active = ConcurrentHashMap.newKeySet();
-    /** Marks committed layers read-only in the background, when the store is quiet (see {@link Sealer}). */
-    private final Sealer sealer;
+    /** Seals committed and deletes discarded layers in the background, when the store is quiet. */
+    private final QuietWork background;
     private volatile boolean closed;
 
     private LayerStore(Path root, LayerStoreConfig config, boolean mountedImage, boolean quotasEnforced) {
@@ -70,7 +70,7 @@ public final class LayerStore implements AutoCloseable {
         this.emptyDir = root.resolve("empty");
         this.mountedImage = mountedImage;
         this.quotasEnforced = quotasEnforced;
-        this.sealer = new Sealer(100, 10_000);
+        this.background = new QuietWork(100, 10_000);
     }
 
     /**
@@ -156,7 +156,7 @@ public final class LayerStore implements AutoCloseable {
      * directory. Cost is independent of the number and size of layers.
      */
     public WritableLayer prepare(List<String> lowerLayerIdsTopFirst, long capBytes) throws IOException {
-        sealer.activity();
+        background.activity();
         ensureOpen();
         if (capBytes < 0) throw new IllegalArgumentException("capBytes < 0");
         List<Path> lowers = new ArrayList<>();
@@ -192,7 +192,7 @@ public final class LayerStore implements AutoCloseable {
      * On failure the layer is discarded.
      */
     public Optional<String> commit(WritableLayer layer, Collection<String> scratchPaths) throws IOException {
-        sealer.activity();
+        background.activity();
         Prepared p = own(layer);
         try {
             unmountAndForget(p);
@@ -201,7 +201,7 @@ public final class LayerStore implements AutoCloseable {
             for (String l : p.lowers) lowers.add(committedDiff(l));
             ScratchPaths.clean(p.diff, lowers, scratchPaths);
             if (UpperDir.isEmptyDir(p.diff)) {
-                deletePending(p.id);
+                background.add("deleting unchanged layer " + p.id, () -> deletePending(p.id));
                 return Optional.empty();
             }
             publish(p.id, -1);
@@ -216,17 +216,17 @@ public final class LayerStore implements AutoCloseable {
         }
     }
 
-    /** Unmounts (if still mounted) and deletes a writable layer. */
+    /** Unmounts (if still mounted) and deletes a writable layer; the delete happens in the background. */
     public void discard(WritableLayer layer) throws IOException {
-        sealer.activity();
+        background.activity();
         Prepared p = own(layer);
         unmountAndForget(p);
-        deletePending(p.id);
+        background.add("deleting discarded layer " + p.id, () -> deletePending(p.id));
     }
 
     /** A new writable, unmounted, uncapped layer for imports; see {@link LayerBuilder}. */
     public LayerBuilder create() throws IOException {
-        sealer.activity();
+        background.activity();
         ensureOpen();
         String id = newId();
         Btrfs.createSubvolume(layersDir, PENDING + id);
@@ -348,7 +348,7 @@ public final class LayerStore implements AutoCloseable {
         closed = true;
         IOException first = null;
         try {
-            sealer.close();
+            background.close();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
@@ -393,17 +393,19 @@ public final class LayerStore implements AutoCloseable {
         if (logicalSize >= 0) Files.writeString(subvol.resolve(LOGICAL_SIZE), Long.toString(logicalSize));
         Path committed = layersDir.resolve(id);
         Files.move(subvol, committed, StandardCopyOption.ATOMIC_MOVE);
-        sealer.add(committed);
+        background.add("marking layer " + id + " read-only", () -> {
+            if (Files.exists(committed)) Btrfs.setReadOnly(committed, true);
+        });
         if (config.syncOnCommit()) {
-            awaitSealed();
+            awaitBackgroundWork();
             Btrfs.syncfs(root);
         }
     }
 
-    /** Marks every layer committed so far read-only now, and waits for it. */
-    public void awaitSealed() throws IOException {
+    /** Finishes the background work now: every layer committed so far is read-only, every discarded one gone. */
+    public void awaitBackgroundWork() throws IOException {
         try {
-            sealer.flush();
+            background.flush();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new IOException("interrupted while sealing layers", e);

@@ -50,7 +50,7 @@ class LayerStoreTest {
 
         assertThat(child).isEqualTo(w.id());
         assertThat(store.layerIds()).contains(base, child);
-        store.awaitSealed(); // the read-only flag is set off the commit path
+        store.awaitBackgroundWork(); // the read-only flag is set off the commit path
         assertThat(Btrfs.isReadOnly(store.diffDir(child).getParent())).isTrue();
         assertThat(Files.readString(store.diffDir(child).resolve("etc/hostname"))).isEqualTo("child\n");
         assertThat(Linux.lstatOrNull(store.diffDir(child).resolve("tmp/keep")).isWhiteout()).isTrue();
@@ -77,6 +77,7 @@ class LayerStoreTest {
         Files.readString(w.rootfs().resolve("etc/hostname"));
         assertThat(store.commit(w, List.of())).isEmpty();
         assertThat(store.layerIds()).containsExactlyInAnyOrderElementsOf(before);
+        store.awaitBackgroundWork(); // the empty subvolume is deleted off the caller's path
         assertThat(UpperDir.list(store.root().resolve("layers"))).filteredOn(n -> n.startsWith(".")).isEmpty();
         assertThat(UpperDir.list(store.root().resolve("mnt"))).isEmpty();
     }
@@ -117,9 +118,11 @@ class LayerStoreTest {
         WritableLayer w = store.prepare(List.of(), 0);
         write(w.rootfs().resolve("a"), "a");
         store.discard(w);
-        assertThat(exists(w.rootfs())).isFalse();
-        assertThat(exists(w.diffDir())).isFalse();
+        assertThat(exists(w.rootfs())).isFalse(); // unmounted at once
         assertThat(store.layerIds()).doesNotContain(w.id());
+        store.awaitBackgroundWork(); // the subvolume is deleted off the caller's path
+        assertThat(exists(w.diffDir())).isFalse();
+        assertThat(exists(w.diffDir().getParent())).isFalse();
         assertThatThrownBy(() -> store.commit(w, List.of())).isInstanceOf(IllegalArgumentException.class);
     }
 
@@ -150,14 +153,19 @@ class LayerStoreTest {
     }
 
     @Test
-    void committedLayersAreSealedInTheBackgroundOnceTheStoreIsQuiet() throws Exception {
+    void backgroundWorkIsDoneOnceTheStoreIsQuiet() throws Exception {
         String base = baseLayer();
         WritableLayer w = store.prepare(List.of(base), 0);
         write(w.rootfs().resolve("f"), "f");
+        WritableLayer gone = store.prepare(List.of(base), 0);
+        write(gone.rootfs().resolve("g"), "g");
         Path subvol = store.diffDir(store.commit(w, List.of()).orElseThrow()).getParent();
+        Path discarded = gone.diffDir().getParent();
+        store.discard(gone);
         long deadline = System.nanoTime() + 10_000_000_000L; // well past the 100 ms quiet period, no flush
-        while (!Btrfs.isReadOnly(subvol) && System.nanoTime() < deadline) Thread.sleep(20);
+        while ((!Btrfs.isReadOnly(subvol) || exists(discarded)) && System.nanoTime() < deadline) Thread.sleep(20);
         assertThat(Btrfs.isReadOnly(subvol)).isTrue();
+        assertThat(exists(discarded)).isFalse();
     }
 
     @Test

@@ -59,7 +59,7 @@ public final class LayersBench {
         double[] few = prepareCommit(base, 60);
         log("creating " + manyLayers + " layers");
         while (existing < manyLayers) { tiny(); existing++; }
-        store.awaitSealed(); // let the background read-only flags of the 5,000 new layers land first
+        store.awaitBackgroundWork(); // let the background read-only flags of the 5,000 new layers land first
         Btrfs.syncfs(store.root());
         double[] many = prepareCommit(base, 60);
         row("prepare (ms, median) 10 vs " + manyLayers + " layers", few[0], many[0]);

@@ -26,7 +26,7 @@ class RecoveryTest {
         WritableLayer base = crashed.prepare(List.of(), 0);
         write(base.rootfs().resolve("kept"), "kept");
         String committed = crashed.commit(base, List.of()).orElseThrow();
-        crashed.awaitSealed();
+        crashed.awaitBackgroundWork();
         Btrfs.setReadOnly(crashed.diffDir(committed).getParent(), false); // as if the crash beat the sealer
         WritableLayer running = crashed.prepare(List.of(committed), 1 << 20);   // mounted, uncommitted
         write(running.rootfs().resolve("lost"), "lost");
