@@ -49,6 +49,21 @@ public final class Main {
         @Option(names = "--network-namespace", defaultValue = "${env:CONTREE_NETWORK_NAMESPACE}",
                 description = "a prepared network namespace (e.g. /var/run/netns/sandboxes) that executions asking for networking join; without it networking is refused")
         Path networkNamespace;
+        @Option(names = "--concurrency", defaultValue = "${env:CONTREE_CONCURRENCY}",
+                description = "executions that run at once; more queue as PENDING (default 2 x CPUs)")
+        Integer concurrency;
+        @Option(names = "--max-timeout", defaultValue = "${env:CONTREE_MAX_TIMEOUT:-3600}",
+                description = "longest execution timeout a client may ask for, seconds (default 3600)")
+        int maxTimeout;
+        @Option(names = "--sandbox-memory", defaultValue = "${env:CONTREE_SANDBOX_MEMORY:-1g}",
+                description = "memory limit of each sandbox, e.g. 512m, 2g (default 1g)")
+        String sandboxMemory;
+        @Option(names = "--sandbox-pids", defaultValue = "${env:CONTREE_SANDBOX_PIDS:-512}",
+                description = "process/thread limit of each sandbox (default 512)")
+        long sandboxPids;
+        @Option(names = "--sandbox-cpus", defaultValue = "${env:CONTREE_SANDBOX_CPUS:-1}",
+                description = "CPU quota of each sandbox, in CPUs, e.g. 0.5 or 2 (default 1)")
+        double sandboxCpus;
 
         @Override
         public Integer call() throws Exception {
@@ -64,8 +79,15 @@ public final class Main {
                         + "OCI runtimes (runsc/runc). Run it with sudo, or as root in a VM/container you dedicate to it.");
                 return 1;
             }
-            ServerConfig config = ServerConfig.defaults(data.data).withListen(host, port).withRuntime(runtime, platform)
-                    .withNetwork(networkNamespace);
+            ServerConfig config;
+            try {
+                ServerConfig base = ServerConfig.defaults(data.data);
+                config = base.withListen(host, port).withRuntime(runtime, platform).withNetwork(networkNamespace)
+                        .withExecutions(concurrency != null ? concurrency : base.instanceConcurrency(), maxTimeout)
+                        .withSandboxLimits(new ServerConfig.SandboxLimits(parseSize(sandboxMemory), sandboxPids, sandboxCpus));
+            } catch (IllegalArgumentException e) {
+                throw new CommandLine.ParameterException(new CommandLine(this), e.getMessage());
+            }
             ContreeServer server = ContreeServer.start(config);
             String secret = bootstrapToken(server, config.dataDir(), token);
             String url = "http://" + (host.contains(":") ? "[" + host + "]" : host) + ":" + server.port();
@@ -84,6 +106,26 @@ public final class Main {
             }, "shutdown"));
             stopped.await();
             return 0;
+        }
+
+        /** Bytes from "1073741824", "512m", "2g" (binary units k, m, g, t; case-insensitive). */
+        static long parseSize(String v) {
+            String t = v.strip().toLowerCase(java.util.Locale.ROOT);
+            int shift = switch (t.isEmpty() ? ' ' : t.charAt(t.length() - 1)) {
+                case 'k' -> 10;
+                case 'm' -> 20;
+                case 'g' -> 30;
+                case 't' -> 40;
+                default -> 0;
+            };
+            String digits = shift == 0 ? t : t.substring(0, t.length() - 1);
+            try {
+                long n = Long.parseLong(digits);
+                if (n < 0 || n > (Long.MAX_VALUE >> shift)) throw new NumberFormatException();
+                return n << shift;
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException("not a size: '" + v + "' (use e.g. 512m or 2g)");
+            }
         }
 
         /** The default account's token: given, or read from the data dir, or generated and saved there (0600). */

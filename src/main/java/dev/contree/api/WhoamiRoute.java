@@ -35,6 +35,9 @@ final class WhoamiRoute {
         limits.put("instance_max_concurrency", config.instanceConcurrency());
         limits.put("images_import_max_timeout", config.importMaxTimeout());
         limits.put("max_upload_bytes", config.maxUploadBytes());
+        limits.put("instance_memory_bytes", config.sandbox().memoryBytes());
+        limits.put("instance_pids", config.sandbox().pids());
+        limits.put("instance_cpu_millis", Math.round(config.sandbox().cpus() * 1000));
         ObjectNode stats = body.putObject("operations_stat");
         operations.countByStatus(p.accountId()).forEach(stats::put);
         Json.send(ctx, 200, body);

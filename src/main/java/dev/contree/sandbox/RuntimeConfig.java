@@ -47,6 +47,12 @@ public record RuntimeConfig(Kind kind, Path binary, String runscPlatform, Path s
                 defaultOutputCap, killGrace, cgroupParent, networkNamespace);
     }
 
+    /** The cgroup limits a sandbox gets when its spec says 0. */
+    public RuntimeConfig withLimits(long memoryBytes, long pidsLimit, double cpus) {
+        return new RuntimeConfig(kind, binary, runscPlatform, stateDir, memoryBytes, pidsLimit, cpus,
+                defaultOutputCap, killGrace, cgroupParent, networkNamespace);
+    }
+
     public RuntimeConfig withNetworkNamespace(Path ns) {
         return new RuntimeConfig(kind, binary, runscPlatform, stateDir, defaultMemoryBytes, defaultPidsLimit,
                 defaultCpus, defaultOutputCap, killGrace, cgroupParent, ns);

@@ -61,7 +61,8 @@ public final class ContreeServer implements AutoCloseable {
             LayerStore layers = LayerStore.open(data.resolve("layers"), LayerStoreConfig.defaults().withImageSize(pool));
             opened.add(layers);
             RuntimeConfig.Kind kind = config.runtime().equals("runc") ? RuntimeConfig.Kind.RUNC : RuntimeConfig.Kind.RUNSC;
-            RuntimeConfig runtimeConfig = RuntimeConfig.defaults(kind, data.resolve("runtime")).withPlatform(config.runscPlatform());
+            RuntimeConfig runtimeConfig = RuntimeConfig.defaults(kind, data.resolve("runtime")).withPlatform(config.runscPlatform())
+                    .withLimits(config.sandbox().memoryBytes(), config.sandbox().pids(), config.sandbox().cpus());
             if (config.networkNamespace() != null) runtimeConfig = runtimeConfig.withNetworkNamespace(config.networkNamespace());
             SandboxRuntime runtime = SandboxRuntimes.create(runtimeConfig);
             int stale = runtime.cleanupStale();

@@ -3,6 +3,7 @@ package dev.contree.server;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.Set;
+import java.util.function.Consumer;
 import java.util.stream.Collectors;
 
 /**
@@ -18,6 +19,7 @@ import java.util.stream.Collectors;
  * @param instanceMaxTimeout    longest execution timeout a client may ask for, seconds
  * @param instanceConcurrency   executions run at once; the rest queue as PENDING
  * @param importMaxTimeout      longest import timeout, seconds
+ * @param sandbox               cgroup limits every sandbox gets
  * @param networkNamespace      a prepared network namespace that executions asking for {@code networking.enabled} join;
  *                              null refuses networking
  * @param layerPoolBytes        size of the sparse btrfs image holding layers (when the data dir is not on btrfs)
@@ -26,41 +28,88 @@ import java.util.stream.Collectors;
  */
 public record ServerConfig(String host, int port, Path dataDir, String runtime, String runscPlatform,
                            long maxUploadBytes, long maxJsonBytes, int instanceMaxTimeout, int instanceConcurrency,
-                           int importMaxTimeout, Path networkNamespace, long layerPoolBytes, Set<String> insecureRegistries) {
+                           int importMaxTimeout, SandboxLimits sandbox, Path networkNamespace, long layerPoolBytes,
+                           Set<String> insecureRegistries) {
+
+    /** Memory (bytes), process count and CPUs of one sandbox's cgroup. */
+    public record SandboxLimits(long memoryBytes, long pids, double cpus) {
+        public static final SandboxLimits DEFAULT = new SandboxLimits(1L << 30, 512, 1.0);
+
+        public SandboxLimits {
+            if (memoryBytes < (16L << 20)) throw new IllegalArgumentException("sandbox memory must be at least 16 MiB");
+            if (pids < 8) throw new IllegalArgumentException("sandbox pids must be at least 8");
+            if (!(cpus >= 0.01 && cpus <= 1024)) throw new IllegalArgumentException("sandbox cpus must be between 0.01 and 1024");
+        }
+    }
 
     public ServerConfig {
         insecureRegistries = insecureRegistries == null ? Set.of() : Set.copyOf(insecureRegistries);
+        if (sandbox == null) sandbox = SandboxLimits.DEFAULT;
+        if (instanceConcurrency < 1) throw new IllegalArgumentException("concurrency must be at least 1");
+        if (instanceMaxTimeout < 1) throw new IllegalArgumentException("max timeout must be at least 1 s");
     }
 
     public static ServerConfig defaults(Path dataDir) {
         return new ServerConfig("127.0.0.1", 8080, dataDir, "runsc", "ptrace",
                 8L << 30, 256L << 20, 3600, Math.max(2, Runtime.getRuntime().availableProcessors() * 2), 3600,
-                null, 256L << 30, insecureRegistriesFromEnv());
+                SandboxLimits.DEFAULT, null, 256L << 30, insecureRegistriesFromEnv());
     }
 
     public ServerConfig withListen(String host, int port) {
-        return new ServerConfig(host, port, dataDir, runtime, runscPlatform, maxUploadBytes, maxJsonBytes,
-                instanceMaxTimeout, instanceConcurrency, importMaxTimeout, networkNamespace, layerPoolBytes, insecureRegistries);
+        return with(b -> { b.host = host; b.port = port; });
     }
 
     public ServerConfig withRuntime(String runtime, String runscPlatform) {
-        return new ServerConfig(host, port, dataDir, runtime, runscPlatform, maxUploadBytes, maxJsonBytes,
-                instanceMaxTimeout, instanceConcurrency, importMaxTimeout, networkNamespace, layerPoolBytes, insecureRegistries);
+        return with(b -> { b.runtime = runtime; b.runscPlatform = runscPlatform; });
     }
 
     public ServerConfig withLimits(long maxUploadBytes, long maxJsonBytes, int instanceConcurrency) {
-        return new ServerConfig(host, port, dataDir, runtime, runscPlatform, maxUploadBytes, maxJsonBytes,
-                instanceMaxTimeout, instanceConcurrency, importMaxTimeout, networkNamespace, layerPoolBytes, insecureRegistries);
+        return with(b -> { b.maxUploadBytes = maxUploadBytes; b.maxJsonBytes = maxJsonBytes; b.instanceConcurrency = instanceConcurrency; });
+    }
+
+    /** How many executions run at once, and the longest timeout a client may ask for (seconds). */
+    public ServerConfig withExecutions(int concurrency, int maxTimeoutSeconds) {
+        return with(b -> { b.instanceConcurrency = concurrency; b.instanceMaxTimeout = maxTimeoutSeconds; });
+    }
+
+    public ServerConfig withSandboxLimits(SandboxLimits limits) {
+        return with(b -> b.sandbox = limits);
     }
 
     public ServerConfig withNetwork(Path namespace) {
-        return new ServerConfig(host, port, dataDir, runtime, runscPlatform, maxUploadBytes, maxJsonBytes,
-                instanceMaxTimeout, instanceConcurrency, importMaxTimeout, namespace, layerPoolBytes, insecureRegistries);
+        return with(b -> b.networkNamespace = namespace);
     }
 
     public ServerConfig withInsecureRegistries(Set<String> hosts) {
-        return new ServerConfig(host, port, dataDir, runtime, runscPlatform, maxUploadBytes, maxJsonBytes,
-                instanceMaxTimeout, instanceConcurrency, importMaxTimeout, networkNamespace, layerPoolBytes, hosts);
+        return with(b -> b.insecureRegistries = hosts);
+    }
+
+    private ServerConfig with(Consumer<Fields> change) {
+        Fields f = new Fields(this);
+        change.accept(f);
+        return f.build();
+    }
+
+    /** The record's fields, mutable, so each {@code with…} names only what it changes. */
+    private static final class Fields {
+        String host, runtime, runscPlatform;
+        int port, instanceMaxTimeout, instanceConcurrency, importMaxTimeout;
+        Path dataDir, networkNamespace;
+        long maxUploadBytes, maxJsonBytes, layerPoolBytes;
+        SandboxLimits sandbox;
+        Set<String> insecureRegistries;
+
+        Fields(ServerConfig c) {
+            host = c.host; port = c.port; dataDir = c.dataDir; runtime = c.runtime; runscPlatform = c.runscPlatform;
+            maxUploadBytes = c.maxUploadBytes; maxJsonBytes = c.maxJsonBytes; instanceMaxTimeout = c.instanceMaxTimeout;
+            instanceConcurrency = c.instanceConcurrency; importMaxTimeout = c.importMaxTimeout; sandbox = c.sandbox;
+            networkNamespace = c.networkNamespace; layerPoolBytes = c.layerPoolBytes; insecureRegistries = c.insecureRegistries;
+        }
+
+        ServerConfig build() {
+            return new ServerConfig(host, port, dataDir, runtime, runscPlatform, maxUploadBytes, maxJsonBytes, instanceMaxTimeout,
+                    instanceConcurrency, importMaxTimeout, sandbox, networkNamespace, layerPoolBytes, insecureRegistries);
+        }
     }
 
     private static Set<String> insecureRegistriesFromEnv() {

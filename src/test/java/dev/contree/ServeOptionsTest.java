@@ -1,0 +1,32 @@
+package dev.contree;
+
+import dev.contree.server.ServerConfig;
+import org.junit.jupiter.api.Test;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+/** {@code serve}'s size option parsing and the limits it refuses. */
+class ServeOptionsTest {
+    @Test
+    void sizesTakeBinaryUnits() {
+        assertThat(Main.Serve.parseSize("1073741824")).isEqualTo(1L << 30);
+        assertThat(Main.Serve.parseSize("512m")).isEqualTo(512L << 20);
+        assertThat(Main.Serve.parseSize(" 2G ")).isEqualTo(2L << 30);
+        assertThat(Main.Serve.parseSize("64k")).isEqualTo(64L << 10);
+        for (String bad : new String[] {"", "g", "-1g", "1.5g", "lots", "99999999999t"}) {
+            assertThatThrownBy(() -> Main.Serve.parseSize(bad)).as(bad).isInstanceOf(IllegalArgumentException.class)
+                    .hasMessageContaining("not a size");
+        }
+    }
+
+    @Test
+    void nonsensicalLimitsAreRefused() {
+        assertThatThrownBy(() -> new ServerConfig.SandboxLimits(1 << 20, 512, 1)).hasMessageContaining("16 MiB");
+        assertThatThrownBy(() -> new ServerConfig.SandboxLimits(1L << 30, 2, 1)).hasMessageContaining("pids");
+        assertThatThrownBy(() -> new ServerConfig.SandboxLimits(1L << 30, 512, 0)).hasMessageContaining("cpus");
+        ServerConfig c = ServerConfig.defaults(java.nio.file.Path.of("d"));
+        assertThatThrownBy(() -> c.withExecutions(0, 60)).hasMessageContaining("concurrency");
+        assertThatThrownBy(() -> c.withExecutions(2, 0)).hasMessageContaining("timeout");
+    }
+}
