@@ -35,7 +35,7 @@ final class QuietWork {
     private final Thread thread;
     private long lastActivity = System.nanoTime();
     private int flushWaiters;
-    private boolean sealing, closed;
+    private boolean running, closed;
 
     QuietWork(long quietMillis, long maxDelayMillis) {
         this.quietNanos = TimeUnit.MILLISECONDS.toNanos(quietMillis);
@@ -43,17 +43,23 @@ final class QuietWork {
         this.thread = Thread.ofPlatform().daemon().name("layer-quiet-work").start(this::run);
     }
 
-    /** The store is busy: postpone sealing. */
+    /** The store is busy: postpone the work. */
     synchronized void activity() {
         lastActivity = System.nanoTime();
     }
 
-    /** Runs {@code task} soon. */
-    synchronized void add(String what, Task task) {
-        long now = System.nanoTime();
-        queue.add(new Pending(what, task, now));
-        lastActivity = now;
-        notifyAll();
+    /** Runs {@code task} soon; at once, in the caller, if the worker is already closed. */
+    void add(String what, Task task) throws IOException {
+        synchronized (this) {
+            if (!closed) {
+                long now = System.nanoTime();
+                queue.add(new Pending(what, task, now));
+                lastActivity = now;
+                notifyAll();
+                return;
+            }
+        }
+        task.run();
     }
 
     /** Runs everything queued now and waits until done. */
@@ -61,7 +67,7 @@ final class QuietWork {
         flushWaiters++;
         notifyAll();
         try {
-            while (!queue.isEmpty() || sealing) wait();
+            while (!queue.isEmpty() || running) wait();
         } finally {
             flushWaiters--;
         }
@@ -87,7 +93,7 @@ final class QuietWork {
                     return;
                 }
                 if (next == null) return;
-                sealing = true;
+                running = true;
             }
             try {
                 next.task().run();
@@ -95,7 +101,7 @@ final class QuietWork {
                 log.warn("{} failed (retried when the store next opens)", next.what(), e);
             } finally {
                 synchronized (this) {
-                    sealing = false;
+                    running = false;
                     notifyAll();
                 }
             }
