@@ -45,7 +45,8 @@ import java.util.concurrent.atomic.AtomicInteger;
  *
  * <p>Args: {@code runc|runsc|both}. Environment: {@code BENCH_N} (latency rounds, 15),
  * {@code BENCH_SECTIONS} (latency,fanout,snapshot), {@code BENCH_FANOUT_REPS} (3),
- * {@code BENCH_SNAP_REPS} (5), {@code BENCH_PODMAN_100} (1 = also podman 100-way, once per runtime).
+ * {@code BENCH_SNAP_REPS} (5), {@code BENCH_PODMAN_100} (1 = also podman 100-way, once per runtime),
+ * {@code BENCH_CONCURRENCY} (the server's execution slots; default 2 x cores, as the server).
  */
 public final class ExecBench {
     static final int POLL_MS = 5;
@@ -216,7 +217,7 @@ public final class ExecBench {
         List<String> runtimes = which.equals("both") ? List.of("runc", "runsc") : List.of(which);
         int n = envInt("BENCH_N", 15);
         Set<String> sections = new HashSet<>(Arrays.asList(System.getenv().getOrDefault("BENCH_SECTIONS", "latency,fanout,snapshot").split(",")));
-        int concurrency = Math.max(2, Runtime.getRuntime().availableProcessors() * 2); // the server's default
+        int concurrency = envInt("BENCH_CONCURRENCY", Math.max(2, Runtime.getRuntime().availableProcessors() * 2)); // default: the server's
         long tStart = System.nanoTime();
 
         Path work = Files.createTempDirectory("contree-execbench");
