@@ -59,7 +59,7 @@ final class ImportRoutes {
         String tag = Fields.string(body, "tag", null);
         if (tag != null && tag.isEmpty()) tag = null;
         if (tag != null && TagRules.problem(tag) != null) throw ApiException.badRequest(TagRules.problem(tag));
-        int timeout = (int) Fields.integer(body, "timeout", ImportRequest.DEFAULT_TIMEOUT, 1, maxTimeout);
+        int timeout = (int) Fields.integer(body, "timeout", Math.min(ImportRequest.DEFAULT_TIMEOUT, maxTimeout), 1, maxTimeout);
         return new ImportRequest(url, user, password, tag, timeout);
     }
 

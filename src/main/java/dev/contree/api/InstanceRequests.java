@@ -39,7 +39,7 @@ final class InstanceRequests {
         if (hostname.length() > 64 || !HOSTNAME.matcher(hostname).matches()) {
             throw ApiException.badRequest("'hostname' must be a valid host name of at most 64 characters");
         }
-        int timeout = (int) Fields.integer(body, "timeout", InstanceSpec.DEFAULT_TIMEOUT, 1, maxTimeout);
+        int timeout = (int) Fields.integer(body, "timeout", Math.min(InstanceSpec.DEFAULT_TIMEOUT, maxTimeout), 1, maxTimeout);
         long truncate = Fields.integer(body, "truncate_output_at", InstanceSpec.DEFAULT_TRUNCATE, 0, InstanceSpec.MAX_TRUNCATE);
         int uid = (int) Fields.integer(body, "uid", 0, 0, 65534);
         int gid = (int) Fields.integer(body, "gid", 0, 0, 65534);

@@ -19,6 +19,7 @@ import dev.contree.sandbox.SandboxResult;
 import dev.contree.sandbox.SandboxRuntime;
 import dev.contree.sandbox.SandboxSpec;
 
+import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -112,7 +113,13 @@ final class ExecutionJob implements Job {
                     .outputCap(Math.max(1, spec.truncateOutputAt()))
                     .build();
             ctx.event(1, "spawn", spawnEvent(env, cwd, user));
-            SandboxResult r = engine.runtime().run(sandbox, new EventListener(ctx), cancelSignal(ctx));
+            SandboxResult r;
+            try {
+                r = engine.runtime().run(sandbox, new EventListener(ctx), cancelSignal(ctx));
+            } catch (IOException | RuntimeException e) {
+                ctx.event(0, "shutdown", InstanceResults.shutdownEvent("error"));
+                throw e;
+            }
             if (ctx.cancel().isCancelled()) {
                 ctx.event(0, "shutdown", InstanceResults.shutdownEvent("cancelled"));
                 settled = true;

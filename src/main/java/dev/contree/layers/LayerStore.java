@@ -30,16 +30,18 @@ import java.util.regex.Pattern;
  * {@code root} is not on btrfs already):
  * <pre>
  *   layers/&lt;id&gt;/diff             committed layer: read-only subvolume; diff is the upper-format tree
- *   layers/&lt;id&gt;/logical-size     only for compacted layers: apparent bytes (their extents are shared)
+ *   sizes/&lt;id&gt;                 bytes of file data of a committed layer, measured once at commit
+ *                              (outside the layer: a layer that filled its quota has no room left)
  *   layers/.pending-&lt;id&gt;/diff, work  writable subvolumes (prepare/create/compact in progress)
  *   mnt/&lt;id&gt;                   overlay mount point (rootfs) of a prepared layer
  *   empty/                     the lowerdir of a layer prepared with no lower layers
  * </pre>
- * A layer is committed (visible in {@link #layerIds()}) exactly when its subvolume is in {@code layers/};
- * it is marked read-only <em>before</em> the atomic rename from {@code layers/.pending-<id>}, so a
- * committed layer is always read-only. (The rename stays inside one directory because the VFS refuses to
- * move a read-only directory to another parent: that would rewrite its "..".) On open every
- * {@code .pending-*} subvolume and every mount below root is removed.
+ * A layer is committed (visible in {@link #layerIds()}) exactly when its subvolume is in {@code layers/},
+ * by an atomic rename from {@code layers/.pending-<id>}; it is marked read-only in the background soon
+ * after (see {@link QuietWork}): nothing writes it meanwhile, it is only ever an overlay lower. (The
+ * rename stays inside one directory because the VFS refuses to move a read-only directory to another
+ * parent: that would rewrite its "..".) On open every {@code .pending-*} subvolume and every mount
+ * below root is removed, and a committed layer still writable is marked read-only.
  *
  * <p>Thread-safe: operations on different layers may run concurrently.
  */
@@ -47,14 +49,15 @@ public final class LayerStore implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(LayerStore.class);
     private static final Pattern ID = Pattern.compile("[A-Za-z0-9][A-Za-z0-9_.-]{0,127}");
     private static final SecureRandom RANDOM = new SecureRandom();
-    private static final String LOGICAL_SIZE = "logical-size";
+    /** What layers committed before sizes/ existed recorded for compacted layers. */
+    private static final String LEGACY_LOGICAL_SIZE = "logical-size";
     /** Compacted layers: sum of the policy weights of their sources, so merged layers grow like LSM tiers. */
     private static final String WEIGHT = "compaction-weight";
 
     private final Path root;
     private final LayerStoreConfig config;
     private static final String PENDING = ".pending-";
-    private final Path layersDir, mntDir, emptyDir;
+    private final Path layersDir, mntDir, emptyDir, sizesDir;
     private final boolean mountedImage;
     private final boolean quotasEnforced;
     private final Set<Prepared> active = ConcurrentHashMap.newKeySet();
@@ -68,6 +71,7 @@ public final class LayerStore implements AutoCloseable {
         this.layersDir = root.resolve("layers");
         this.mntDir = root.resolve("mnt");
         this.emptyDir = root.resolve("empty");
+        this.sizesDir = root.resolve("sizes");
         this.mountedImage = mountedImage;
         this.quotasEnforced = quotasEnforced;
         this.background = new QuietWork(100, 10_000);
@@ -117,7 +121,7 @@ public final class LayerStore implements AutoCloseable {
     }
 
     private void recover() throws IOException {
-        for (Path d : List.of(layersDir, mntDir, emptyDir)) Files.createDirectories(d);
+        for (Path d : List.of(layersDir, mntDir, emptyDir, sizesDir)) Files.createDirectories(d);
         for (Path m : Mounts.mountsUnder(root)) {
             log.warn("unmounting stale mount {}", m);
             Linux.umount2(m, Mounts.MNT_DETACH);
@@ -133,6 +137,9 @@ public final class LayerStore implements AutoCloseable {
             if (name.startsWith(".") || Btrfs.isReadOnly(layer)) continue;
             log.warn("sealing layer {} that a crash left writable", name);
             Btrfs.setReadOnly(layer, true);
+        }
+        for (String name : UpperDir.list(sizesDir)) {
+            if (!Files.isDirectory(layersDir.resolve(name))) Files.delete(sizesDir.resolve(name)); // its layer never made it
         }
         if (!UpperDir.isEmptyDir(emptyDir)) throw new IOException(emptyDir + " must be empty");
     }
@@ -255,6 +262,7 @@ public final class LayerStore implements AutoCloseable {
         checkId(layerId);
         if (!Files.isDirectory(layersDir.resolve(layerId))) throw new NoSuchFileException("layer " + layerId);
         Btrfs.deleteSubvolume(layersDir, layerId);
+        Files.deleteIfExists(sizesDir.resolve(layerId));
     }
 
     /** All committed layers, in no particular order. */
@@ -263,19 +271,17 @@ public final class LayerStore implements AutoCloseable {
     }
 
     /**
-     * Bytes the layer accounts for: the apparent size of its files, or the simple-quota usage of its
-     * subvolume (data plus metadata) when quotas are on and that is larger. The quota tree is only
-     * updated at transaction commit, so right after a commit it can still read 0: the apparent size is
-     * the floor. A compacted layer shares its extents with its sources, so for it this is the apparent
-     * size recorded at compaction.
+     * Bytes of file data the layer holds, measured once when it was committed: each regular file's size
+     * (its allocated blocks when fewer, so a sparse file counts what it holds), hard links once. A compacted
+     * layer shares its extents with its sources; its size is the apparent size of what it merged. (The
+     * squota usage would cost nothing to read but is only current after a btrfs transaction commit.)
      */
     public long sizeOf(String layerId) throws IOException {
-        Path subvol = layersDir.resolve(layerId);
-        committedDiff(layerId);
-        Path logical = subvol.resolve(LOGICAL_SIZE);
-        if (Files.exists(logical)) return Long.parseLong(Files.readString(logical).trim());
-        long apparent = UpperDir.apparentSize(subvol.resolve("diff"));
-        return quotasEnforced ? Math.max(apparent, Btrfs.qgroupReferenced(root, Btrfs.subvolId(subvol))) : apparent;
+        Path diff = committedDiff(layerId);
+        for (Path f : List.of(sizesDir.resolve(layerId), layersDir.resolve(layerId).resolve(LEGACY_LOGICAL_SIZE))) {
+            if (Files.exists(f)) return Long.parseLong(Files.readString(f).trim());
+        }
+        return UpperDir.dataBytes(diff);
     }
 
     /**
@@ -387,14 +393,22 @@ public final class LayerStore implements AutoCloseable {
         return layersDir.resolve(PENDING + id);
     }
 
-    /** Read-only flag first, then the atomic rename: whatever is in layers/ is complete and immutable. */
-    void publish(String id, long logicalSize) throws IOException {
+    /**
+     * Records the layer's size ({@code size} if known, else measured now), then the atomic rename: whatever
+     * is in layers/ is complete; the read-only flag follows in the background.
+     */
+    void publish(String id, long size) throws IOException {
         Path subvol = pendingSubvol(id);
-        if (logicalSize >= 0) Files.writeString(subvol.resolve(LOGICAL_SIZE), Long.toString(logicalSize));
+        long bytes = size >= 0 ? size : UpperDir.dataBytes(subvol.resolve("diff"));
+        Files.writeString(sizesDir.resolve(id), Long.toString(bytes));
         Path committed = layersDir.resolve(id);
         Files.move(subvol, committed, StandardCopyOption.ATOMIC_MOVE);
         background.add("marking layer " + id + " read-only", () -> {
-            if (Files.exists(committed)) Btrfs.setReadOnly(committed, true);
+            try {
+                Btrfs.setReadOnly(committed, true);
+            } catch (IOException e) {
+                if (Files.exists(committed)) throw e; // else removed meanwhile (garbage collection): nothing to seal
+            }
         });
         if (config.syncOnCommit()) {
             awaitBackgroundWork();

@@ -48,10 +48,10 @@ final class QuietWork {
         lastActivity = System.nanoTime();
     }
 
-    /** Runs {@code task} soon; at once, in the caller, if the worker is already closed. */
+    /** Runs {@code task} soon; at once, in the caller, if the worker is closed or gone. */
     void add(String what, Task task) throws IOException {
         synchronized (this) {
-            if (!closed) {
+            if (!closed && thread.isAlive()) {
                 long now = System.nanoTime();
                 queue.add(new Pending(what, task, now));
                 lastActivity = now;
@@ -67,7 +67,7 @@ final class QuietWork {
         flushWaiters++;
         notifyAll();
         try {
-            while (!queue.isEmpty() || running) wait();
+            while ((!queue.isEmpty() && thread.isAlive()) || running) wait(1000);
         } finally {
             flushWaiters--;
         }
@@ -97,7 +97,7 @@ final class QuietWork {
             }
             try {
                 next.task().run();
-            } catch (IOException | RuntimeException e) {
+            } catch (Throwable e) { // the worker must outlive any one task; a crash's leftovers are repaired at open
                 log.warn("{} failed (retried when the store next opens)", next.what(), e);
             } finally {
                 synchronized (this) {

@@ -90,13 +90,24 @@ final class UpperDir {
         Files.delete(p);
     }
 
-    /** Sum of apparent sizes of regular files below {@code p}. */
-    static long apparentSize(Path p) throws IOException {
+    /**
+     * Bytes of file data below {@code p}: each regular file's size, or its allocated blocks when fewer
+     * (a sparse file counts what it holds, not the size it claims), hard links once.
+     */
+    static long dataBytes(Path p) throws IOException {
+        return dataBytes(p, new java.util.HashSet<>());
+    }
+
+    private static long dataBytes(Path p, java.util.Set<Long> linkedInodes) throws IOException {
         Linux.Stat st = Linux.lstatOrNull(p);
         if (st == null) return 0;
-        if (!st.isDir()) return st.isRegular() ? st.size() : 0;
+        if (st.isRegular()) {
+            if (st.nlink() > 1 && !linkedInodes.add(st.ino())) return 0;
+            return Math.min(st.size(), st.blocks() * 512);
+        }
+        if (!st.isDir()) return 0;
         long sum = 0;
-        for (String n : list(p)) sum += apparentSize(p.resolve(n));
+        for (String n : list(p)) sum += dataBytes(p.resolve(n), linkedInodes);
         return sum;
     }
 

@@ -55,7 +55,7 @@ public final class Linux {
 
     /** Result of {@link #lstat}: the fields of statx(2) we use (times with nanoseconds). */
     public record Stat(long dev, long ino, int mode, long nlink, int uid, int gid, long size,
-                       long atimeSec, int atimeNsec, long mtimeSec, int mtimeNsec, long rdev) {
+                       long atimeSec, int atimeNsec, long mtimeSec, int mtimeNsec, long rdev, long blocks) {
         public int type() { return mode & S_IFMT; }
         public boolean isDir() { return type() == S_IFDIR; }
         public boolean isRegular() { return type() == S_IFREG; }
@@ -272,6 +272,7 @@ public final class Linux {
             int mode = Short.toUnsignedInt(buf.get(ValueLayout.JAVA_SHORT, 28));
             long ino = buf.get(L, 32);
             long size = buf.get(L, 40);
+            long blocks = buf.get(L, 48); // 512-byte units, delayed allocation included
             long atime = buf.get(L, 64);
             int atimeNs = buf.get(I, 72);
             long mtime = buf.get(L, 112);
@@ -279,7 +280,7 @@ public final class Linux {
             int rdevMajor = buf.get(I, 128), rdevMinor = buf.get(I, 132);
             int devMajor = buf.get(I, 136), devMinor = buf.get(I, 140);
             return new Stat(makedev(devMajor, devMinor), ino, mode, Integer.toUnsignedLong(nlink), uid, gid, size,
-                    atime, atimeNs, mtime, mtimeNs, makedev(rdevMajor, rdevMinor));
+                    atime, atimeNs, mtime, mtimeNs, makedev(rdevMajor, rdevMinor), blocks);
         });
     }
 

@@ -315,8 +315,8 @@ final class OciSandboxRuntime implements SandboxRuntime {
             infraError = why + " (" + name() + " exit " + (proc.isAlive() ? "?" : proc.exitValue()) + ")"
                     + (err.isEmpty() ? "" : ": " + tail(err, 2000));
             if (err.contains("cannot run with network enabled in root network namespace"))
-                infraError += " (runsc releases before 20240801 take every network namespace for the root one on"
-                        + " kernels that have /proc/sys/net/core/rmem_default in each: networking needs a newer runsc, or runc)";
+                infraError += " (runsc releases from before gVisor's fix for issue #10704, July 2024, take every network namespace"
+                        + " for the root one on kernels that have /proc/sys/net/core/rmem_default in each: networking needs a newer runsc, or runc)";
         }
         if (cancelled) { exit = -1; signal = 9; }
         return new SandboxResult(exit, signal, timedOut, core, pid, usage, d.out.bytes(), d.out.truncated(),

@@ -123,7 +123,9 @@ class RegistryImportTest {
         return new HashSet<>(s.server.services().layers().layerIds());
     }
 
+    /** Pending subvolumes left once the store's background work (deleting unchanged/discarded layers) is done. */
     static List<String> pendingLayers() throws IOException {
+        s.server.services().layers().awaitBackgroundWork();
         try (var st = Files.list(s.server.services().layers().root().resolve("layers"))) {
             return st.map(p -> p.getFileName().toString()).filter(n -> n.startsWith(".pending-")).toList();
         } catch (java.nio.file.NoSuchFileException e) {

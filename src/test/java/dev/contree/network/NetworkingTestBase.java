@@ -26,9 +26,10 @@ import static org.assertj.core.api.Assertions.assertThat;
  * {@code networking.enabled} with an operator-prepared network namespace: a veth pair into a fresh
  * netns, a TCP listener on the host end. Only executions that ask for networking reach it.
  *
- * <p>runsc releases before 20240801 (Debian 12 ships 20221219) refuse every networked sandbox on
- * current kernels ("cannot run with network enabled in root network namespace"): with such a runsc
- * the networked run must FAIL with that reason and the hint, never run without its network.
+ * <p>runsc releases from before gVisor's fix for issue #10704 (July 2024; Debian 12 ships 20221219)
+ * refuse every networked sandbox on current kernels ("cannot run with network enabled in root network
+ * namespace"): with such a runsc the networked run must FAIL with that reason and the hint, and the
+ * test is then reported as skipped, since the networking itself went untested.
  */
 abstract class NetworkingTestBase {
     static TestServer s;
@@ -126,7 +127,7 @@ abstract class NetworkingTestBase {
                 && connected.get("error").asText().contains("cannot run with network enabled in root network namespace")) {
             assertThat(connected.get("error").asText()).contains("networking needs a newer runsc");
             assertThat(connections.get()).isEqualTo(before);
-            return;
+            org.junit.jupiter.api.Assumptions.abort("this runsc predates gVisor's fix for issue #10704: networking untested");
         }
         assertThat(connected.get("status").asText()).as(connected.toString()).isEqualTo("SUCCESS");
         assertThat(stdout(connected)).contains("pong");
