@@ -26,7 +26,7 @@ public final class LayerBuilder implements AutoCloseable {
         return store.pendingDiff(id);
     }
 
-    /** Marks the layer read-only and publishes it; returns its id (even if the tree is empty). */
+    /** Publishes the layer (read-only soon after, in the background); returns its id (even if the tree is empty). */
     public String commit() throws IOException {
         if (done) throw new IllegalStateException("layer " + id + " already finished");
         done = true;

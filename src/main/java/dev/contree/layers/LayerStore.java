@@ -194,9 +194,9 @@ public final class LayerStore implements AutoCloseable {
 
     /**
      * Unmounts the layer, drops work/ and the {@code scratchPaths} the runtime created (see
-     * {@link ScratchPaths}), and then: an empty upper dir deletes the subvolume and returns empty
-     * ("unchanged"); otherwise the subvolume is marked read-only in place and published under its id.
-     * On failure the layer is discarded.
+     * {@link ScratchPaths}), and then: an empty upper dir returns empty ("unchanged"; the subvolume is
+     * deleted in the background); otherwise the layer's size is recorded and the subvolume published under
+     * its id (read-only soon after, in the background). On failure the layer is discarded.
      */
     public Optional<String> commit(WritableLayer layer, Collection<String> scratchPaths) throws IOException {
         background.activity();
