@@ -65,6 +65,10 @@ public final class Main {
                 description = "CPU quota of each sandbox, in CPUs, e.g. 0.5 or 2 (default 1)")
         double sandboxCpus;
 
+        @Option(names = "--max-mount-depth", defaultValue = "${env:CONTREE_MAX_MOUNT_DEPTH:-16}",
+                description = "image chains deeper than this are compacted before they run (default 16; lower lists faster, compacts more)")
+        int maxMountDepth;
+
         @Override
         public Integer call() throws Exception {
             int colon = listen.lastIndexOf(':');
@@ -84,7 +88,8 @@ public final class Main {
                 ServerConfig base = ServerConfig.defaults(data.data);
                 config = base.withListen(host, port).withRuntime(runtime, platform).withNetwork(networkNamespace)
                         .withExecutions(concurrency != null ? concurrency : base.instanceConcurrency(), maxTimeout)
-                        .withSandboxLimits(new ServerConfig.SandboxLimits(parseSize(sandboxMemory), sandboxPids, sandboxCpus));
+                        .withSandboxLimits(new ServerConfig.SandboxLimits(parseSize(sandboxMemory), sandboxPids, sandboxCpus))
+                        .withMaxMountDepth(maxMountDepth);
             } catch (IllegalArgumentException e) {
                 throw new CommandLine.ParameterException(new CommandLine(this), e.getMessage());
             }

@@ -28,5 +28,8 @@ class ServeOptionsTest {
         ServerConfig c = ServerConfig.defaults(java.nio.file.Path.of("d"));
         assertThatThrownBy(() -> c.withExecutions(0, 60)).hasMessageContaining("concurrency");
         assertThatThrownBy(() -> c.withExecutions(2, 0)).hasMessageContaining("timeout");
+        assertThatThrownBy(() -> c.withMaxMountDepth(1)).hasMessageContaining("mount depth");
+        assertThatThrownBy(() -> c.withMaxMountDepth(33)).hasMessageContaining("mount depth");
+        assertThat(c.withMaxMountDepth(8).maxMountDepth()).isEqualTo(8);
     }
 }

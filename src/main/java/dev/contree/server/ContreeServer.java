@@ -58,7 +58,8 @@ public final class ContreeServer implements AutoCloseable {
             opened.add(db);
             // A sparse pool larger than the disk under it would fail writes deep inside btrfs; cap it at 90% of what is free.
             long pool = Math.min(config.layerPoolBytes(), java.nio.file.Files.getFileStore(data).getUsableSpace() / 10 * 9);
-            LayerStore layers = LayerStore.open(data.resolve("layers"), LayerStoreConfig.defaults().withImageSize(pool));
+            LayerStore layers = LayerStore.open(data.resolve("layers"),
+                    LayerStoreConfig.defaults().withImageSize(pool).withMaxMountDepth(config.maxMountDepth()));
             opened.add(layers);
             RuntimeConfig.Kind kind = config.runtime().equals("runc") ? RuntimeConfig.Kind.RUNC : RuntimeConfig.Kind.RUNSC;
             RuntimeConfig runtimeConfig = RuntimeConfig.defaults(kind, data.resolve("runtime")).withPlatform(config.runscPlatform())

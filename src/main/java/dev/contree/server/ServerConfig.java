@@ -1,5 +1,7 @@
 package dev.contree.server;
 
+import dev.contree.layers.LayerStoreConfig;
+
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.Set;
@@ -23,13 +25,14 @@ import java.util.stream.Collectors;
  * @param networkNamespace      a prepared network namespace that executions asking for {@code networking.enabled} join;
  *                              null refuses networking
  * @param layerPoolBytes        size of the sparse btrfs image holding layers (when the data dir is not on btrfs)
+ * @param maxMountDepth         image chains deeper than this are compacted before they run (overlay lower dirs)
  * @param insecureRegistries    registry hosts ({@code host} or {@code host:port}) that may be pulled over plain HTTP
  *                              besides loopback; default from {@code CONTREE_INSECURE_REGISTRIES} (comma separated)
  */
 public record ServerConfig(String host, int port, Path dataDir, String runtime, String runscPlatform,
                            long maxUploadBytes, long maxJsonBytes, int instanceMaxTimeout, int instanceConcurrency,
                            int importMaxTimeout, SandboxLimits sandbox, Path networkNamespace, long layerPoolBytes,
-                           Set<String> insecureRegistries) {
+                           int maxMountDepth, Set<String> insecureRegistries) {
 
     /** Memory (bytes), process count and CPUs of one sandbox's cgroup. */
     public record SandboxLimits(long memoryBytes, long pids, double cpus) {
@@ -47,12 +50,13 @@ public record ServerConfig(String host, int port, Path dataDir, String runtime, 
         if (sandbox == null) sandbox = SandboxLimits.DEFAULT;
         if (instanceConcurrency < 1) throw new IllegalArgumentException("concurrency must be at least 1");
         if (instanceMaxTimeout < 1) throw new IllegalArgumentException("max timeout must be at least 1 s");
+        if (maxMountDepth < 2 || maxMountDepth > 32) throw new IllegalArgumentException("max mount depth must be between 2 and 32");
     }
 
     public static ServerConfig defaults(Path dataDir) {
         return new ServerConfig("127.0.0.1", 8080, dataDir, "runsc", "ptrace",
                 8L << 30, 256L << 20, 3600, Math.max(2, Runtime.getRuntime().availableProcessors() * 2), 3600,
-                SandboxLimits.DEFAULT, null, 256L << 30, insecureRegistriesFromEnv());
+                SandboxLimits.DEFAULT, null, 256L << 30, LayerStoreConfig.DEFAULT_MAX_MOUNT_DEPTH, insecureRegistriesFromEnv());
     }
 
     public ServerConfig withListen(String host, int port) {
@@ -76,6 +80,10 @@ public record ServerConfig(String host, int port, Path dataDir, String runtime, 
         return with(b -> b.sandbox = limits);
     }
 
+    public ServerConfig withMaxMountDepth(int depth) {
+        return with(b -> b.maxMountDepth = depth);
+    }
+
     public ServerConfig withNetwork(Path namespace) {
         return with(b -> b.networkNamespace = namespace);
     }
@@ -93,7 +101,7 @@ public record ServerConfig(String host, int port, Path dataDir, String runtime, 
     /** The record's fields, mutable, so each {@code with…} names only what it changes. */
     private static final class Fields {
         String host, runtime, runscPlatform;
-        int port, instanceMaxTimeout, instanceConcurrency, importMaxTimeout;
+        int port, instanceMaxTimeout, instanceConcurrency, importMaxTimeout, maxMountDepth;
         Path dataDir, networkNamespace;
         long maxUploadBytes, maxJsonBytes, layerPoolBytes;
         SandboxLimits sandbox;
@@ -103,12 +111,13 @@ public record ServerConfig(String host, int port, Path dataDir, String runtime, 
             host = c.host; port = c.port; dataDir = c.dataDir; runtime = c.runtime; runscPlatform = c.runscPlatform;
             maxUploadBytes = c.maxUploadBytes; maxJsonBytes = c.maxJsonBytes; instanceMaxTimeout = c.instanceMaxTimeout;
             instanceConcurrency = c.instanceConcurrency; importMaxTimeout = c.importMaxTimeout; sandbox = c.sandbox;
-            networkNamespace = c.networkNamespace; layerPoolBytes = c.layerPoolBytes; insecureRegistries = c.insecureRegistries;
+            networkNamespace = c.networkNamespace; layerPoolBytes = c.layerPoolBytes; maxMountDepth = c.maxMountDepth;
+            insecureRegistries = c.insecureRegistries;
         }
 
         ServerConfig build() {
             return new ServerConfig(host, port, dataDir, runtime, runscPlatform, maxUploadBytes, maxJsonBytes, instanceMaxTimeout,
-                    instanceConcurrency, importMaxTimeout, sandbox, networkNamespace, layerPoolBytes, insecureRegistries);
+                    instanceConcurrency, importMaxTimeout, sandbox, networkNamespace, layerPoolBytes, maxMountDepth, insecureRegistries);
         }
     }
 
