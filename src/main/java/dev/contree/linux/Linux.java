@@ -43,15 +43,20 @@ public final class Linux {
     public static final int ENAMETOOLONG = 36;
     public static final int ENODATA = 61;
     public static final int ENOTSUP = 95;
+    public static final int EXDEV = 18;
+    public static final int ENOTEMPTY = 39;
+    public static final int ELOOP = 40;
+    public static final int EPERM = 1;
 
     /** open(2) flags; {@link #open} always adds O_CLOEXEC so no descriptor leaks into child processes. */
     public static final int O_RDONLY = 0, O_WRONLY = 1, O_CREAT = 0100, O_EXCL = 0200, O_DIRECTORY = 0200000,
             O_NOFOLLOW = 0400000;
-    private static final int O_CLOEXEC = 02000000;
+    static final int O_CLOEXEC = 02000000;
 
-    private static final int AT_FDCWD = -100;
-    private static final int AT_SYMLINK_NOFOLLOW = 0x100;
-    private static final int STATX_BASIC_STATS = 0x7ff;
+    static final int AT_FDCWD = -100;
+    static final int AT_SYMLINK_NOFOLLOW = 0x100;
+    static final int AT_EMPTY_PATH = 0x1000;
+    static final int STATX_BASIC_STATS = 0x7ff;
 
     /** Result of {@link #lstat}: the fields of statx(2) we use (times with nanoseconds). */
     public record Stat(long dev, long ino, int mode, long nlink, int uid, int gid, long size,
@@ -79,14 +84,14 @@ public final class Linux {
         public int errno() { return errno; }
     }
 
-    private static final Linker LINKER = Linker.nativeLinker();
-    private static final SymbolLookup LIBC = LINKER.defaultLookup();
-    private static final StructLayout CCS = Linker.Option.captureStateLayout();
+    static final Linker LINKER = Linker.nativeLinker();
+    static final SymbolLookup LIBC = LINKER.defaultLookup();
+    static final StructLayout CCS = Linker.Option.captureStateLayout();
     private static final VarHandle ERRNO = CCS.varHandle(StructLayout.PathElement.groupElement("errno"));
 
-    private static final ValueLayout.OfInt I = ValueLayout.JAVA_INT;
-    private static final ValueLayout.OfLong L = ValueLayout.JAVA_LONG;
-    private static final ValueLayout A = ValueLayout.ADDRESS;
+    static final ValueLayout.OfInt I = ValueLayout.JAVA_INT;
+    static final ValueLayout.OfLong L = ValueLayout.JAVA_LONG;
+    static final ValueLayout A = ValueLayout.ADDRESS;
 
     // open and ioctl are variadic in C: the linker must know where the "..." starts.
     private static final MethodHandle OPEN = fn("open", FunctionDescriptor.of(I, A, I, I), Linker.Option.firstVariadicArg(2));
@@ -108,7 +113,7 @@ public final class Linux {
             LIBC.find("strerror").orElseThrow(), FunctionDescriptor.of(A, I));
 
     /** A libc downcall whose errno is captured into a state segment passed as the first argument. */
-    private static MethodHandle fn(String name, FunctionDescriptor fd, Linker.Option... extra) {
+    static MethodHandle fn(String name, FunctionDescriptor fd, Linker.Option... extra) {
         Linker.Option[] opts = Arrays.copyOf(extra, extra.length + 1);
         opts[extra.length] = Linker.Option.captureCallState("errno");
         return LINKER.downcallHandle(LIBC.find(name).orElseThrow(() -> new UnsatisfiedLinkError(name)), fd, opts);
@@ -116,7 +121,7 @@ public final class Linux {
 
     /** The body of one call: gets a confined arena and the errno capture segment. */
     @FunctionalInterface
-    private interface Call<T> {
+    interface Call<T> {
         T run(Arena a, MemorySegment errnoState) throws Throwable;
     }
 
@@ -124,7 +129,7 @@ public final class Linux {
      * Runs {@code body} with a fresh arena. invokeExact declares Throwable; natives throw nothing, so
      * anything checked that is not an IOException is a bug.
      */
-    private static <T> T call(Call<T> body) throws IOException {
+    static <T> T call(Call<T> body) throws IOException {
         try (Arena a = Arena.ofConfined()) {
             return body.run(a, a.allocate(CCS));
         } catch (IOException | RuntimeException | Error e) {
@@ -135,12 +140,12 @@ public final class Linux {
     }
 
     /** libc's convention: a negative result means failure, errno says why. */
-    private static long check(long r, MemorySegment st, String op, Object target) throws ErrnoException {
+    static long check(long r, MemorySegment st, String op, Object target) throws ErrnoException {
         if (r < 0) throw new ErrnoException(op, target, errno(st));
         return r;
     }
 
-    private static int errno(MemorySegment st) {
+    static int errno(MemorySegment st) {
         return (int) ERRNO.get(st, 0L);
     }
 
@@ -265,35 +270,55 @@ public final class Linux {
                 if (e == ENOENT || e == ENOTDIR) return null;
                 throw new ErrnoException("statx", path, e);
             }
-            // Offsets into struct statx (<linux/stat.h>).
-            int nlink = buf.get(I, 16);
-            int uid = buf.get(I, 20);
-            int gid = buf.get(I, 24);
-            int mode = Short.toUnsignedInt(buf.get(ValueLayout.JAVA_SHORT, 28));
-            long ino = buf.get(L, 32);
-            long size = buf.get(L, 40);
-            long blocks = buf.get(L, 48); // 512-byte units, delayed allocation included
-            long atime = buf.get(L, 64);
-            int atimeNs = buf.get(I, 72);
-            long mtime = buf.get(L, 112);
-            int mtimeNs = buf.get(I, 120);
-            int rdevMajor = buf.get(I, 128), rdevMinor = buf.get(I, 132);
-            int devMajor = buf.get(I, 136), devMinor = buf.get(I, 140);
-            return new Stat(makedev(devMajor, devMinor), ino, mode, Integer.toUnsignedLong(nlink), uid, gid, size,
-                    atime, atimeNs, mtime, mtimeNs, makedev(rdevMajor, rdevMinor), blocks);
+            return parseStatx(buf);
         });
+    }
+
+    /** Decodes a struct statx buffer (256 bytes) filled with STATX_BASIC_STATS. */
+    static Stat parseStatx(MemorySegment buf) {
+        // Offsets into struct statx (<linux/stat.h>).
+        int nlink = buf.get(I, 16);
+        int uid = buf.get(I, 20);
+        int gid = buf.get(I, 24);
+        int mode = Short.toUnsignedInt(buf.get(ValueLayout.JAVA_SHORT, 28));
+        long ino = buf.get(L, 32);
+        long size = buf.get(L, 40);
+        long blocks = buf.get(L, 48); // 512-byte units, delayed allocation included
+        long atime = buf.get(L, 64);
+        int atimeNs = buf.get(I, 72);
+        long mtime = buf.get(L, 112);
+        int mtimeNs = buf.get(I, 120);
+        int rdevMajor = buf.get(I, 128), rdevMinor = buf.get(I, 132);
+        int devMajor = buf.get(I, 136), devMinor = buf.get(I, 140);
+        return new Stat(makedev(devMajor, devMinor), ino, mode, Integer.toUnsignedLong(nlink), uid, gid, size,
+                atime, atimeNs, mtime, mtimeNs, makedev(rdevMajor, rdevMinor), blocks);
     }
 
     // ---- extended attributes (all namespaces this process can see; root sees trusted.*) ----
 
     /** lgetxattr(2); {@code null} when the attribute is absent. */
     public static byte[] lgetxattr(Path path, String name) throws IOException {
+        return lgetxattrBytes(pathBytes(path), name, path);
+    }
+
+    /** lsetxattr(2) with flags 0 (create or replace). */
+    public static void lsetxattr(Path path, String name, byte[] value) throws IOException {
+        lsetxattrBytes(pathBytes(path), name, value, path);
+    }
+
+    /** llistxattr(2): attribute names; empty when the file system has no xattr support. */
+    public static List<String> llistxattr(Path path) throws IOException {
+        return llistxattrBytes(pathBytes(path), path);
+    }
+
+    /** {@link #lgetxattr} of a path given as bytes; {@code what} names it in errors. */
+    static byte[] lgetxattrBytes(byte[] path, String name, Object what) throws IOException {
         return call((a, st) -> {
-            MemorySegment p = cpath(a, path), n = cstr(a, name);
+            MemorySegment p = Dir.bytes(a, path), n = cstr(a, name);
             for (int attempt = 0; ; attempt++) {
                 long size = (long) LGETXATTR.invokeExact(st, p, n, MemorySegment.NULL, 0L);
                 if (size < 0 && errno(st) == ENODATA) return null;
-                check(size, st, "lgetxattr " + name, path);
+                check(size, st, "lgetxattr " + name, what);
                 MemorySegment buf = a.allocate(Math.max(1, size));
                 long got = (long) LGETXATTR.invokeExact(st, p, n, buf, size);
                 if (got < 0) {
@@ -301,41 +326,45 @@ public final class Linux {
                     if (e == ENODATA) return null;
                     if (e == ERANGE && attempt < 5) continue; // grew between the calls
                 }
-                check(got, st, "lgetxattr " + name, path);
+                check(got, st, "lgetxattr " + name, what);
                 return buf.asSlice(0, got).toArray(ValueLayout.JAVA_BYTE);
             }
         });
     }
 
-    /** lsetxattr(2) with flags 0 (create or replace). */
-    public static void lsetxattr(Path path, String name, byte[] value) throws IOException {
+    static void lsetxattrBytes(byte[] path, String name, byte[] value, Object what) throws IOException {
         call((a, st) -> {
             MemorySegment v = a.allocate(Math.max(1, value.length));
             MemorySegment.copy(value, 0, v, ValueLayout.JAVA_BYTE, 0, value.length);
-            int r = (int) LSETXATTR.invokeExact(st, cpath(a, path), cstr(a, name), v, (long) value.length, 0);
-            return check(r, st, "lsetxattr " + name, path);
+            int r = (int) LSETXATTR.invokeExact(st, Dir.bytes(a, path), cstr(a, name), v, (long) value.length, 0);
+            return check(r, st, "lsetxattr " + name, what);
         });
     }
 
-    /** llistxattr(2): attribute names; empty when the file system has no xattr support. */
-    public static List<String> llistxattr(Path path) throws IOException {
+    static List<String> llistxattrBytes(byte[] path, Object what) throws IOException {
         return call((a, st) -> {
-            MemorySegment p = cpath(a, path);
+            MemorySegment p = Dir.bytes(a, path);
             for (int attempt = 0; ; attempt++) {
                 long size = (long) LLISTXATTR.invokeExact(st, p, MemorySegment.NULL, 0L);
                 if (size < 0 && errno(st) == ENOTSUP) return List.<String>of();
-                check(size, st, "llistxattr", path);
+                check(size, st, "llistxattr", what);
                 if (size == 0) return List.<String>of();
                 MemorySegment buf = a.allocate(size);
                 long got = (long) LLISTXATTR.invokeExact(st, p, buf, size);
                 if (got < 0 && errno(st) == ERANGE && attempt < 5) continue; // grew between the calls
-                check(got, st, "llistxattr", path);
+                check(got, st, "llistxattr", what);
                 return splitNul(buf.asSlice(0, got).toArray(ValueLayout.JAVA_BYTE));
             }
         });
     }
 
-    private static List<String> splitNul(byte[] b) {
+    private static byte[] pathBytes(Path p) throws IOException {
+        String s = p.toString();
+        if (s.indexOf('\0') >= 0) throw new IOException("NUL byte in " + s.replace('\0', '?'));
+        return s.getBytes(StandardCharsets.UTF_8);
+    }
+
+    static List<String> splitNul(byte[] b) {
         List<String> names = new ArrayList<>();
         int start = 0;
         for (int i = 0; i < b.length; i++) {
@@ -354,7 +383,7 @@ public final class Linux {
     }
 
     /** A C string; a NUL inside would silently truncate it, so refuse. */
-    private static MemorySegment cstr(Arena a, String s) throws IOException {
+    static MemorySegment cstr(Arena a, String s) throws IOException {
         if (s.indexOf('\0') >= 0) throw new IOException("NUL byte in " + s.replace('\0', '?'));
         return a.allocateFrom(s, StandardCharsets.UTF_8);
     }

@@ -1,0 +1,391 @@
+package dev.contree.linux;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+import static dev.contree.linux.Linux.A;
+import static dev.contree.linux.Linux.I;
+import static dev.contree.linux.Linux.L;
+
+/**
+ * An open directory of a tree the sandbox or an image controls, and every operation on the names in it,
+ * relative to its descriptor. This is how the server touches hostile trees (upper dirs, layers, a sandbox's
+ * rootfs): nothing here ever follows a symlink.
+ *
+ * <ul>
+ *   <li>{@link #openDir} resolves a relative path with {@code openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+ *       RESOLVE_NO_MAGICLINKS)}: a symlink in any component fails with ELOOP, {@code ..} cannot climb out,
+ *       and the result is the directory itself, not whatever a path string names a moment later.</li>
+ *   <li>Every other call takes a single name ({@link Name}: bytes, no '/', not "." or "..") inside this
+ *       directory and uses the {@code *at} syscall with AT_SYMLINK_NOFOLLOW / O_NOFOLLOW.</li>
+ *   <li>Names are bytes: {@link #list} returns what getdents64 returned, any byte string a Linux filename
+ *       can be, and hands it back unchanged.</li>
+ * </ul>
+ * Error messages name the {@code label} given at open (an image path, never a host path), so they can be
+ * shown to clients.
+ */
+public final class Dir implements AutoCloseable {
+    private static final long RESOLVE_NO_MAGICLINKS = 0x02, RESOLVE_NO_SYMLINKS = 0x04, RESOLVE_BENEATH = 0x08;
+    private static final long SYS_OPENAT2 = 437;
+    private static final int AT_REMOVEDIR = 0x200;
+
+    private static final MethodHandle SYSCALL_OPENAT2 = Linux.fn("syscall",
+            FunctionDescriptor.of(L, L, I, A, A, L), Linker.Option.firstVariadicArg(1));
+    private static final MethodHandle GETDENTS64 = Linux.fn("getdents64", FunctionDescriptor.of(L, I, A, L));
+    private static final MethodHandle OPENAT = Linux.fn("openat", FunctionDescriptor.of(I, I, A, I, I),
+            Linker.Option.firstVariadicArg(3));
+    private static final MethodHandle STATX = Linux.fn("statx", FunctionDescriptor.of(I, I, A, I, I, A));
+    private static final MethodHandle UNLINKAT = Linux.fn("unlinkat", FunctionDescriptor.of(I, I, A, I));
+    private static final MethodHandle MKDIRAT = Linux.fn("mkdirat", FunctionDescriptor.of(I, I, A, I));
+    private static final MethodHandle MKNODAT = Linux.fn("mknodat", FunctionDescriptor.of(I, I, A, I, L));
+    private static final MethodHandle SYMLINKAT = Linux.fn("symlinkat", FunctionDescriptor.of(I, A, I, A));
+    private static final MethodHandle READLINKAT = Linux.fn("readlinkat", FunctionDescriptor.of(L, I, A, A, L));
+    private static final MethodHandle LINKAT = Linux.fn("linkat", FunctionDescriptor.of(I, I, A, I, A, I));
+    private static final MethodHandle RENAMEAT = Linux.fn("renameat", FunctionDescriptor.of(I, I, A, I, A));
+    private static final MethodHandle FCHOWNAT = Linux.fn("fchownat", FunctionDescriptor.of(I, I, A, I, I, I));
+    private static final MethodHandle FCHMODAT = Linux.fn("fchmodat", FunctionDescriptor.of(I, I, A, I, I));
+    private static final MethodHandle FCHMOD = Linux.fn("fchmod", FunctionDescriptor.of(I, I, I));
+    private static final MethodHandle UTIMENSAT = Linux.fn("utimensat", FunctionDescriptor.of(I, I, A, A, I));
+
+    private final int fd;
+    private final String label;
+
+    private Dir(int fd, String label) {
+        this.fd = fd;
+        this.label = label;
+    }
+
+    /**
+     * A file name inside one directory: the exact bytes (no '/', no NUL, not empty, "." or ".."). {@link #toString}
+     * is a lossy UTF-8 rendering for messages; compare and key by the record itself.
+     */
+    public record Name(byte[] bytes) implements Comparable<Name> {
+        public Name {
+            if (bytes.length == 0 || bytes.length > 255) throw new IllegalArgumentException("bad file name length " + bytes.length);
+            for (byte b : bytes) if (b == '/' || b == 0) throw new IllegalArgumentException("bad file name " + render(bytes));
+            if (bytes[0] == '.' && (bytes.length == 1 || (bytes.length == 2 && bytes[1] == '.')))
+                throw new IllegalArgumentException("bad file name " + render(bytes));
+        }
+
+        public static Name of(String name) {
+            return new Name(name.getBytes(StandardCharsets.UTF_8));
+        }
+
+        /** Whether the bytes are valid UTF-8 (so {@link #toString} is exact). */
+        public boolean isUtf8() {
+            return StandardCharsets.UTF_8.newDecoder().decode(java.nio.ByteBuffer.wrap(bytes), java.nio.CharBuffer.allocate(bytes.length),
+                    true).isUnderflow();
+        }
+
+        @Override public boolean equals(Object o) { return o instanceof Name n && java.util.Arrays.equals(bytes, n.bytes); }
+        @Override public int hashCode() { return java.util.Arrays.hashCode(bytes); }
+        @Override public int compareTo(Name o) { return java.util.Arrays.compareUnsigned(bytes, o.bytes); }
+        @Override public String toString() { return render(bytes); }
+
+        private static String render(byte[] b) { return new String(b, StandardCharsets.UTF_8); }
+    }
+
+    /**
+     * Opens a trusted host directory (one the server created, e.g. a layer's diff dir) as the root of a
+     * hostile tree. The final component must be a directory, not a symlink. {@code label} names it in errors.
+     */
+    public static Dir open(Path trustedDir, String label) throws IOException {
+        return new Dir(Linux.open(trustedDir, Linux.O_RDONLY | Linux.O_DIRECTORY | Linux.O_NOFOLLOW, 0), label);
+    }
+
+    /** The descriptor; valid until {@link #close}. */
+    public int fd() { return fd; }
+
+    /** What error messages call this directory. */
+    public String label() { return label; }
+
+    /**
+     * The directory at {@code rel} ("a/b/c", or "" for a second handle on this one) below this one, never
+     * through a symlink: ELOOP when a component is one (ENOTDIR when the last one is), EXDEV when ".." would
+     * climb out, ENOENT/ENOTDIR when missing or not a directory.
+     */
+    public Dir openDir(String rel) throws IOException {
+        return openDir(rel.getBytes(StandardCharsets.UTF_8), rel);
+    }
+
+    /** {@link #openDir(String)} for a path given as bytes (components separated by '/'). */
+    public Dir openDir(byte[] rel, String relLabel) throws IOException {
+        String child = childLabel(relLabel);
+        if (rel.length == 0 || (rel.length == 1 && rel[0] == '.')) rel = new byte[] {'.'};
+        byte[] path = rel;
+        int r = Linux.call((a, st) -> {
+            MemorySegment how = a.allocate(24, 8); // struct open_how {u64 flags; u64 mode; u64 resolve;}
+            how.set(L, 0, (long) (Linux.O_RDONLY | Linux.O_DIRECTORY | Linux.O_NOFOLLOW | Linux.O_CLOEXEC));
+            how.set(L, 8, 0L);
+            how.set(L, 16, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+            long res = (long) SYSCALL_OPENAT2.invokeExact(st, SYS_OPENAT2, fd, bytes(a, path), how, 24L);
+            return (int) Linux.check(res, st, "open directory", child);
+        });
+        return new Dir(r, child);
+    }
+
+    /** Like {@link #openDir(String)}, but null when the path is missing or not a directory (ENOENT/ENOTDIR). */
+    public Dir openDirOrNull(String rel) throws IOException {
+        try {
+            return openDir(rel);
+        } catch (Linux.ErrnoException e) {
+            if (e.errno() == Linux.ENOENT || e.errno() == Linux.ENOTDIR) return null;
+            throw e;
+        }
+    }
+
+    /** {@link #openDir} of one name (a subdirectory). */
+    public Dir openDir(Name name) throws IOException {
+        return openDir(name.bytes(), name.toString());
+    }
+
+    /** This directory's own metadata. */
+    public Linux.Stat stat() throws IOException {
+        return statx(new byte[0], Linux.AT_EMPTY_PATH, label);
+    }
+
+    /** lstat of {@code name} in this directory; null when absent. */
+    public Linux.Stat statOrNull(Name name) throws IOException {
+        try {
+            return statx(name.bytes(), Linux.AT_SYMLINK_NOFOLLOW, childLabel(name.toString()));
+        } catch (Linux.ErrnoException e) {
+            if (e.errno() == Linux.ENOENT || e.errno() == Linux.ENOTDIR) return null;
+            throw e;
+        }
+    }
+
+    private Linux.Stat statx(byte[] name, int flags, String what) throws IOException {
+        return Linux.call((a, st) -> {
+            MemorySegment buf = a.allocate(256, 8);
+            int r = (int) STATX.invokeExact(st, fd, bytes(a, name), flags, Linux.STATX_BASIC_STATS, buf);
+            Linux.check(r, st, "statx", what);
+            return Linux.parseStatx(buf);
+        });
+    }
+
+    /** The names in this directory (without "." and ".."), in the order the file system returns them. */
+    public List<Name> list() throws IOException {
+        List<Name> out = new ArrayList<>();
+        // A second descriptor so concurrent listings of one Dir do not share a file offset.
+        try (Dir again = openDir("")) {
+            Linux.call((a, st) -> {
+                MemorySegment buf = a.allocate(64 * 1024, 8);
+                for (;;) {
+                    long n = (long) GETDENTS64.invokeExact(st, again.fd, buf, buf.byteSize());
+                    Linux.check(n, st, "getdents64", label);
+                    if (n == 0) return null;
+                    for (long off = 0; off < n; ) {
+                        int reclen = Short.toUnsignedInt(buf.get(ValueLayout.JAVA_SHORT_UNALIGNED, off + 16));
+                        long nameOff = off + 19;
+                        long end = nameOff;
+                        while (buf.get(ValueLayout.JAVA_BYTE, end) != 0) end++;
+                        byte[] nm = buf.asSlice(nameOff, end - nameOff).toArray(ValueLayout.JAVA_BYTE);
+                        if (!(nm.length == 1 && nm[0] == '.') && !(nm.length == 2 && nm[0] == '.' && nm[1] == '.'))
+                            out.add(new Name(nm));
+                        off += reclen;
+                    }
+                }
+            });
+        }
+        return out;
+    }
+
+    /** The names, sorted by their bytes. */
+    public List<Name> listSorted() throws IOException {
+        List<Name> names = list();
+        names.sort(null);
+        return names;
+    }
+
+    public boolean isEmpty() throws IOException {
+        return list().isEmpty();
+    }
+
+    /** Removes the non-directory {@code name} (a symlink itself, never its target). */
+    public void unlink(Name name) throws IOException {
+        unlinkat(name, 0);
+    }
+
+    /** Removes the empty directory {@code name}. */
+    public void rmdir(Name name) throws IOException {
+        unlinkat(name, AT_REMOVEDIR);
+    }
+
+    private void unlinkat(Name name, int flags) throws IOException {
+        Linux.call((a, st) -> Linux.check((int) UNLINKAT.invokeExact(st, fd, bytes(a, name.bytes()), flags), st,
+                "remove", childLabel(name.toString())));
+    }
+
+    /** rm -rf of {@code name} without following symlinks; absent is fine. */
+    public void deleteRecursively(Name name) throws IOException {
+        Linux.Stat st = statOrNull(name);
+        if (st == null) return;
+        if (st.isDir()) {
+            try (Dir d = openDir(name)) {
+                if ((st.mode() & 0700) != 0700) d.chmodSelf(0700); // overlay's work/work is mode 000
+                for (Name n : d.list()) d.deleteRecursively(n);
+            }
+            rmdir(name);
+        } else {
+            unlink(name);
+        }
+    }
+
+    public void mkdir(Name name, int mode) throws IOException {
+        Linux.call((a, st) -> Linux.check((int) MKDIRAT.invokeExact(st, fd, bytes(a, name.bytes()), mode), st,
+                "mkdir", childLabel(name.toString())));
+    }
+
+    /** mknod: {@code mode} includes the type bits. */
+    public void mknod(Name name, int mode, long dev) throws IOException {
+        Linux.call((a, st) -> Linux.check((int) MKNODAT.invokeExact(st, fd, bytes(a, name.bytes()), mode, dev), st,
+                "mknod", childLabel(name.toString())));
+    }
+
+    /** An overlayfs whiteout (character device 0/0) named {@code name}. */
+    public void mkwhiteout(Name name) throws IOException {
+        mknod(name, Linux.S_IFCHR, 0);
+    }
+
+    /** Creates the symlink {@code name} pointing at {@code target} (bytes, stored as given, never resolved). */
+    public void symlink(byte[] target, Name name) throws IOException {
+        Linux.call((a, st) -> Linux.check((int) SYMLINKAT.invokeExact(st, bytes(a, target), fd, bytes(a, name.bytes())),
+                st, "symlink", childLabel(name.toString())));
+    }
+
+    /** The target of the symlink {@code name}, as bytes. */
+    public byte[] readlink(Name name) throws IOException {
+        return Linux.call((a, st) -> {
+            MemorySegment buf = a.allocate(4097);
+            long n = (long) READLINKAT.invokeExact(st, fd, bytes(a, name.bytes()), buf, 4097L);
+            Linux.check(n, st, "readlink", childLabel(name.toString()));
+            if (n > 4096) throw new Linux.ErrnoException("readlink", childLabel(name.toString()), Linux.ENAMETOOLONG);
+            return buf.asSlice(0, n).toArray(ValueLayout.JAVA_BYTE);
+        });
+    }
+
+    /** A hard link {@code name} here to {@code srcName} in {@code srcDir} (never following a symlink). */
+    public void link(Dir srcDir, Name srcName, Name name) throws IOException {
+        Linux.call((a, st) -> Linux.check((int) LINKAT.invokeExact(st, srcDir.fd, bytes(a, srcName.bytes()), fd,
+                bytes(a, name.bytes()), 0), st, "link", childLabel(name.toString())));
+    }
+
+    /** Renames {@code from} here to {@code to} in {@code toDir} (replacing a non-directory there). */
+    public void rename(Name from, Dir toDir, Name to) throws IOException {
+        Linux.call((a, st) -> Linux.check((int) RENAMEAT.invokeExact(st, fd, bytes(a, from.bytes()), toDir.fd,
+                bytes(a, to.bytes())), st, "rename", childLabel(from.toString())));
+    }
+
+    /**
+     * Opens {@code name} with {@code flags} plus O_NOFOLLOW and O_CLOEXEC;
+     * a symlink there fails with ELOOP. The caller closes the returned descriptor ({@link Linux#close}).
+     */
+    public int openFile(Name name, int flags, int mode) throws IOException {
+        return Linux.call((a, st) -> (int) Linux.check((int) OPENAT.invokeExact(st, fd, bytes(a, name.bytes()),
+                flags | Linux.O_NOFOLLOW | Linux.O_CLOEXEC, mode), st, "open", childLabel(name.toString())));
+    }
+
+    /**
+     * A channel on the file behind descriptor {@code fd} (from {@link #openFile}), reopened through
+     * /proc/self/fd: the magic link names the inode already opened, so no path is resolved again.
+     */
+    public static java.nio.channels.FileChannel channel(int fd, java.nio.file.OpenOption... options) throws IOException {
+        return java.nio.channels.FileChannel.open(Path.of("/proc/self/fd/" + fd), options);
+    }
+
+    /** fstat of an open descriptor. */
+    public static Linux.Stat fstat(int fd) throws IOException {
+        return Linux.call((a, st) -> {
+            MemorySegment buf = a.allocate(256, 8);
+            int r = (int) STATX.invokeExact(st, fd, bytes(a, new byte[0]), Linux.AT_EMPTY_PATH, Linux.STATX_BASIC_STATS, buf);
+            Linux.check(r, st, "statx", "fd " + fd);
+            return Linux.parseStatx(buf);
+        });
+    }
+
+    /** lchown of {@code name}. */
+    public void chown(Name name, int uid, int gid) throws IOException {
+        Linux.call((a, st) -> Linux.check((int) FCHOWNAT.invokeExact(st, fd, bytes(a, name.bytes()), uid, gid,
+                Linux.AT_SYMLINK_NOFOLLOW), st, "chown", childLabel(name.toString())));
+    }
+
+    /** chmod of {@code name} with all 12 bits; fails (ENOTSUP) on a symlink instead of touching its target. */
+    public void chmod(Name name, int mode) throws IOException {
+        Linux.call((a, st) -> Linux.check((int) FCHMODAT.invokeExact(st, fd, bytes(a, name.bytes()), mode & 07777,
+                Linux.AT_SYMLINK_NOFOLLOW), st, "chmod", childLabel(name.toString())));
+    }
+
+    /** chmod of this directory itself. */
+    public void chmodSelf(int mode) throws IOException {
+        Linux.call((a, st) -> Linux.check((int) FCHMOD.invokeExact(st, fd, mode & 07777), st, "chmod", label));
+    }
+
+    /** atime/mtime of {@code name} itself (symlinks too). */
+    public void utimes(Name name, long atimeSec, int atimeNsec, long mtimeSec, int mtimeNsec) throws IOException {
+        Linux.call((a, st) -> {
+            MemorySegment ts = a.allocate(32, 8);
+            ts.set(L, 0, atimeSec);
+            ts.set(L, 8, atimeNsec);
+            ts.set(L, 16, mtimeSec);
+            ts.set(L, 24, mtimeNsec);
+            return Linux.check((int) UTIMENSAT.invokeExact(st, fd, bytes(a, name.bytes()), ts, Linux.AT_SYMLINK_NOFOLLOW),
+                    st, "utimensat", childLabel(name.toString()));
+        });
+    }
+
+    /** lgetxattr of {@code name}; null when absent. */
+    public byte[] getxattr(Name name, String attr) throws IOException {
+        return Linux.lgetxattrBytes(procBytes(name), attr, childLabel(name.toString()));
+    }
+
+    /** lsetxattr of {@code name}. */
+    public void setxattr(Name name, String attr, byte[] value) throws IOException {
+        Linux.lsetxattrBytes(procBytes(name), attr, value, childLabel(name.toString()));
+    }
+
+    /** llistxattr of {@code name}. */
+    public List<String> listxattr(Name name) throws IOException {
+        return Linux.llistxattrBytes(procBytes(name), childLabel(name.toString()));
+    }
+
+    /** /proc/self/fd/FD/NAME as raw bytes (the name may not be valid UTF-8). */
+    private byte[] procBytes(Name name) {
+        byte[] prefix = ("/proc/self/fd/" + fd + "/").getBytes(StandardCharsets.US_ASCII);
+        byte[] out = java.util.Arrays.copyOf(prefix, prefix.length + name.bytes().length);
+        System.arraycopy(name.bytes(), 0, out, prefix.length, name.bytes().length);
+        return out;
+    }
+
+    /** The label of a child: "label/child", for messages. */
+    private String childLabel(String child) {
+        if (child.isEmpty() || child.equals(".")) return label;
+        return label.endsWith("/") ? label + child : label + "/" + child;
+    }
+
+    /** A NUL-terminated copy of {@code b}. */
+    static MemorySegment bytes(Arena a, byte[] b) {
+        MemorySegment s = a.allocate(b.length + 1L);
+        MemorySegment.copy(b, 0, s, ValueLayout.JAVA_BYTE, 0, b.length);
+        s.set(ValueLayout.JAVA_BYTE, b.length, (byte) 0);
+        return s;
+    }
+
+    @Override
+    public void close() {
+        Linux.close(fd);
+    }
+
+    @Override
+    public String toString() {
+        return "Dir[" + label + "]";
+    }
+}
