@@ -71,7 +71,8 @@ public final class ContreeServer implements AutoCloseable {
             if (stale > 0) LOG.warn("removed {} sandbox(es) left by a previous run", stale);
 
             Tokens tokens = new Tokens(db);
-            FileService files = new FileService(db, new BlobStore(data.resolve("blobs")), config.maxUploadBytes());
+            AccountStorage storage = new AccountStorage(db, config.maxAccountBytes());
+            FileService files = new FileService(db, new BlobStore(data.resolve("blobs")), config.maxUploadBytes(), storage);
             ImageService images = new ImageService(db);
             OperationService operations = new OperationService(db);
             int failed = Scheduler.failLeftovers(operations);
@@ -79,7 +80,6 @@ public final class ContreeServer implements AutoCloseable {
             Scheduler scheduler = new Scheduler(operations, images, config.instanceConcurrency(), config.accountConcurrency());
             opened.add(scheduler);
             LayerIndex layerIndex = new LayerIndex(db);
-            AccountStorage storage = new AccountStorage(db, config.maxAccountBytes());
             LayerLeases leases = new LayerLeases();
             LayerGarbageCollector gc = new LayerGarbageCollector(layers, layerIndex, leases, Duration.ofMinutes(10));
             InstanceService instances = new InstanceService(images, files, operations, scheduler, layers, runtime, layerIndex, leases,

@@ -22,7 +22,7 @@ import java.util.regex.Pattern;
  * OCI image layout directory as {@code <any repo>:<tag>}, with no skopeo or registry process. Blobs can be overridden
  * (other bytes, or none: 404), and {@code bytesPerSecond} drip-feeds every response body, to play hostile registries.
  */
-final class LayoutRegistry implements AutoCloseable {
+public final class LayoutRegistry implements AutoCloseable {
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final Pattern MANIFEST = Pattern.compile("/v2/(.+)/manifests/([^/]+)");
     private static final Pattern BLOB = Pattern.compile("/v2/(.+)/blobs/(sha256:[0-9a-f]{64})");
@@ -30,11 +30,11 @@ final class LayoutRegistry implements AutoCloseable {
     private final HttpServer http;
     private final Path layout;
     /** digest → bytes to serve instead; an empty array means "404". */
-    final Map<String, byte[]> overrides = new ConcurrentHashMap<>();
-    final AtomicInteger blobRequests = new AtomicInteger();
+    public final Map<String, byte[]> overrides = new ConcurrentHashMap<>();
+    public final AtomicInteger blobRequests = new AtomicInteger();
     private volatile long bytesPerSecond = Long.MAX_VALUE;
 
-    LayoutRegistry(Path layout) throws IOException {
+    public LayoutRegistry(Path layout) throws IOException {
         this.layout = layout;
         http = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 64);
         http.setExecutor(java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor());
@@ -70,11 +70,11 @@ final class LayoutRegistry implements AutoCloseable {
         http.start();
     }
 
-    void throttle(long bytesPerSecond) {
+    public void throttle(long bytesPerSecond) {
         this.bytesPerSecond = bytesPerSecond;
     }
 
-    String hostPort() {
+    public String hostPort() {
         return "127.0.0.1:" + http.getAddress().getPort();
     }
 
