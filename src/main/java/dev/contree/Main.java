@@ -69,6 +69,18 @@ public final class Main {
                 description = "image chains deeper than this are compacted before they run (default 16; lower lists faster, compacts more)")
         int maxMountDepth;
 
+        @Option(names = "--max-import-bytes", defaultValue = "${env:CONTREE_MAX_IMPORT_BYTES:-16g}",
+                description = "most bytes one import may unpack (file data + 512 per entry), e.g. 4g (default 16g)")
+        String maxImportBytes;
+
+        @Option(names = "--max-account-bytes", defaultValue = "${env:CONTREE_MAX_ACCOUNT_BYTES:-unlimited}",
+                description = "most bytes one account may store (its images' layers and its files), e.g. 100g (default unlimited)")
+        String maxAccountBytes;
+
+        @Option(names = "--account-concurrency", defaultValue = "${env:CONTREE_ACCOUNT_CONCURRENCY:-0}",
+                description = "most execution/import slots one account may hold (default: concurrency minus a quarter, at least 1 kept for others)")
+        int accountConcurrency;
+
         @Override
         public Integer call() throws Exception {
             int colon = listen.lastIndexOf(':');
@@ -89,7 +101,10 @@ public final class Main {
                 config = base.withListen(host, port).withRuntime(runtime, platform).withNetwork(networkNamespace)
                         .withExecutions(concurrency != null ? concurrency : base.instanceConcurrency(), maxTimeout)
                         .withSandboxLimits(new ServerConfig.SandboxLimits(parseSize(sandboxMemory), sandboxPids, sandboxCpus))
-                        .withMaxMountDepth(maxMountDepth);
+                        .withMaxMountDepth(maxMountDepth)
+                        .withAccountConcurrency(accountConcurrency)
+                        .withStorageLimits(parseSize(maxImportBytes),
+                                maxAccountBytes.strip().equalsIgnoreCase("unlimited") ? Long.MAX_VALUE : parseSize(maxAccountBytes));
             } catch (IllegalArgumentException e) {
                 throw new CommandLine.ParameterException(new CommandLine(this), e.getMessage());
             }

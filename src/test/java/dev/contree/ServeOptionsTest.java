@@ -31,5 +31,21 @@ class ServeOptionsTest {
         assertThatThrownBy(() -> c.withMaxMountDepth(1)).hasMessageContaining("mount depth");
         assertThatThrownBy(() -> c.withMaxMountDepth(33)).hasMessageContaining("mount depth");
         assertThat(c.withMaxMountDepth(8).maxMountDepth()).isEqualTo(8);
+        assertThatThrownBy(() -> c.withStorageLimits(1000, Long.MAX_VALUE)).hasMessageContaining("import bytes");
+        assertThatThrownBy(() -> c.withStorageLimits(1L << 30, 1000)).hasMessageContaining("account bytes");
+        assertThatThrownBy(() -> c.withExecutions(4, 60).withAccountConcurrency(5)).hasMessageContaining("account concurrency");
+    }
+
+    /** One account never gets every slot by default: a quarter (at least one) stays for the others. */
+    @Test
+    void accountConcurrencyKeepsAReserve() {
+        ServerConfig c = ServerConfig.defaults(java.nio.file.Path.of("d"));
+        assertThat(c.withExecutions(16, 60).accountConcurrency()).isEqualTo(12);
+        assertThat(c.withExecutions(4, 60).accountConcurrency()).isEqualTo(3);
+        assertThat(c.withExecutions(2, 60).accountConcurrency()).isEqualTo(1);
+        assertThat(c.withExecutions(1, 60).accountConcurrency()).isEqualTo(1);
+        assertThat(c.withExecutions(4, 60).withAccountConcurrency(4).accountConcurrency()).isEqualTo(4);
+        assertThat(c.maxImportBytes()).isEqualTo(16L << 30);
+        assertThat(c.maxAccountBytes()).isEqualTo(Long.MAX_VALUE);
     }
 }

@@ -32,6 +32,8 @@ final class FilesRoutes {
         try {
             FileRecord f = files.upload(Auth.account(ctx), ctx.req().getInputStream());
             Json.send(ctx, 201, Wire.file(f));
+        } catch (FileService.StorageFullException e) {
+            throw new ApiException(403, e.getMessage());
         } catch (BlobStore.TooLargeException e) {
             throw ApiException.tooLarge(e.getMessage());
         } catch (IOException e) {

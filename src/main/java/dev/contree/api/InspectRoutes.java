@@ -152,7 +152,9 @@ final class InspectRoutes {
         List<String> paths = new ArrayList<>();
         for (String p : ctx.queryParams("path")) paths.add(p.startsWith("/") ? p : "/" + p);
         int maxCount = intParam(ctx, "max_count", 0);
-        int maxTotal = intParam(ctx, "max_total", GrepQuery.DEFAULT_MAX_TOTAL);
+        // A client may lower the server's bound on collected matches, never raise it: larger values are clamped and
+        // the answer says truncated, as for any search the bound stopped.
+        int maxTotal = Math.min(intParam(ctx, "max_total", GrepQuery.DEFAULT_MAX_TOTAL), MAX_GREP_TOTAL);
         String caseMode = ctx.queryParam("case");
         GrepQuery q = new GrepQuery(patterns, paths, ctx.queryParams("glob"), maxCount, maxTotal,
                 GrepQuery.CaseMode.parse(caseMode == null ? "sensitive" : caseMode), GrepQuery.DEFAULT_TIMEOUT);
@@ -202,6 +204,9 @@ final class InspectRoutes {
         }
         return out;
     }
+
+    /** The most grep matches one request collects (each holds a line of up to the line cap in memory). */
+    static final int MAX_GREP_TOTAL = 10_000;
 
     private static int intParam(Context ctx, String name, int fallback) {
         String v = ctx.queryParam(name);

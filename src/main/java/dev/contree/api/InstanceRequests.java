@@ -45,7 +45,7 @@ final class InstanceRequests {
         int gid = (int) Fields.integer(body, "gid", 0, 0, 65534);
         ObjectNode limits = Fields.object(body, "resources_limits");
         long maxLayer = limits == null ? InstanceSpec.DEFAULT_MAX_LAYER_BYTES
-                : Fields.integer(limits, "max_layer_bytes", InstanceSpec.DEFAULT_MAX_LAYER_BYTES, 1, Long.MAX_VALUE);
+                : Fields.integer(limits, "max_layer_bytes", InstanceSpec.DEFAULT_MAX_LAYER_BYTES, 1, InstanceSpec.MAX_LAYER_BYTES);
         ObjectNode networking = Fields.object(body, "networking");
         boolean network = networking != null && Fields.bool(networking, "enabled", false);
         return new InstanceSpec(command, image, shell, args, env, Fields.bool(body, "preserve_env", false), cwd, hostname,

@@ -38,6 +38,10 @@ final class WhoamiRoute {
         limits.put("instance_memory_bytes", config.sandbox().memoryBytes());
         limits.put("instance_pids", config.sandbox().pids());
         limits.put("instance_cpu_millis", Math.round(config.sandbox().cpus() * 1000));
+        limits.put("instance_max_layer_bytes", dev.contree.instances.InstanceSpec.MAX_LAYER_BYTES);
+        limits.put("account_max_concurrency", config.accountConcurrency());
+        limits.put("images_import_max_bytes", config.maxImportBytes());
+        if (config.maxAccountBytes() != Long.MAX_VALUE) limits.put("account_max_bytes", config.maxAccountBytes());
         ObjectNode stats = body.putObject("operations_stat");
         operations.countByStatus(p.accountId()).forEach(stats::put);
         Json.send(ctx, 200, body);

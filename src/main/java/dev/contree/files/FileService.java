@@ -20,14 +20,22 @@ public final class FileService {
     private final Database db;
     private final BlobStore blobs;
     private final long maxUploadBytes;
+    private final dev.contree.images.AccountStorage storage;
 
-    public FileService(Database db, BlobStore blobs, long maxUploadBytes) {
+    public FileService(Database db, BlobStore blobs, long maxUploadBytes, dev.contree.images.AccountStorage storage) {
         this.db = db;
         this.blobs = blobs;
         this.maxUploadBytes = maxUploadBytes;
+        this.storage = storage;
+    }
+
+    /** Thrown when the account is at its storage bound; nothing is read or stored. */
+    public static final class StorageFullException extends IOException {
+        StorageFullException(String message) { super(message); }
     }
 
     public FileRecord upload(String accountId, InputStream body) throws IOException {
+        if (storage.remaining(accountId) <= 0) throw new StorageFullException(storage.overMessage(accountId));
         BlobStore.Stored stored = blobs.put(body, maxUploadBytes);
         long now = Times.toMicros(Times.now());
         return db.write(c -> {

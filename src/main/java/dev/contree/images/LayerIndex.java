@@ -11,7 +11,10 @@ import java.util.List;
 import java.util.Optional;
 import java.util.Set;
 
-/** What the metadata store knows about layers: digests of imported layers, and which layers images reference. */
+/**
+ * What the metadata store knows about layers: digests of imported layers, which accounts proved they hold the bytes
+ * of a digest, and which layers images reference.
+ */
 public final class LayerIndex {
     private static final ObjectMapper JSON = new ObjectMapper();
     private final Database db;
@@ -27,6 +30,21 @@ public final class LayerIndex {
 
     public Optional<String> byDigest(String digest) {
         return Optional.ofNullable(db.read(c -> Sql.one(c, "SELECT id FROM layers WHERE digest = ?", rs -> rs.getString(1), digest)));
+    }
+
+    /**
+     * Whether {@code accountId} proved it holds the bytes behind {@code digest}. Layers are shared by digest for
+     * storage; reusing one by digest without this proof would hand an account another account's files.
+     */
+    public boolean proven(String accountId, String digest) {
+        return db.read(c -> Sql.one(c, "SELECT 1 FROM digest_proofs WHERE account_id = ? AND digest = ?",
+                rs -> Boolean.TRUE, accountId, digest)) != null;
+    }
+
+    /** Records that {@code accountId} downloaded (or uploaded) bytes that hashed to {@code digest}. */
+    public void prove(String accountId, String digest) {
+        db.write(c -> Sql.update(c, "INSERT OR IGNORE INTO digest_proofs (account_id, digest, created_at) VALUES (?,?,?)",
+                accountId, digest, Times.toMicros(Times.now())));
     }
 
     /** The size recorded for a layer, if it was recorded. */

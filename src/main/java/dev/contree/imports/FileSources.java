@@ -17,6 +17,8 @@ final class FileSources {
             @Override public String digest() { return "rootfs:sha256:" + file.sha256(); }
             @Override public InputStream open() throws java.io.IOException { return files.open(file); }
             @Override public boolean ociWhiteouts() { return false; }
+            // The digest is the sha256 of a file this account uploaded (the blob store hashed it on the way in).
+            @Override public boolean accountHoldsBytes() { return true; }
         };
         return cancel -> new ImportSource.Resolved(List.of(layer), ImageConfig.EMPTY);
     }

@@ -1,6 +1,7 @@
 package dev.contree.imports;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.contree.images.AccountStorage;
 import dev.contree.images.ImageService;
 import dev.contree.images.LayerIndex;
 import dev.contree.images.LayerLeases;
@@ -42,8 +43,17 @@ import java.util.concurrent.atomic.AtomicReference;
  *
  * <p>Missing layers are downloaded and unpacked in parallel (up to {@link #PARALLEL} at once) into pending
  * layers. Only when every one of them was read to the end (which verifies its digest) are they committed, so a
- * failed or cancelled import leaves no new layer behind. Cancelling closes the open source streams, which aborts
- * blocked downloads at once.
+ * failed or cancelled import leaves no new layer behind. Cancelling (a client, the timeout, shutdown) closes the open
+ * source streams and interrupts every thread of the import, so its slot is free at once even while a registry
+ * drip-feeds a manifest or a blob.
+ *
+ * <p>Content addressing deduplicates storage, never access: a stored layer is reused by digest only for an account
+ * that proved it holds those bytes ({@link LayerIndex#proven}). Otherwise the import downloads the blob and verifies
+ * its digest first (without unpacking it again), then records the proof. A manifest naming another account's
+ * layer digest, served with other bytes or not at all, fails.
+ *
+ * <p>Unpacked bytes are charged while unpacking ({@link TarLayerWriter.Budget}) against the smaller of the server's
+ * import cap and what the account may still store, so a small blob that inflates to gigabytes stops at the cap.
  */
 final class ImportJob implements Job {
     private static final Logger LOG = LoggerFactory.getLogger(ImportJob.class);
@@ -55,22 +65,33 @@ final class ImportJob implements Job {
     private final LayerIndex index;
     private final LayerLeases leases;
     private final ObjectNode metadata;
+    private final long maxImportBytes;
+    private final AccountStorage storage;
 
-    ImportJob(ImportRequest request, ImportSource source, LayerStore store, LayerIndex index, LayerLeases leases, ObjectNode metadata) {
+    ImportJob(ImportRequest request, ImportSource source, LayerStore store, LayerIndex index, LayerLeases leases, ObjectNode metadata,
+              long maxImportBytes, AccountStorage storage) {
         this.request = request;
         this.source = source;
         this.store = store;
         this.index = index;
         this.leases = leases;
         this.metadata = metadata;
+        this.maxImportBytes = maxImportBytes;
+        this.storage = storage;
     }
 
     @Override
     public Result run(Context ctx) {
         ctx.executing();
         CancelToken cancel = ctx.cancel();
+        String account = ctx.operation().accountId();
         Set<Closeable> open = ConcurrentHashMap.newKeySet();
-        cancel.onCancel(() -> open.forEach(ImportJob::closeQuietly));
+        Interrupter threads = new Interrupter();
+        threads.enter();
+        cancel.onCancel(() -> {
+            open.forEach(ImportJob::closeQuietly);
+            threads.interruptAll();
+        });
         ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor(Thread.ofVirtual().factory());
         timer.schedule(() -> cancel.cancel("import timed out after " + request.timeoutSeconds() + " s"),
                 request.timeoutSeconds(), TimeUnit.SECONDS);
@@ -83,28 +104,42 @@ final class ImportJob implements Job {
             checkCancelled(cancel);
             List<ImportSource.Layer> layers = image.layersBottomFirst();
 
-            // Reuse layers already in the store (leased so the garbage collector leaves them alone).
+            // Reuse layers already in the store (leased so the garbage collector leaves them alone), but only those
+            // this account proved it holds; the others are downloaded and verified first.
             Map<String, String> idByDigest = new LinkedHashMap<>();
             Map<String, ImportSource.Layer> missing = new LinkedHashMap<>();
+            Map<String, ImportSource.Layer> unproven = new LinkedHashMap<>();
             for (ImportSource.Layer layer : layers) {
-                if (idByDigest.containsKey(layer.digest()) || missing.containsKey(layer.digest())) continue;
-                String id = index.byDigest(layer.digest()).orElse(null);
+                String digest = layer.digest();
+                if (idByDigest.containsKey(digest) || missing.containsKey(digest) || unproven.containsKey(digest)) continue;
+                String id = index.byDigest(digest).orElse(null);
                 if (id != null) {
                     held.add(leases.acquire(List.of(id)));
                     if (store.exists(id)) {
-                        idByDigest.put(layer.digest(), id);
+                        idByDigest.put(digest, id);
+                        if (!layer.accountHoldsBytes() && !index.proven(account, digest)) unproven.put(digest, layer);
                         continue;
                     }
                 }
-                missing.put(layer.digest(), layer);
+                missing.put(digest, layer);
             }
 
-            Map<String, LayerBuilder> unpacked = unpackAll(new ArrayList<>(missing.values()), cancel, open, builders);
+            long budget = Math.min(maxImportBytes, storage.remaining(account));
+            if (budget <= 0) throw new ImportFailure(storage.overMessage(account));
+            Budget charged = new Budget(budget, budget == maxImportBytes
+                    ? "the image unpacks to more than " + maxImportBytes + " bytes, the server's import limit (--max-import-bytes)"
+                    : "the image does not fit in the account's storage limit of " + storage.cap() + " bytes (--max-account-bytes)");
+            List<Task> tasks = new ArrayList<>();
+            unproven.values().forEach(l -> tasks.add(new Task(l, true)));
+            missing.values().forEach(l -> tasks.add(new Task(l, false)));
+            Map<String, LayerBuilder> unpacked = runAll(tasks, cancel, open, builders, threads, charged);
             checkCancelled(cancel);
+            for (String digest : unproven.keySet()) index.prove(account, digest);
             for (var e : unpacked.entrySet()) {
                 String id = commit(e.getKey(), e.getValue());
                 held.add(leases.acquire(List.of(id)));
                 idByDigest.put(e.getKey(), id);
+                index.prove(account, e.getKey());
             }
 
             List<String> topFirst = new ArrayList<>();
@@ -114,11 +149,16 @@ final class ImportJob implements Job {
                 Long recorded = index.size(id).orElse(null);
                 size += recorded != null ? recorded : store.sizeOf(id); // sizeOf walks the layer's files
             }
+            if (storage.bounded() && storage.usedWith(account, topFirst) > storage.cap()) {
+                throw new ImportFailure("the image (" + size + " bytes) does not fit in the account's storage limit of "
+                        + storage.cap() + " bytes (--max-account-bytes)");
+            }
             var done = new OperationService.Completion(OperationStatus.SUCCESS, null, null, request.tag(), size, null, null, metadata);
             var newImage = new ImageService.NewImage(ctx.operation().accountId(), ctx.operation().uuid(), null, topFirst,
                     image.config(), size, request.tag(), true);
             return new Result(done, newImage);
         } catch (Exception e) {
+            threads.exit(); // deleting pending layers must not trip over a pending interrupt
             abortAll(builders);
             if (cancel.isCancelled()) {
                 String why = cancel.reason();
@@ -130,32 +170,88 @@ final class ImportJob implements Job {
             if (!(e instanceof ImportFailure)) LOG.warn("import {} failed", ctx.operation().uuid(), e);
             return new Result(new OperationService.Completion(OperationStatus.FAILED, scrub(msg), null, null, null, null, null, metadata), null);
         } finally {
+            threads.exit(); // no interrupt reaches this thread once it records the outcome
             timer.shutdownNow();
             held.forEach(LayerLeases.Lease::close);
         }
     }
 
-    /** Unpacks {@code layers} into pending layers, biggest first, several at once; all or nothing. */
-    private Map<String, LayerBuilder> unpackAll(List<ImportSource.Layer> layers, CancelToken cancel, Set<Closeable> open,
-                                                List<LayerBuilder> builders) throws Exception {
+    /** One layer to fetch: unpack it into a pending layer, or only verify its digest (the store already has it). */
+    private record Task(ImportSource.Layer layer, boolean verifyOnly) {}
+
+    /** The import's unpacked-size allowance, shared by its parallel layer unpacks. */
+    private static final class Budget implements TarLayerWriter.Budget {
+        private final long limit;
+        private final String message;
+        private final java.util.concurrent.atomic.AtomicLong used = new java.util.concurrent.atomic.AtomicLong();
+
+        Budget(long limit, String message) {
+            this.limit = limit;
+            this.message = message;
+        }
+
+        @Override
+        public void charge(long bytes) throws ImportFailure {
+            if (used.addAndGet(bytes) > limit) throw new ImportFailure(message + "; import stopped");
+        }
+    }
+
+    /**
+     * The threads working for one import. On cancel each is interrupted (a blocked HTTP send or body read ends at
+     * once); a thread leaves before it records anything so no stray interrupt reaches the scheduler's work.
+     */
+    private static final class Interrupter {
+        private final Set<Thread> threads = new java.util.HashSet<>();
+        private boolean interrupted;
+
+        synchronized void enter() {
+            threads.add(Thread.currentThread());
+            if (interrupted) Thread.currentThread().interrupt();
+        }
+
+        void exit() {
+            synchronized (this) {
+                threads.remove(Thread.currentThread());
+            }
+            Thread.interrupted(); // clear an interrupt that raced with the exit
+        }
+
+        synchronized void interruptAll() {
+            interrupted = true;
+            threads.forEach(Thread::interrupt);
+        }
+    }
+
+    /**
+     * Runs the tasks, biggest layer first, several at once; all or nothing. Returns the pending layers of the
+     * unpacked ones by digest.
+     */
+    private Map<String, LayerBuilder> runAll(List<Task> tasks, CancelToken cancel, Set<Closeable> open,
+                                             List<LayerBuilder> builders, Interrupter threads, Budget budget) throws Exception {
         Map<String, LayerBuilder> out = new ConcurrentHashMap<>();
-        if (layers.isEmpty()) return out;
-        List<ImportSource.Layer> order = new ArrayList<>(layers);
-        order.sort(Comparator.comparingLong(ImportSource.Layer::size).reversed());
+        if (tasks.isEmpty()) return out;
+        List<Task> order = new ArrayList<>(tasks);
+        order.sort(Comparator.comparingLong((Task t) -> t.layer().size()).reversed());
         Semaphore slots = new Semaphore(PARALLEL);
         AtomicReference<Exception> first = new AtomicReference<>();
         try (ExecutorService pool = Executors.newThreadPerTaskExecutor(Thread.ofVirtual().name("import-layer-", 0).factory())) {
             List<Future<?>> futures = new ArrayList<>();
-            for (ImportSource.Layer layer : order) {
+            for (Task task : order) {
                 futures.add(pool.submit(() -> {
-                    slots.acquire();
+                    threads.enter();
                     try {
-                        if (first.get() != null || cancel.isCancelled()) return null;
-                        out.put(layer.digest(), unpack(layer, cancel, open, builders));
+                        slots.acquire();
+                        try {
+                            if (first.get() != null || cancel.isCancelled()) return null;
+                            if (task.verifyOnly()) verify(task.layer(), cancel, open);
+                            else out.put(task.layer().digest(), unpack(task.layer(), cancel, open, builders, budget));
+                        } finally {
+                            slots.release();
+                        }
                     } catch (Exception e) {
                         if (first.compareAndSet(null, e)) open.forEach(ImportJob::closeQuietly); // stop the others
                     } finally {
-                        slots.release();
+                        threads.exit();
                     }
                     return null;
                 }));
@@ -166,8 +262,22 @@ final class ImportJob implements Job {
         return out;
     }
 
-    private LayerBuilder unpack(ImportSource.Layer layer, CancelToken cancel, Set<Closeable> open, List<LayerBuilder> builders)
-            throws IOException {
+    /** Downloads a layer the store already has and checks its digest: the account's proof that it holds the bytes. */
+    private void verify(ImportSource.Layer layer, CancelToken cancel, Set<Closeable> open) throws IOException {
+        long t0 = System.nanoTime();
+        InputStream raw = layer.open();
+        open.add(raw);
+        try (raw) {
+            checkCancelled(cancel);
+            cancellable(raw, cancel).transferTo(OutputStream.nullOutputStream()); // the end of a verifying stream checks the digest
+            LOG.debug("layer {} verified for reuse in {} ms", layer.digest(), (System.nanoTime() - t0) / 1_000_000);
+        } finally {
+            open.remove(raw);
+        }
+    }
+
+    private LayerBuilder unpack(ImportSource.Layer layer, CancelToken cancel, Set<Closeable> open, List<LayerBuilder> builders,
+                                Budget budget) throws IOException {
         long t0 = System.nanoTime();
         LayerBuilder builder = store.create();
         builders.add(builder);
@@ -178,7 +288,7 @@ final class ImportJob implements Job {
             InputStream checked = cancellable(raw, cancel);
             InputStream in = TarLayerWriter.decompressing(checked);
             try {
-                new TarLayerWriter(builder.diffDir(), layer.ociWhiteouts()).write(in);
+                new TarLayerWriter(builder.diffDir(), layer.ociWhiteouts()).budget(budget).write(in);
             } catch (dev.contree.layerformat.LayerFormatException e) {
                 throw new ImportFailure("layer " + layer.digest() + " is not a valid layer: " + e.getMessage(), e);
             } catch (java.util.zip.ZipException e) {

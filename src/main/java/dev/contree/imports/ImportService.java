@@ -3,6 +3,7 @@ package dev.contree.imports;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.contree.files.FileRecord;
 import dev.contree.files.FileService;
+import dev.contree.images.AccountStorage;
 import dev.contree.images.LayerIndex;
 import dev.contree.images.LayerLeases;
 import dev.contree.layers.LayerStore;
@@ -30,9 +31,17 @@ public final class ImportService {
     private final LayerIndex index;
     private final LayerLeases leases;
     private final RegistryClient registry;
+    private final long maxImportBytes;
+    private final AccountStorage storage;
 
+    /**
+     * @param maxImportBytes the most bytes one import may unpack (file data plus a per-entry overhead)
+     * @param storage        the per-account storage bound; an account at it cannot import
+     */
     public ImportService(FileService files, OperationService operations, Scheduler scheduler, LayerStore store, LayerIndex index,
-                         LayerLeases leases, RegistryClient registry) {
+                         LayerLeases leases, RegistryClient registry, long maxImportBytes, AccountStorage storage) {
+        this.maxImportBytes = maxImportBytes;
+        this.storage = storage;
         this.files = files;
         this.operations = operations;
         this.scheduler = scheduler;
@@ -44,8 +53,9 @@ public final class ImportService {
 
     public Operation start(String accountId, ImportRequest request, ObjectNode metadata) throws RequestRejected {
         ImportSource source = source(accountId, request);
+        if (storage.remaining(accountId) <= 0) throw new RequestRejected(403, storage.overMessage(accountId));
         Operation op = operations.create(accountId, OperationKind.IMAGE_IMPORT, null, metadata);
-        scheduler.submit(op, new ImportJob(request, source, store, index, leases, metadata));
+        scheduler.submit(op, new ImportJob(request, source, store, index, leases, metadata, maxImportBytes, storage));
         return op;
     }
 

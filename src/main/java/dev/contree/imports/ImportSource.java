@@ -26,6 +26,14 @@ interface ImportSource {
             return -1;
         }
 
+        /**
+         * Whether the account already proved it holds these bytes without reading them here (its own uploaded file),
+         * so a stored layer with this digest may be reused as is. False: the bytes must be read and verified first.
+         */
+        default boolean accountHoldsBytes() {
+            return false;
+        }
+
         /** Whether the tar uses OCI whiteout files ({@code .wh.*}); false for a plain rootfs tarball. */
         default boolean ociWhiteouts() {
             return true;

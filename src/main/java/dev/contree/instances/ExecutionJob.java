@@ -3,6 +3,7 @@ package dev.contree.instances;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.contree.files.FileRecord;
+import dev.contree.images.AccountStorage;
 import dev.contree.images.Image;
 import dev.contree.images.ImageConfig;
 import dev.contree.images.ImageService;
@@ -72,6 +73,12 @@ final class ExecutionJob implements Job {
             LayerLeases.Lease compactedLease = null;
             if (!compacted.equals(chain)) {
                 compactedLease = engine.leases().acquire(compacted);
+                // Recorded with their size so the account's storage keeps counting what the merged layers held.
+                for (String id : compacted) {
+                    if (!chain.contains(id) && engine.layerIndex().size(id).isEmpty()) {
+                        engine.layerIndex().record(id, null, engine.store().sizeOf(id));
+                    }
+                }
                 engine.layerIndex().replaceChain(image.uuid(), compacted);
                 chain = compacted;
             }
@@ -84,7 +91,12 @@ final class ExecutionJob implements Job {
     }
 
     private Result execute(Context ctx, List<String> chain) throws Exception {
-        WritableLayer layer = engine.store().prepare(chain, spec.maxLayerBytes());
+        // A kept result may not take the account past its storage bound: the writable layer's cap is the smaller one.
+        long cap = spec.maxLayerBytes();
+        long remaining = spec.disposable() ? AccountStorage.UNLIMITED : engine.storage().remaining(image.accountId());
+        if (remaining <= 0) return failure(OperationStatus.FAILED, engine.storage().overMessage(image.accountId()));
+        cap = Math.min(cap, remaining);
+        WritableLayer layer = engine.store().prepare(chain, cap);
         boolean settled = false;
         try {
             List<Path> lowerDirs = new ArrayList<>();
@@ -149,11 +161,19 @@ final class ExecutionJob implements Job {
                     String id = committed.get();
                     layerBytes = engine.store().sizeOf(id);
                     engine.layerIndex().record(id, null, layerBytes);
-                    if (spec.maxLayerBytes() > 0 && layerBytes >= spec.maxLayerBytes() - (1 << 20) && engine.store().quotasEnforced()) {
-                        ObjectNode cap = json();
-                        cap.put("limit_bytes", spec.maxLayerBytes());
-                        cap.put("file_size", layerBytes);
-                        ctx.event(0, "size_cap", cap);
+                    AccountStorage storage = engine.storage();
+                    if (storage.bounded() && storage.usedWith(image.accountId(), List.of(id)) > storage.cap()) {
+                        // Concurrent runs of one account can each fit alone and not together: the last to commit loses.
+                        engine.layerIndex().forget(id);
+                        engine.store().remove(id);
+                        return failure(OperationStatus.FAILED, "the result (" + layerBytes + " bytes) does not fit in the account's"
+                                + " storage limit of " + storage.cap() + " bytes (--max-account-bytes); nothing was kept");
+                    }
+                    if (cap > 0 && layerBytes >= cap - (1 << 20) && engine.store().quotasEnforced()) {
+                        ObjectNode capEvent = json();
+                        capEvent.put("limit_bytes", cap);
+                        capEvent.put("file_size", layerBytes);
+                        ctx.event(0, "size_cap", capEvent);
                     }
                     List<String> layers = new ArrayList<>(List.of(id));
                     layers.addAll(chain);

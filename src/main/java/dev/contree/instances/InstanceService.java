@@ -5,6 +5,7 @@ import dev.contree.files.FileRecord;
 import dev.contree.files.FileService;
 import dev.contree.images.Image;
 import dev.contree.images.ImageService;
+import dev.contree.images.AccountStorage;
 import dev.contree.images.LayerIndex;
 import dev.contree.images.LayerLeases;
 import dev.contree.layers.LayerStore;
@@ -30,12 +31,13 @@ public final class InstanceService {
     private final boolean networkAllowed;
 
     public InstanceService(ImageService images, FileService files, OperationService operations, Scheduler scheduler,
-                           LayerStore store, SandboxRuntime runtime, LayerIndex layerIndex, LayerLeases leases, boolean networkAllowed) {
+                           LayerStore store, SandboxRuntime runtime, LayerIndex layerIndex, LayerLeases leases, boolean networkAllowed,
+                           AccountStorage storage) {
         this.images = images;
         this.files = files;
         this.operations = operations;
         this.scheduler = scheduler;
-        this.engine = new Execution(store, runtime, layerIndex, leases, files);
+        this.engine = new Execution(store, runtime, layerIndex, leases, files, storage);
         this.networkAllowed = networkAllowed;
     }
 
@@ -54,6 +56,10 @@ public final class InstanceService {
     public Operation spawn(String accountId, InstanceSpec spec, Image image, ObjectNode echo) throws RequestRejected {
         if (spec.networking() && !networkAllowed) {
             throw new RequestRejected(403, "networking is disabled on this server (an operator enables it with serve --network-namespace)");
+        }
+        // A run that keeps its result adds storage; a disposable one only borrows its capped scratch layer.
+        if (!spec.disposable() && engine.storage().remaining(accountId) <= 0) {
+            throw new RequestRejected(403, engine.storage().overMessage(accountId) + " (disposable runs still work)");
         }
         Map<String, FileRecord> resolved = new LinkedHashMap<>();
         for (var f : spec.files().entrySet()) {

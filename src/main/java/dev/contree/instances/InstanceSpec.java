@@ -26,6 +26,8 @@ public record InstanceSpec(String command, String imageRef, boolean shell, List<
     public static final long DEFAULT_TRUNCATE = 1 << 20;
     public static final long MAX_TRUNCATE = 10L << 20;
     public static final long DEFAULT_MAX_LAYER_BYTES = 12L << 30;
+    /** A client may lower the writable-layer cap, never raise it past this (the hosted API's default). */
+    public static final long MAX_LAYER_BYTES = DEFAULT_MAX_LAYER_BYTES;
     public static final String DEFAULT_HOSTNAME = "linuxkit";
 
     /** The argv to exec: {@code /bin/sh -c command args…} in shell mode. */

@@ -66,6 +66,20 @@ public final class TarLayerWriter {
     /** Relative paths known to be real directories we created or checked. */
     private final Set<String> knownDirs = new HashSet<>();
     private long entries;
+    private Budget budget = bytes -> {};
+
+    /**
+     * Charged for every entry before it is written: its data size (the expanded size for a sparse file) plus
+     * {@link #ENTRY_OVERHEAD}, so a layer of a million empty files costs as much as 512 MB of data. Throwing stops
+     * the unpack before anything of that entry reaches the disk.
+     */
+    @FunctionalInterface
+    public interface Budget {
+        void charge(long bytes) throws IOException;
+    }
+
+    /** What one entry costs beyond its data: a tar header's worth (an inode, a directory slot). */
+    public static final long ENTRY_OVERHEAD = 512;
 
     /**
      * @param target an existing, empty directory
@@ -84,6 +98,12 @@ public final class TarLayerWriter {
 
     public TarLayerWriter(Path target) throws IOException {
         this(target, true);
+    }
+
+    /** Charges every entry to {@code budget} before writing it (an import's unpacked-size cap). */
+    public TarLayerWriter budget(Budget budget) {
+        this.budget = budget;
+        return this;
     }
 
     /** Wraps {@code in} in a gzip or zstd decompressor when its magic bytes say so. */
@@ -106,6 +126,7 @@ public final class TarLayerWriter {
         TarArchiveInputStream tar = new TarArchiveInputStream(in, StandardCharsets.UTF_8.name());
         TarArchiveEntry e;
         while ((e = tar.getNextEntry()) != null) {
+            budget.charge(ENTRY_OVERHEAD + Math.max(0, Math.max(e.getSize(), e.getRealSize())));
             apply(e, tar);
             entries++;
         }

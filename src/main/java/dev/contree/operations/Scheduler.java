@@ -19,9 +19,14 @@ import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
 
 /**
- * Admits operations under a concurrency limit, fairly between accounts (round robin over per-account
- * FIFO queues), runs each on a virtual thread, and records the outcome. PENDING → ASSIGNED →
- * EXECUTING → SUCCESS/FAILED/CANCELLED; a cancel at any point wins.
+ * Admits operations under a concurrency limit, fairly between accounts, runs each on a virtual thread, and records
+ * the outcome. PENDING → ASSIGNED → EXECUTING → SUCCESS/FAILED/CANCELLED; a cancel at any point wins.
+ *
+ * <p>Fairness covers running slots, not only queue order. A free slot goes to the waiting account that holds the
+ * fewest slots (round robin among equals), and no account ever holds more than {@code perAccount} slots. Running
+ * work is never preempted, so that cap is what keeps slots free for a second account while a first one fills the
+ * server with hour-long runs; with several accounts waiting, the fewest-first rule converges to equal shares as
+ * runs end.
  */
 public final class Scheduler implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(Scheduler.class);
@@ -29,6 +34,8 @@ public final class Scheduler implements AutoCloseable {
     private final OperationService operations;
     private final ImageService images;
     private final int slots;
+    private final int perAccount;
+    private final Map<String, Integer> runningByAccount = new java.util.HashMap<>();
     private final ReentrantLock lock = new ReentrantLock();
     private final Condition changed = lock.newCondition();
     private final LinkedHashMap<String, ArrayDeque<Queued>> queues = new LinkedHashMap<>();
@@ -40,9 +47,16 @@ public final class Scheduler implements AutoCloseable {
     private record Queued(Operation operation, Job job) {}
 
     public Scheduler(OperationService operations, ImageService images, int slots) {
+        this(operations, images, slots, slots);
+    }
+
+    /** @param perAccount the most slots one account may hold at once (1..slots) */
+    public Scheduler(OperationService operations, ImageService images, int slots, int perAccount) {
+        if (perAccount < 1 || perAccount > slots) throw new IllegalArgumentException("per-account slots must be between 1 and " + slots);
         this.operations = operations;
         this.images = images;
         this.slots = slots;
+        this.perAccount = perAccount;
         operations.onCancel(this::cancelled);
         dispatcher = Thread.ofVirtual().name("scheduler").start(this::dispatch);
     }
@@ -84,13 +98,13 @@ public final class Scheduler implements AutoCloseable {
 
     private void dispatch() {
         while (true) {
-            Queued next;
+            Queued next = null;
             lock.lock();
             try {
-                while (!closed && (busy >= slots || queues.isEmpty())) changed.await();
+                while (!closed && (busy >= slots || (next = takeFairly()) == null)) changed.await();
                 if (closed) return;
-                next = takeFairly();
                 busy++;
+                runningByAccount.merge(next.operation().accountId(), 1, Integer::sum);
             } catch (InterruptedException e) {
                 return;
             } finally {
@@ -104,6 +118,7 @@ public final class Scheduler implements AutoCloseable {
                     lock.lock();
                     try {
                         busy--;
+                        runningByAccount.computeIfPresent(job.operation().accountId(), (k, n) -> n > 1 ? n - 1 : null);
                         changed.signalAll();
                     } finally {
                         lock.unlock();
@@ -113,13 +128,24 @@ public final class Scheduler implements AutoCloseable {
         }
     }
 
-    /** The head of the first account's queue; that account then moves to the back of the rotation. */
+    /**
+     * The head of the queue of the waiting account holding the fewest slots (earliest in the rotation among equals),
+     * skipping accounts at their cap; that account then moves to the back of the rotation. Null if none may start.
+     */
     private Queued takeFairly() {
-        Iterator<Map.Entry<String, ArrayDeque<Queued>>> it = queues.entrySet().iterator();
-        Map.Entry<String, ArrayDeque<Queued>> first = it.next();
-        Queued q = first.getValue().poll();
-        it.remove();
-        if (!first.getValue().isEmpty()) queues.put(first.getKey(), first.getValue());
+        String pick = null;
+        int fewest = Integer.MAX_VALUE;
+        for (String account : queues.keySet()) {
+            int held = runningByAccount.getOrDefault(account, 0);
+            if (held < perAccount && held < fewest) {
+                pick = account;
+                fewest = held;
+            }
+        }
+        if (pick == null) return null;
+        ArrayDeque<Queued> queue = queues.remove(pick);
+        Queued q = queue.poll();
+        if (!queue.isEmpty()) queues.put(pick, queue);
         return q;
     }
 

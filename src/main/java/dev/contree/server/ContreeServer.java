@@ -6,6 +6,7 @@ import dev.contree.files.BlobStore;
 import dev.contree.files.FileService;
 import dev.contree.images.ImageService;
 import dev.contree.images.LayerGarbageCollector;
+import dev.contree.images.AccountStorage;
 import dev.contree.images.LayerIndex;
 import dev.contree.images.LayerLeases;
 import dev.contree.imports.ImportService;
@@ -70,21 +71,23 @@ public final class ContreeServer implements AutoCloseable {
             if (stale > 0) LOG.warn("removed {} sandbox(es) left by a previous run", stale);
 
             Tokens tokens = new Tokens(db);
-            FileService files = new FileService(db, new BlobStore(data.resolve("blobs")), config.maxUploadBytes());
+            AccountStorage storage = new AccountStorage(db, config.maxAccountBytes());
+            FileService files = new FileService(db, new BlobStore(data.resolve("blobs")), config.maxUploadBytes(), storage);
             ImageService images = new ImageService(db);
             OperationService operations = new OperationService(db);
             int failed = Scheduler.failLeftovers(operations);
             if (failed > 0) LOG.warn("marked {} operation(s) interrupted by a restart as FAILED", failed);
-            Scheduler scheduler = new Scheduler(operations, images, config.instanceConcurrency());
+            Scheduler scheduler = new Scheduler(operations, images, config.instanceConcurrency(), config.accountConcurrency());
             opened.add(scheduler);
             LayerIndex layerIndex = new LayerIndex(db);
             LayerLeases leases = new LayerLeases();
             LayerGarbageCollector gc = new LayerGarbageCollector(layers, layerIndex, leases, Duration.ofMinutes(10));
             InstanceService instances = new InstanceService(images, files, operations, scheduler, layers, runtime, layerIndex, leases,
-                    config.networkNamespace() != null);
+                    config.networkNamespace() != null, storage);
             RegistryClient registry = new RegistryClient(RegistryConfig.defaults().withInsecureHosts(config.insecureRegistries()));
             opened.add(registry);
-            ImportService imports = new ImportService(files, operations, scheduler, layers, layerIndex, leases, registry);
+            ImportService imports = new ImportService(files, operations, scheduler, layers, layerIndex, leases, registry,
+                    config.maxImportBytes(), storage);
             Services services = new Services(config, tokens, files, images, operations, scheduler, layers, layerIndex, leases, gc,
                     instances, imports);
 

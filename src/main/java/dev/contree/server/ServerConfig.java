@@ -28,11 +28,18 @@ import java.util.stream.Collectors;
  * @param maxMountDepth         image chains deeper than this are compacted before they run (overlay lower dirs)
  * @param insecureRegistries    registry hosts ({@code host} or {@code host:port}) that may be pulled over plain HTTP
  *                              besides loopback; default from {@code CONTREE_INSECURE_REGISTRIES} (comma separated)
+ * @param maxImportBytes        most bytes one import may unpack (file data plus 512 per entry), checked while unpacking
+ * @param maxAccountBytes       most bytes one account may store (its images' layers and its files);
+ *                              {@link Long#MAX_VALUE} = unlimited
+ * @param accountConcurrency    most slots one account may hold; below {@code instanceConcurrency} so another
+ *                              account's work starts while one account keeps every slot it may have busy
  */
 public record ServerConfig(String host, int port, Path dataDir, String runtime, String runscPlatform,
                            long maxUploadBytes, long maxJsonBytes, int instanceMaxTimeout, int instanceConcurrency,
                            int importMaxTimeout, SandboxLimits sandbox, Path networkNamespace, long layerPoolBytes,
-                           int maxMountDepth, Set<String> insecureRegistries) {
+                           int maxMountDepth, Set<String> insecureRegistries, long maxImportBytes, long maxAccountBytes,
+                           int accountConcurrency) {
+    public static final long DEFAULT_MAX_IMPORT_BYTES = 16L << 30;
 
     /** Memory (bytes), process count and CPUs of one sandbox's cgroup. */
     public record SandboxLimits(long memoryBytes, long pids, double cpus) {
@@ -51,12 +58,25 @@ public record ServerConfig(String host, int port, Path dataDir, String runtime, 
         if (instanceConcurrency < 1) throw new IllegalArgumentException("concurrency must be at least 1");
         if (instanceMaxTimeout < 1) throw new IllegalArgumentException("max timeout must be at least 1 s");
         if (maxMountDepth < 2 || maxMountDepth > 32) throw new IllegalArgumentException("max mount depth must be between 2 and 32");
+        if (maxImportBytes < (1L << 20)) throw new IllegalArgumentException("max import bytes must be at least 1 MiB");
+        if (maxAccountBytes < (1L << 20)) throw new IllegalArgumentException("max account bytes must be at least 1 MiB");
+        if (accountConcurrency <= 0) accountConcurrency = defaultAccountConcurrency(instanceConcurrency);
+        if (accountConcurrency > instanceConcurrency) throw new IllegalArgumentException("account concurrency must not exceed concurrency");
+    }
+
+    /**
+     * A quarter of the slots (at least one) stays out of reach of any single account: slots are not preempted, so
+     * without a reserve one account's long runs would keep everyone else PENDING until they end.
+     */
+    public static int defaultAccountConcurrency(int concurrency) {
+        return Math.max(1, concurrency - Math.max(1, concurrency / 4));
     }
 
     public static ServerConfig defaults(Path dataDir) {
         return new ServerConfig("127.0.0.1", 8080, dataDir, "runsc", "ptrace",
                 8L << 30, 256L << 20, 3600, Math.max(2, Runtime.getRuntime().availableProcessors() * 2), 3600,
-                SandboxLimits.DEFAULT, null, 256L << 30, LayerStoreConfig.DEFAULT_MAX_MOUNT_DEPTH, insecureRegistriesFromEnv());
+                SandboxLimits.DEFAULT, null, 256L << 30, LayerStoreConfig.DEFAULT_MAX_MOUNT_DEPTH, insecureRegistriesFromEnv(),
+                DEFAULT_MAX_IMPORT_BYTES, Long.MAX_VALUE, 0);
     }
 
     public ServerConfig withListen(String host, int port) {
@@ -68,12 +88,26 @@ public record ServerConfig(String host, int port, Path dataDir, String runtime, 
     }
 
     public ServerConfig withLimits(long maxUploadBytes, long maxJsonBytes, int instanceConcurrency) {
-        return with(b -> { b.maxUploadBytes = maxUploadBytes; b.maxJsonBytes = maxJsonBytes; b.instanceConcurrency = instanceConcurrency; });
+        return with(b -> { b.maxUploadBytes = maxUploadBytes; b.maxJsonBytes = maxJsonBytes; b.instanceConcurrency = instanceConcurrency;
+            b.accountConcurrency = 0; });
     }
 
-    /** How many executions run at once, and the longest timeout a client may ask for (seconds). */
+    /**
+     * How many executions run at once, and the longest timeout a client may ask for (seconds). The per-account share
+     * goes back to its default for the new concurrency.
+     */
     public ServerConfig withExecutions(int concurrency, int maxTimeoutSeconds) {
-        return with(b -> { b.instanceConcurrency = concurrency; b.instanceMaxTimeout = maxTimeoutSeconds; });
+        return with(b -> { b.instanceConcurrency = concurrency; b.instanceMaxTimeout = maxTimeoutSeconds; b.accountConcurrency = 0; });
+    }
+
+    /** Most slots one account may hold ({@code 0}: the default share, see {@link #defaultAccountConcurrency}). */
+    public ServerConfig withAccountConcurrency(int n) {
+        return with(b -> b.accountConcurrency = n);
+    }
+
+    /** Most bytes one import may unpack, and one account may store ({@link Long#MAX_VALUE}: unlimited). */
+    public ServerConfig withStorageLimits(long maxImportBytes, long maxAccountBytes) {
+        return with(b -> { b.maxImportBytes = maxImportBytes; b.maxAccountBytes = maxAccountBytes; });
     }
 
     public ServerConfig withSandboxLimits(SandboxLimits limits) {
@@ -101,9 +135,9 @@ public record ServerConfig(String host, int port, Path dataDir, String runtime, 
     /** The record's fields, mutable, so each {@code with…} names only what it changes. */
     private static final class Fields {
         String host, runtime, runscPlatform;
-        int port, instanceMaxTimeout, instanceConcurrency, importMaxTimeout, maxMountDepth;
+        int port, instanceMaxTimeout, instanceConcurrency, importMaxTimeout, maxMountDepth, accountConcurrency;
         Path dataDir, networkNamespace;
-        long maxUploadBytes, maxJsonBytes, layerPoolBytes;
+        long maxUploadBytes, maxJsonBytes, layerPoolBytes, maxImportBytes, maxAccountBytes;
         SandboxLimits sandbox;
         Set<String> insecureRegistries;
 
@@ -112,12 +146,14 @@ public record ServerConfig(String host, int port, Path dataDir, String runtime, 
             maxUploadBytes = c.maxUploadBytes; maxJsonBytes = c.maxJsonBytes; instanceMaxTimeout = c.instanceMaxTimeout;
             instanceConcurrency = c.instanceConcurrency; importMaxTimeout = c.importMaxTimeout; sandbox = c.sandbox;
             networkNamespace = c.networkNamespace; layerPoolBytes = c.layerPoolBytes; maxMountDepth = c.maxMountDepth;
-            insecureRegistries = c.insecureRegistries;
+            insecureRegistries = c.insecureRegistries; maxImportBytes = c.maxImportBytes; maxAccountBytes = c.maxAccountBytes;
+            accountConcurrency = c.accountConcurrency;
         }
 
         ServerConfig build() {
             return new ServerConfig(host, port, dataDir, runtime, runscPlatform, maxUploadBytes, maxJsonBytes, instanceMaxTimeout,
-                    instanceConcurrency, importMaxTimeout, sandbox, networkNamespace, layerPoolBytes, maxMountDepth, insecureRegistries);
+                    instanceConcurrency, importMaxTimeout, sandbox, networkNamespace, layerPoolBytes, maxMountDepth, insecureRegistries,
+                    maxImportBytes, maxAccountBytes, accountConcurrency);
         }
     }
 

@@ -20,7 +20,7 @@ import java.util.concurrent.locks.ReentrantLock;
  */
 public final class Database implements AutoCloseable {
     /** Migration scripts under {@code /db/}, applied in order; append only. */
-    private static final String[] MIGRATIONS = {"V1__init.sql", "V2__layers.sql"};
+    private static final String[] MIGRATIONS = {"V1__init.sql", "V2__layers.sql", "V3__digest_proofs.sql"};
 
     private static final int READERS = 4;
 

@@ -30,7 +30,7 @@ class SchedulerTest {
         db = Database.open(dir.resolve("t.db"));
         ops = new OperationService(db);
         db.write(c -> {
-            for (String a : List.of("a", "b")) {
+            for (String a : List.of("a", "b", "c")) {
                 c.createStatement().execute("INSERT INTO accounts (id, name, created_at) VALUES ('" + a + "', '" + a + "', 0)");
             }
             return null;
@@ -130,5 +130,85 @@ class SchedulerTest {
         }
         assertThat(ran.get()).isZero();
         assertThat(ops.get(queued.uuid()).orElseThrow().status()).isEqualTo(OperationStatus.CANCELLED);
+    }
+
+    /**
+     * The hog: account a fills the server with runs that never end on their own. Account b's run still starts at once,
+     * because no account holds more than its share of slots (4 slots, 3 per account).
+     */
+    @Test
+    void oneAccountCannotHoldEverySlot() throws Exception {
+        CountDownLatch release = new CountDownLatch(1);
+        AtomicInteger aRunning = new AtomicInteger();
+        AtomicInteger aPeak = new AtomicInteger();
+        CountDownLatch bStarted = new CountDownLatch(1);
+        try (Scheduler s = new Scheduler(ops, new ImageService(db), 4, 3)) {
+            for (int i = 0; i < 8; i++) {
+                s.submit(op("a"), ctx -> {
+                    aPeak.accumulateAndGet(aRunning.incrementAndGet(), Math::max);
+                    release.await();
+                    aRunning.decrementAndGet();
+                    return success();
+                });
+            }
+            long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+            while (aRunning.get() < 3) {
+                assertThat(System.nanoTime()).isLessThan(deadline);
+                Thread.sleep(10);
+            }
+            Thread.sleep(200); // a fourth of a's runs would have started by now if it could
+            assertThat(aRunning.get()).as("a holds at most its share").isEqualTo(3);
+            s.submit(op("b"), ctx -> { bStarted.countDown(); return success(); });
+            assertThat(bStarted.await(5, TimeUnit.SECONDS)).as("b starts while a's runs still hold their slots").isTrue();
+            release.countDown();
+        }
+        assertThat(aPeak.get()).isEqualTo(3);
+    }
+
+    /**
+     * Slots are shared between the accounts that wait, not taken in queue order: when a slot frees it goes to the
+     * waiting account holding the fewest. Account a holds 3 of 4 slots; b and c queue work; as a's runs end, the
+     * freed slots go to b and c before a gets any back.
+     */
+    @Test
+    void freedSlotsGoToTheAccountHoldingTheFewest() throws Exception {
+        List<String> started = Collections.synchronizedList(new ArrayList<>());
+        List<CountDownLatch> aRuns = new ArrayList<>();
+        CountDownLatch others = new CountDownLatch(1);
+        try (Scheduler s = new Scheduler(ops, new ImageService(db), 4, 3)) {
+            for (int i = 0; i < 6; i++) {
+                CountDownLatch done = new CountDownLatch(1);
+                aRuns.add(done);
+                String name = "a" + i;
+                s.submit(op("a"), ctx -> { started.add(name); done.await(); return success(); });
+            }
+            long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+            while (started.size() < 3) {
+                assertThat(System.nanoTime()).isLessThan(deadline);
+                Thread.sleep(10);
+            }
+            for (String acct : List.of("b", "c")) {
+                for (int i = 0; i < 2; i++) {
+                    String name = acct + i;
+                    s.submit(op(acct), ctx -> { started.add(name); others.await(); return success(); });
+                }
+            }
+            while (started.size() < 4) { // the fourth slot: b or c
+                assertThat(System.nanoTime()).isLessThan(deadline);
+                Thread.sleep(10);
+            }
+            aRuns.get(0).countDown();
+            aRuns.get(1).countDown();
+            while (started.size() < 6) {
+                assertThat(System.nanoTime()).isLessThan(deadline);
+                Thread.sleep(10);
+            }
+            Thread.sleep(100);
+            // b and c each got a slot before a got one back; then a (earliest in the rotation) takes the tie at 1-1-1.
+            assertThat(started.subList(3, 5)).as(started.toString()).noneMatch(n -> n.startsWith("a"))
+                    .anyMatch(n -> n.startsWith("b")).anyMatch(n -> n.startsWith("c"));
+            others.countDown();
+            aRuns.forEach(CountDownLatch::countDown);
+        }
     }
 }
