@@ -28,15 +28,18 @@ public final class InstanceService {
     private final Scheduler scheduler;
     private final Execution engine;
     private final boolean networkAllowed;
+    private final StdinSpool spool;
 
     public InstanceService(ImageService images, FileService files, OperationService operations, Scheduler scheduler,
-                           LayerStore store, SandboxRuntime runtime, LayerIndex layerIndex, LayerLeases leases, boolean networkAllowed) {
+                           LayerStore store, SandboxRuntime runtime, LayerIndex layerIndex, LayerLeases leases, boolean networkAllowed,
+                           StdinSpool spool) {
         this.images = images;
         this.files = files;
         this.operations = operations;
         this.scheduler = scheduler;
         this.engine = new Execution(store, runtime, layerIndex, leases, files);
         this.networkAllowed = networkAllowed;
+        this.spool = spool;
     }
 
     /** An image reference: a UUID, {@code tag:NAME}, or a bare tag name. */
@@ -62,8 +65,15 @@ public final class InstanceService {
                     .orElseThrow(() -> new RequestRejected(404, "file " + uuid + " (for " + f.getKey() + ") not found"));
             resolved.put(uuid, record);
         }
-        Operation op = operations.create(accountId, OperationKind.INSTANCE, image.uuid(), echo);
-        scheduler.submit(op, new ExecutionJob(engine, spec, image, resolved, echo));
-        return op;
+        // stdin leaves the heap before the operation exists: a refused spool records nothing.
+        StdinSpool.Spooled stdin = spec.stdin().length == 0 ? null : spool.put(spec.stdin());
+        try {
+            Operation op = operations.create(accountId, OperationKind.INSTANCE, image.uuid(), echo);
+            scheduler.submit(op, new ExecutionJob(engine, spec.withoutStdin(), stdin, image, resolved, echo));
+            return op;
+        } catch (RuntimeException e) {
+            if (stdin != null) stdin.close();
+            throw e;
+        }
     }
 }

@@ -202,6 +202,7 @@ final class OciSandboxRuntime implements SandboxRuntime {
                 try (OutputStream os = p.getOutputStream()) {
                     os.write((token + "\n").getBytes(StandardCharsets.US_ASCII)); // init reads it before the command exists
                     os.write(stdinBytes);
+                    if (spec.stdinFile() != null) Files.copy(spec.stdinFile(), os); // streamed: never all in the heap
                 } catch (IOException ignored) {
                     // the command closed its stdin or exited: not an error
                 }
