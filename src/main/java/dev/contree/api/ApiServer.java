@@ -28,6 +28,7 @@ public final class ApiServer implements AutoCloseable {
         var lineage = new LineageRoute(s.images());
         var operations = new OperationsRoutes(s.operations());
         var whoami = new WhoamiRoute(s.config(), s.operations());
+        HostPaths.dataDir(s.config().dataDir());
         app = Javalin.create(config -> {
             config.startup.showJavalinBanner = false;
             config.startup.showOldJavalinVersionWarning = false;
@@ -99,7 +100,7 @@ public final class ApiServer implements AutoCloseable {
 
     private static void error(Context ctx, int status, String message) {
         var body = Json.object();
-        body.put("error", message);
+        body.put("error", HostPaths.scrub(message));
         body.put("status", status);
         Json.send(ctx, status, body);
     }

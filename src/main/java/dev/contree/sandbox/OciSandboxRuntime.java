@@ -165,7 +165,7 @@ final class OciSandboxRuntime implements SandboxRuntime {
         long outputCap = spec.outputCap() > 0 ? spec.outputCap() : cfg.defaultOutputCap();
         if (cancel.isCancelled()) return cancelledBeforeStart(spec, outputCap);
         if (!Files.isDirectory(spec.rootfs(), LinkOption.NOFOLLOW_LINKS))
-            throw new IOException("rootfs is not a directory: " + spec.rootfs());
+            throw new IOException("the sandbox rootfs is not a directory"); // no host path: messages reach clients
         if (spec.network() && cfg.networkNamespace() == null)
             return infra("network requested but no network namespace is configured for sandboxes");
 
