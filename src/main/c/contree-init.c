@@ -9,17 +9,29 @@
  *     -p  look ARGV[0] up in PATH (execvp-style) when it contains no '/'
  *     -m  create CWD (mkdir -p, as root, mode 0755) when it is missing
  *
- * stdin (fd 0) is passed straight to the command. The command's stdout and
+ * stdin (fd 0) starts with a line init reads before it starts anything: a
+ * per-run token of TOKEN_LEN hex digits and '\n'. The rest of stdin is passed
+ * straight to the command. The command's stdout and
  * stderr are pipes owned by init; init relays them, together with control
  * records, over its own fd 1 as frames:
  *
  *   [type: 1 byte][length: 4 bytes big endian][payload]
  *   'O' stdout bytes   'E' stderr bytes
- *   'S' started: "pid=N\n"
- *   'R' result: "key=value\n" lines (always the last frame)
+ *   'S' started: "token=T\npid=N\n"
+ *   'R' result: "token=T\n" then "key=value\n" lines (always the last frame)
  *
  * Nothing in the sandbox but init can write to fd 1, so a command cannot forge
- * a result. init's fd 2 carries only init's own fatal diagnostics.
+ * a result: init makes itself non-dumpable before anything else runs, so
+ * /proc/1/fd, /proc/1/mem, /proc/1/environ and friends need CAP_SYS_PTRACE,
+ * which no sandbox has. gVisor does not apply dumpability to /proc/1/fd (its
+ * mem and ptrace checks do honour it), so the token is what proves a control
+ * frame is init's there: it is read from stdin before the command exists and
+ * kept only in init's memory, and the server believes only frames that start
+ * with it. init's fd 2 carries only init's own fatal diagnostics.
+ *
+ * Signals: only a sender outside the sandbox (the runtime, ssi_pid 0) can ask
+ * init to stop the command; a sandboxed root's kill(1, SIGTERM) is ignored
+ * (it could otherwise make init report killed_by for a command it killed).
  *
  * init: runs the command in a new session with the requested identity,
  * reaps every process (it is PID 1, orphans are re-parented to it), enforces
@@ -39,6 +51,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -49,6 +62,7 @@
 
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define BUF_SIZE 65536
+#define TOKEN_LEN 32
 
 static void die(const char *fmt, ...) {
     char buf[512];
@@ -173,6 +187,17 @@ static void kill_all(void) {
 
 int main(int argc, char **argv) {
     long long t0 = now_ns();
+    /* First: close /proc/1/{fd,mem,environ,...} to the command (see the header). */
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) die("prctl(PR_SET_DUMPABLE): %s", strerror(errno));
+    char token[TOKEN_LEN + 2];
+    for (size_t got = 0; got < TOKEN_LEN + 1;) {
+        ssize_t r = read(0, token + got, TOKEN_LEN + 1 - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) die("stdin ended before the run token");
+        got += (size_t)r;
+    }
+    if (token[TOKEN_LEN] != '\n') die("malformed run token");
+    token[TOKEN_LEN] = 0;
     long timeout_ms = 0;
     uid_t uid = 0;
     gid_t gid = 0;
@@ -248,8 +273,8 @@ int main(int argc, char **argv) {
     fcntl(errp[0], F_SETFL, O_NONBLOCK);
 
     {
-        char s[64];
-        int n = snprintf(s, sizeof s, "pid=%d\n", (int)pid);
+        char s[96];
+        int n = snprintf(s, sizeof s, "token=%s\npid=%d\n", token, (int)pid);
         frame('S', s, (uint32_t)n);
     }
 
@@ -323,7 +348,8 @@ int main(int argc, char **argv) {
         if (pfd[0].revents & POLLIN) {
             struct signalfd_siginfo si;
             while (read(sfd, &si, sizeof si) == sizeof si) {
-                if (si.ssi_signo != SIGCHLD && !main_done) {
+                /* ssi_pid != 0: the sender is a process of this sandbox, not the runtime. */
+                if (si.ssi_signo != SIGCHLD && !main_done && si.ssi_pid == 0) {
                     /* Asked to stop (e.g. `runc kill TERM`): kill the tree, report it. */
                     killed_by = (int)si.ssi_signo;
                     kill_all();
@@ -376,12 +402,12 @@ int main(int argc, char **argv) {
         core = WCOREDUMP(wstatus) ? 1 : 0;
     }
     int len = snprintf(res, sizeof res,
-                       "version=1\npid=%d\nexit_code=%d\nsignal=%d\ntimed_out=%d\ncore_dump=%d\nkilled_by=%d\n"
+                       "token=%s\nversion=1\npid=%d\nexit_code=%d\nsignal=%d\ntimed_out=%d\ncore_dump=%d\nkilled_by=%d\n"
                        "elapsed_ns=%lld\ninit_ns=%lld\n"
                        "utime_us=%lld\nstime_us=%lld\nmaxrss_kb=%ld\nminflt=%ld\nmajflt=%ld\n"
                        "inblock=%ld\noublock=%ld\nnvcsw=%ld\nnivcsw=%ld\nnsignals=%ld\nnswap=%ld\n"
                        "ixrss=%ld\nidrss=%ld\nmsgsnd=%ld\nmsgrcv=%ld\n",
-                       (int)pid, exit_code, sig, timed_out, core, killed_by, (end_ns ? end_ns : now_ns()) - start_ns,
+                       token, (int)pid, exit_code, sig, timed_out, core, killed_by, (end_ns ? end_ns : now_ns()) - start_ns,
                        start_ns - t0, (long long)ru.ru_utime.tv_sec * 1000000LL + ru.ru_utime.tv_usec,
                        (long long)ru.ru_stime.tv_sec * 1000000LL + ru.ru_stime.tv_usec, ru.ru_maxrss, ru.ru_minflt,
                        ru.ru_majflt, ru.ru_inblock, ru.ru_oublock, ru.ru_nvcsw, ru.ru_nivcsw, ru.ru_nsignals,

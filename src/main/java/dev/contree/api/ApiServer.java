@@ -28,6 +28,7 @@ public final class ApiServer implements AutoCloseable {
         var lineage = new LineageRoute(s.images());
         var operations = new OperationsRoutes(s.operations());
         var whoami = new WhoamiRoute(s.config(), s.operations());
+        HostPaths.dataDir(s.config().dataDir());
         app = Javalin.create(config -> {
             config.startup.showJavalinBanner = false;
             config.startup.showOldJavalinVersionWarning = false;
@@ -47,6 +48,9 @@ public final class ApiServer implements AutoCloseable {
             var r = config.routes;
             r.before("/v1/*", ctx -> Auth.authenticate(ctx, s.tokens()));
             r.before("/v1", ctx -> Auth.authenticate(ctx, s.tokens()));
+            // A declared body past its route's limit is refused before a byte of it is read (not after the
+            // idle timeout of a body that never comes). Bodies without a length are capped while read.
+            r.before("/v1/*", ctx -> refuseOversizedBody(ctx, s.config().maxUploadBytes(), s.config().maxJsonBytes()));
             whoami.register(r);
             files.register(r);
             images.register(r);
@@ -78,9 +82,25 @@ public final class ApiServer implements AutoCloseable {
         return app.port();
     }
 
+    private static void refuseOversizedBody(Context ctx, long maxUpload, long maxJson) {
+        String declared = ctx.header("Content-Length");
+        if (declared == null) return;
+        long limit = ctx.method() == io.javalin.http.HandlerType.POST && ctx.path().replaceAll("/+", "/").replaceAll("(.)/$", "$1").equals("/v1/files") ? maxUpload : maxJson;
+        long length;
+        try {
+            length = Long.parseLong(declared.strip());
+        } catch (NumberFormatException e) {
+            throw ApiException.badRequest("bad Content-Length");
+        }
+        if (length > limit) {
+            ctx.header("Connection", "close"); // the unread body must not be taken for the next request
+            throw ApiException.tooLarge("request body of " + length + " bytes exceeds the limit of " + limit + " bytes");
+        }
+    }
+
     private static void error(Context ctx, int status, String message) {
         var body = Json.object();
-        body.put("error", message);
+        body.put("error", HostPaths.scrub(message));
         body.put("status", status);
         Json.send(ctx, status, body);
     }

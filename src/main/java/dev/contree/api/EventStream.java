@@ -76,7 +76,7 @@ final class EventStream {
         json.put("ts", Wire.time(e.ts()));
         json.put("spid", e.spid());
         json.put("type", e.type());
-        json.set("data", e.data());
+        json.set("data", scrubError(e.data()));
         String frame = "id: " + e.id() + "\nevent: " + e.type() + "\ndata: " + Json.MAPPER.writeValueAsString(json) + "\n\n";
         out.write(frame.getBytes(StandardCharsets.UTF_8));
     }
@@ -116,5 +116,15 @@ final class EventStream {
     static boolean accepts(Context ctx, String encoding) {
         String h = ctx.header("Accept-Encoding");
         return h != null && h.toLowerCase(java.util.Locale.ROOT).contains(encoding);
+    }
+
+    /** Events that carry an error text (completion, failures) get the same host-path scrub as responses. */
+    private static com.fasterxml.jackson.databind.JsonNode scrubError(com.fasterxml.jackson.databind.JsonNode data) {
+        if (data instanceof com.fasterxml.jackson.databind.node.ObjectNode o && o.get("error") != null && o.get("error").isTextual()) {
+            var copy = o.deepCopy();
+            copy.put("error", HostPaths.scrub(o.get("error").textValue()));
+            return copy;
+        }
+        return data;
     }
 }

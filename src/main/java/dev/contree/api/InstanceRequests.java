@@ -20,6 +20,13 @@ final class InstanceRequests {
     private static final Pattern HOSTNAME = Pattern.compile("[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*");
     private static final Pattern ENV_NAME = Pattern.compile("[^=\\x00]+");
     private static final int MAX_ECHOED_STDIN = 64 * 1024;
+    /** Linux limits, in bytes: a path component (NAME_MAX), a path (PATH_MAX). */
+    static final int NAME_MAX = 255, PATH_MAX = 4096;
+    /**
+     * execve(2) refuses one string over MAX_ARG_STRLEN (128 KiB) and all of argv + env over a quarter of the
+     * stack limit (2 MiB by default): past these the command could never start, so the request is a 400.
+     */
+    static final int MAX_ARG_BYTES = 128 * 1024 - 1, MAX_EXEC_BYTES = 1536 * 1024;
 
     private InstanceRequests() {}
 
@@ -31,8 +38,9 @@ final class InstanceRequests {
         List<String> args = stringList(body, "args");
         Map<String, String> env = env(body);
         String cwd = Fields.string(body, "cwd", "");
-        if (!cwd.isEmpty() && (!cwd.startsWith("/") || cwd.indexOf('\0') >= 0 || cwd.length() > 4096)) {
-            throw ApiException.badRequest("'cwd' must be an absolute path");
+        if (!cwd.isEmpty() && (!cwd.startsWith("/") || cwd.indexOf('\0') >= 0 || !fitsPathLimits(cwd))) {
+            throw ApiException.badRequest("'cwd' must be an absolute path of at most " + PATH_MAX + " bytes, "
+                    + NAME_MAX + " per component");
         }
         String hostname = Fields.string(body, "hostname", InstanceSpec.DEFAULT_HOSTNAME);
         if (hostname.isEmpty()) hostname = InstanceSpec.DEFAULT_HOSTNAME;
@@ -43,6 +51,7 @@ final class InstanceRequests {
         long truncate = Fields.integer(body, "truncate_output_at", InstanceSpec.DEFAULT_TRUNCATE, 0, InstanceSpec.MAX_TRUNCATE);
         int uid = (int) Fields.integer(body, "uid", 0, 0, 65534);
         int gid = (int) Fields.integer(body, "gid", 0, 0, 65534);
+        checkExecSize(command, shell, args, env);
         ObjectNode limits = Fields.object(body, "resources_limits");
         long maxLayer = limits == null ? InstanceSpec.DEFAULT_MAX_LAYER_BYTES
                 : Fields.integer(limits, "max_layer_bytes", InstanceSpec.DEFAULT_MAX_LAYER_BYTES, 1, InstanceSpec.MAX_LAYER_BYTES);
@@ -51,6 +60,32 @@ final class InstanceRequests {
         return new InstanceSpec(command, image, shell, args, env, Fields.bool(body, "preserve_env", false), cwd, hostname,
                 Fields.bool(body, "disposable", false), stdin(body), timeout, truncate, files(body), uid, gid, maxLayer, network,
                 present(body, "uid") || present(body, "gid"));
+    }
+
+    private static int utf8(String s) { return s.getBytes(StandardCharsets.UTF_8).length; }
+
+    private static boolean fitsPathLimits(String path) {
+        if (utf8(path) > PATH_MAX - 1) return false;
+        for (String p : path.split("/")) if (utf8(p) > NAME_MAX) return false;
+        return true;
+    }
+
+    /** What execve would refuse with E2BIG is a 400 now, not a failed run later. */
+    private static void checkExecSize(String command, boolean shell, List<String> args, Map<String, String> env) {
+        long total = utf8(command) + 1 + (shell ? 16 : 0);
+        if (utf8(command) > MAX_ARG_BYTES) throw ApiException.badRequest("'command' exceeds " + MAX_ARG_BYTES + " bytes");
+        for (String a : args) {
+            int n = utf8(a);
+            if (n > MAX_ARG_BYTES) throw ApiException.badRequest("an 'args' item exceeds " + MAX_ARG_BYTES + " bytes");
+            total += n + 1;
+        }
+        for (var e : env.entrySet()) {
+            int n = utf8(e.getKey()) + 1 + (e.getValue() == null ? 0 : utf8(e.getValue()));
+            if (n > MAX_ARG_BYTES) throw ApiException.badRequest("env '" + e.getKey() + "' exceeds " + MAX_ARG_BYTES + " bytes");
+            total += n + 1;
+        }
+        if (total > MAX_EXEC_BYTES)
+            throw ApiException.badRequest("command, args and env together exceed " + MAX_EXEC_BYTES + " bytes");
     }
 
     private static boolean present(ObjectNode body, String name) {
@@ -113,6 +148,7 @@ final class InstanceRequests {
         for (Iterator<Map.Entry<String, JsonNode>> it = files.fields(); it.hasNext(); ) {
             var e = it.next();
             String path = normalisePath(e.getKey());
+            if (out.containsKey(path)) throw ApiException.badRequest("files['" + e.getKey() + "'] names the same target as another entry");
             if (!e.getValue().isObject()) throw ApiException.badRequest("files['" + e.getKey() + "'] must be an object with 'uuid'");
             ObjectNode spec = (ObjectNode) e.getValue();
             String uuid = Params.uuid(Fields.requiredString(spec, "uuid"), "file");
@@ -121,19 +157,23 @@ final class InstanceRequests {
             int gid = (int) Fields.integer(spec, "gid", 0, 0, 65534);
             out.put(path, new InstanceSpec.FileSpec(uuid, mode, uid, gid));
         }
+        // A target inside another target would need that file to be a directory.
+        for (String a : out.keySet())
+            for (String b : out.keySet())
+                if (b.startsWith(a + "/")) throw ApiException.badRequest("files: '" + b + "' lies under the file '" + a + "'");
         return out;
     }
 
     /** An absolute, normalised destination path with no {@code ..}; 400 otherwise. */
     static String normalisePath(String raw) {
-        if (raw.isEmpty() || raw.length() > 4096 || raw.indexOf('\0') >= 0 || !raw.startsWith("/")) {
+        if (raw.isEmpty() || utf8(raw) > PATH_MAX - 1 || raw.indexOf('\0') >= 0 || !raw.startsWith("/")) {
             throw ApiException.badRequest("file path '" + raw + "' must be an absolute path");
         }
         List<String> parts = new ArrayList<>();
         for (String p : raw.split("/")) {
             if (p.isEmpty() || p.equals(".")) continue;
             if (p.equals("..")) throw ApiException.badRequest("file path '" + raw + "' must not contain '..'");
-            if (p.length() > 255) throw ApiException.badRequest("file path '" + raw + "' has a component longer than 255 bytes");
+            if (utf8(p) > NAME_MAX) throw ApiException.badRequest("file path '" + raw + "' has a component longer than 255 bytes");
             parts.add(p);
         }
         if (parts.isEmpty()) throw ApiException.badRequest("file path '" + raw + "' must name a file, not /");
@@ -143,16 +183,27 @@ final class InstanceRequests {
     /** {@code "0644"}, {@code "0o644"}, {@code "0o100644"}, {@code "644"} or a JSON integer st_mode → permission bits. */
     static int mode(JsonNode v, String path) {
         if (v == null || v.isNull()) return 0644;
-        if (v.isIntegralNumber()) return v.asInt() & 07777;
+        if (v.isIntegralNumber()) {
+            if (!v.canConvertToLong()) throw ApiException.badRequest("mode of '" + path + "' is out of range");
+            return checkedMode(v.asLong(), path);
+        }
         if (!v.isTextual()) throw ApiException.badRequest("mode of '" + path + "' must be an octal string like \"0644\"");
         String s = v.textValue().trim();
         if (s.startsWith("0o") || s.startsWith("0O")) s = s.substring(2);
         try {
             if (s.isEmpty() || s.length() > 8) throw new NumberFormatException();
-            return Integer.parseInt(s, 8) & 07777;
+            return checkedMode(Long.parseLong(s, 8), path);
         } catch (NumberFormatException e) {
             throw ApiException.badRequest("mode of '" + path + "' must be an octal string like \"0644\", got '" + v.textValue() + "'");
         }
+    }
+
+    /** Permission bits 0..07777, optionally with the regular-file type (a st_mode); anything else is a 400. */
+    private static int checkedMode(long m, String path) {
+        if (m < 0 || m > 0177777 || ((m & 0170000) != 0 && (m & 0170000) != 0100000)) {
+            throw ApiException.badRequest("mode of '" + path + "' must be permission bits 0..07777 (optionally a regular file's st_mode)");
+        }
+        return (int) (m & 07777);
     }
 
     /** The normalised request as {@code metadata} shows it (MCP-old validates it strictly: no nulls where it wants values). */

@@ -22,7 +22,7 @@ final class JsonErrorHandler extends ErrorHandler {
 
     static byte[] body(int status, String message) {
         var o = Json.object();
-        o.put("error", message == null || message.isBlank() ? HttpStatus.getMessage(status) : message);
+        o.put("error", message == null || message.isBlank() ? HttpStatus.getMessage(status) : HostPaths.scrub(message));
         o.put("status", status);
         try {
             return Json.MAPPER.writeValueAsBytes(o);

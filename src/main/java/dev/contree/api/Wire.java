@@ -59,7 +59,7 @@ public final class Wire {
         o.put("uuid", op.uuid());
         o.put("kind", op.kind().wire);
         o.put("status", op.status().name());
-        o.put("error", op.error());
+        o.put("error", HostPaths.scrub(op.error()));
         o.put("created_at", time(op.createdAt()));
         o.put("started_at", time(op.startedAt()));
         o.put("finished_at", time(op.finishedAt()));

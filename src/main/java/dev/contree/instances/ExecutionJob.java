@@ -48,13 +48,21 @@ final class ExecutionJob implements Job {
     private final Image image;
     private final Map<String, FileRecord> files;
     private final ObjectNode metadata;
+    private final StdinSpool.Spooled stdin; // null = no stdin
 
-    ExecutionJob(Execution engine, InstanceSpec spec, Image image, Map<String, FileRecord> files, ObjectNode metadata) {
+    ExecutionJob(Execution engine, InstanceSpec spec, StdinSpool.Spooled stdin, Image image, Map<String, FileRecord> files,
+                 ObjectNode metadata) {
         this.engine = engine;
         this.spec = spec;
+        this.stdin = stdin;
         this.image = image;
         this.files = files;
         this.metadata = metadata;
+    }
+
+    @Override
+    public void finished() {
+        if (stdin != null) stdin.close();
     }
 
     @Override
@@ -120,6 +128,7 @@ final class ExecutionJob implements Job {
                     .user(user.uid(), user.gid())
                     .hostname(spec.hostname())
                     .stdin(spec.stdin())
+                    .stdinFile(stdin == null ? null : stdin.file())
                     .timeout(Duration.ofSeconds(spec.timeoutSeconds()))
                     .network(spec.networking())
                     .outputCap(Math.max(1, spec.truncateOutputAt()))

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.contree.files.FileRecord;
 import dev.contree.files.FileService;
 import dev.contree.images.Image;
+import dev.contree.images.ImageFilesystem;
 import dev.contree.images.ImageService;
 import dev.contree.images.AccountStorage;
 import dev.contree.images.LayerIndex;
@@ -29,16 +30,20 @@ public final class InstanceService {
     private final Scheduler scheduler;
     private final Execution engine;
     private final boolean networkAllowed;
+    private final StdinSpool spool;
+    private final ImageFilesystem imageFiles;
 
     public InstanceService(ImageService images, FileService files, OperationService operations, Scheduler scheduler,
                            LayerStore store, SandboxRuntime runtime, LayerIndex layerIndex, LayerLeases leases, boolean networkAllowed,
-                           AccountStorage storage) {
+                           AccountStorage storage, StdinSpool spool) {
         this.images = images;
         this.files = files;
         this.operations = operations;
         this.scheduler = scheduler;
         this.engine = new Execution(store, runtime, layerIndex, leases, files, storage);
         this.networkAllowed = networkAllowed;
+        this.spool = spool;
+        this.imageFiles = new ImageFilesystem(store, leases);
     }
 
     /** An image reference: a UUID, {@code tag:NAME}, or a bare tag name. */
@@ -47,6 +52,34 @@ public final class InstanceService {
         String lower = ref.toLowerCase(java.util.Locale.ROOT);
         if (isUuid.apply(lower)) return images.get(accountId, lower);
         return images.byTag(accountId, ref);
+    }
+
+    /**
+     * A file target under a non-directory of the image ({@code /etc/passwd/x}) or on a directory ({@code /etc})
+     * could only fail at injection time: refuse it now, reading the image as the sandbox will see it (in-image
+     * symlinks followed like a chroot).
+     */
+    private void checkTargetsAgainstImage(Image image, java.util.Set<String> targets) throws RequestRejected {
+        if (targets.isEmpty()) return;
+        try (ImageFilesystem.View view = imageFiles.open(image)) {
+            for (String target : targets) {
+                int slash = 0;
+                while ((slash = target.indexOf('/', slash + 1)) > 0) {
+                    String dir = target.substring(0, slash);
+                    var e = view.files().stat(dir, true);
+                    if (e.isEmpty()) break; // created by the injector
+                    if (!e.get().isDir())
+                        throw new RequestRejected(400, "file target '" + target + "' lies under '" + dir + "', which is not a directory in the image");
+                }
+                var t = view.files().stat(target, false);
+                if (t.isPresent() && t.get().isDir())
+                    throw new RequestRejected(400, "file target '" + target + "' is a directory in the image");
+            }
+        } catch (dev.contree.inspect.InspectException e) {
+            throw new RequestRejected(400, "file target cannot be resolved in the image: " + e.getMessage());
+        } catch (java.io.IOException e) {
+            throw new RequestRejected(503, "could not read the image to check file targets: " + e.getClass().getSimpleName());
+        }
     }
 
     /**
@@ -68,8 +101,16 @@ public final class InstanceService {
                     .orElseThrow(() -> new RequestRejected(404, "file " + uuid + " (for " + f.getKey() + ") not found"));
             resolved.put(uuid, record);
         }
-        Operation op = operations.create(accountId, OperationKind.INSTANCE, image.uuid(), echo);
-        scheduler.submit(op, new ExecutionJob(engine, spec, image, resolved, echo));
-        return op;
+        checkTargetsAgainstImage(image, spec.files().keySet());
+        // stdin leaves the heap before the operation exists: a refused spool records nothing.
+        StdinSpool.Spooled stdin = spec.stdin().length == 0 ? null : spool.put(spec.stdin());
+        try {
+            Operation op = operations.create(accountId, OperationKind.INSTANCE, image.uuid(), echo);
+            scheduler.submit(op, new ExecutionJob(engine, spec.withoutStdin(), stdin, image, resolved, echo));
+            return op;
+        } catch (RuntimeException e) {
+            if (stdin != null) stdin.close();
+            throw e;
+        }
     }
 }

@@ -30,6 +30,12 @@ public record InstanceSpec(String command, String imageRef, boolean shell, List<
     public static final long MAX_LAYER_BYTES = DEFAULT_MAX_LAYER_BYTES;
     public static final String DEFAULT_HOSTNAME = "linuxkit";
 
+    /** The same request without its stdin bytes (they wait in a {@link StdinSpool} file instead). */
+    public InstanceSpec withoutStdin() {
+        return new InstanceSpec(command, imageRef, shell, args, env, preserveEnv, cwd, hostname, disposable, new byte[0],
+                timeoutSeconds, truncateOutputAt, files, uid, gid, maxLayerBytes, networking, userGiven);
+    }
+
     /** The argv to exec: {@code /bin/sh -c command args…} in shell mode. */
     public List<String> argv() {
         if (shell) {

@@ -8,6 +8,9 @@ import dev.contree.images.ImageService;
 public interface Job {
     Result run(Context ctx) throws Exception;
 
+    /** Called once when the operation is over, whether {@link #run} ran or not (cancelled while queued): frees what the job holds. */
+    default void finished() {}
+
     /** What a job hands back: the outcome and, optionally, a new image recorded atomically with it. */
     record Result(OperationService.Completion completion, ImageService.NewImage newImage) {}
 

@@ -171,6 +171,7 @@ public final class Scheduler implements AutoCloseable {
                     "internal error: " + e.getMessage(), null, null, null, null, null, null));
         } finally {
             running.remove(uuid);
+            q.job().finished();
             completionEvent(operations, uuid);
         }
     }
@@ -218,7 +219,11 @@ public final class Scheduler implements AutoCloseable {
         try {
             for (Iterator<ArrayDeque<Queued>> it = queues.values().iterator(); it.hasNext(); ) {
                 ArrayDeque<Queued> q = it.next();
-                q.removeIf(item -> item.operation().uuid().equals(uuid));
+                q.removeIf(item -> {
+                    if (!item.operation().uuid().equals(uuid)) return false;
+                    item.job().finished();
+                    return true;
+                });
                 if (q.isEmpty()) it.remove();
             }
         } finally {

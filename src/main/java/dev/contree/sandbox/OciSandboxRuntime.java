@@ -15,8 +15,10 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.security.MessageDigest;
+import java.security.SecureRandom;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Comparator;
 import java.util.HashMap;
 import java.util.HexFormat;
@@ -38,6 +40,7 @@ final class OciSandboxRuntime implements SandboxRuntime {
     private static final List<String> CGROUP_CONTROLLERS =
             List.of("memory", "pids", "cpu", "cpuacct", "cpuset", "blkio", "devices", "freezer", "systemd");
     private static final int RUNTIME_STDERR_CAP = 64 * 1024;
+    private static final SecureRandom RANDOM = new SecureRandom();
 
     private final RuntimeConfig cfg;
     private final String binary;
@@ -96,6 +99,7 @@ final class OciSandboxRuntime implements SandboxRuntime {
             a.add("--platform=" + cfg.runscPlatform());
             a.add("--overlay2=none");          // rootfs writes must land in the host directory
             a.add("--file-access=exclusive");   // (default) the sandbox owns its rootfs; flushed on exit
+            a.add("--oci-seccomp");             // the spec's profile, enforced by the sentry (socket families, kill(1))
         }
         return a;
     }
@@ -161,7 +165,7 @@ final class OciSandboxRuntime implements SandboxRuntime {
         long outputCap = spec.outputCap() > 0 ? spec.outputCap() : cfg.defaultOutputCap();
         if (cancel.isCancelled()) return cancelledBeforeStart(spec, outputCap);
         if (!Files.isDirectory(spec.rootfs(), LinkOption.NOFOLLOW_LINKS))
-            throw new IOException("rootfs is not a directory: " + spec.rootfs());
+            throw new IOException("the sandbox rootfs is not a directory"); // no host path: messages reach clients
         if (spec.network() && cfg.networkNamespace() == null)
             return infra("network requested but no network namespace is configured for sandboxes");
 
@@ -193,14 +197,17 @@ final class OciSandboxRuntime implements SandboxRuntime {
 
             Process p = proc;
             byte[] stdinBytes = spec.stdin();
+            String token = newToken();
             Thread stdinThread = Thread.ofVirtual().name("sandbox-stdin-" + cid).start(() -> {
                 try (OutputStream os = p.getOutputStream()) {
+                    os.write((token + "\n").getBytes(StandardCharsets.US_ASCII)); // init reads it before the command exists
                     os.write(stdinBytes);
+                    if (spec.stdinFile() != null) Files.copy(spec.stdinFile(), os); // streamed: never all in the heap
                 } catch (IOException ignored) {
                     // the command closed its stdin or exited: not an error
                 }
             });
-            Demux demux = new Demux(proc.getInputStream(), listener, outputCap);
+            Demux demux = new Demux(proc.getInputStream(), listener, outputCap, token);
             Thread demuxThread = Thread.ofVirtual().name("sandbox-out-" + cid).start(demux);
             ByteArrayOutputStream rtErr = new ByteArrayOutputStream();
             Thread errThread = Thread.ofVirtual().name("sandbox-err-" + cid).start(() -> drain(p.getErrorStream(), rtErr));
@@ -231,6 +238,13 @@ final class OciSandboxRuntime implements SandboxRuntime {
             cleanupContainer(cid);
             deleteTree(bundle);
         }
+    }
+
+    /** 128 random bits, hex: proves a control frame came from this run's init (see contree-init.c). */
+    private static String newToken() {
+        byte[] b = new byte[16];
+        RANDOM.nextBytes(b);
+        return HexFormat.of().formatHex(b);
     }
 
     private static long pick(long v, long dflt) { return v != 0 ? v : dflt; }
@@ -288,7 +302,7 @@ final class OciSandboxRuntime implements SandboxRuntime {
                                       Killer killer, CancelSignal cancel, double elapsedHost) {
         d.out.finish(d.listener, "stdout");
         d.err.finish(d.listener, "stderr");
-        Map<String, String> r = d.result;
+        Map<String, String> r = d.error == null ? d.result : null; // a damaged stream's result is not init's
         boolean cancelled = cancel.isCancelled();
         String infraError = null;
         int exit = -1, signal = -1, pid = d.pid;
@@ -305,6 +319,9 @@ final class OciSandboxRuntime implements SandboxRuntime {
             usage = usage(r);
         } else if (cancelled) {
             signal = 9;
+        } else if (d.tampered) {
+            // Not echoing the runtime's stderr: the sandbox can write to it the same way.
+            infraError = "the sandbox tampered with contree-init's report channel (" + d.error + "); its result is not believed";
         } else {
             String why = killer.reason != null ? "sandbox killed (" + killer.reason + ")" : "sandbox ended without a result";
             if (killer.reason == null && !proc.isAlive() && proc.exitValue() == 128 + 9)
@@ -397,7 +414,12 @@ final class OciSandboxRuntime implements SandboxRuntime {
         }
     }
 
-    /** Reads contree-init's frames from the runtime's stdout. */
+    /**
+     * Reads contree-init's frames from the runtime's stdout. The stream is control data only if it is exactly
+     * what init writes: 'S' at most once, then 'O'/'E', then one 'R' and the end. Anything else (a second
+     * result, bytes after it, an unknown type, an over-long frame, a result without version=1) sets {@link #error}
+     * and the run is an infrastructure failure: a result that was not init's is never believed.
+     */
     static final class Demux implements Runnable {
         final DataInputStream in;
         final SandboxListener listener;
@@ -405,9 +427,12 @@ final class OciSandboxRuntime implements SandboxRuntime {
         volatile Map<String, String> result;
         volatile int pid = -1;
         volatile String error;
+        volatile boolean tampered;
+        private final byte[] tokenLine;
 
-        Demux(InputStream in, SandboxListener listener, long cap) {
+        Demux(InputStream in, SandboxListener listener, long cap, String token) {
             this.in = new DataInputStream(in);
+            this.tokenLine = ("token=" + token + "\n").getBytes(StandardCharsets.US_ASCII);
             this.listener = listener;
             this.out = new Capture(cap);
             this.err = new Capture(cap);
@@ -419,8 +444,9 @@ final class OciSandboxRuntime implements SandboxRuntime {
                 while (true) {
                     int type = in.read();
                     if (type < 0) break;
+                    if (result != null) throw new Tampered("output after the result frame");
                     int len = in.readInt();
-                    if (len < 0 || len > (1 << 20)) throw new IOException("bad frame length " + len);
+                    if (len < 0 || len > (1 << 20)) throw new Tampered("bad frame length " + len);
                     switch (type) {
                         case 'O', 'E' -> {
                             Capture c = type == 'O' ? out : err;
@@ -445,17 +471,40 @@ final class OciSandboxRuntime implements SandboxRuntime {
                             }
                         }
                         case 'S' -> {
-                            Map<String, String> m = parse(in.readNBytes(len));
+                            if (pid != -1 || len > 128) throw new Tampered("unexpected start frame");
+                            Map<String, String> m = parse(control(len));
                             pid = intOf(m, "pid", -1);
                             try { listener.onStart(pid); } catch (RuntimeException e) { log.warn("listener failed", e); }
                         }
-                        case 'R' -> result = parse(in.readNBytes(len));
-                        default -> in.skipNBytes(len);
+                        case 'R' -> {
+                            if (len > 8192) throw new Tampered("result frame too long: " + len);
+                            Map<String, String> m = parse(control(len));
+                            if (!"1".equals(m.get("version"))) throw new Tampered("result frame without version=1");
+                            result = m;
+                        }
+                        default -> throw new Tampered("unknown frame type " + type);
                     }
                 }
+            } catch (Tampered e) {
+                tampered = true;
+                error = e.getMessage();
             } catch (IOException e) {
                 error = e.toString();
             }
+        }
+
+        /** The stream is not what init writes: something in the sandbox wrote to init's output. */
+        static final class Tampered extends IOException {
+            Tampered(String msg) { super(msg); }
+        }
+
+        /** A control frame's payload after its token line; a frame without this run's token is not init's. */
+        private byte[] control(int len) throws IOException {
+            byte[] b = new byte[len];
+            in.readFully(b); // a truncated control frame is an error, not a shorter record
+            if (len < tokenLine.length || !MessageDigest.isEqual(Arrays.copyOf(b, tokenLine.length), tokenLine))
+                throw new Tampered("control frame without the run token");
+            return Arrays.copyOfRange(b, tokenLine.length, len);
         }
 
         private static Map<String, String> parse(byte[] b) {

@@ -123,7 +123,7 @@ final class OciSpecs {
         linux.put("cgroupsPath", cgroupsPath);
         linux.put("maskedPaths", MASKED);
         linux.put("readonlyPaths", READONLY);
-        if (runc) linux.put("seccomp", seccomp());
+        linux.put("seccomp", seccomp()); // runsc applies it inside the sentry (--oci-seccomp)
         root.put("linux", linux);
         return root;
     }
@@ -147,11 +147,35 @@ final class OciSpecs {
             rules.add(Map.of("names", List.of("clone"), "action", "SCMP_ACT_ERRNO", "errnoRet", 1,
                     "args", List.of(Map.of("index", 0, "value", flag, "valueTwo", flag, "op", "SCMP_CMP_MASKED_EQ"))));
         }
+        // Socket families: an allow-list. AF_UNIX (1), AF_INET (2), AF_INET6 (10) and AF_NETLINK (16) with
+        // NETLINK_ROUTE (0) only (what `ip` and getaddrinfo need); every other family (AF_VSOCK, AF_PACKET,
+        // AF_KEY, AF_ALG, AF_XDP, AF_BLUETOOTH, AF_TIPC, AF_RDS, ...) is kernel attack surface no sandbox
+        // uses: EAFNOSUPPORT, as if it were not built. The family is compared as 64 bits, so a value with
+        // high bits set is >= 17 and refused too. A rule compares one argument once, hence the enumeration.
+        for (String call : List.of("socket", "socketpair")) {
+            rules.add(errno(call, 97, cmp(0, "SCMP_CMP_GE", 17)));
+            for (long family : new long[] {0, 3, 4, 5, 6, 7, 8, 9, 11, 12, 13, 14, 15})
+                rules.add(errno(call, 97, cmp(0, "SCMP_CMP_EQ", family)));
+            rules.add(errno(call, 97, cmp(0, "SCMP_CMP_EQ", 16), cmp(2, "SCMP_CMP_NE", 0)));
+        }
+        // No signal to PID 1 from inside: the kernel drops them for runc already (init is unkillable in its
+        // namespace, and init ignores senders with a pid), but gVisor delivers a sandboxed kill(1, SIGKILL).
+        for (String call : List.of("kill", "tkill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo", "pidfd_open"))
+            rules.add(errno(call, 1, cmp(0, "SCMP_CMP_EQ", 1)));
         Map<String, Object> s = new LinkedHashMap<>();
         s.put("defaultAction", "SCMP_ACT_ALLOW");
         s.put("architectures", List.of("SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"));
         s.put("syscalls", rules);
         return s;
+    }
+
+    private static Map<String, Object> cmp(int index, String op, long value) {
+        return Map.of("index", index, "value", value, "op", op);
+    }
+
+    @SafeVarargs
+    private static Map<String, Object> errno(String call, int errno, Map<String, Object>... args) {
+        return Map.of("names", List.of(call), "action", "SCMP_ACT_ERRNO", "errnoRet", errno, "args", List.of(args));
     }
 
     static boolean memswAvailable() {

@@ -18,6 +18,7 @@ import java.util.regex.Pattern;
  * @param env         the command's complete environment
  * @param cwd         working directory; created (root-owned, 0755) if missing; null = "/"
  * @param stdin       bytes fed to the command's stdin, then closed; null = empty
+ * @param stdinFile   if set, fed to stdin (streamed, after {@code stdin}) instead of being held in memory
  * @param timeout     wall-clock limit of the command; null or zero = none
  * @param network     give the sandbox network access (needs {@link RuntimeConfig#networkNamespace()})
  * @param memoryBytes memory limit; 0 = runtime default; negative = none
@@ -27,7 +28,8 @@ import java.util.regex.Pattern;
  */
 public record SandboxSpec(String id, Path rootfs, List<String> argv, boolean lookupPath, Map<String, String> env,
                           String cwd, int uid, int gid, String hostname, byte[] stdin, Duration timeout,
-                          boolean network, long memoryBytes, long pidsLimit, double cpus, long outputCap) {
+                          boolean network, long memoryBytes, long pidsLimit, double cpus, long outputCap,
+                          Path stdinFile) {
 
     private static final Pattern ID = Pattern.compile("[A-Za-z0-9_.-]{1,64}");
 
@@ -68,6 +70,7 @@ public record SandboxSpec(String id, Path rootfs, List<String> argv, boolean loo
         private int uid, gid;
         private String hostname = "linuxkit";
         private byte[] stdin;
+        private Path stdinFile;
         private Duration timeout = Duration.ofSeconds(60);
         private boolean network;
         private long memoryBytes, pidsLimit;
@@ -83,6 +86,7 @@ public record SandboxSpec(String id, Path rootfs, List<String> argv, boolean loo
         public Builder user(int u, int g) { uid = u; gid = g; return this; }
         public Builder hostname(String v) { hostname = v; return this; }
         public Builder stdin(byte[] v) { stdin = v; return this; }
+        public Builder stdinFile(Path v) { stdinFile = v; return this; }
         public Builder timeout(Duration v) { timeout = v; return this; }
         public Builder network(boolean v) { network = v; return this; }
         public Builder memoryBytes(long v) { memoryBytes = v; return this; }
@@ -92,7 +96,7 @@ public record SandboxSpec(String id, Path rootfs, List<String> argv, boolean loo
 
         public SandboxSpec build() {
             return new SandboxSpec(id, rootfs, argv, lookupPath, env, cwd, uid, gid, hostname, stdin, timeout, network,
-                    memoryBytes, pidsLimit, cpus, outputCap);
+                    memoryBytes, pidsLimit, cpus, outputCap, stdinFile);
         }
     }
 }

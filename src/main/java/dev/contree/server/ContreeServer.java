@@ -11,6 +11,7 @@ import dev.contree.images.LayerIndex;
 import dev.contree.images.LayerLeases;
 import dev.contree.imports.ImportService;
 import dev.contree.instances.InstanceService;
+import dev.contree.instances.StdinSpool;
 import dev.contree.layers.LayerStore;
 import dev.contree.layers.LayerStoreConfig;
 import dev.contree.operations.OperationService;
@@ -82,8 +83,10 @@ public final class ContreeServer implements AutoCloseable {
             LayerIndex layerIndex = new LayerIndex(db);
             LayerLeases leases = new LayerLeases();
             LayerGarbageCollector gc = new LayerGarbageCollector(layers, layerIndex, leases, Duration.ofMinutes(10));
+            // Queued stdin waits on disk; all of it together may be 4 JSON bodies' worth (1 GiB by default).
+            StdinSpool spool = new StdinSpool(data.resolve("spool"), 4 * config.maxJsonBytes());
             InstanceService instances = new InstanceService(images, files, operations, scheduler, layers, runtime, layerIndex, leases,
-                    config.networkNamespace() != null, storage);
+                    config.networkNamespace() != null, storage, spool);
             RegistryClient registry = new RegistryClient(RegistryConfig.defaults().withInsecureHosts(config.insecureRegistries()));
             opened.add(registry);
             ImportService imports = new ImportService(files, operations, scheduler, layers, layerIndex, leases, registry,
