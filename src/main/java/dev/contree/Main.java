@@ -78,7 +78,7 @@ public final class Main {
         String maxAccountBytes;
 
         @Option(names = "--account-concurrency", defaultValue = "${env:CONTREE_ACCOUNT_CONCURRENCY:-0}",
-                description = "most execution/import slots one account may hold (default: concurrency minus a quarter, at least 1 kept for others)")
+                description = "most execution/import slots one account may hold while several accounts have tokens (default: concurrency minus a quarter, at least 1 kept for others)")
         int accountConcurrency;
 
         @Override

@@ -84,6 +84,12 @@ public final class Tokens {
         return Optional.of(new Principal(t.accountId(), t.uuid(), t.expiresAt()));
     }
 
+    /** How many accounts hold at least one unrevoked token: the tenants that can submit work. */
+    public int accountsWithTokens() {
+        return db.read(c -> Sql.one(c, "SELECT COUNT(DISTINCT account_id) FROM tokens WHERE revoked_at IS NULL",
+                rs -> rs.getInt(1)));
+    }
+
     public List<Token> list() {
         return db.read(c -> Sql.query(c, SELECT + " ORDER BY t.created_at", Tokens::row));
     }

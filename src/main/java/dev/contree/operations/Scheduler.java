@@ -23,7 +23,8 @@ import java.util.concurrent.locks.ReentrantLock;
  * the outcome. PENDING → ASSIGNED → EXECUTING → SUCCESS/FAILED/CANCELLED; a cancel at any point wins.
  *
  * <p>Fairness covers running slots, not only queue order. A free slot goes to the waiting account that holds the
- * fewest slots (round robin among equals), and no account ever holds more than {@code perAccount} slots. Running
+ * fewest slots (round robin among equals), and no account ever holds more than {@code perAccount} slots while
+ * more than one account can submit work (a single-tenant server lends every slot to its one account). Running
  * work is never preempted, so that cap is what keeps slots free for a second account while a first one fills the
  * server with hour-long runs; with several accounts waiting, the fewest-first rule converges to equal shares as
  * runs end.
@@ -35,6 +36,9 @@ public final class Scheduler implements AutoCloseable {
     private final ImageService images;
     private final int slots;
     private final int perAccount;
+    private final java.util.function.IntSupplier tenants;
+    private int tenantCount;
+    private long tenantsReadAt;
     private final Map<String, Integer> runningByAccount = new java.util.HashMap<>();
     private final ReentrantLock lock = new ReentrantLock();
     private final Condition changed = lock.newCondition();
@@ -52,11 +56,21 @@ public final class Scheduler implements AutoCloseable {
 
     /** @param perAccount the most slots one account may hold at once (1..slots) */
     public Scheduler(OperationService operations, ImageService images, int slots, int perAccount) {
+        this(operations, images, slots, perAccount, () -> Integer.MAX_VALUE);
+    }
+
+    /**
+     * @param perAccount the most slots one account may hold at once (1..slots) when there is more than one tenant
+     * @param tenants    how many accounts can submit work (hold a live token); read at most every few seconds
+     */
+    public Scheduler(OperationService operations, ImageService images, int slots, int perAccount,
+                     java.util.function.IntSupplier tenants) {
         if (perAccount < 1 || perAccount > slots) throw new IllegalArgumentException("per-account slots must be between 1 and " + slots);
         this.operations = operations;
         this.images = images;
         this.slots = slots;
         this.perAccount = perAccount;
+        this.tenants = tenants;
         operations.onCancel(this::cancelled);
         dispatcher = Thread.ofVirtual().name("scheduler").start(this::dispatch);
     }
@@ -128,16 +142,32 @@ public final class Scheduler implements AutoCloseable {
         }
     }
 
+    /** The tenant count, re-read every 5 s (a store read per dispatch would be wasted work); called under the lock. */
+    private int currentTenants() {
+        long now = System.nanoTime();
+        if (tenantsReadAt == 0 || now - tenantsReadAt > 5_000_000_000L) {
+            try {
+                tenantCount = tenants.getAsInt();
+            } catch (RuntimeException e) {
+                LOG.warn("could not count accounts; keeping the per-account cap", e);
+                tenantCount = Integer.MAX_VALUE;
+            }
+            tenantsReadAt = now;
+        }
+        return tenantCount;
+    }
+
     /**
      * The head of the queue of the waiting account holding the fewest slots (earliest in the rotation among equals),
      * skipping accounts at their cap; that account then moves to the back of the rotation. Null if none may start.
      */
     private Queued takeFairly() {
+        int cap = currentTenants() > 1 ? perAccount : slots;
         String pick = null;
         int fewest = Integer.MAX_VALUE;
         for (String account : queues.keySet()) {
             int held = runningByAccount.getOrDefault(account, 0);
-            if (held < perAccount && held < fewest) {
+            if (held < cap && held < fewest) {
                 pick = account;
                 fewest = held;
             }

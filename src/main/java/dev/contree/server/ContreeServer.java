@@ -78,7 +78,8 @@ public final class ContreeServer implements AutoCloseable {
             OperationService operations = new OperationService(db);
             int failed = Scheduler.failLeftovers(operations);
             if (failed > 0) LOG.warn("marked {} operation(s) interrupted by a restart as FAILED", failed);
-            Scheduler scheduler = new Scheduler(operations, images, config.instanceConcurrency(), config.accountConcurrency());
+            Scheduler scheduler = new Scheduler(operations, images, config.instanceConcurrency(), config.accountConcurrency(),
+                    tokens::accountsWithTokens);
             opened.add(scheduler);
             LayerIndex layerIndex = new LayerIndex(db);
             LayerLeases leases = new LayerLeases();

@@ -165,6 +165,26 @@ class SchedulerTest {
         assertThat(aPeak.get()).isEqualTo(3);
     }
 
+    /** With one tenant there is nobody to keep a reserve for: its one account may use every slot. */
+    @Test
+    void aSingleTenantUsesEverySlot() throws Exception {
+        CountDownLatch release = new CountDownLatch(1);
+        AtomicInteger running = new AtomicInteger();
+        try (Scheduler s = new Scheduler(ops, new ImageService(db), 4, 3, () -> 1)) {
+            for (int i = 0; i < 6; i++) {
+                s.submit(op("a"), ctx -> { running.incrementAndGet(); release.await(); return success(); });
+            }
+            long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+            while (running.get() < 4) {
+                assertThat(System.nanoTime()).as("all 4 slots in use").isLessThan(deadline);
+                Thread.sleep(10);
+            }
+            Thread.sleep(200);
+            assertThat(running.get()).as("never more than the slots").isEqualTo(4);
+            release.countDown();
+        }
+    }
+
     /**
      * Slots are shared between the accounts that wait, not taken in queue order: when a slot frees it goes to the
      * waiting account holding the fewest. Account a holds 3 of 4 slots; b and c queue work; as a's runs end, the
