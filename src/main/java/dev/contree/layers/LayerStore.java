@@ -44,6 +44,12 @@ import java.util.regex.Pattern;
  * parent: that would rewrite its "..".) On open every {@code .pending-*} subvolume and every mount
  * below root is removed, and a committed layer still writable is marked read-only.
  *
+ * <p>Layer content and a prepared rootfs are hostile trees (a sandbox or an image wrote them): every walk
+ * of them goes through {@link Dir} (no symlink followed, names as bytes); only the store's own
+ * directories above ({@code layers/}, {@code mnt/}, {@code sizes/}) are handled as paths. What
+ * {@link #secureMountPoints} replaced is remembered in memory only: a crash before commit deletes the
+ * pending layer anyway.
+ *
  * <p>Thread-safe: operations on different layers may run concurrently.
  */
 public final class LayerStore implements AutoCloseable {
@@ -197,8 +203,8 @@ public final class LayerStore implements AutoCloseable {
     }
 
     /**
-     * Unmounts the layer, drops work/ and the {@code scratchPaths} the runtime created (see
-     * {@link ScratchPaths}), and then: an empty upper dir returns empty ("unchanged"; the subvolume is
+     * Unmounts the layer, drops work/ and the {@code scratchPaths} the runtime created, puts back what
+     * {@link #secureMountPoints} replaced if the run left it empty (see {@link ScratchPaths}), and then: an empty upper dir returns empty ("unchanged"; the subvolume is
      * deleted in the background); otherwise the layer's size is recorded and the subvolume published under
      * its id (read-only soon after, in the background). On failure the layer is discarded.
      */
