@@ -62,7 +62,7 @@ final class UpperDir {
                     if (st.size() > 0) {
                         int in = src.openFile(srcName, Linux.O_RDONLY, 0);
                         try {
-                            Btrfs.cloneFd(in, out, dst.label() + "/" + dstName);
+                            Btrfs.cloneFd(in, out, (dst.label().endsWith("/") ? dst.label() : dst.label() + "/") + dstName);
                         } finally {
                             Linux.close(in);
                         }
