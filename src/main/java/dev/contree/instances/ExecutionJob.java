@@ -110,12 +110,13 @@ final class ExecutionJob implements Job {
             List<Path> lowerDirs = new ArrayList<>();
             for (String id : chain) lowerDirs.add(engine.store().diffDir(id));
             MergedView view = new MergedView(lowerDirs);
-            FileInjector injector = new FileInjector(layer.rootfs(), view);
+            FileInjector injector = new FileInjector(layer.rootfs());
             for (var e : spec.files().entrySet()) {
                 try (InputStream in = engine.files().open(files.get(e.getValue().fileUuid()))) {
                     injector.inject(e.getKey(), in, e.getValue());
                 }
             }
+            secureMountPoints(layer);
             // The request's identity, else the image's USER, else root.
             ImageUser.Ids user = spec.userGiven() ? new ImageUser.Ids(spec.uid(), spec.gid())
                     : ImageUser.resolve(image.config().user(), view).orElse(new ImageUser.Ids(spec.uid(), spec.gid()));
@@ -210,6 +211,13 @@ final class ExecutionJob implements Job {
                 }
             }
         }
+    }
+
+    /** After injection, before the runtime: no path the runtime mounts on may go through a link the image made. */
+    private void secureMountPoints(WritableLayer layer) throws IOException {
+        List<String> dirs = new ArrayList<>(), files = new ArrayList<>();
+        for (SandboxRuntime.MountPoint mp : engine.runtime().rootfsMountPoints()) (mp.directory() ? dirs : files).add(mp.path());
+        engine.store().secureMountPoints(layer, dirs, files);
     }
 
     private static Result failure(OperationStatus status, String error) {

@@ -1,28 +1,33 @@
 package dev.contree.instances;
 
-import dev.contree.inspect.InspectException;
-import dev.contree.inspect.MergedView;
+import dev.contree.linux.Dir;
+import dev.contree.linux.Linux;
 
 import java.io.IOException;
 import java.io.InputStream;
-import java.nio.file.Files;
-import java.nio.file.LinkOption;
+import java.nio.channels.Channels;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.nio.file.attribute.PosixFileAttributeView;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayDeque;
+import java.util.Arrays;
+import java.util.Deque;
 
 /**
- * Places uploaded files into a sandbox's root filesystem before it starts. The rootfs is a host
- * mount of untrusted content, so paths are resolved like a chroot through the image's own view
- * (symlinks stay inside the image) and nothing is ever followed on the host.
+ * Places uploaded files into a sandbox's root filesystem before it starts. The rootfs is a host mount of
+ * untrusted content, so the destination is resolved like a chroot would, one name at a time on directory
+ * descriptors ({@link Dir}): a symlink the image made is read and resolved against the image's own root
+ * (absolute targets restart there, ".." stops there), never followed by the host kernel. Missing
+ * directories are created (root, 0755), except through a symlink to a missing directory (refused).
  */
 final class FileInjector {
-    private final Path rootfs;
-    private final MergedView image;
+    private static final int MAX_LINKS = 40; // as the kernel's path walk
 
-    FileInjector(Path rootfs, MergedView image) {
+    private final Path rootfs;
+
+    FileInjector(Path rootfs) {
         this.rootfs = rootfs;
-        this.image = image;
     }
 
     /** Thrown when a destination cannot be used (a parent is a file, the target is a directory). */
@@ -32,74 +37,97 @@ final class FileInjector {
 
     void inject(String path, InputStream content, InstanceSpec.FileSpec spec) throws IOException {
         int slash = path.lastIndexOf('/');
-        String parent = slash == 0 ? "/" : path.substring(0, slash);
-        String name = path.substring(slash + 1);
-        Path dir = ensureDirectory(parent);
-        Path target = dir.resolve(name);
-        if (Files.isDirectory(target, LinkOption.NOFOLLOW_LINKS)) {
-            throw new UnusablePathException("cannot place a file at " + path + ": it is a directory in the image");
-        }
-        Files.deleteIfExists(target); // a symlink or file there is replaced, never followed
-        Files.copy(content, target, StandardCopyOption.REPLACE_EXISTING);
-        PosixFileAttributeView attrs = Files.getFileAttributeView(target, PosixFileAttributeView.class, LinkOption.NOFOLLOW_LINKS);
-        Files.setAttribute(target, "unix:uid", spec.uid(), LinkOption.NOFOLLOW_LINKS);
-        Files.setAttribute(target, "unix:gid", spec.gid(), LinkOption.NOFOLLOW_LINKS);
-        // chown clears setuid/setgid; set the mode last.
-        Files.setAttribute(target, "unix:mode", spec.mode(), LinkOption.NOFOLLOW_LINKS);
-        attrs.readAttributes(); // fail loudly if the attributes did not stick
-    }
-
-    /** The host directory for image path {@code dir}, creating missing components (root, 0755) on the way. */
-    private Path ensureDirectory(String dir) throws IOException {
-        String resolved = "/";
-        String[] parts = dir.split("/");
-        for (int i = 0; i < parts.length; i++) {
-            if (parts[i].isEmpty()) continue;
-            String next = resolved.equals("/") ? "/" + parts[i] : resolved + "/" + parts[i];
-            var entry = statFollow(next);
-            if (entry == null) {
-                // Missing from here on: create the rest as plain directories (no symlinks can be in the way).
-                Path host = host(resolved);
-                String imagePath = resolved;
-                for (int j = i; j < parts.length; j++) {
-                    if (parts[j].isEmpty()) continue;
-                    host = host.resolve(parts[j]);
-                    imagePath = imagePath.equals("/") ? "/" + parts[j] : imagePath + "/" + parts[j];
-                    // A dangling symlink (e.g. to a host path the image lacks): refuse, never create through it.
-                    if (Files.isSymbolicLink(host)) {
-                        throw new UnusablePathException("cannot create " + dir + ": " + imagePath
-                                + " is a symlink to a missing directory in the image");
-                    }
-                    if (!Files.isDirectory(host, LinkOption.NOFOLLOW_LINKS)) {
-                        Files.createDirectory(host);
-                        Files.setAttribute(host, "unix:mode", 0755, LinkOption.NOFOLLOW_LINKS);
-                    }
-                }
-                return host;
+        String parent = slash <= 0 ? "/" : path.substring(0, slash);
+        byte[] last = path.substring(slash + 1).getBytes(StandardCharsets.UTF_8);
+        if (last.length == 0 || Arrays.equals(last, ".".getBytes()) || Arrays.equals(last, "..".getBytes()))
+            throw new UnusablePathException("cannot place a file at " + path + ": not a file name");
+        Dir.Name name = new Dir.Name(last);
+        try (Dir root = Dir.open(rootfs, "/"); Dir dir = resolveDir(root, parent)) {
+            Linux.Stat st = dir.statOrNull(name);
+            if (st != null && st.isDir())
+                throw new UnusablePathException("cannot place a file at " + path + ": it is a directory in the image");
+            if (st != null) dir.unlink(name); // a symlink or file there is replaced, never followed
+            int fd = dir.openFile(name, Linux.O_WRONLY | Linux.O_CREAT | Linux.O_EXCL, 0600);
+            try (FileChannel ch = Dir.channel(fd, StandardOpenOption.WRITE)) {
+                content.transferTo(Channels.newOutputStream(ch));
+            } finally {
+                Linux.close(fd);
             }
-            if (!entry.isDir()) throw new UnusablePathException("cannot create " + dir + ": " + next + " is not a directory in the image");
-            resolved = image.realPath(next);
+            dir.chown(name, spec.uid(), spec.gid());
+            dir.chmod(name, spec.mode()); // after chown, which clears setuid/setgid
+            Linux.Stat done = dir.statOrNull(name);
+            if (done == null || (done.mode() & 07777) != (spec.mode() & 07777) || done.uid() != spec.uid())
+                throw new IOException("the attributes of " + path + " did not stick");
         }
-        return host(resolved);
     }
 
-    private MergedView.Entry statFollow(String path) throws IOException {
+    /** One component still to walk; {@code viaLink} when it came from a symlink's target. */
+    private record Step(byte[] name, boolean viaLink) {}
+
+    /** The directory at image path {@code dir}, symlinks resolved inside the image, missing parts created. */
+    private Dir resolveDir(Dir root, String dir) throws IOException {
+        Deque<Dir> stack = new ArrayDeque<>();
+        Deque<String> labels = new ArrayDeque<>();
+        Deque<Step> todo = new ArrayDeque<>();
+        push(todo, dir.getBytes(StandardCharsets.UTF_8), false);
+        stack.push(root.openDir(""));
+        labels.push("");
+        int links = 0;
         try {
-            return image.stat(path, true).orElse(null);
-        } catch (InspectException e) {
-            if (e.kind() == InspectException.Kind.NOT_FOUND) return null;
-            throw new UnusablePathException("cannot use " + path + ": " + e.getMessage());
+            while (!todo.isEmpty()) {
+                Step step = todo.pollFirst();
+                byte[] c = step.name();
+                if (c.length == 1 && c[0] == '.') continue;
+                if (c.length == 2 && c[0] == '.' && c[1] == '.') {
+                    if (stack.size() > 1) {
+                        stack.pop().close();
+                        labels.pop();
+                    }
+                    continue;
+                }
+                Dir cur = stack.peek();
+                Dir.Name name = new Dir.Name(c);
+                String label = labels.peek() + "/" + name;
+                Linux.Stat st = cur.statOrNull(name);
+                if (st == null) {
+                    if (step.viaLink())
+                        throw new UnusablePathException("cannot create " + dir + ": " + label
+                                + " is reached through a symlink to a missing directory in the image");
+                    cur.mkdir(name, 0755);
+                    cur.chmod(name, 0755);
+                } else if (st.isSymlink()) {
+                    if (++links > MAX_LINKS) throw new UnusablePathException("cannot use " + dir + ": too many symlinks");
+                    byte[] target = cur.readlink(name);
+                    if (target.length > 0 && target[0] == '/') {
+                        while (stack.size() > 1) {
+                            stack.pop().close();
+                            labels.pop();
+                        }
+                    }
+                    push(todo, target, true);
+                    continue;
+                } else if (!st.isDir()) {
+                    throw new UnusablePathException("cannot create " + dir + ": " + label + " is not a directory in the image");
+                }
+                stack.push(cur.openDir(name));
+                labels.push(label);
+            }
+            return stack.pop();
+        } finally {
+            for (Dir d : stack) d.close();
         }
     }
 
-    /** Host path of a resolved (symlink-free) image path; components are checked not to be symlinks. */
-    private Path host(String resolvedImagePath) throws IOException {
-        Path p = rootfs;
-        for (String part : resolvedImagePath.split("/")) {
-            if (part.isEmpty()) continue;
-            p = p.resolve(part);
-            if (Files.isSymbolicLink(p)) throw new UnusablePathException("unexpected symlink at " + resolvedImagePath);
+    /** Puts the components of {@code path} at the front of {@code todo}, in order. */
+    private static void push(Deque<Step> todo, byte[] path, boolean viaLink) {
+        Deque<Step> parts = new ArrayDeque<>();
+        int start = 0;
+        for (int i = 0; i <= path.length; i++) {
+            if (i == path.length || path[i] == '/') {
+                if (i > start) parts.push(new Step(Arrays.copyOfRange(path, start, i), viaLink));
+                start = i + 1;
+            }
         }
-        return p;
+        while (!parts.isEmpty()) todo.addFirst(parts.pop());
     }
 }

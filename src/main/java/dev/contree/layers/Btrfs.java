@@ -142,19 +142,9 @@ final class Btrfs {
         });
     }
 
-    /** Creates {@code dst} (mode) sharing {@code src}'s extents (FICLONE): no data is copied. */
-    static void cloneFile(Path src, Path dst, int mode) throws IOException {
-        int in = Linux.open(src, Linux.O_RDONLY | Linux.O_NOFOLLOW, 0);
-        try {
-            int out = Linux.open(dst, Linux.O_WRONLY | Linux.O_CREAT | Linux.O_EXCL | Linux.O_NOFOLLOW, mode & 07777);
-            try {
-                Linux.ioctl(out, FICLONE, in, "FICLONE from " + src + " to", dst);
-            } finally {
-                Linux.close(out);
-            }
-        } finally {
-            Linux.close(in);
-        }
+    /** FICLONE: {@code out} (an open, empty file) shares all of {@code in}'s extents; {@code what} names it in errors. */
+    static void cloneFd(int in, int out, String what) throws IOException {
+        Linux.ioctl(out, FICLONE, in, "FICLONE to", what);
     }
 
     static void syncfs(Path path) throws IOException {

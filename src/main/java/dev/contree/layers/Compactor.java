@@ -1,10 +1,9 @@
 package dev.contree.layers;
 
+import dev.contree.linux.Dir;
 import dev.contree.linux.Linux;
 
 import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -21,84 +20,137 @@ import java.util.TreeSet;
  * always when the layers below are unknown ({@code below == null}), otherwise only when some layer
  * below has an entry at that path. Inside a directory that ends up opaque nothing below is visible, so
  * no whiteouts are needed there.
+ *
+ * <p>The layers are hostile trees: every directory is a {@link Dir} opened beneath its parent without
+ * following symlinks, every entry is handled by name (bytes, whatever encoding the sandbox used).
  */
 final class Compactor {
-    private final List<Path> range;
-    private final List<Path> below;
-    private final List<Map<Long, Path>> links = new ArrayList<>();
+    private final List<Dir> range;
+    private final List<Dir> below;
+    /** Per range layer: inode of a hard-linked file → where its first copy went (path below out). */
+    private final List<Map<Long, List<Dir.Name>>> links = new ArrayList<>();
     private long logicalBytes;
 
-    Compactor(List<Path> rangeTopFirst, List<Path> belowTopFirst) {
+    /** The dirs stay owned by the caller. */
+    Compactor(List<Dir> rangeTopFirst, List<Dir> belowTopFirst) {
         this.range = List.copyOf(rangeTopFirst);
         this.below = belowTopFirst == null ? null : List.copyOf(belowTopFirst);
         for (int i = 0; i < range.size(); i++) links.add(new HashMap<>());
     }
 
-    /** Writes the merged tree into the existing empty directory {@code out}; returns the apparent bytes. */
-    long run(Path out) throws IOException {
+    /**
+     * Writes the merged tree into the existing empty directory {@code outName} in {@code outParent} and
+     * copies the top layer's root metadata from {@code topName} in {@code topParent}; returns the apparent bytes.
+     */
+    long run(Dir topParent, Dir.Name topName, Dir outParent, Dir.Name outName) throws IOException {
         List<Integer> all = new ArrayList<>();
-        for (int i = 0; i < range.size(); i++) all.add(i);
-        mergeDir("", all, true, out);
-        UpperDir.copyMeta(range.get(0), Linux.lstat(range.get(0)), out, false);
+        List<Dir> dirs = new ArrayList<>();
+        for (int i = 0; i < range.size(); i++) {
+            all.add(i);
+            dirs.add(range.get(i));
+        }
+        try (Dir out = outParent.openDir(outName)) {
+            mergeDir(new ArrayList<>(), all, dirs, below, out, out);
+        }
+        UpperDir.copyMeta(topParent, topName, topParent.statOrNull(topName), outParent, outName, false);
         return logicalBytes;
     }
 
-    private boolean existsBelow(String rel) throws IOException {
-        if (below == null) return true;
-        for (Path b : below) if (Linux.lstatOrNull(b.resolve(rel)) != null) return true;
+    /**
+     * @param contrib indexes of range layers that have a (visible) directory here, top first
+     * @param dirs    those directories, parallel to contrib
+     * @param belowDirs directories at this path in the layers below (null: unknown, i.e. anything may be there;
+     *                  only computed while whiteouts/opaque markers may still matter)
+     */
+    private void mergeDir(List<Dir.Name> rel, List<Integer> contrib, List<Dir> dirs, List<Dir> belowDirs,
+                          Dir outRoot, Dir out) throws IOException {
+        boolean belowVisible = belowDirs == null || !belowDirs.isEmpty();
+        TreeSet<Dir.Name> names = new TreeSet<>();
+        for (Dir d : dirs) names.addAll(d.list());
+        for (Dir.Name name : names) {
+            int top = -1;
+            Linux.Stat st = null;
+            for (int k = 0; k < contrib.size(); k++) {
+                st = dirs.get(k).statOrNull(name);
+                if (st != null) { top = k; break; }
+            }
+            if (st == null) continue; // removed meanwhile (cannot happen: layers are read-only)
+            Dir src = dirs.get(top);
+            if (st.isWhiteout()) {
+                if (belowVisible && existsBelow(belowDirs, name)) out.mkwhiteout(name);
+            } else if (!st.isDir()) {
+                List<Dir.Name> childRel = child(rel, name);
+                copyEntry(contrib.get(top), src, name, st, outRoot, out, childRel);
+            } else {
+                List<Integer> childContrib = new ArrayList<>();
+                List<Dir> childDirs = new ArrayList<>();
+                List<Dir> childBelow = null;
+                try {
+                    childContrib.add(contrib.get(top));
+                    childDirs.add(src.openDir(name));
+                    boolean stops = UpperDir.isOpaque(src, name);
+                    for (int k = top + 1; k < contrib.size() && !stops; k++) {
+                        Linux.Stat lower = dirs.get(k).statOrNull(name);
+                        if (lower == null) continue;
+                        if (!lower.isDir()) { stops = true; break; } // whiteout or non-dir hides everything below
+                        childContrib.add(contrib.get(k));
+                        childDirs.add(dirs.get(k).openDir(name));
+                        if (UpperDir.isOpaque(dirs.get(k), name)) stops = true;
+                    }
+                    boolean markOpaque = belowVisible && stops && existsBelow(belowDirs, name);
+                    if (belowVisible && !stops) childBelow = belowDirsOf(belowDirs, name);
+                    else childBelow = List.of(); // nothing below shows through: no whiteouts needed inside
+                    out.mkdir(name, 0700);
+                    try (Dir childOut = out.openDir(name)) {
+                        mergeDir(child(rel, name), childContrib, childDirs, childBelow, outRoot, childOut);
+                    }
+                    UpperDir.copyMeta(src, name, st, out, name, false);
+                    if (markOpaque) UpperDir.setOpaque(out, name);
+                } finally {
+                    for (Dir d : childDirs) d.close();
+                    if (childBelow != null && childBelow != belowDirs) for (Dir d : childBelow) d.close();
+                }
+            }
+        }
+    }
+
+    private static boolean existsBelow(List<Dir> belowDirs, Dir.Name name) throws IOException {
+        if (belowDirs == null) return true;
+        for (Dir b : belowDirs) if (b.statOrNull(name) != null) return true;
         return false;
     }
 
-    /** @param contrib indexes of range layers that have a (visible) directory at rel, top first */
-    private void mergeDir(String rel, List<Integer> contrib, boolean belowVisible, Path out) throws IOException {
-        TreeSet<String> names = new TreeSet<>();
-        for (int i : contrib) names.addAll(UpperDir.list(range.get(i).resolve(rel)));
-        for (String name : names) {
-            String childRel = rel.isEmpty() ? name : rel + "/" + name;
-            int top = -1;
-            Linux.Stat st = null;
-            for (int i : contrib) {
-                st = Linux.lstatOrNull(range.get(i).resolve(childRel));
-                if (st != null) { top = i; break; }
-            }
-            Path src = range.get(top).resolve(childRel);
-            Path dst = out.resolve(name);
-            if (st.isWhiteout()) {
-                if (belowVisible && existsBelow(childRel)) Linux.mkwhiteout(dst);
-            } else if (!st.isDir()) {
-                copyEntry(top, src, st, dst);
-            } else {
-                List<Integer> childContrib = new ArrayList<>();
-                childContrib.add(top);
-                boolean stops = UpperDir.isOpaque(src);
-                int pos = contrib.indexOf(top);
-                for (int k = pos + 1; k < contrib.size() && !stops; k++) {
-                    int i = contrib.get(k);
-                    Linux.Stat lower = Linux.lstatOrNull(range.get(i).resolve(childRel));
-                    if (lower == null) continue;
-                    if (!lower.isDir()) { stops = true; break; } // whiteout or non-dir hides everything below
-                    childContrib.add(i);
-                    if (UpperDir.isOpaque(range.get(i).resolve(childRel))) stops = true;
-                }
-                Files.createDirectory(dst);
-                boolean childBelowVisible = belowVisible && !stops;
-                mergeDir(childRel, childContrib, childBelowVisible, dst);
-                UpperDir.copyMeta(src, st, dst, false);
-                if (belowVisible && stops && existsBelow(childRel)) UpperDir.setOpaque(dst);
-            }
+    /** The directories named {@code name} in the layers below; null (unknown) stays null. */
+    private static List<Dir> belowDirsOf(List<Dir> belowDirs, Dir.Name name) throws IOException {
+        if (belowDirs == null) return null;
+        List<Dir> out = new ArrayList<>();
+        for (Dir b : belowDirs) {
+            Linux.Stat st = b.statOrNull(name);
+            if (st != null && st.isDir()) out.add(b.openDir(name));
         }
+        return out;
     }
 
-    private void copyEntry(int layer, Path src, Linux.Stat st, Path dst) throws IOException {
+    private static List<Dir.Name> child(List<Dir.Name> rel, Dir.Name name) {
+        List<Dir.Name> c = new ArrayList<>(rel.size() + 1);
+        c.addAll(rel);
+        c.add(name);
+        return c;
+    }
+
+    private void copyEntry(int layer, Dir src, Dir.Name name, Linux.Stat st, Dir outRoot, Dir out, List<Dir.Name> childRel)
+            throws IOException {
         if (st.nlink() > 1) {
-            Path first = links.get(layer).get(st.ino());
+            List<Dir.Name> first = links.get(layer).get(st.ino());
             if (first != null) {
-                Files.createLink(dst, first);
+                try (Dir firstParent = ScratchPaths.openOrNull(outRoot, first.subList(0, first.size() - 1))) {
+                    out.link(firstParent, first.getLast(), name);
+                }
                 return;
             }
-            links.get(layer).put(st.ino(), dst);
+            links.get(layer).put(st.ino(), childRel);
         }
-        UpperDir.copyNonDir(src, st, dst);
+        UpperDir.copyNonDir(src, name, st, out, name);
         if (st.isRegular()) logicalBytes += st.size();
     }
 }

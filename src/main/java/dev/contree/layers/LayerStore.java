@@ -3,6 +3,7 @@ package dev.contree.layers;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import dev.contree.linux.Dir;
 import dev.contree.linux.Linux;
 
 import java.io.IOException;
@@ -43,6 +44,12 @@ import java.util.regex.Pattern;
  * parent: that would rewrite its "..".) On open every {@code .pending-*} subvolume and every mount
  * below root is removed, and a committed layer still writable is marked read-only.
  *
+ * <p>Layer content and a prepared rootfs are hostile trees (a sandbox or an image wrote them): every walk
+ * of them goes through {@link Dir} (no symlink followed, names as bytes); only the store's own
+ * directories above ({@code layers/}, {@code mnt/}, {@code sizes/}) are handled as paths. What
+ * {@link #secureMountPoints} replaced is remembered in memory only: a crash before commit deletes the
+ * pending layer anyway.
+ *
  * <p>Thread-safe: operations on different layers may run concurrently.
  */
 public final class LayerStore implements AutoCloseable {
@@ -53,6 +60,7 @@ public final class LayerStore implements AutoCloseable {
     private static final String LEGACY_LOGICAL_SIZE = "logical-size";
     /** Compacted layers: sum of the policy weights of their sources, so merged layers grow like LSM tiers. */
     private static final String WEIGHT = "compaction-weight";
+    private static final Dir.Name DIFF = Dir.Name.of("diff");
 
     private final Path root;
     private final LayerStoreConfig config;
@@ -141,7 +149,9 @@ public final class LayerStore implements AutoCloseable {
         for (String name : UpperDir.list(sizesDir)) {
             if (!Files.isDirectory(layersDir.resolve(name))) Files.delete(sizesDir.resolve(name)); // its layer never made it
         }
-        if (!UpperDir.isEmptyDir(emptyDir)) throw new IOException(emptyDir + " must be empty");
+        try (Dir empty = Dir.open(emptyDir, "/")) {
+            if (!empty.isEmpty()) throw new IOException(emptyDir + " must be empty");
+        }
     }
 
     /** Whether writable layers are capped (btrfs simple quotas are on). */
@@ -193,8 +203,8 @@ public final class LayerStore implements AutoCloseable {
     }
 
     /**
-     * Unmounts the layer, drops work/ and the {@code scratchPaths} the runtime created (see
-     * {@link ScratchPaths}), and then: an empty upper dir returns empty ("unchanged"; the subvolume is
+     * Unmounts the layer, drops work/ and the {@code scratchPaths} the runtime created, puts back what
+     * {@link #secureMountPoints} replaced if the run left it empty (see {@link ScratchPaths}), and then: an empty upper dir returns empty ("unchanged"; the subvolume is
      * deleted in the background); otherwise the layer's size is recorded and the subvolume published under
      * its id (read-only soon after, in the background). On failure the layer is discarded.
      */
@@ -204,10 +214,15 @@ public final class LayerStore implements AutoCloseable {
         try {
             unmountAndForget(p);
             UpperDir.deleteRecursively(pendingSubvol(p.id).resolve("work"));
-            List<Path> lowers = new ArrayList<>();
-            for (String l : p.lowers) lowers.add(committedDiff(l));
-            ScratchPaths.clean(p.diff, lowers, scratchPaths);
-            if (UpperDir.isEmptyDir(p.diff)) {
+            boolean empty;
+            List<Dir> lowers = openDiffs(p.lowers);
+            try (Dir diff = Dir.open(p.diff, "/")) {
+                ScratchPaths.clean(diff, lowers, scratchPaths, p.replaced);
+                empty = diff.isEmpty();
+            } finally {
+                closeAll(lowers);
+            }
+            if (empty) {
                 background.add("deleting unchanged layer " + p.id, () -> deletePending(p.id));
                 return Optional.empty();
             }
@@ -220,6 +235,20 @@ public final class LayerStore implements AutoCloseable {
                 e.addSuppressed(ce);
             }
             throw e;
+        }
+    }
+
+    /**
+     * Makes every path where the runtime will mount or create something ({@code dirs}: directories,
+     * {@code files}: bind-mounted files; image paths like "/dev", "/.contree/init") real in the layer's
+     * rootfs: a symlink or other non-directory on the way is replaced (see {@link MountPoints}), so the
+     * runtime never resolves a link the image made. Call after writing into the rootfs, before the runtime
+     * starts. What was replaced is put back at commit unless the run wrote into it.
+     */
+    public void secureMountPoints(WritableLayer layer, List<String> dirs, List<String> files) throws IOException {
+        Prepared p = own(layer);
+        try (Dir rootfs = Dir.open(p.rootfs, "/")) {
+            p.replaced.addAll(MountPoints.secure(rootfs, dirs, files));
         }
     }
 
@@ -281,7 +310,9 @@ public final class LayerStore implements AutoCloseable {
         for (Path f : List.of(sizesDir.resolve(layerId), layersDir.resolve(layerId).resolve(LEGACY_LOGICAL_SIZE))) {
             if (Files.exists(f)) return Long.parseLong(Files.readString(f).trim());
         }
-        return UpperDir.dataBytes(diff);
+        try (Dir d = Dir.open(diff, "/")) {
+            return UpperDir.dataBytes(d);
+        }
     }
 
     /**
@@ -300,18 +331,20 @@ public final class LayerStore implements AutoCloseable {
     public String compact(List<String> layerIdsTopFirst, List<String> belowTopFirst) throws IOException {
         ensureOpen();
         if (layerIdsTopFirst.isEmpty()) throw new IllegalArgumentException("nothing to compact");
-        List<Path> range = new ArrayList<>();
-        for (String l : layerIdsTopFirst) range.add(committedDiff(l));
-        List<Path> below = null;
-        if (belowTopFirst != null) {
-            below = new ArrayList<>();
-            for (String l : belowTopFirst) below.add(committedDiff(l));
-        }
+        for (String l : layerIdsTopFirst) committedDiff(l);
+        if (belowTopFirst != null) for (String l : belowTopFirst) committedDiff(l);
         String id = newId();
         Btrfs.createSubvolume(layersDir, PENDING + id);
+        List<Dir> range = new ArrayList<>(), below = belowTopFirst == null ? null : new ArrayList<>();
         try {
-            Path diff = Files.createDirectory(pendingDiff(id));
-            long logical = new Compactor(range, below).run(diff);
+            Files.createDirectory(pendingDiff(id));
+            range.addAll(openDiffs(layerIdsTopFirst));
+            if (below != null) below.addAll(openDiffs(belowTopFirst));
+            long logical;
+            try (Dir top = Dir.open(layersDir.resolve(layerIdsTopFirst.getFirst()), "/");
+                 Dir out = Dir.open(pendingSubvol(id), "/")) {
+                logical = new Compactor(range, below).run(top, DIFF, out, DIFF);
+            }
             long weight = 0;
             for (String l : layerIdsTopFirst) weight += weight(l);
             Files.writeString(pendingSubvol(id).resolve(WEIGHT), Long.toString(weight));
@@ -324,6 +357,9 @@ public final class LayerStore implements AutoCloseable {
                 e.addSuppressed(ce);
             }
             throw e;
+        } finally {
+            closeAll(range);
+            if (below != null) closeAll(below);
         }
     }
 
@@ -399,7 +435,12 @@ public final class LayerStore implements AutoCloseable {
      */
     void publish(String id, long size) throws IOException {
         Path subvol = pendingSubvol(id);
-        long bytes = size >= 0 ? size : UpperDir.dataBytes(subvol.resolve("diff"));
+        long bytes = size;
+        if (bytes < 0) {
+            try (Dir diff = Dir.open(subvol.resolve("diff"), "/")) {
+                bytes = UpperDir.dataBytes(diff);
+            }
+        }
         Files.writeString(sizesDir.resolve(id), Long.toString(bytes));
         Path committed = layersDir.resolve(id);
         Files.move(subvol, committed, StandardCopyOption.ATOMIC_MOVE);
@@ -453,6 +494,22 @@ public final class LayerStore implements AutoCloseable {
         return p;
     }
 
+    /** The diff dirs of committed layers, opened (the caller closes them with {@link #closeAll}). */
+    private List<Dir> openDiffs(List<String> ids) throws IOException {
+        List<Dir> out = new ArrayList<>();
+        try {
+            for (String l : ids) out.add(Dir.open(committedDiff(l), "/"));
+        } catch (IOException | RuntimeException e) {
+            closeAll(out);
+            throw e;
+        }
+        return out;
+    }
+
+    private static void closeAll(List<Dir> dirs) {
+        for (Dir d : dirs) d.close();
+    }
+
     private Path committedDiff(String id) throws IOException {
         Path d = diffDir(id);
         if (!Files.isDirectory(d)) throw new NoSuchFileException("layer " + id);
@@ -493,6 +550,8 @@ public final class LayerStore implements AutoCloseable {
         final Path rootfs, diff;
         final long cap;
         final List<String> lowers;
+        /** Paths {@link #secureMountPoints} replaced (relative to the rootfs). */
+        final Set<String> replaced = ConcurrentHashMap.newKeySet();
         volatile boolean mounted = true;
 
         Prepared(String id, Path rootfs, Path diff, long cap, List<String> lowers) {

@@ -1,10 +1,9 @@
 package dev.contree.layers;
 
+import dev.contree.linux.Dir;
 import dev.contree.linux.Linux;
 
 import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.Comparator;
@@ -32,13 +31,22 @@ import java.util.Set;
  * </ul>
  * Ancestors of a removed path are examined by the same directory rules, so "dev" copied up only because
  * "dev/pts" was created goes too.
+ *
+ * <p>A path the store replaced before the run because the image had a symlink or non-directory there
+ * ({@link MountPoints}) is put back: an empty directory, empty file or whiteout at it is removed whatever
+ * the lowers hold, so the image keeps its own entry unless the run wrote something there.
+ *
+ * <p>The upper dir is hostile: paths are walked with {@link Dir}, and a symlink on the way means the path
+ * is not a runtime mount point (the runtime never receives such a rootfs): it is left alone, never followed.
  */
 final class ScratchPaths {
     private ScratchPaths() {}
 
-    static void clean(Path diff, List<Path> lowerDiffsTopFirst, Collection<String> scratchPaths) throws IOException {
-        if (scratchPaths == null || scratchPaths.isEmpty()) return;
-        Set<String> todo = new LinkedHashSet<>();
+    static void clean(Dir diff, List<Dir> lowersTopFirst, Collection<String> scratchPaths, Collection<String> replaced)
+            throws IOException {
+        Set<String> restore = new LinkedHashSet<>();
+        for (String s : replaced) if (!normalize(s).isEmpty()) restore.add(normalize(s));
+        Set<String> todo = new LinkedHashSet<>(restore);
         for (String s : scratchPaths) {
             String n = normalize(s);
             if (!n.isEmpty()) todo.add(n);
@@ -46,29 +54,62 @@ final class ScratchPaths {
         List<String> ordered = new ArrayList<>(todo);
         ordered.sort(Comparator.comparingInt((String s) -> s.split("/").length).reversed());
         for (String rel : ordered) {
-            if (!removeIfScratch(diff, lowerDiffsTopFirst, rel, true)) continue;
+            if (!removeIfScratch(diff, lowersTopFirst, rel, true, restore.contains(rel))) continue;
             for (String parent = parentOf(rel); parent != null; parent = parentOf(parent)) {
-                if (!removeIfScratch(diff, lowerDiffsTopFirst, parent, false)) break;
+                if (!removeIfScratch(diff, lowersTopFirst, parent, false, restore.contains(parent))) break;
             }
         }
     }
 
-    private static boolean removeIfScratch(Path diff, List<Path> lowers, String rel, boolean allowFile) throws IOException {
-        Path p = diff.resolve(rel);
-        Linux.Stat st = Linux.lstatOrNull(p);
-        if (st == null) return false;
-        if (st.isDir()) {
-            if (!UpperDir.isEmptyDir(p)) return false;
-            Linux.Stat lower = UpperDir.lookup(lowers, rel);
-            boolean remove = lower == null || (lower.isDir() && !UpperDir.isOpaque(p));
-            if (remove) Files.delete(p);
-            return remove;
+    private static boolean removeIfScratch(Dir diff, List<Dir> lowers, String rel, boolean allowFile, boolean restore)
+            throws IOException {
+        List<Dir.Name> path = UpperDir.names(rel);
+        Dir.Name name = path.getLast();
+        try (Dir parent = openOrNull(diff, path.subList(0, path.size() - 1))) {
+            if (parent == null) return false;
+            Linux.Stat st = parent.statOrNull(name);
+            if (st == null) return false;
+            if (st.isDir()) {
+                try (Dir d = parent.openDir(name)) {
+                    if (!d.isEmpty()) return false;
+                }
+                boolean remove = restore;
+                if (!remove) {
+                    Linux.Stat lower = UpperDir.lookup(lowers, path);
+                    remove = lower == null || (lower.isDir() && !UpperDir.isOpaque(parent, name));
+                }
+                if (remove) parent.rmdir(name);
+                return remove;
+            }
+            boolean emptyFile = st.isRegular() && st.size() == 0;
+            if ((restore && (emptyFile || st.isWhiteout()))
+                    || (allowFile && emptyFile && UpperDir.lookup(lowers, path) == null)) {
+                parent.unlink(name);
+                return true;
+            }
+            return false;
         }
-        if (allowFile && st.isRegular() && st.size() == 0 && UpperDir.lookup(lowers, rel) == null) {
-            Files.delete(p);
-            return true;
+    }
+
+    /** The directory at {@code path} below {@code root}; null when missing or when a component is not a real directory. */
+    static Dir openOrNull(Dir root, List<Dir.Name> path) throws IOException {
+        if (path.isEmpty()) return root.openDir("");
+        byte[] rel = join(path);
+        try {
+            return root.openDir(rel, new String(rel, java.nio.charset.StandardCharsets.UTF_8));
+        } catch (Linux.ErrnoException e) {
+            if (e.errno() == Linux.ENOENT || e.errno() == Linux.ENOTDIR || e.errno() == Linux.ELOOP) return null;
+            throw e;
         }
-        return false;
+    }
+
+    static byte[] join(List<Dir.Name> path) {
+        java.io.ByteArrayOutputStream b = new java.io.ByteArrayOutputStream();
+        for (Dir.Name n : path) {
+            if (b.size() > 0) b.write('/');
+            b.writeBytes(n.bytes());
+        }
+        return b.toByteArray();
     }
 
     private static String parentOf(String rel) {

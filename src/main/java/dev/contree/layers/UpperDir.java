@@ -1,18 +1,23 @@
 package dev.contree.layers;
 
+import dev.contree.linux.Dir;
 import dev.contree.linux.Linux;
 
 import java.io.IOException;
-import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Arrays;
+import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Set;
 
 /**
  * The overlayfs upper-dir format: whiteouts are character devices 0/0, an opaque directory carries
  * {@code trusted.overlay.opaque=y}. Also metadata-preserving copies of single inodes. Inodes are
  * described by {@link Linux.Stat} (statx: nanosecond times, dev/ino, rdev, nlink).
+ *
+ * <p>Layer content is hostile (a sandbox or an image wrote it): everything here works on {@link Dir}
+ * descriptors and single names, so no symlink in a layer is ever followed on the host. Names are bytes.
  */
 final class UpperDir {
     static final String OPAQUE_XATTR = "trusted.overlay.opaque";
@@ -20,21 +25,24 @@ final class UpperDir {
 
     private UpperDir() {}
 
-    static boolean isOpaque(Path dir) throws IOException {
-        byte[] v = Linux.lgetxattr(dir, OPAQUE_XATTR);
+    /** Whether the entry {@code name} in {@code parent} carries the opaque marker. */
+    static boolean isOpaque(Dir parent, Dir.Name name) throws IOException {
+        byte[] v = parent.getxattr(name, OPAQUE_XATTR);
         return v != null && v.length == 1 && v[0] == 'y';
     }
 
-    static void setOpaque(Path dir) throws IOException {
-        Linux.lsetxattr(dir, OPAQUE_XATTR, new byte[] {'y'});
+    static void setOpaque(Dir parent, Dir.Name name) throws IOException {
+        parent.setxattr(name, OPAQUE_XATTR, new byte[] {'y'});
     }
 
-    static boolean isEmptyDir(Path dir) throws IOException {
-        try (DirectoryStream<Path> ds = Files.newDirectoryStream(dir)) {
-            return !ds.iterator().hasNext();
+    /** {@link #isOpaque(Dir, Dir.Name)} for a trusted host path (tests, the store's own dirs). */
+    static boolean isOpaque(Path p) throws IOException {
+        try (Dir parent = Dir.open(p.getParent(), "/")) {
+            return isOpaque(parent, Dir.Name.of(p.getFileName().toString()));
         }
     }
 
+    /** Names in a trusted host directory the store made (layers/, mnt/, sizes/), sorted. */
     static List<String> list(Path dir) throws IOException {
         try (var s = Files.list(dir)) {
             return s.map(p -> p.getFileName().toString()).sorted().toList();
@@ -42,93 +50,118 @@ final class UpperDir {
     }
 
     /**
-     * Creates {@code dst} as a copy of the non-directory {@code src}: regular files share extents (FICLONE),
-     * symlinks, devices, fifos and sockets are recreated. Metadata is copied by {@link #copyMeta}.
+     * Creates {@code dstName} in {@code dst} as a copy of the non-directory {@code srcName} in {@code src}:
+     * regular files share extents (FICLONE), symlinks (target bytes as they are), devices, fifos and sockets
+     * are recreated. Metadata is copied by {@link #copyMeta}.
      */
-    static void copyNonDir(Path src, Linux.Stat st, Path dst) throws IOException {
+    static void copyNonDir(Dir src, Dir.Name srcName, Linux.Stat st, Dir dst, Dir.Name dstName) throws IOException {
         switch (st.type()) {
             case Linux.S_IFREG -> {
-                if (st.size() == 0) {
-                    Linux.close(Linux.open(dst, Linux.O_WRONLY | Linux.O_CREAT | Linux.O_EXCL, st.mode() & 07777));
-                } else {
-                    Btrfs.cloneFile(src, dst, st.mode());
+                int out = dst.openFile(dstName, Linux.O_WRONLY | Linux.O_CREAT | Linux.O_EXCL, st.mode() & 07777);
+                try {
+                    if (st.size() > 0) {
+                        int in = src.openFile(srcName, Linux.O_RDONLY, 0);
+                        try {
+                            Btrfs.cloneFd(in, out, (dst.label().endsWith("/") ? dst.label() : dst.label() + "/") + dstName);
+                        } finally {
+                            Linux.close(in);
+                        }
+                    }
+                } finally {
+                    Linux.close(out);
                 }
             }
-            case Linux.S_IFLNK -> Files.createSymbolicLink(dst, Files.readSymbolicLink(src));
-            default -> Linux.mknod(dst, st.mode(), st.rdev()); // char/block devices, fifos, sockets
+            case Linux.S_IFLNK -> dst.symlink(src.readlink(srcName), dstName);
+            default -> dst.mknod(dstName, st.mode(), st.rdev()); // char/block devices, fifos, sockets
         }
-        copyMeta(src, st, dst, false);
+        copyMeta(src, srcName, st, dst, dstName, false);
     }
 
     /**
      * Copies owner, mode (with setuid bits), xattrs (except overlay bookkeeping ones other than opaque,
      * which the caller decides) and atime/mtime. chown first: it clears setuid bits and file capabilities.
      */
-    static void copyMeta(Path src, Linux.Stat st, Path dst, boolean keepOpaque) throws IOException {
-        Linux.lchown(dst, st.uid(), st.gid());
-        if (!st.isSymlink()) Linux.lchmod(dst, st.mode());
-        for (String name : Linux.llistxattr(src)) {
-            if (name.startsWith(OVERLAY_XATTR_PREFIX) && !(keepOpaque && name.equals(OPAQUE_XATTR))) continue;
-            byte[] v = Linux.lgetxattr(src, name);
-            if (v != null) Linux.lsetxattr(dst, name, v);
+    static void copyMeta(Dir src, Dir.Name srcName, Linux.Stat st, Dir dst, Dir.Name dstName, boolean keepOpaque)
+            throws IOException {
+        dst.chown(dstName, st.uid(), st.gid());
+        if (!st.isSymlink()) dst.chmod(dstName, st.mode());
+        for (String x : src.listxattr(srcName)) {
+            if (x.startsWith(OVERLAY_XATTR_PREFIX) && !(keepOpaque && x.equals(OPAQUE_XATTR))) continue;
+            byte[] v = src.getxattr(srcName, x);
+            if (v != null) dst.setxattr(dstName, x, v);
         }
-        setTimes(dst, st);
+        dst.utimes(dstName, st.atimeSec(), st.atimeNsec(), st.mtimeSec(), st.mtimeNsec());
     }
 
-    static void setTimes(Path dst, Linux.Stat st) throws IOException {
-        Linux.lutimes(dst, st.atimeSec(), st.atimeNsec(), st.mtimeSec(), st.mtimeNsec());
-    }
-
-    /** rm -rf without following symlinks; absent is fine. */
+    /** rm -rf of a trusted host path (the store's own dirs) whose content may be hostile: never follows a link. */
     static void deleteRecursively(Path p) throws IOException {
-        Linux.Stat st = Linux.lstatOrNull(p);
-        if (st == null) return;
-        if (st.isDir()) {
-            if ((st.mode() & 0700) != 0700) Linux.lchmod(p, 0700); // overlay's work/work is mode 000
-            for (String n : list(p)) deleteRecursively(p.resolve(n));
+        if (Linux.lstatOrNull(p) == null) return;
+        try (Dir parent = Dir.open(p.getParent(), "/")) {
+            parent.deleteRecursively(Dir.Name.of(p.getFileName().toString()));
         }
-        Files.delete(p);
     }
 
     /**
-     * Bytes of file data below {@code p}: each regular file's size, or its allocated blocks when fewer
+     * Bytes of file data below {@code dir}: each regular file's size, or its allocated blocks when fewer
      * (a sparse file counts what it holds, not the size it claims), hard links once.
      */
-    static long dataBytes(Path p) throws IOException {
-        return dataBytes(p, new java.util.HashSet<>());
+    static long dataBytes(Dir dir) throws IOException {
+        return dataBytes(dir, new HashSet<>());
     }
 
-    private static long dataBytes(Path p, java.util.Set<Long> linkedInodes) throws IOException {
-        Linux.Stat st = Linux.lstatOrNull(p);
-        if (st == null) return 0;
-        if (st.isRegular()) {
-            if (st.nlink() > 1 && !linkedInodes.add(st.ino())) return 0;
-            return Math.min(st.size(), st.blocks() * 512);
-        }
-        if (!st.isDir()) return 0;
+    private static long dataBytes(Dir dir, Set<Long> linkedInodes) throws IOException {
         long sum = 0;
-        for (String n : list(p)) sum += dataBytes(p.resolve(n), linkedInodes);
+        for (Dir.Name n : dir.list()) {
+            Linux.Stat st = dir.statOrNull(n);
+            if (st == null) continue;
+            if (st.isRegular()) {
+                if (st.nlink() > 1 && !linkedInodes.add(st.ino())) continue;
+                sum += Math.min(st.size(), st.blocks() * 512);
+            } else if (st.isDir()) {
+                try (Dir sub = dir.openDir(n)) {
+                    sum += dataBytes(sub, linkedInodes);
+                }
+            }
+        }
         return sum;
     }
 
+    /** "a/b/c" as names; "" and "." components dropped, ".." refused (callers pass server-chosen paths). */
+    static List<Dir.Name> names(String rel) {
+        List<Dir.Name> out = new ArrayList<>();
+        for (String part : rel.split("/")) {
+            if (part.isEmpty() || part.equals(".")) continue;
+            if (part.equals("..")) throw new IllegalArgumentException("path must not contain '..': " + rel);
+            out.add(Dir.Name.of(part));
+        }
+        return out;
+    }
+
     /**
-     * The entry visible at {@code rel} when the given upper dirs are stacked (top first), honouring
-     * whiteouts, opaque directories and non-directories that hide paths below them; null when none.
+     * The entry visible at {@code path} (non-empty) when the given upper dirs are stacked (top first),
+     * honouring whiteouts, opaque directories and non-directories that hide paths below them; null when none.
+     * A symlink on the way is an entry like any other: it hides the path below it, it is never followed.
      */
-    static Linux.Stat lookup(List<Path> diffsTopFirst, String rel) throws IOException {
-        String[] parts = Arrays.stream(rel.split("/")).filter(s -> !s.isEmpty() && !s.equals(".")).toArray(String[]::new);
-        if (parts.length == 0) return diffsTopFirst.isEmpty() ? null : Linux.lstatOrNull(diffsTopFirst.get(0));
-        for (Path layer : diffsTopFirst) {
-            Path cur = layer;
+    static Linux.Stat lookup(List<Dir> diffsTopFirst, List<Dir.Name> path) throws IOException {
+        if (path.isEmpty()) throw new IllegalArgumentException("empty path");
+        for (Dir layer : diffsTopFirst) {
+            Dir cur = layer;
             boolean hidesBelow = false;
-            for (int i = 0; i < parts.length; i++) {
-                cur = cur.resolve(parts[i]);
-                Linux.Stat st = Linux.lstatOrNull(cur);
-                if (st == null) break;
-                if (st.isWhiteout()) return null;
-                if (i == parts.length - 1) return st;
-                if (!st.isDir()) return null;
-                if (isOpaque(cur)) hidesBelow = true;
+            try {
+                for (int i = 0; i < path.size(); i++) {
+                    Dir.Name name = path.get(i);
+                    Linux.Stat st = cur.statOrNull(name);
+                    if (st == null) break;
+                    if (st.isWhiteout()) return null;
+                    if (i == path.size() - 1) return st;
+                    if (!st.isDir()) return null;
+                    if (isOpaque(cur, name)) hidesBelow = true;
+                    Dir next = cur.openDir(name);
+                    if (cur != layer) cur.close();
+                    cur = next;
+                }
+            } finally {
+                if (cur != layer) cur.close();
             }
             if (hidesBelow) return null;
         }

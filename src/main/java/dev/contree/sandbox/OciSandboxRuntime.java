@@ -4,6 +4,8 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.ByteArrayOutputStream;
 import java.io.DataInputStream;
 import java.io.EOFException;
+import dev.contree.linux.Dir;
+
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -65,6 +67,12 @@ final class OciSandboxRuntime implements SandboxRuntime {
     @Override public String name() { return cfg.kind() == RuntimeConfig.Kind.RUNSC ? "runsc" : "runc"; }
 
     Path initBinary() { return initBinary; }
+
+    @Override
+    public List<MountPoint> rootfsMountPoints() {
+        Path placeholder = Path.of("/rootfs");
+        return OciSpecs.rootfsMountPoints(OciSpecs.mounts(cfg.kind(), placeholder, initBinary), placeholder, initBinary);
+    }
 
     /** Copies contree-init from the classpath to stateDir/contree-init-&lt;sha&gt; (root-owned, 0555). */
     private static Path extractInit(Path state) throws IOException {
@@ -180,6 +188,9 @@ final class OciSandboxRuntime implements SandboxRuntime {
         Killer killer = null;
         try {
             if (cfg.kind() == RuntimeConfig.Kind.RUNSC) ensureTmp(spec.rootfs());
+            // The runtime resolves these on the host: refuse a rootfs where one goes through a symlink.
+            RootfsCheck.verify(spec.rootfs(), OciSpecs.rootfsMountPoints(
+                    OciSpecs.mounts(cfg.kind(), spec.rootfs(), initBinary), spec.rootfs(), initBinary));
             OciSpecs.Limits limits = new OciSpecs.Limits(
                     pick(spec.memoryBytes(), cfg.defaultMemoryBytes()),
                     pick(spec.pidsLimit(), cfg.defaultPidsLimit()),
@@ -276,15 +287,11 @@ final class OciSandboxRuntime implements SandboxRuntime {
 
     /** gVisor needs /tmp to exist in the rootfs to bind it over its default tmpfs. */
     private static void ensureTmp(Path rootfs) throws IOException {
-        Path tmp = rootfs.resolve("tmp");
-        if (Files.isSymbolicLink(tmp)) {
-            throw new IOException("/tmp in the rootfs is a symlink; refusing to bind-mount it");
-        }
-        if (!Files.exists(tmp, LinkOption.NOFOLLOW_LINKS)) {
-            Files.createDirectory(tmp);
-            Files.setPosixFilePermissions(tmp, PosixFilePermissions.fromString("rwxrwxrwx"));
-            // sticky bit: not expressible with PosixFilePermissions
-            new ProcessBuilder("chmod", "1777", tmp.toString()).start().onExit().join();
+        Dir.Name tmp = Dir.Name.of("tmp");
+        try (Dir root = Dir.open(rootfs, "/")) {
+            if (root.statOrNull(tmp) != null) return; // whatever it is, RootfsCheck decides
+            root.mkdir(tmp, 0700);
+            root.chmod(tmp, 01777);
         }
     }
 

@@ -78,24 +78,7 @@ final class OciSpecs {
         root.put("root", Map.of("path", spec.rootfs().toAbsolutePath().toString(), "readonly", false));
         root.put("hostname", spec.hostname());
 
-        List<Map<String, Object>> mounts = new ArrayList<>();
-        mounts.add(mount("/proc", "proc", "proc", List.of("nosuid", "noexec", "nodev")));
-        mounts.add(mount("/dev", "tmpfs", "tmpfs", List.of("nosuid", "strictatime", "mode=755", "size=65536k")));
-        mounts.add(mount("/dev/pts", "devpts", "devpts",
-                List.of("nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5")));
-        mounts.add(mount("/dev/shm", "tmpfs", "shm", List.of("nosuid", "noexec", "nodev", "mode=1777", "size=65536k")));
-        if (runc) mounts.add(mount("/dev/mqueue", "mqueue", "mqueue", List.of("nosuid", "noexec", "nodev")));
-        mounts.add(mount("/sys", "sysfs", "sysfs", List.of("nosuid", "noexec", "nodev", "ro")));
-        if (runc) {
-            mounts.add(mount("/sys/fs/cgroup", "cgroup", "cgroup", List.of("nosuid", "noexec", "nodev", "relatime", "ro")));
-        } else {
-            // gVisor would otherwise put a private tmpfs on /tmp: writes there would escape the snapshot.
-            mounts.add(mount("/tmp", "bind", spec.rootfs().toAbsolutePath().resolve("tmp").toString(),
-                    List.of("rbind", "rw")));
-        }
-        mounts.add(mount(SandboxRuntime.INIT_PATH, "bind", initBinary.toString(),
-                List.of("bind", "ro", "nosuid", "nodev")));
-        root.put("mounts", mounts);
+        root.put("mounts", mounts(kind, spec.rootfs(), initBinary));
 
         Map<String, Object> linux = new LinkedHashMap<>();
         List<Map<String, Object>> ns = new ArrayList<>();
@@ -126,6 +109,53 @@ final class OciSpecs {
         linux.put("seccomp", seccomp()); // runsc applies it inside the sentry (--oci-seccomp)
         root.put("linux", linux);
         return root;
+    }
+
+    /** The mounts of a sandbox over {@code rootfs}, in the order the runtime makes them. */
+    static List<Map<String, Object>> mounts(RuntimeConfig.Kind kind, Path rootfs, Path initBinary) {
+        boolean runc = kind == RuntimeConfig.Kind.RUNC;
+        List<Map<String, Object>> mounts = new ArrayList<>();
+        mounts.add(mount("/proc", "proc", "proc", List.of("nosuid", "noexec", "nodev")));
+        mounts.add(mount("/dev", "tmpfs", "tmpfs", List.of("nosuid", "strictatime", "mode=755", "size=65536k")));
+        mounts.add(mount("/dev/pts", "devpts", "devpts",
+                List.of("nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5")));
+        mounts.add(mount("/dev/shm", "tmpfs", "shm", List.of("nosuid", "noexec", "nodev", "mode=1777", "size=65536k")));
+        if (runc) mounts.add(mount("/dev/mqueue", "mqueue", "mqueue", List.of("nosuid", "noexec", "nodev")));
+        mounts.add(mount("/sys", "sysfs", "sysfs", List.of("nosuid", "noexec", "nodev", "ro")));
+        if (runc) {
+            mounts.add(mount("/sys/fs/cgroup", "cgroup", "cgroup", List.of("nosuid", "noexec", "nodev", "relatime", "ro")));
+        } else {
+            // gVisor would otherwise put a private tmpfs on /tmp: writes there would escape the snapshot.
+            mounts.add(mount("/tmp", "bind", rootfs.toAbsolutePath().resolve("tmp").toString(),
+                    List.of("rbind", "rw")));
+        }
+        mounts.add(mount(SandboxRuntime.INIT_PATH, "bind", initBinary.toString(),
+                List.of("bind", "ro", "nosuid", "nodev")));
+        return mounts;
+    }
+
+    /**
+     * The paths inside the rootfs that the runtime resolves on the host for {@code mounts}: every mount
+     * destination not below a fresh file system mounted earlier (/dev/pts lives in the /dev tmpfs), and every
+     * bind source inside the rootfs (runsc's /tmp). A file bind (contree-init) needs a file there, the rest
+     * a directory. None may hold a symlink when the runtime starts ({@link RootfsCheck}).
+     */
+    static List<SandboxRuntime.MountPoint> rootfsMountPoints(List<Map<String, Object>> mounts, Path rootfs, Path initBinary) {
+        List<SandboxRuntime.MountPoint> out = new ArrayList<>();
+        List<String> freshFs = new ArrayList<>();
+        Path root = rootfs.toAbsolutePath().normalize();
+        for (Map<String, Object> m : mounts) {
+            String dest = (String) m.get("destination");
+            boolean bind = "bind".equals(m.get("type"));
+            boolean nested = freshFs.stream().anyMatch(f -> dest.startsWith(f + "/"));
+            if (!bind) freshFs.add(dest);
+            if (nested) continue;
+            Path source = Path.of((String) m.get("source")).normalize();
+            out.add(new SandboxRuntime.MountPoint(dest, !(bind && source.equals(initBinary))));
+            if (bind && source.isAbsolute() && source.startsWith(root) && !source.equals(root))
+                out.add(new SandboxRuntime.MountPoint("/" + root.relativize(source), true));
+        }
+        return out;
     }
 
     private static Map<String, Object> mount(String dest, String type, String source, List<String> options) {

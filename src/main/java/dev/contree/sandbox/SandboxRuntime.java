@@ -22,6 +22,18 @@ public interface SandboxRuntime {
      */
     List<String> SCRATCH_PATHS = List.of("/.contree", "/proc", "/sys", "/dev", "/tmp");
 
+    /** A path in the rootfs where the runtime mounts or creates something: a directory, or a file (a file bind). */
+    record MountPoint(String path, boolean directory) {}
+
+    /**
+     * Every path in the rootfs that this runtime resolves on the host (mount targets, bind sources in the
+     * rootfs). Callers make them real (no symlink, a directory where one is needed) before {@link #run};
+     * {@code run} refuses a rootfs where one is not.
+     */
+    default java.util.List<MountPoint> rootfsMountPoints() {
+        return java.util.List.of();
+    }
+
     /** "runsc" or "runc". */
     String name();
 

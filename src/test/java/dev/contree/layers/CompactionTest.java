@@ -1,5 +1,6 @@
 package dev.contree.layers;
 
+import dev.contree.linux.Dir;
 import dev.contree.linux.Linux;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -173,6 +174,64 @@ class CompactionTest {
             assertThat(seen).isEqualTo(expected);
         } finally {
             store.discard(w);
+        }
+    }
+
+    /** Names are bytes: non-UTF-8 names compact with their exact bytes, whiteouts of them too. */
+    @Test
+    void nonUtf8NamesCompactWithTheirBytes() throws IOException {
+        Dir.Name ff = new Dir.Name(new byte[] {(byte) 0xff, (byte) 0xfe});
+        Dir.Name cafe = new Dir.Name(new byte[] {'c', 'a', 'f', (byte) 0xe9});
+        Dir.Name gone = new Dir.Name(new byte[] {'g', (byte) 0x80});
+        String l1 = layer(List.of(), r -> {
+            try (Dir d = Dir.open(r, "/")) {
+                d.mkdir(cafe, 0755);
+                try (Dir sub = d.openDir(cafe)) {
+                    writeFile(sub, ff, "ff");
+                }
+                writeFile(d, gone, "gone");
+            }
+        });
+        String l2 = layer(List.of(l1), r -> {
+            try (Dir d = Dir.open(r, "/")) {
+                d.unlink(gone);
+                writeFile(d, ff, "top");
+                d.symlink(new byte[] {'.', '/', (byte) 0xe9}, new Dir.Name(new byte[] {'l', (byte) 0xe9}));
+            }
+        });
+        String l3 = layer(List.of(l2, l1), r -> Files.writeString(r.resolve("plain"), "p"));
+        String merged = store.compact(List.of(l3, l2), List.of(l1));
+        try (Dir c = Dir.open(store.diffDir(merged), "/")) {
+            assertThat(c.listSorted()).containsExactly(gone, new Dir.Name(new byte[] {'l', (byte) 0xe9}), Dir.Name.of("plain"), ff);
+            assertThat(c.statOrNull(gone).isWhiteout()).isTrue();
+            assertThat(c.readlink(new Dir.Name(new byte[] {'l', (byte) 0xe9}))).containsExactly('.', '/', (byte) 0xe9);
+        }
+        WritableLayer w = store.prepare(List.of(merged, l1), 0);
+        try (Dir r = Dir.open(w.rootfs(), "/"); Dir sub = r.openDir(cafe)) {
+            assertThat(readFile(r, ff)).isEqualTo("top");
+            assertThat(readFile(sub, ff)).isEqualTo("ff");
+            assertThat(r.statOrNull(gone)).isNull();
+        } finally {
+            store.discard(w);
+        }
+        assertThat(store.compact(List.of(merged, l1), List.of())).isNotNull();
+    }
+
+    private static void writeFile(Dir d, Dir.Name n, String content) throws IOException {
+        int fd = d.openFile(n, Linux.O_WRONLY | Linux.O_CREAT | Linux.O_EXCL, 0644);
+        try (var ch = Dir.channel(fd, java.nio.file.StandardOpenOption.WRITE)) {
+            ch.write(java.nio.ByteBuffer.wrap(content.getBytes(StandardCharsets.UTF_8)));
+        } finally {
+            Linux.close(fd);
+        }
+    }
+
+    private static String readFile(Dir d, Dir.Name n) throws IOException {
+        int fd = d.openFile(n, Linux.O_RDONLY, 0);
+        try (var ch = Dir.channel(fd, java.nio.file.StandardOpenOption.READ)) {
+            return new String(java.nio.channels.Channels.newInputStream(ch).readAllBytes(), StandardCharsets.UTF_8);
+        } finally {
+            Linux.close(fd);
         }
     }
 }

@@ -113,6 +113,98 @@ class LayerStoreTest {
         assertThat(Files.size(store.diffDir(id3).resolve("tmp/keep"))).isZero();
     }
 
+    /** A host dir with what scratch cleanup would remove: empty files and dirs; its listing with mtimes. */
+    private static Path victim() throws IOException {
+        Path v = Files.createTempDirectory("layers-victim-");
+        for (String d : List.of("pts", "shm", "proc", "dev", "tmp")) Files.createDirectory(v.resolve(d));
+        for (String f : List.of("init", "ptmx")) Files.createFile(v.resolve(f));
+        return v;
+    }
+
+    private static List<String> listing(Path v) throws IOException {
+        try (var w = Files.walk(v)) {
+            return w.map(p -> {
+                try {
+                    Linux.Stat st = Linux.lstat(p);
+                    return v.relativize(p) + " " + Integer.toOctalString(st.mode()) + " " + st.mtimeSec() + "." + st.mtimeNsec();
+                } catch (IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+            }).sorted().toList();
+        }
+    }
+
+    @Test
+    void scratchCleanupNeverFollowsLinksOutOfTheLayer() throws IOException {
+        Path v = victim();
+        try {
+            List<String> before = listing(v);
+            String base = baseLayer();
+            List<String> scratch = List.of("proc", "sys", "dev", "dev/pts", "dev/shm", "tmp", ".contree", ".contree/init");
+            // The upper itself has the links (a sandbox made them): absolute and relative.
+            WritableLayer w = store.prepare(List.of(base), 0);
+            Files.createSymbolicLink(w.rootfs().resolve(".contree"), v);
+            Files.delete(w.rootfs().resolve("dev"));
+            Files.createSymbolicLink(w.rootfs().resolve("dev"), Path.of("../../../../../../../../.." + v));
+            Files.createSymbolicLink(w.rootfs().resolve("proc"), v.resolve("proc"));
+            String id = store.commit(w, scratch).orElseThrow(); // links are real changes: kept, never followed
+            assertThat(Linux.lstat(store.diffDir(id).resolve(".contree")).isSymlink()).isTrue();
+            assertThat(listing(v)).isEqualTo(before);
+            // A lower has the links; the upper has what a runtime would leave beside them.
+            WritableLayer w2 = store.prepare(List.of(id, base), 0);
+            Files.createDirectories(w2.rootfs().resolve("sys"));
+            assertThat(store.commit(w2, scratch)).isEmpty();
+            assertThat(listing(v)).isEqualTo(before);
+            assertThat(store.sizeOf(id)).isZero();
+        } finally {
+            UpperDir.deleteRecursively(v);
+        }
+    }
+
+    @Test
+    void symlinkedMountPointsAreReplacedForTheRunAndRestoredAtCommit() throws IOException {
+        Path v = victim();
+        try {
+            List<String> before = listing(v);
+            List<String> dirs = List.of("/proc", "/dev", "/sys", "/tmp", "/.contree"), files = List.of("/.contree/init");
+            List<String> scratch = List.of("proc", "sys", "dev", "tmp", ".contree", ".contree/init");
+            WritableLayer w = store.prepare(List.of(), 0);
+            Files.createSymbolicLink(w.rootfs().resolve("dev"), v);
+            Files.createSymbolicLink(w.rootfs().resolve("tmp"), Path.of("../../../../../../../../.." + v));
+            Files.createDirectory(w.rootfs().resolve(".contree"));
+            Files.createSymbolicLink(w.rootfs().resolve(".contree/init"), v.resolve("init"));
+            Files.createFile(w.rootfs().resolve("proc")); // a non-directory where a directory is mounted
+            String hostile = store.commit(w, List.of()).orElseThrow();
+
+            // An ordinary image is not touched: the run commits as unchanged.
+            WritableLayer plain = store.prepare(List.of(baseLayer()), 0);
+            store.secureMountPoints(plain, dirs, files);
+            assertThat(store.commit(plain, scratch)).isEmpty();
+
+            WritableLayer run = store.prepare(List.of(hostile), 0);
+            store.secureMountPoints(run, dirs, files);
+            Path r = run.rootfs();
+            for (String d : List.of("dev", "tmp", "proc", ".contree")) assertThat(Linux.lstat(r.resolve(d)).isDir()).as(d).isTrue();
+            assertThat(Linux.lstat(r.resolve("tmp")).mode() & 07777).isEqualTo(01777);
+            assertThat(Linux.lstatOrNull(r.resolve(".contree/init"))).isNull();
+            Files.createFile(r.resolve(".contree/init")); // what the runtime does
+            Files.createDirectory(r.resolve("sys"));
+            assertThat(listing(v)).isEqualTo(before);
+            assertThat(store.commit(run, scratch)).as("the image keeps its own entries").isEmpty();
+
+            // A run that writes into a replaced path keeps the real directory with its content.
+            WritableLayer writes = store.prepare(List.of(hostile), 0);
+            store.secureMountPoints(writes, dirs, files);
+            write(writes.rootfs().resolve("tmp/out"), "kept");
+            String id = store.commit(writes, scratch).orElseThrow();
+            assertThat(Files.readString(store.diffDir(id).resolve("tmp/out"))).isEqualTo("kept");
+            assertThat(UpperDir.list(store.diffDir(id))).containsExactly("tmp");
+            assertThat(listing(v)).isEqualTo(before);
+        } finally {
+            UpperDir.deleteRecursively(v);
+        }
+    }
+
     @Test
     void discardUnmountsAndDeletes() throws IOException {
         WritableLayer w = store.prepare(List.of(), 0);
