@@ -61,7 +61,7 @@ public final class Scheduler implements AutoCloseable {
 
     /**
      * @param perAccount the most slots one account may hold at once (1..slots) when there is more than one tenant
-     * @param tenants    how many accounts can submit work (hold a live token); read at most every few seconds
+     * @param tenants    how many accounts can submit work (hold a live token); read at most once a second
      */
     public Scheduler(OperationService operations, ImageService images, int slots, int perAccount,
                      java.util.function.IntSupplier tenants) {
@@ -142,10 +142,10 @@ public final class Scheduler implements AutoCloseable {
         }
     }
 
-    /** The tenant count, re-read every 5 s (a store read per dispatch would be wasted work); called under the lock. */
+    /** The tenant count, re-read at most once a second (not a store read per dispatch); called under the lock. */
     private int currentTenants() {
         long now = System.nanoTime();
-        if (tenantsReadAt == 0 || now - tenantsReadAt > 5_000_000_000L) {
+        if (tenantsReadAt == 0 || now - tenantsReadAt > 1_000_000_000L) {
             try {
                 tenantCount = tenants.getAsInt();
             } catch (RuntimeException e) {
