@@ -39,6 +39,7 @@ final class InspectRoutes {
     private final ImageFilesystem filesystem;
     private final InspectLimits limits;
     private final InspectPool pool;
+    private final ClientWatch clients = new ClientWatch();
 
     InspectRoutes(ImageService images, ImageFilesystem filesystem, InspectLimits limits) {
         this.images = images;
@@ -88,8 +89,30 @@ final class InspectRoutes {
         void run() throws IOException;
     }
 
+    /** The budgets of one request, cancelled together when its connection fails (the client went away). */
+    private static final class Budgets {
+        private final List<Budget> all = new java.util.concurrent.CopyOnWriteArrayList<>();
+        private volatile boolean gone;
+
+        Budget add(Budget b) {
+            all.add(b);
+            if (gone) b.cancel();
+            return b;
+        }
+
+        void cancelAll() {
+            gone = true;
+            all.forEach(Budget::cancel);
+        }
+    }
+
+    private static final String BUDGETS = "contree.inspect.budgets";
+
     /** Runs {@code work} in the inspect pool and maps domain failures to API errors. */
     private void inPool(Context ctx, Work work) throws Exception {
+        Budgets budgets = new Budgets();
+        ctx.attribute(BUDGETS, budgets);
+        ClientWatch.Watched watch = clients.watch(ctx, budgets::cancelAll);
         try {
             pool.run(Auth.account(ctx), () -> {
                 work.run();
@@ -103,6 +126,11 @@ final class InspectRoutes {
             throw new ApiException(e.kind().httpStatus(), e.getMessage());
         } catch (MergedView.LayerUnavailableException e) {
             throw new ApiException(410, "this image's files are not available (a layer is missing)");
+        } finally {
+            if (watch != null) {
+                watch.close();
+                if (watch.consumedInput()) ctx.header("Connection", "close");
+            }
         }
     }
 
@@ -140,9 +168,11 @@ final class InspectRoutes {
         return d.length() > 256 ? d.substring(0, 256) + "…" : d;
     }
 
-    private Budget budget(long maxEntries, String entriesWhat, long maxBytes, String bytesWhat, boolean stream) {
-        return new Budget(stream ? limits.streamTimeout() : limits.timeout(), maxEntries, entriesWhat, maxBytes, bytesWhat)
+    private Budget budget(Context ctx, long maxEntries, String entriesWhat, long maxBytes, String bytesWhat, boolean stream) {
+        Budget b = new Budget(stream ? limits.streamTimeout() : limits.timeout(), maxEntries, entriesWhat, maxBytes, bytesWhat)
                 .dirEntries(limits.dirMaxEntries());
+        Budgets all = ctx.attribute(BUDGETS);
+        return all == null ? b : all.add(b);
     }
 
     // ------------------------------------------------------------------ list
@@ -154,7 +184,7 @@ final class InspectRoutes {
         int limit = limitParam == null || limitParam.isEmpty() ? limits.listMaxEntries() : intParam(ctx, "limit", 0);
         if (limit < 1 || limit > limits.listMaxEntries())
             throw ApiException.badRequest("limit must be between 1 and " + limits.listMaxEntries());
-        Budget b = budget(limits.dirMaxEntries(), "entries", 0, "bytes", false);
+        Budget b = budget(ctx, limits.dirMaxEntries(), "entries", 0, "bytes", false);
         MergedView.Page page = view.list(dir, offset, limit, b);
         if (limitParam == null && page.total() > limits.listMaxEntries())
             throw ApiException.tooLarge("directory " + shown(page.path()) + " has " + page.total() + " entries, more than the "
@@ -218,7 +248,7 @@ final class InspectRoutes {
         ctx.res().setContentType("application/octet-stream");
         ctx.res().setContentLengthLong(entry.size());
         if (!withBody) return;
-        Budget b = budget(1, "files", limits.downloadMaxBytes(), "bytes", true);
+        Budget b = budget(ctx, 1, "files", limits.downloadMaxBytes(), "bytes", true);
         try (InputStream in = view.open(p); OutputStream out = ctx.res().getOutputStream()) {
             byte[] buf = new byte[64 * 1024];
             int r;
@@ -238,12 +268,12 @@ final class InspectRoutes {
             return;
         }
         // Measure first (metadata only): past a limit the answer is a 413, not a cut stream.
-        view.sizeTar(p, budget(limits.walkMaxEntries(), "archive entries", limits.archiveMaxBytes(), "bytes of file data in an archive", false));
+        view.sizeTar(p, budget(ctx, limits.walkMaxEntries(), "archive entries", limits.archiveMaxBytes(), "bytes of file data in an archive", false));
         ctx.status(200);
         ctx.res().setContentType("application/x-tar");
         boolean gzip = EventStream.accepts(ctx, "gzip");
         if (gzip) ctx.res().setHeader("Content-Encoding", "gzip");
-        Budget b = budget(limits.walkMaxEntries(), "archive entries", limits.archiveMaxBytes(), "bytes of file data in an archive", true);
+        Budget b = budget(ctx, limits.walkMaxEntries(), "archive entries", limits.archiveMaxBytes(), "bytes of file data in an archive", true);
         OutputStream raw = ctx.res().getOutputStream();
         try (OutputStream out = gzip ? new GZIPOutputStream(raw, 64 * 1024, true) : raw) {
             view.writeTar(p, out, b);
@@ -268,7 +298,7 @@ final class InspectRoutes {
         GrepQuery q = new GrepQuery(patterns, paths, params(ctx, "glob"), maxCount, maxTotal,
                 GrepQuery.CaseMode.parse(caseMode == null ? "sensitive" : caseMode),
                 limits.timeout().compareTo(GrepQuery.DEFAULT_TIMEOUT) < 0 ? limits.timeout() : GrepQuery.DEFAULT_TIMEOUT);
-        GrepResult result = view.grep(q, budget(limits.walkMaxEntries(), "entries", limits.grepMaxBytes(), "bytes", false));
+        GrepResult result = view.grep(q, budget(ctx, limits.walkMaxEntries(), "entries", limits.grepMaxBytes(), "bytes", false));
         ObjectNode body = Json.object();
         body.put("path", Names.display(paths.isEmpty() ? "/" : paths.getFirst()));
         ArrayNode pats = body.putArray("patterns");
@@ -294,7 +324,7 @@ final class InspectRoutes {
         Image b = image(ctx, "other");
         try (ImageFilesystem.View va = filesystem.open(a); ImageFilesystem.View vb = filesystem.open(b);
              MergedView fa = va.files(); MergedView fb = vb.files()) {
-            DiffResult d = MergedView.diff(fa, fb, budget(limits.walkMaxEntries(), "entries",
+            DiffResult d = MergedView.diff(fa, fb, budget(ctx, limits.walkMaxEntries(), "entries",
                     limits.diffMaxBytes(), "bytes of file content compared", false), limits.diffMaxChanges());
             ObjectNode body = Json.object();
             body.put("from", a.uuid());
