@@ -32,6 +32,7 @@ final class HostLayers {
     }
 
     static void edit(TestServer s, String token, String uuid, Edit edit) throws Exception {
+        s.server.services().layers().awaitBackgroundWork(); // sealing (read-only) happens in the background
         Path diff = topLayer(s, uuid);
         btrfs("property", "set", "-ts", diff.getParent().toString(), "ro", "false");
         try {
