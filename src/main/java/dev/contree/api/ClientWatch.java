@@ -21,8 +21,10 @@ import java.util.concurrent.TimeUnit;
  * byte consumed: the request is then answered with {@code Connection: close}, so the client resends the rest
  * on a new connection (what HTTP/1.1 asks of pipelining clients when a connection closes).
  */
-final class ClientWatch implements AutoCloseable {
+final class ClientWatch {
     static final long PERIOD_MS = 200;
+    /** One per JVM: a single daemon thread, however many servers (tests) run. */
+    static final ClientWatch SHARED = new ClientWatch();
     private final Set<Watched> watched = ConcurrentHashMap.newKeySet();
     private final ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor(r -> {
         Thread t = new Thread(r, "contree-client-watch");
@@ -30,7 +32,7 @@ final class ClientWatch implements AutoCloseable {
         return t;
     });
 
-    ClientWatch() {
+    private ClientWatch() {
         timer.scheduleWithFixedDelay(this::probeAll, PERIOD_MS, PERIOD_MS, TimeUnit.MILLISECONDS);
     }
 
@@ -80,10 +82,5 @@ final class ClientWatch implements AutoCloseable {
             if (r < 0) w.onGone.run();
             else w.consumed = true;
         }
-    }
-
-    @Override
-    public void close() {
-        timer.shutdownNow();
     }
 }

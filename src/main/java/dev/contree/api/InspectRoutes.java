@@ -39,7 +39,7 @@ final class InspectRoutes {
     private final ImageFilesystem filesystem;
     private final InspectLimits limits;
     private final InspectPool pool;
-    private final ClientWatch clients = new ClientWatch();
+    private final ClientWatch clients = ClientWatch.SHARED;
 
     InspectRoutes(ImageService images, ImageFilesystem filesystem, InspectLimits limits) {
         this.images = images;

@@ -4,7 +4,6 @@ import java.util.concurrent.Callable;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -31,11 +30,15 @@ public final class InspectPool implements AutoCloseable {
 
     public InspectPool(int threads, int perAccount) {
         AtomicInteger n = new AtomicInteger();
-        this.threads = Executors.newFixedThreadPool(threads, r -> {
+        // Idle threads end after 30 s: a server (or a test) that stops inspecting leaves none behind.
+        java.util.concurrent.ThreadPoolExecutor pool = new java.util.concurrent.ThreadPoolExecutor(threads, threads,
+                30, java.util.concurrent.TimeUnit.SECONDS, new java.util.concurrent.LinkedBlockingQueue<>(), r -> {
             Thread t = new Thread(r, "inspect-" + n.incrementAndGet());
             t.setDaemon(true);
             return t;
         });
+        pool.allowCoreThreadTimeOut(true);
+        this.threads = pool;
         this.global = new Semaphore(threads);
         this.perAccount = perAccount;
     }
