@@ -22,7 +22,8 @@ public final class ApiServer implements AutoCloseable {
     public ApiServer(Services s) {
         var files = new FilesRoutes(s.files());
         var images = new ImagesRoutes(s.images(), s.config().maxJsonBytes());
-        var inspect = new InspectRoutes(s.images(), new dev.contree.images.ImageFilesystem(s.layers(), s.leases()));
+        var inspect = new InspectRoutes(s.images(), new dev.contree.images.ImageFilesystem(s.layers(), s.leases()),
+                dev.contree.inspect.InspectLimits.fromEnvironment());
         var instances = new InstancesRoutes(s.instances(), s.config().maxJsonBytes(), s.config().instanceMaxTimeout());
         var imports = new ImportRoutes(s.imports(), s.config().maxJsonBytes(), s.config().importMaxTimeout());
         var lineage = new LineageRoute(s.images());

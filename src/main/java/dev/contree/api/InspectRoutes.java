@@ -5,11 +5,15 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.contree.images.Image;
 import dev.contree.images.ImageFilesystem;
 import dev.contree.images.ImageService;
+import dev.contree.inspect.Budget;
 import dev.contree.inspect.DiffResult;
 import dev.contree.inspect.GrepQuery;
 import dev.contree.inspect.GrepResult;
 import dev.contree.inspect.InspectException;
+import dev.contree.inspect.InspectLimits;
+import dev.contree.inspect.InspectPool;
 import dev.contree.inspect.MergedView;
+import dev.contree.inspect.Names;
 import io.javalin.config.RoutesConfig;
 import io.javalin.http.Context;
 
@@ -17,7 +21,6 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.zip.GZIPOutputStream;
@@ -25,14 +28,24 @@ import java.util.zip.GZIPOutputStream;
 /**
  * {@code /v1/inspect}: find an image by tag, read its record, and read its files without running
  * anything — list, download, archive, grep — plus our diff between any two images.
+ *
+ * <p>Every read runs in the {@link InspectPool} (platform threads, a per-account and a global limit:
+ * 429 past them) under a {@link Budget} from {@link InspectLimits} (413 past it). Streams stop when a
+ * write to the client fails. Query parameters are read from the raw query string ({@link Names}):
+ * {@code path=%FF} names the byte 0xFF.
  */
 final class InspectRoutes {
     private final ImageService images;
     private final ImageFilesystem filesystem;
+    private final InspectLimits limits;
+    private final InspectPool pool;
+    private final ClientWatch clients = ClientWatch.SHARED;
 
-    InspectRoutes(ImageService images, ImageFilesystem filesystem) {
+    InspectRoutes(ImageService images, ImageFilesystem filesystem, InspectLimits limits) {
         this.images = images;
         this.filesystem = filesystem;
+        this.limits = limits;
+        this.pool = new InspectPool(limits.threads(), limits.perAccount());
     }
 
     /** Reads inside an open view of an image. */
@@ -51,8 +64,11 @@ final class InspectRoutes {
         r.get("/v1/inspect/{uuid}/archive", ctx -> withView(ctx, (c, v) -> archive(c, v, true)));
         r.head("/v1/inspect/{uuid}/archive", ctx -> withView(ctx, (c, v) -> archive(c, v, false)));
         r.get("/v1/inspect/{uuid}/grep", ctx -> withView(ctx, this::grep));
-        r.get("/v1/inspect/{uuid}/diff/{other}", this::diff);
+        r.get("/v1/inspect/{uuid}/diff/{other}", ctx -> inPool(ctx, () -> diff(ctx)));
     }
+
+    /** The pool's counters (tests: an abandoned request's work must end). */
+    InspectPool pool() { return pool; }
 
     private void byTag(Context ctx) {
         String tag = ctx.queryParam("tag");
@@ -68,37 +84,135 @@ final class InspectRoutes {
         return images.get(Auth.account(ctx), uuid).orElseThrow(() -> ApiException.notFound("image not found"));
     }
 
-    private void withView(Context ctx, ViewHandler handler) throws IOException {
-        try (ImageFilesystem.View view = filesystem.open(image(ctx, "uuid"))) {
-            handler.handle(ctx, view.files());
-        } catch (InspectException e) {
-            throw new ApiException(e.kind().httpStatus(), e.getMessage());
+    @FunctionalInterface
+    private interface Work {
+        void run() throws IOException;
+    }
+
+    /** The budgets of one request, cancelled together when its connection fails (the client went away). */
+    private static final class Budgets {
+        private final List<Budget> all = new java.util.concurrent.CopyOnWriteArrayList<>();
+        private volatile boolean gone;
+
+        Budget add(Budget b) {
+            all.add(b);
+            if (gone) b.cancel();
+            return b;
+        }
+
+        void cancelAll() {
+            gone = true;
+            all.forEach(Budget::cancel);
         }
     }
 
-    private static String path(Context ctx) {
-        String p = ctx.queryParam("path");
+    private static final String BUDGETS = "contree.inspect.budgets";
+
+    /** Runs {@code work} in the inspect pool and maps domain failures to API errors. */
+    private void inPool(Context ctx, Work work) throws Exception {
+        Budgets budgets = new Budgets();
+        ctx.attribute(BUDGETS, budgets);
+        ClientWatch.Watched watch = clients.watch(ctx, budgets::cancelAll);
+        try {
+            pool.run(Auth.account(ctx), () -> {
+                work.run();
+                return null;
+            });
+        } catch (InspectPool.Busy e) {
+            ctx.header("Retry-After", "1");
+            throw new ApiException(429, e.getMessage());
+        } catch (InspectException e) {
+            if (e.kind() == InspectException.Kind.CANCELLED) return; // the client is gone: nothing to answer
+            throw new ApiException(e.kind().httpStatus(), e.getMessage());
+        } catch (MergedView.LayerUnavailableException e) {
+            throw new ApiException(410, "this image's files are not available (a layer is missing)");
+        } finally {
+            if (watch != null) {
+                watch.close();
+                if (watch.consumedInput()) ctx.header("Connection", "close");
+            }
+        }
+    }
+
+    private void withView(Context ctx, ViewHandler handler) throws Exception {
+        Image image = image(ctx, "uuid");
+        inPool(ctx, () -> {
+            try (ImageFilesystem.View view = filesystem.open(image); MergedView files = view.files()) {
+                handler.handle(ctx, files);
+            }
+        });
+    }
+
+    /** Every value of {@code name}, bytes preserved (see {@link Names#queryValues}). */
+    private static List<String> params(Context ctx, String name) {
+        return Names.queryValues(ctx.queryString(), name);
+    }
+
+    private static String param(Context ctx, String name) {
+        List<String> v = params(ctx, name);
+        return v.isEmpty() ? null : v.getFirst();
+    }
+
+    private static String imagePath(String p) {
         if (p == null || p.isEmpty()) return "/";
         return p.startsWith("/") ? p : "/" + p;
     }
 
+    private static String path(Context ctx) {
+        return imagePath(param(ctx, "path"));
+    }
+
+    /** A path for messages: bytes that are not UTF-8 as \xHH, at most 256 chars. */
+    private static String shown(String path) {
+        String d = Names.display(path.replace('\0', '?'));
+        return d.length() > 256 ? d.substring(0, 256) + "…" : d;
+    }
+
+    private Budget budget(Context ctx, long maxEntries, String entriesWhat, long maxBytes, String bytesWhat, boolean stream) {
+        Budget b = new Budget(stream ? limits.streamTimeout() : limits.timeout(), maxEntries, entriesWhat, maxBytes, bytesWhat)
+                .dirEntries(limits.dirMaxEntries());
+        Budgets all = ctx.attribute(BUDGETS);
+        return all == null ? b : all.add(b);
+    }
+
+    // ------------------------------------------------------------------ list
+
     private void list(Context ctx, MergedView view) throws IOException {
         String dir = path(ctx);
-        if (ctx.queryParam("text") != null) {
-            ctx.status(200).contentType("text/plain; charset=utf-8").result(view.textListing(dir).getBytes(StandardCharsets.UTF_8));
+        String limitParam = param(ctx, "limit");
+        int offset = intParam(ctx, "offset", 0);
+        int limit = limitParam == null || limitParam.isEmpty() ? limits.listMaxEntries() : intParam(ctx, "limit", 0);
+        if (limit < 1 || limit > limits.listMaxEntries())
+            throw ApiException.badRequest("limit must be between 1 and " + limits.listMaxEntries());
+        Budget b = budget(ctx, limits.dirMaxEntries(), "entries", 0, "bytes", false);
+        MergedView.Page page = view.list(dir, offset, limit, b);
+        if (limitParam == null && page.total() > limits.listMaxEntries())
+            throw ApiException.tooLarge("directory " + shown(page.path()) + " has " + page.total() + " entries, more than the "
+                    + limits.listMaxEntries() + " one answer holds; page through it with limit (1.." + limits.listMaxEntries()
+                    + ") and offset");
+        if (params(ctx, "text").size() > 0) {
+            ctx.status(200).contentType("text/plain; charset=utf-8")
+               .result(MergedView.textListing(page.entries()).getBytes(StandardCharsets.UTF_8));
             return;
         }
-        List<MergedView.Entry> entries = view.list(dir);
         ObjectNode body = Json.object();
-        body.put("path", view.realPath(dir));
+        body.put("path", Names.display(page.path()));
+        if (!Names.exact(page.path())) body.put("path_bytes", Names.base64(page.path()));
         ArrayNode files = body.putArray("files");
-        for (MergedView.Entry e : entries) files.add(entry(e));
+        for (MergedView.Entry e : page.entries()) files.add(entry(e));
+        if (limitParam != null) {
+            int next = offset + page.entries().size();
+            body.put("total", page.total());
+            if (next < page.total()) body.put("next_offset", next);
+            else body.putNull("next_offset");
+        }
         Json.send(ctx, 200, body);
     }
 
     static ObjectNode entry(MergedView.Entry e) {
         ObjectNode o = Json.object();
-        o.put("path", e.name());
+        o.put("path", Names.display(e.name()));
+        if (!Names.exact(e.name())) o.put("path_bytes", Names.base64(e.name()));
         o.put("size", e.size());
         if (e.ownerResolved()) o.put("owner", e.owner());
         else o.put("owner", e.uid());
@@ -114,60 +228,88 @@ final class InspectRoutes {
         o.put("is_symlink", e.isSymlink());
         o.put("is_socket", e.type() == MergedView.Type.SOCKET);
         o.put("is_fifo", e.type() == MergedView.Type.FIFO);
-        o.put("symlink_to", e.symlinkTarget() == null ? "" : e.symlinkTarget());
+        String target = e.symlinkTarget() == null ? "" : e.symlinkTarget();
+        o.put("symlink_to", Names.display(target));
+        if (!Names.exact(target)) o.put("symlink_to_bytes", Names.base64(target));
         return o;
     }
 
+    // ------------------------------------------------------------------ download, archive
+
     private void download(Context ctx, MergedView view, boolean withBody) throws IOException {
         String p = path(ctx);
-        MergedView.Entry entry = view.stat(p, true).orElseThrow(() -> ApiException.notFound("file not found: " + p));
-        if (entry.isDir()) throw ApiException.unprocessable("is a directory: " + p);
-        if (!entry.isRegular()) throw ApiException.unprocessable("not a regular file: " + p);
+        MergedView.Entry entry = view.stat(p, true).orElseThrow(() -> ApiException.notFound("file not found: " + shown(p)));
+        if (entry.isDir()) throw ApiException.unprocessable("is a directory: " + shown(p));
+        if (!entry.isRegular()) throw ApiException.unprocessable("not a regular file: " + shown(p));
+        if (entry.size() > limits.downloadMaxBytes())
+            throw ApiException.tooLarge("file is " + entry.size() + " bytes, more than the " + limits.downloadMaxBytes()
+                    + " bytes a download may serve");
         ctx.status(200);
         ctx.res().setContentType("application/octet-stream");
         ctx.res().setContentLengthLong(entry.size());
         if (!withBody) return;
+        Budget b = budget(ctx, 1, "files", limits.downloadMaxBytes(), "bytes", true);
         try (InputStream in = view.open(p); OutputStream out = ctx.res().getOutputStream()) {
-            in.transferTo(out);
+            byte[] buf = new byte[64 * 1024];
+            int r;
+            while ((r = in.read(buf)) > 0) {
+                b.countBytes(r);
+                out.write(buf, 0, r); // fails once the client is gone: the copy stops
+            }
         }
     }
 
     private void archive(Context ctx, MergedView view, boolean withBody) throws IOException {
         String p = path(ctx);
-        if (view.stat(p, false).isEmpty()) throw ApiException.notFound("path not found: " + p);
+        if (view.stat(p, false).isEmpty()) throw ApiException.notFound("path not found: " + shown(p));
+        if (!withBody) {
+            ctx.status(200);
+            ctx.res().setContentType("application/x-tar");
+            return;
+        }
+        // Measure first (metadata only): past a limit the answer is a 413, not a cut stream.
+        view.sizeTar(p, budget(ctx, limits.walkMaxEntries(), "archive entries", limits.archiveMaxBytes(), "bytes of file data in an archive", false));
         ctx.status(200);
         ctx.res().setContentType("application/x-tar");
-        if (!withBody) return;
         boolean gzip = EventStream.accepts(ctx, "gzip");
         if (gzip) ctx.res().setHeader("Content-Encoding", "gzip");
+        Budget b = budget(ctx, limits.walkMaxEntries(), "archive entries", limits.archiveMaxBytes(), "bytes of file data in an archive", true);
         OutputStream raw = ctx.res().getOutputStream();
         try (OutputStream out = gzip ? new GZIPOutputStream(raw, 64 * 1024, true) : raw) {
-            view.writeTar(p, out);
+            view.writeTar(p, out, b);
+        } catch (InspectException e) {
+            // Headers are gone: a limit hit mid-stream (the tree changed?) can only cut the stream short.
+            throw new IOException("archive stopped: " + e.getMessage());
         }
     }
 
+    // ------------------------------------------------------------------ grep
+
     private void grep(Context ctx, MergedView view) throws IOException {
-        List<String> patterns = ctx.queryParams("pattern");
+        List<String> patterns = params(ctx, "pattern");
         if (patterns.isEmpty() || patterns.stream().allMatch(String::isEmpty)) throw ApiException.badRequest("pattern is required");
+        for (String pat : patterns) if (!Names.exact(pat)) throw ApiException.badRequest("pattern must be UTF-8 text");
         List<String> paths = new ArrayList<>();
-        for (String p : ctx.queryParams("path")) paths.add(p.startsWith("/") ? p : "/" + p);
+        for (String p : params(ctx, "path")) paths.add(imagePath(p));
         int maxCount = intParam(ctx, "max_count", 0);
         // A client may lower the server's bound on collected matches, never raise it: larger values are clamped and
         // the answer says truncated, as for any search the bound stopped.
-        int maxTotal = Math.min(intParam(ctx, "max_total", GrepQuery.DEFAULT_MAX_TOTAL), MAX_GREP_TOTAL);
-        String caseMode = ctx.queryParam("case");
-        GrepQuery q = new GrepQuery(patterns, paths, ctx.queryParams("glob"), maxCount, maxTotal,
-                GrepQuery.CaseMode.parse(caseMode == null ? "sensitive" : caseMode), GrepQuery.DEFAULT_TIMEOUT);
-        GrepResult result = view.grep(q);
+        int maxTotal = Math.min(intParam(ctx, "max_total", GrepQuery.DEFAULT_MAX_TOTAL), GrepQuery.MAX_MAX_TOTAL);
+        String caseMode = param(ctx, "case");
+        GrepQuery q = new GrepQuery(patterns, paths, params(ctx, "glob"), maxCount, maxTotal,
+                GrepQuery.CaseMode.parse(caseMode == null ? "sensitive" : caseMode),
+                limits.timeout().compareTo(GrepQuery.DEFAULT_TIMEOUT) < 0 ? limits.timeout() : GrepQuery.DEFAULT_TIMEOUT);
+        GrepResult result = view.grep(q, budget(ctx, limits.walkMaxEntries(), "entries", limits.grepMaxBytes(), "bytes", false));
         ObjectNode body = Json.object();
-        body.put("path", paths.isEmpty() ? "/" : paths.getFirst());
+        body.put("path", Names.display(paths.isEmpty() ? "/" : paths.getFirst()));
         ArrayNode pats = body.putArray("patterns");
         result.patterns().forEach(pats::add);
         body.put("truncated", result.truncated());
         ArrayNode matches = body.putArray("matches");
         for (GrepResult.Match m : result.matches()) {
             ObjectNode mo = matches.addObject();
-            mo.put("path", m.path());
+            mo.put("path", Names.display(m.path()));
+            if (!Names.exact(m.path())) mo.put("path_bytes", Names.base64(m.path()));
             mo.put("line_number", m.lineNumber());
             mo.put("line_text", m.lineText());
             ArrayNode subs = mo.putArray("submatches");
@@ -176,11 +318,15 @@ final class InspectRoutes {
         Json.send(ctx, 200, body);
     }
 
+    // ------------------------------------------------------------------ diff
+
     private void diff(Context ctx) throws IOException {
         Image a = image(ctx, "uuid");
         Image b = image(ctx, "other");
-        try (ImageFilesystem.View va = filesystem.open(a); ImageFilesystem.View vb = filesystem.open(b)) {
-            DiffResult d = MergedView.diff(va.files(), vb.files());
+        try (ImageFilesystem.View va = filesystem.open(a); ImageFilesystem.View vb = filesystem.open(b);
+             MergedView fa = va.files(); MergedView fb = vb.files()) {
+            DiffResult d = MergedView.diff(fa, fb, budget(ctx, limits.walkMaxEntries(), "entries",
+                    limits.diffMaxBytes(), "bytes of file content compared", false), limits.diffMaxChanges());
             ObjectNode body = Json.object();
             body.put("from", a.uuid());
             body.put("to", b.uuid());
@@ -188,8 +334,6 @@ final class InspectRoutes {
             body.set("modified", changes(d.modified()));
             body.set("deleted", changes(d.deleted()));
             Json.send(ctx, 200, body);
-        } catch (InspectException e) {
-            throw new ApiException(e.kind().httpStatus(), e.getMessage());
         }
     }
 
@@ -197,7 +341,8 @@ final class InspectRoutes {
         ArrayNode out = Json.MAPPER.createArrayNode();
         for (DiffResult.Change c : changes) {
             ObjectNode o = out.addObject();
-            o.put("path", c.path());
+            o.put("path", Names.display(c.path()));
+            if (!Names.exact(c.path())) o.put("path_bytes", Names.base64(c.path()));
             o.put("type", c.type().name().toLowerCase(java.util.Locale.ROOT));
             o.put("size", c.size());
             if (c.before() != null && c.after() != null) o.put("size_before", c.before().size());
@@ -205,11 +350,8 @@ final class InspectRoutes {
         return out;
     }
 
-    /** The most grep matches one request collects (each holds a line of up to the line cap in memory). */
-    static final int MAX_GREP_TOTAL = 10_000;
-
     private static int intParam(Context ctx, String name, int fallback) {
-        String v = ctx.queryParam(name);
+        String v = param(ctx, name);
         if (v == null || v.isEmpty()) return fallback;
         try {
             int n = Integer.parseInt(v.trim());

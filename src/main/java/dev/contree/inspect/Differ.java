@@ -1,12 +1,11 @@
 package dev.contree.inspect;
 
+import dev.contree.inspect.InspectException.Kind;
+import dev.contree.linux.Dir;
 import dev.contree.linux.Linux;
 import java.io.IOException;
-import java.io.InputStream;
-import java.nio.file.Files;
-import java.nio.file.LinkOption;
+import java.nio.ByteBuffer;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -16,17 +15,37 @@ import java.util.TreeSet;
  * Diff of two merged views. Cheap for related images: a directory whose contributing host dirs
  * are the same list in both views is the same subtree (same layers, nothing above them) and is
  * skipped without listing; a non-directory backed by the same host inode is the same file; file
- * contents are read only when sizes are equal and the backing inodes differ.
+ * contents are read only when sizes are equal and the backing inodes differ, and then only where
+ * either file has data (SEEK_DATA/SEEK_HOLE: two 16 GiB sparse files cost what their data costs).
+ *
+ * <p>Bounded: entries visited and content bytes compared count against the {@link Budget} (413 past
+ * them), and so does the number of changes reported ({@link #MAX_CHANGES} unless set).
  */
 final class Differ {
+    static final int MAX_CHANGES = 100_000;
+    private static final int CHUNK = 1 << 20;
     private final MergedView a, b;
+    private final Budget budget;
+    private final int maxChanges;
     private final List<DiffResult.Change> added = new ArrayList<>();
     private final List<DiffResult.Change> modified = new ArrayList<>();
     private final List<DiffResult.Change> deleted = new ArrayList<>();
 
-    Differ(MergedView a, MergedView b) {
+    Differ(MergedView a, MergedView b, Budget budget) {
+        this(a, b, budget, MAX_CHANGES);
+    }
+
+    Differ(MergedView a, MergedView b, Budget budget, int maxChanges) {
         this.a = a;
         this.b = b;
+        this.budget = budget;
+        this.maxChanges = maxChanges;
+    }
+
+    private void record(List<DiffResult.Change> list, DiffResult.Change c) {
+        if (added.size() + modified.size() + deleted.size() >= maxChanges)
+            throw new InspectException(Kind.TOO_LARGE, null, "more than " + maxChanges + " changed paths (the server's limit for one diff)");
+        list.add(c);
     }
 
     DiffResult run() throws IOException {
@@ -36,7 +55,7 @@ final class Differ {
 
     private void diffDir(MergedView.Node da, MergedView.Node db) throws IOException {
         if (da.dirs().equals(db.dirs())) return;
-        Map<String, MergedView.Node> la = a.readDir(da), lb = b.readDir(db);
+        Map<String, MergedView.Node> la = a.readDir(da, budget), lb = b.readDir(db, budget);
         TreeSet<String> names = new TreeSet<>(la.keySet());
         names.addAll(lb.keySet());
         for (String name : names) {
@@ -51,48 +70,79 @@ final class Differ {
         Linux.Stat sa = ca.st(), sb = cb.st();
         if (ca.isDir() && cb.isDir()) {
             if (sa.mode() != sb.mode() || sa.uid() != sb.uid() || sa.gid() != sb.gid() || sa.mtimeSec() != sb.mtimeSec())
-                modified.add(new DiffResult.Change(cb.path(), a.entry(ca), b.entry(cb)));
+                record(modified, new DiffResult.Change(cb.path(), a.entry(ca), b.entry(cb)));
             diffDir(ca, cb);
             return;
         }
         if (sa.type() != sb.type()) {
-            modified.add(new DiffResult.Change(cb.path(), a.entry(ca), b.entry(cb)));
-            if (ca.isDir()) for (MergedView.Node c : a.readDir(ca).values()) deleteAll(c);
-            if (cb.isDir()) for (MergedView.Node c : b.readDir(cb).values()) addAll(c);
+            record(modified, new DiffResult.Change(cb.path(), a.entry(ca), b.entry(cb)));
+            if (ca.isDir()) for (MergedView.Node c : a.readDir(ca, budget).values()) deleteAll(c);
+            if (cb.isDir()) for (MergedView.Node c : b.readDir(cb, budget).values()) addAll(c);
             return;
         }
         if (sameInode(sa, sb)) return;
         boolean differs = sa.mode() != sb.mode() || sa.uid() != sb.uid() || sa.gid() != sb.gid()
                 || sa.size() != sb.size() || sa.mtimeSec() != sb.mtimeSec() || sa.rdev() != sb.rdev()
                 || !Objects.equals(ca.target(), cb.target());
+        budget.check();
         if (!differs && sa.isRegular()) differs = !sameContent(ca, cb);
-        if (differs) modified.add(new DiffResult.Change(cb.path(), a.entry(ca), b.entry(cb)));
+        if (differs) record(modified, new DiffResult.Change(cb.path(), a.entry(ca), b.entry(cb)));
     }
 
     private static boolean sameInode(Linux.Stat x, Linux.Stat y) {
         return x.dev() == y.dev() && x.ino() == y.ino();
     }
 
-    private static boolean sameContent(MergedView.Node x, MergedView.Node y) throws IOException {
-        try (InputStream ix = Files.newInputStream(x.host(), LinkOption.NOFOLLOW_LINKS);
-             InputStream iy = Files.newInputStream(y.host(), LinkOption.NOFOLLOW_LINKS)) {
-            byte[] bx = new byte[64 * 1024], by = new byte[64 * 1024];
-            while (true) {
-                int nx = ix.readNBytes(bx, 0, bx.length);
-                int ny = iy.readNBytes(by, 0, by.length);
-                if (nx != ny || !Arrays.equals(bx, 0, nx, by, 0, ny)) return false;
-                if (nx < bx.length) return true;
+    /** Equal sizes, different inodes: compares only where either file has data; holes read as zeros. */
+    private boolean sameContent(MergedView.Node x, MergedView.Node y) throws IOException {
+        long size = x.st().size();
+        try (MergedView.HostFile fx = a.openFile(x); MergedView.HostFile fy = b.openFile(y)) {
+            ByteBuffer bx = ByteBuffer.allocate(CHUNK), by = ByteBuffer.allocate(CHUNK);
+            long off = 0;
+            while (off < size) {
+                long dx = dataAt(fx, off, size), dy = dataAt(fy, off, size);
+                off = Math.min(dx, dy); // [off, min) is a hole in both: equal
+                if (off >= size) return true;
+                long end = Math.min(Math.min(extentEnd(fx, off, dx, size), extentEnd(fy, off, dy, size)), off + CHUNK);
+                int n = (int) (end - off);
+                budget.countBytes(2L * n);
+                if (!readFully(fx, bx, off, n) || !readFully(fy, by, off, n)) return false; // shrank: not equal
+                if (!bx.flip().equals(by.flip())) return false;
+                off = end;
             }
+            return true;
         }
     }
 
+    /** The next offset at or after {@code off} with data, or {@code size} when only a hole remains. */
+    private static long dataAt(MergedView.HostFile f, long off, long size) throws IOException {
+        long d = Dir.seekData(f.fd(), off);
+        return d < 0 ? size : Math.min(d, size);
+    }
+
+    /** Where the current stretch ends: the hole after data at {@code off}, or the data after a hole. */
+    private static long extentEnd(MergedView.HostFile f, long off, long data, long size) throws IOException {
+        if (data > off) return data;
+        long h = Dir.seekHole(f.fd(), off);
+        return h < 0 ? size : Math.min(h, size);
+    }
+
+    private static boolean readFully(MergedView.HostFile f, ByteBuffer buf, long off, int n) throws IOException {
+        buf.clear().limit(n);
+        while (buf.hasRemaining()) {
+            int r = f.channel().read(buf, off + buf.position());
+            if (r < 0) return false;
+        }
+        return true;
+    }
+
     private void addAll(MergedView.Node n) throws IOException {
-        added.add(new DiffResult.Change(n.path(), null, b.entry(n)));
-        if (n.isDir()) for (MergedView.Node c : b.readDir(n).values()) addAll(c);
+        record(added, new DiffResult.Change(n.path(), null, b.entry(n)));
+        if (n.isDir()) for (MergedView.Node c : b.readDir(n, budget).values()) addAll(c);
     }
 
     private void deleteAll(MergedView.Node n) throws IOException {
-        deleted.add(new DiffResult.Change(n.path(), a.entry(n), null));
-        if (n.isDir()) for (MergedView.Node c : a.readDir(n).values()) deleteAll(c);
+        record(deleted, new DiffResult.Change(n.path(), a.entry(n), null));
+        if (n.isDir()) for (MergedView.Node c : a.readDir(n, budget).values()) deleteAll(c);
     }
 }

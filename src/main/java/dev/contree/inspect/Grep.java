@@ -4,29 +4,33 @@ import dev.contree.inspect.InspectException.Kind;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
-import java.nio.ByteBuffer;
-import java.nio.charset.CharacterCodingException;
-import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.FileSystems;
-import java.nio.file.Files;
-import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.PathMatcher;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
-import java.util.regex.PatternSyntaxException;
+import com.google.re2j.Matcher;
+import com.google.re2j.Pattern;
+import com.google.re2j.PatternSyntaxException;
 
-/** One grep run over a {@link MergedView}; see {@link GrepQuery} and docs/inspect.md. */
+/**
+ * One grep run over a {@link MergedView}; see {@link GrepQuery} and docs/inspect.md. Patterns are RE2
+ * (re2j): matching is linear in the line length whatever the pattern, so {@code (a|aa)*c} over a long
+ * line costs what any pattern costs; RE2 has no backreferences or look-around (400).
+ */
 final class Grep {
     static final int BINARY_SNIFF = 8192;
     /** Lines longer than this are matched on their first MAX_LINE bytes only. */
     static final int MAX_LINE = 1 << 20;
+    /** Total line_text in one answer; past it the result is truncated (the answer stays bounded). */
+    static final long MAX_RESPONSE_TEXT = 8L << 20;
 
     private final MergedView view;
     private final GrepQuery q;
+    private final Budget budget;
+    private long responseText;
     private final List<Pattern> patterns = new ArrayList<>();
     private final List<PathMatcher> includes = new ArrayList<>();
     private final List<PathMatcher> excludes = new ArrayList<>();
@@ -41,21 +45,26 @@ final class Grep {
         Stop() { super(null, null, false, false); }
     }
 
-    Grep(MergedView view, GrepQuery q) {
+    Grep(MergedView view, GrepQuery q, Budget budget) {
         this.view = view;
         this.q = q;
+        this.budget = budget;
         this.deadlineNanos = System.nanoTime() + q.timeout().toNanos();
         boolean insensitive = switch (q.caseMode()) {
             case SENSITIVE -> false;
             case INSENSITIVE -> true;
             case SMART -> q.patterns().stream().noneMatch(p -> p.chars().anyMatch(Character::isUpperCase));
         };
-        int flags = insensitive ? Pattern.CASE_INSENSITIVE | Pattern.UNICODE_CASE : 0;
+        int flags = insensitive ? Pattern.CASE_INSENSITIVE : 0;
         for (String p : q.patterns()) {
             try {
                 patterns.add(Pattern.compile(p, flags));
             } catch (PatternSyntaxException e) {
-                throw new InspectException(Kind.INVALID_ARGUMENT, null, "invalid pattern: " + e.getDescription());
+                throw new InspectException(Kind.INVALID_ARGUMENT, null, "invalid pattern (RE2 syntax; no backreferences"
+                        + " or look-around): " + e.getDescription() + (e.getPattern().isEmpty() ? "" : " at '"
+                        + MergedView.display(e.getPattern()) + "'"));
+            } catch (RuntimeException e) { // re2j reports a few oddities (e.g. nesting depth) otherwise
+                throw new InspectException(Kind.INVALID_ARGUMENT, null, "invalid pattern: " + e.getMessage());
             }
         }
         for (String g : q.globs()) {
@@ -84,16 +93,20 @@ final class Grep {
             }
         } catch (Stop s) {
             truncated = true;
+        } catch (InspectException e) {
+            if (e.kind() != Kind.TOO_LARGE) throw e;
+            truncated = true; // a budget limit (entries, directory size, time): grep answers what it found
         }
         return new GrepResult(q.patterns(), List.copyOf(matches), truncated);
     }
 
     private void checkDeadline() {
-        if (System.nanoTime() - deadlineNanos > 0) throw new Stop();
+        if (budget.cancelled()) budget.check(); // throws CANCELLED: nobody reads the answer
+        if (System.nanoTime() - deadlineNanos > 0 || budget.expired()) throw new Stop();
     }
 
     private void walk(MergedView.Node dir) throws IOException {
-        for (MergedView.Node c : view.readDir(dir).values()) {
+        for (MergedView.Node c : view.readDir(dir, budget).values()) {
             checkDeadline();
             if (excluded(c)) continue;
             if (c.isDir()) walk(c);
@@ -123,7 +136,9 @@ final class Grep {
 
     private void searchFile(MergedView.Node n) throws IOException {
         int inFile = 0;
-        try (InputStream in = Files.newInputStream(n.host(), LinkOption.NOFOLLOW_LINKS)) {
+        checkDeadline();
+        try (MergedView.HostFile f = view.openFile(n);
+             InputStream in = new Counting(java.nio.channels.Channels.newInputStream(f.channel()))) {
             byte[] head = in.readNBytes(BINARY_SNIFF);
             for (byte b : head) if (b == 0) return;
             LineReader lines = new LineReader(head, in);
@@ -132,10 +147,14 @@ final class Grep {
             while ((line = lines.next()) != null) {
                 lineNo++;
                 if ((lineNo & 1023) == 0) checkDeadline();
-                List<GrepResult.Submatch> subs = match(line, lines.lastLength());
+                int len = lines.lastLength();
+                for (int i = 0; i < len; i++) if (line[i] == 0) return; // binary after all: stop, like rg
+                List<GrepResult.Submatch> subs = match(line, len);
                 if (subs.isEmpty()) continue;
                 if (matches.size() >= q.maxTotal()) throw new Stop();
-                matches.add(new GrepResult.Match(n.path(), lineNo, decodeLenient(line, lines.lastLength()), subs));
+                if (responseText + len > MAX_RESPONSE_TEXT) throw new Stop();
+                responseText += len;
+                matches.add(new GrepResult.Match(n.path(), lineNo, decodeLenient(line, len), subs));
                 if (q.maxCount() > 0 && ++inFile >= q.maxCount()) return;
             }
         }
@@ -143,13 +162,10 @@ final class Grep {
 
     private List<GrepResult.Submatch> match(byte[] line, int len) {
         if (len > 0 && line[len - 1] == '\n') len--; // like rg: the terminator is not part of the match text
-        String s = decodeStrict(line, len);
-        boolean utf8 = s != null;
-        if (!utf8) s = new String(line, 0, len, StandardCharsets.ISO_8859_1); // offsets stay byte offsets
-        CharSequence text = new DeadlineChars(s, deadlineNanos);
+        byte[] text = len == line.length ? line : Arrays.copyOf(line, len);
         List<int[]> spans = new ArrayList<>();
         for (Pattern p : patterns) {
-            Matcher m = p.matcher(text);
+            Matcher m = p.matcher(text); // UTF-8 input: start/end are byte offsets
             while (m.find()) spans.add(new int[] {m.start(), m.end()}); // find() steps past empty matches
         }
         if (spans.isEmpty()) return List.of();
@@ -158,32 +174,10 @@ final class Grep {
         int lastEnd = -1;
         for (int[] sp : spans) {
             if (sp[0] < lastEnd || (sp[0] == lastEnd && sp[0] == sp[1])) continue; // overlaps an earlier span
-            out.add(utf8 ? new GrepResult.Submatch(byteOffset(s, sp[0]), byteOffset(s, sp[1]))
-                         : new GrepResult.Submatch(sp[0], sp[1]));
+            out.add(new GrepResult.Submatch(sp[0], sp[1]));
             lastEnd = sp[1];
         }
         return out;
-    }
-
-    private static int byteOffset(String s, int charIndex) {
-        int bytes = 0;
-        for (int i = 0; i < charIndex; i++) {
-            char c = s.charAt(i);
-            if (c < 0x80) bytes += 1;
-            else if (c < 0x800) bytes += 2;
-            else if (Character.isHighSurrogate(c)) { bytes += 4; i++; }
-            else bytes += 3;
-        }
-        return bytes;
-    }
-
-    private static String decodeStrict(byte[] b, int len) {
-        try {
-            return StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
-                    .onUnmappableCharacter(CodingErrorAction.REPORT).decode(ByteBuffer.wrap(b, 0, len)).toString();
-        } catch (CharacterCodingException e) {
-            return null;
-        }
     }
 
     private static String decodeLenient(byte[] b, int len) {
@@ -247,23 +241,22 @@ final class Grep {
         }
     }
 
-    /** Lets a runaway regex notice the deadline (Java regex cannot otherwise be interrupted). */
-    private static final class DeadlineChars implements CharSequence {
-        private final String s;
-        private final long deadline;
-        private int calls;
+    /** Counts bytes read against the budget; past its byte limit the search stops (truncated). */
+    private final class Counting extends java.io.FilterInputStream {
+        Counting(InputStream in) { super(in); }
 
-        DeadlineChars(String s, long deadline) {
-            this.s = s;
-            this.deadline = deadline;
+        @Override public int read() throws IOException {
+            byte[] one = new byte[1];
+            return read(one, 0, 1) < 0 ? -1 : one[0] & 0xff;
         }
 
-        @Override public int length() { return s.length(); }
-        @Override public char charAt(int i) {
-            if ((++calls & 0xffff) == 0 && System.nanoTime() - deadline > 0) throw new Stop();
-            return s.charAt(i);
+        @Override public int read(byte[] b, int off, int len) throws IOException {
+            int r = in.read(b, off, len);
+            if (r > 0) {
+                if (!budget.bytesFit(r)) throw new Stop();
+                budget.countBytes(r);
+            }
+            return r;
         }
-        @Override public CharSequence subSequence(int a, int b) { return s.subSequence(a, b); }
-        @Override public String toString() { return s; }
     }
 }

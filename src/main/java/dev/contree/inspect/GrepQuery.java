@@ -4,7 +4,7 @@ import java.time.Duration;
 import java.util.List;
 
 /**
- * A grep over an image (API §3.6 grep). {@code patterns}: Java regexes, a line matches if any
+ * A grep over an image (API §3.6 grep). {@code patterns}: RE2 regexes (re2j), a line matches if any
  * does. {@code paths}: files or directories (default {@code /}). {@code globs}: file-name globs,
  * {@code !glob} excludes (also prunes directories). {@code maxCount}: matching lines per file
  * (0 = unlimited). {@code maxTotal}: matching lines overall. {@code timeout}: after it the search
@@ -14,6 +14,8 @@ public record GrepQuery(List<String> patterns, List<String> paths, List<String> 
                         int maxCount, int maxTotal, CaseMode caseMode, Duration timeout) {
 
     public static final int DEFAULT_MAX_TOTAL = 1000;
+    /** The largest max_total a client may ask for (the answer must stay bounded). */
+    public static final int MAX_MAX_TOTAL = 100_000;
     public static final Duration DEFAULT_TIMEOUT = Duration.ofSeconds(10);
 
     public enum CaseMode {

@@ -20,7 +20,11 @@ public final class InspectException extends RuntimeException {
         /** A malformed query argument (e.g. a regex that does not compile). */
         INVALID_ARGUMENT(400),
         /** ELOOP: more than 40 symlinks while resolving. */
-        LOOP(422);
+        LOOP(422),
+        /** A server limit on inspect work (entries, bytes, time) was hit; the message names it. */
+        TOO_LARGE(413),
+        /** The client went away; nobody reads the answer. */
+        CANCELLED(400);
 
         private final int httpStatus;
         Kind(int httpStatus) { this.httpStatus = httpStatus; }

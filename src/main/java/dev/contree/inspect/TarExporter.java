@@ -9,8 +9,6 @@ import java.nio.ByteBuffer;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.LinkOption;
 import java.nio.file.attribute.FileTime;
 import java.util.Base64;
 import java.util.HashMap;
@@ -26,42 +24,74 @@ import org.apache.commons.compress.archivers.tar.TarConstants;
  * value is UTF-8 text; binary values (commons-compress writes PAX values as UTF-8 strings, which
  * would corrupt them) go to libarchive's lossless {@code LIBARCHIVE.xattr.NAME=base64}.
  * overlayfs' own {@code trusted.overlay.*} attributes are never exported.
+ *
+ * <p>Names are bytes: a name (or link target) that is valid UTF-8 goes into a PAX {@code path}
+ * ({@code linkpath}) record as usual; one that is not is written byte for byte into the ustar
+ * header, or a GNU {@code ././@LongLink} member when longer than 100 bytes (commons-compress writes
+ * PAX values as UTF-8 strings, which cannot carry such bytes; the stream's ISO-8859-1 encoding maps
+ * each char of {@link #latin1} to one byte).
+ *
+ * <p>Cost: every entry and every file byte counts against the {@link Budget}; {@link #measure}
+ * does the same walk without reading files so the API can answer 413 before the first byte.
  */
 final class TarExporter {
+    private static final int COPY_CHUNK = 64 * 1024;
     private final MergedView view;
+    private final Budget budget;
     private final Map<String, String> hardlinks = new HashMap<>();
 
-    TarExporter(MergedView view) {
+    TarExporter(MergedView view, Budget budget) {
         this.view = view;
+        this.budget = budget;
     }
 
     void write(MergedView.Node start, OutputStream out) throws IOException {
-        TarArchiveOutputStream tar = new TarArchiveOutputStream(new NonClosing(out), StandardCharsets.UTF_8.name());
-        tar.setLongFileMode(TarArchiveOutputStream.LONGFILE_POSIX);
+        TarArchiveOutputStream tar = new TarArchiveOutputStream(new NonClosing(out), StandardCharsets.ISO_8859_1.name());
         tar.setBigNumberMode(TarArchiveOutputStream.BIGNUMBER_POSIX);
-        tar.setAddPaxHeadersForNonAsciiNames(true);
         walk(start, tar);
         tar.finish();
         tar.flush();
     }
 
+    /** The walk of {@link #write} without reading files: entries and file bytes against the budget. */
+    void measure(MergedView.Node n) throws IOException {
+        budget.countEntries(1);
+        if (n.st().isRegular()) budget.countBytes(n.st().size());
+        if (n.isDir()) for (MergedView.Node c : view.readDir(n, budget).values()) measure(c);
+    }
+
     private void walk(MergedView.Node n, TarArchiveOutputStream tar) throws IOException {
+        budget.countEntries(1);
         emit(n, tar);
         if (n.isDir()) {
-            for (MergedView.Node c : view.readDir(n).values()) walk(c, tar);
+            for (MergedView.Node c : view.readDir(n, budget).values()) walk(c, tar);
         }
+    }
+
+    /** A string whose chars are the bytes of {@code s} (for the ISO-8859-1 stream: one char, one byte). */
+    static String latin1(String s) {
+        return new String(Names.encode(s), StandardCharsets.ISO_8859_1);
     }
 
     private void emit(MergedView.Node n, TarArchiveOutputStream tar) throws IOException {
         Linux.Stat st = n.st();
         String name = n.path().equals("/") ? "./" : n.path().substring(1);
+        String link = n.target();
+        // Raw mode when a name is not UTF-8: exact bytes in the header or a GNU long name, no PAX path.
+        boolean raw = !Names.exact(name) || (link != null && !Names.exact(link));
+        tar.setLongFileMode(raw ? TarArchiveOutputStream.LONGFILE_GNU : TarArchiveOutputStream.LONGFILE_POSIX);
+        tar.setAddPaxHeadersForNonAsciiNames(!raw);
+        if (raw) {
+            name = latin1(name);
+            if (link != null) link = latin1(link);
+        }
         TarArchiveEntry e;
         boolean content = false;
         switch (MergedView.typeOf(st.mode())) {
             case DIR -> e = new TarArchiveEntry(name + (name.endsWith("/") ? "" : "/"), TarConstants.LF_DIR, true);
             case SYMLINK -> {
                 e = new TarArchiveEntry(name, TarConstants.LF_SYMLINK, true);
-                e.setLinkName(n.target());
+                e.setLinkName(link);
             }
             case CHAR, BLOCK -> {
                 e = new TarArchiveEntry(name, st.type() == Linux.S_IFCHR ? TarConstants.LF_CHR : TarConstants.LF_BLK, true);
@@ -72,10 +102,16 @@ final class TarExporter {
             case SOCKET -> { return; }
             default -> {
                 String key = st.dev() + ":" + st.ino();
-                String first = st.nlink() > 1 ? hardlinks.putIfAbsent(key, name) : null;
+                String first = st.nlink() > 1 ? hardlinks.putIfAbsent(key, n.path().substring(1)) : null;
                 if (first != null) {
+                    if (!raw && !Names.exact(first)) { // the first name was raw: this member must be too
+                        tar.setLongFileMode(TarArchiveOutputStream.LONGFILE_GNU);
+                        tar.setAddPaxHeadersForNonAsciiNames(false);
+                        name = latin1(n.path().substring(1));
+                        raw = true;
+                    }
                     e = new TarArchiveEntry(name, TarConstants.LF_LINK, true);
-                    e.setLinkName(first);
+                    e.setLinkName(raw ? latin1(first) : first);
                 } else {
                     e = new TarArchiveEntry(name, TarConstants.LF_NORMAL, true);
                     e.setSize(st.size());
@@ -89,9 +125,9 @@ final class TarExporter {
         view.userName(st.uid()).ifPresent(e::setUserName);
         view.groupName(st.gid()).ifPresent(e::setGroupName);
         e.setLastModifiedTime(FileTime.from(java.time.Instant.ofEpochSecond(st.mtimeSec(), st.mtimeNsec())));
-        for (String x : Linux.llistxattr(n.host())) {
+        for (String x : view.xattrNames(n)) {
             if (x.startsWith("trusted.overlay.")) continue;
-            byte[] v = Linux.lgetxattr(n.host(), x);
+            byte[] v = view.xattr(n, x);
             if (v == null) continue;
             String text = strictUtf8(v);
             if (text != null) e.addPaxHeader("SCHILY.xattr." + x, text);
@@ -100,9 +136,16 @@ final class TarExporter {
         }
         tar.putArchiveEntry(e);
         if (content) {
-            try (InputStream in = Files.newInputStream(n.host(), LinkOption.NOFOLLOW_LINKS)) {
-                long copied = in.transferTo(tar);
-                if (copied != st.size()) throw new IOException("file changed size while archiving: " + n.path());
+            try (MergedView.HostFile f = view.openFile(n); InputStream in = java.nio.channels.Channels.newInputStream(f.channel())) {
+                byte[] buf = new byte[COPY_CHUNK];
+                long copied = 0;
+                int r;
+                while ((r = in.read(buf)) > 0) {
+                    budget.countBytes(r); // also notices a cancelled request between chunks
+                    tar.write(buf, 0, r);
+                    copied += r;
+                }
+                if (copied != st.size()) throw new IOException("file changed size while archiving: " + MergedView.display(n.path()));
             }
         }
         tar.closeArchiveEntry();

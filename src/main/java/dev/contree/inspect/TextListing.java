@@ -23,8 +23,8 @@ final class TextListing {
               .append(String.format(Locale.ROOT, "%10s", e.type() == MergedView.Type.CHAR || e.type() == MergedView.Type.BLOCK
                       ? e.rdevMajor() + ", " + e.rdevMinor() : human(e.size())))
               .append(' ').append(DATE.format(Instant.ofEpochSecond(e.mtime()))).append(' ')
-              .append(printable(e.name()));
-            if (e.isSymlink()) sb.append(" -> ").append(printable(e.symlinkTarget()));
+              .append(printable(Names.display(e.name())));
+            if (e.isSymlink()) sb.append(" -> ").append(printable(Names.display(e.symlinkTarget())));
             sb.append('\n');
         }
         return sb.toString();

@@ -55,6 +55,8 @@ public final class Dir implements AutoCloseable {
     private static final MethodHandle FCHMODAT = Linux.fn("fchmodat", FunctionDescriptor.of(I, I, A, I, I));
     private static final MethodHandle FCHMOD = Linux.fn("fchmod", FunctionDescriptor.of(I, I, I));
     private static final MethodHandle UTIMENSAT = Linux.fn("utimensat", FunctionDescriptor.of(I, I, A, A, I));
+    private static final MethodHandle LSEEK = Linux.fn("lseek", FunctionDescriptor.of(L, I, L, I));
+    private static final int SEEK_DATA = 3, SEEK_HOLE = 4, ENXIO = 6;
 
     private final int fd;
     private final String label;
@@ -174,16 +176,25 @@ public final class Dir implements AutoCloseable {
 
     /** The names in this directory (without "." and ".."), in the order the file system returns them. */
     public List<Name> list() throws IOException {
+        return listAtMost(Integer.MAX_VALUE);
+    }
+
+    /**
+     * Like {@link #list}, but stops reading after {@code max} names (a directory of a million entries costs
+     * no more than {@code max}); callers ask for one more than they accept to tell "too many".
+     */
+    public List<Name> listAtMost(int max) throws IOException {
         List<Name> out = new ArrayList<>();
         // A second descriptor so concurrent listings of one Dir do not share a file offset.
         try (Dir again = openDir("")) {
             Linux.call((a, st) -> {
                 MemorySegment buf = a.allocate(64 * 1024, 8);
                 for (;;) {
+                    if (out.size() >= max) return null;
                     long n = (long) GETDENTS64.invokeExact(st, again.fd, buf, buf.byteSize());
                     Linux.check(n, st, "getdents64", label);
                     if (n == 0) return null;
-                    for (long off = 0; off < n; ) {
+                    for (long off = 0; off < n && out.size() < max; ) {
                         int reclen = Short.toUnsignedInt(buf.get(ValueLayout.JAVA_SHORT_UNALIGNED, off + 16));
                         long nameOff = off + 19;
                         long end = nameOff;
@@ -309,6 +320,27 @@ public final class Dir implements AutoCloseable {
             int r = (int) STATX.invokeExact(st, fd, bytes(a, new byte[0]), Linux.AT_EMPTY_PATH, Linux.STATX_BASIC_STATS, buf);
             Linux.check(r, st, "statx", "fd " + fd);
             return Linux.parseStatx(buf);
+        });
+    }
+
+    /**
+     * lseek(SEEK_DATA): the first offset at or after {@code offset} holding data, or -1 when only a hole
+     * follows (ENXIO). Lets callers skip a sparse file's holes instead of reading zeros.
+     */
+    public static long seekData(int fd, long offset) throws IOException {
+        return seek(fd, offset, SEEK_DATA);
+    }
+
+    /** lseek(SEEK_HOLE): the first hole at or after {@code offset} (EOF counts as one), or -1 past EOF. */
+    public static long seekHole(int fd, long offset) throws IOException {
+        return seek(fd, offset, SEEK_HOLE);
+    }
+
+    private static long seek(int fd, long offset, int whence) throws IOException {
+        return Linux.call((a, st) -> {
+            long r = (long) LSEEK.invokeExact(st, fd, offset, whence);
+            if (r < 0 && Linux.errno(st) == ENXIO) return -1L;
+            return Linux.check(r, st, "lseek", "fd " + fd);
         });
     }
 

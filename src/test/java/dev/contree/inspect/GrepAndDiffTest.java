@@ -85,13 +85,22 @@ class GrepAndDiffTest {
     }
 
     @Test
-    void deadlineStopsRunawayRegexAndBadInput() throws Exception {
+    void catastrophicPatternsRunInLinearTimeAndBadInputIs400() throws Exception {
+        // (x+x+)+y and (a|aa)*c backtrack exponentially (or overflow the stack) in java.util.regex; RE2 is linear.
         file(top.resolve("evil.txt"), "x".repeat(3000) + "!\n");
+        file(top.resolve("long.txt"), "a".repeat(200_000) + "\n" + "aac\n");
         MergedView v = new MergedView(List.of(top, base));
         long t0 = System.nanoTime();
-        GrepResult r = v.grep(new GrepQuery(List.of("(x+x+)+y"), List.of("/evil.txt"), List.of(), 0, 0, CaseMode.SENSITIVE, Duration.ofMillis(300)));
-        assertThat(r.truncated()).isTrue();
-        assertThat(Duration.ofNanos(System.nanoTime() - t0)).isLessThan(Duration.ofSeconds(5));
+        GrepResult r = v.grep(new GrepQuery(List.of("(x+x+)+y"), List.of("/evil.txt"), List.of(), 0, 0, CaseMode.SENSITIVE, Duration.ofSeconds(10)));
+        assertThat(r.truncated()).isFalse();
+        assertThat(r.matches()).isEmpty();
+        GrepResult r2 = v.grep(new GrepQuery(List.of("(a|aa)*c"), List.of("/long.txt"), List.of(), 0, 0, CaseMode.SENSITIVE, Duration.ofSeconds(10)));
+        assertThat(r2.truncated()).isFalse();
+        assertThat(r2.matches()).extracting(GrepResult.Match::lineNumber).containsExactly(2L);
+        assertThat(Duration.ofNanos(System.nanoTime() - t0)).isLessThan(Duration.ofSeconds(3));
+        assertThatThrownBy(() -> view.grep(GrepQuery.of("(a)\\1"))).isInstanceOf(InspectException.class)
+                .hasMessageContaining("backreferences")
+                .extracting(e -> ((InspectException) e).kind()).isEqualTo(InspectException.Kind.INVALID_ARGUMENT);
         assertThatThrownBy(() -> view.grep(GrepQuery.of("(unclosed"))).extracting(e -> ((InspectException) e).kind())
                 .isEqualTo(InspectException.Kind.INVALID_ARGUMENT);
         assertThatThrownBy(() -> view.grep(new GrepQuery(List.of("x"), List.of("/nope"), List.of(), 0, 0, null, null)))
@@ -149,5 +158,58 @@ class GrepAndDiffTest {
         // only the root of each view was read: /usr, /etc, /src are backed by the same host dirs
         assertThat(i1.dirReads()).isEqualTo(1);
         assertThat(i2.dirReads()).isEqualTo(1);
+    }
+
+    @Test
+    void diffOfSparseFilesComparesOnlyTheirDataAndStopsAtTheByteCap() throws Exception {
+        Path l1 = dir(tmp.resolve("s1")), l2 = dir(tmp.resolve("s2"));
+        long size = 16L << 30;
+        for (Path l : List.of(l1, l2)) {
+            try (var f = new java.io.RandomAccessFile(l.resolve("sparse").toFile(), "rw")) {
+                f.setLength(size);
+                f.seek(size / 2);
+                f.write(new byte[] {'x'});
+                f.seek(size - 5000);
+                f.write(l == l1 ? new byte[] {'y'} : new byte[] {'z'}); // the last data block differs
+            }
+            Files.setLastModifiedTime(l.resolve("sparse"), java.nio.file.attribute.FileTime.fromMillis(1_700_000_000_000L));
+        }
+        MergedView a = new MergedView(List.of(l1, base)), b = new MergedView(List.of(l2, base));
+        Budget budget = new Budget(Duration.ofSeconds(30), 1_000_000, "entries", 1L << 30, "bytes compared");
+        long t0 = System.nanoTime();
+        DiffResult d = MergedView.diff(a, b, budget);
+        long ms = (System.nanoTime() - t0) / 1_000_000;
+        assertThat(d.modified()).extracting(DiffResult.Change::path).containsExactly("/sparse");
+        // two data blocks per file at most (fs block granularity), never the 32 GiB of holes
+        assertThat(budget.bytes()).isLessThan(1L << 20);
+        assertThat(ms).isLessThan(2000);
+        // dense equal files past the byte cap: 413 naming it
+        Path d1 = dir(tmp.resolve("d1")), d2 = dir(tmp.resolve("d2"));
+        byte[] mb = new byte[1 << 20];
+        java.util.Arrays.fill(mb, (byte) 'q');
+        for (Path l : List.of(d1, d2)) {
+            Files.write(l.resolve("dense"), mb);
+            Files.setLastModifiedTime(l.resolve("dense"), java.nio.file.attribute.FileTime.fromMillis(1_700_000_000_000L));
+        }
+        Budget small = new Budget(Duration.ofSeconds(30), 1_000_000, "entries", 1 << 20, "bytes of file content compared");
+        assertThatThrownBy(() -> MergedView.diff(new MergedView(List.of(d1, base)), new MergedView(List.of(d2, base)), small))
+                .isInstanceOf(InspectException.class).hasMessageContaining("1048576 bytes of file content compared")
+                .extracting(e -> ((InspectException) e).kind()).isEqualTo(InspectException.Kind.TOO_LARGE);
+    }
+
+    @Test
+    void namesRoundTripEveryByteString() {
+        java.util.Random r = new java.util.Random(42);
+        for (int i = 0; i < 20_000; i++) {
+            byte[] b = new byte[1 + r.nextInt(12)];
+            r.nextBytes(b);
+            String s = Names.decode(b);
+            assertThat(Names.encode(s)).isEqualTo(b);
+            assertThat(Names.exact(s)).isEqualTo(java.nio.charset.StandardCharsets.UTF_8.newDecoder()
+                    .decode(java.nio.ByteBuffer.wrap(b), java.nio.CharBuffer.allocate(64), true).isUnderflow());
+        }
+        assertThat(Names.display(Names.decode(new byte[] {'c', 'a', 'f', (byte) 0xe9}))).isEqualTo("caf\\xe9");
+        assertThat(Names.queryValues("path=/caf%E9&x=1&path=%2Fa+b", "path"))
+                .containsExactly(Names.decode(new byte[] {'/', 'c', 'a', 'f', (byte) 0xe9}), "/a b");
     }
 }
