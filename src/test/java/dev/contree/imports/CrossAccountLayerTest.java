@@ -18,7 +18,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.Comparator;
 import java.util.HashSet;
 import java.util.Random;
 import java.util.Set;
@@ -59,12 +58,10 @@ class CrossAccountLayerTest {
     }
 
     @AfterAll
-    static void stop() throws IOException {
+    static void stop() throws Exception {
         if (reg != null) reg.close();
         if (s != null) s.close();
-        try (var walk = Files.walk(dir)) {
-            walk.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-        }
+        dev.contree.TestDirs.removeWithMounts(dir);
     }
 
     static JsonNode importAs(String token, String url) {
