@@ -18,6 +18,7 @@ public final class ApiServer implements AutoCloseable {
     private static final Logger ACCESS = LoggerFactory.getLogger("access");
 
     private final Javalin app;
+    private final BodyBudget bodies;
 
     public ApiServer(Services s) {
         var files = new FilesRoutes(s.files());
@@ -30,6 +31,8 @@ public final class ApiServer implements AutoCloseable {
         var operations = new OperationsRoutes(s.operations());
         var whoami = new WhoamiRoute(s.config(), s.operations());
         HostPaths.dataDir(s.config().dataDir());
+        // Four maximal JSON bodies in memory at once (1 GiB by default), any number of small ones.
+        bodies = new BodyBudget(4 * s.config().maxJsonBytes());
         app = Javalin.create(config -> {
             config.startup.showJavalinBanner = false;
             config.startup.showOldJavalinVersionWarning = false;
@@ -38,6 +41,7 @@ public final class ApiServer implements AutoCloseable {
             config.jetty.port = s.config().port();
             // Errors Jetty answers before routing (bad framing, invalid URI) are JSON too, not HTML.
             config.jetty.modifyServer(server -> server.setErrorHandler(new JsonErrorHandler()));
+            config.jetty.modifyServletContextHandler(handler -> handler.addEventListener(bodies));
             config.router.ignoreTrailingSlashes = true;
             config.router.treatMultipleSlashesAsSingleSlash = true;
             config.http.maxRequestSize = s.config().maxJsonBytes();
@@ -51,7 +55,7 @@ public final class ApiServer implements AutoCloseable {
             r.before("/v1", ctx -> Auth.authenticate(ctx, s.tokens()));
             // A declared body past its route's limit is refused before a byte of it is read (not after the
             // idle timeout of a body that never comes). Bodies without a length are capped while read.
-            r.before("/v1/*", ctx -> refuseOversizedBody(ctx, s.config().maxUploadBytes(), s.config().maxJsonBytes()));
+            r.before("/v1/*", ctx -> refuseOversizedBody(ctx, s.config().maxUploadBytes(), s.config().maxJsonBytes(), bodies));
             whoami.register(r);
             files.register(r);
             images.register(r);
@@ -83,10 +87,17 @@ public final class ApiServer implements AutoCloseable {
         return app.port();
     }
 
-    private static void refuseOversizedBody(Context ctx, long maxUpload, long maxJson) {
+    private static void refuseOversizedBody(Context ctx, long maxUpload, long maxJson, BodyBudget bodies)
+            throws InterruptedException {
         String declared = ctx.header("Content-Length");
-        if (declared == null) return;
-        long limit = ctx.method() == io.javalin.http.HandlerType.POST && ctx.path().replaceAll("/+", "/").replaceAll("(.)/$", "$1").equals("/v1/files") ? maxUpload : maxJson;
+        boolean upload = ctx.method() == io.javalin.http.HandlerType.POST
+                && ctx.path().replaceAll("/+", "/").replaceAll("(.)/$", "$1").equals("/v1/files");
+        if (declared == null) {
+            // A chunked body may grow to the JSON limit while it is read: reserve that much.
+            if (!upload && ctx.header("Transfer-Encoding") != null) bodies.reserve(ctx, maxJson);
+            return;
+        }
+        long limit = upload ? maxUpload : maxJson;
         long length;
         try {
             length = Long.parseLong(declared.strip());
@@ -97,6 +108,12 @@ public final class ApiServer implements AutoCloseable {
             ctx.header("Connection", "close"); // the unread body must not be taken for the next request
             throw ApiException.tooLarge("request body of " + length + " bytes exceeds the limit of " + limit + " bytes");
         }
+        if (!upload && length > 0) bodies.reserve(ctx, length); // uploads stream to disk
+    }
+
+    /** Bytes of request bodies the server holds (or may hold) in memory right now. */
+    public long bodyBytesReserved() {
+        return bodies.reservedBytes();
     }
 
     private static void error(Context ctx, int status, String message) {

@@ -124,6 +124,10 @@ public final class ContreeServer implements AutoCloseable {
         return api.port();
     }
 
+    public ApiServer api() {
+        return api;
+    }
+
     private static void closeAll(List<AutoCloseable> resources) {
         for (int i = resources.size() - 1; i >= 0; i--) {
             try {

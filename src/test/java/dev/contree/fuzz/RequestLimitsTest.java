@@ -71,6 +71,46 @@ class RequestLimitsTest {
         assertThat(s.upload(s.tokenA, new byte[(int) (MAX_JSON + 1)]).status()).isEqualTo(201);
     }
 
+    /**
+     * JSON bodies are parsed whole, so the bodies held at once share one budget (4 × the JSON limit = 32 MiB here):
+     * four clients that declared 8 MiB and dribble their bodies hold it all; a fifth large body is refused with 429
+     * after a short wait, small requests still pass, and a reservation ends when its client goes away.
+     */
+    @Test
+    void largeBodiesInFlightShareOneBudget() throws Exception {
+        var api = s.server.api();
+        List<java.net.Socket> slow = new ArrayList<>();
+        try {
+            for (int i = 0; i < 4; i++) {
+                var sock = new java.net.Socket("127.0.0.1", java.net.URI.create(s.url("/")).getPort());
+                sock.getOutputStream().write(RawHttp.ascii("POST /v1/instances HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+                        + s.tokenA + "\r\nContent-Type: application/json\r\nContent-Length: " + MAX_JSON + "\r\n\r\n{\"image\":"));
+                sock.getOutputStream().flush();
+                slow.add(sock);
+            }
+            long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+            while (api.bodyBytesReserved() < 4 * MAX_JSON) {
+                assertThat(System.nanoTime()).as("four bodies reserved").isLessThan(deadline);
+                Thread.sleep(20);
+            }
+            byte[] head = RawHttp.ascii("POST /v1/instances HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer "
+                    + s.tokenA + "\r\nContent-Type: application/json\r\nContent-Length: " + (MAX_JSON / 2) + "\r\n\r\n");
+            RawHttp.Response refused = raw.exchange(head, new byte[0], false, false, "fifth large body");
+            assertThat(refused.status()).as(refused.toString()).isEqualTo(429);
+            assertThat(refused.json().get("error").asText()).contains("too many large request bodies");
+            assertThat(s.get(s.tokenA, "/v1/whoami").status()).isEqualTo(200);
+        } finally {
+            for (var sock : slow) sock.close();
+        }
+        long deadline = System.nanoTime() + Duration.ofSeconds(40).toNanos();
+        while (api.bodyBytesReserved() > 0) {
+            assertThat(System.nanoTime()).as("reservations end with their requests").isLessThan(deadline);
+            Thread.sleep(50);
+        }
+        var ok = s.json(s.tokenA, "POST", "/v1/instances", "{\"image\":\"" + image + "\",\"command\":\"true\",\"disposable\":true}");
+        assertThat(ok.status()).as(ok.text()).isEqualTo(202);
+    }
+
     /** A body without a length (chunked) past the JSON limit is cut off while read: 413 too. */
     @Test
     void chunkedBodiesPastTheLimitAre413() {
