@@ -55,6 +55,9 @@ public final class Dir implements AutoCloseable {
     private static final MethodHandle FCHMODAT = Linux.fn("fchmodat", FunctionDescriptor.of(I, I, A, I, I));
     private static final MethodHandle FCHMOD = Linux.fn("fchmod", FunctionDescriptor.of(I, I, I));
     private static final MethodHandle UTIMENSAT = Linux.fn("utimensat", FunctionDescriptor.of(I, I, A, A, I));
+    private static final MethodHandle FUTIMENS = Linux.fn("futimens", FunctionDescriptor.of(I, I, A));
+    private static final MethodHandle FCHOWN = Linux.fn("fchown", FunctionDescriptor.of(I, I, I, I));
+    private static final MethodHandle FSETXATTR = Linux.fn("fsetxattr", FunctionDescriptor.of(I, I, A, A, L, I));
 
     private final int fd;
     private final String label;
@@ -327,6 +330,33 @@ public final class Dir implements AutoCloseable {
     /** chmod of this directory itself. */
     public void chmodSelf(int mode) throws IOException {
         Linux.call((a, st) -> Linux.check((int) FCHMOD.invokeExact(st, fd, mode & 07777), st, "chmod", label));
+    }
+
+    /** chown of this directory itself. */
+    public void chownSelf(int uid, int gid) throws IOException {
+        Linux.call((a, st) -> Linux.check((int) FCHOWN.invokeExact(st, fd, uid, gid), st, "chown", label));
+    }
+
+    /** atime/mtime of this directory itself. */
+    public void utimesSelf(long atimeSec, int atimeNsec, long mtimeSec, int mtimeNsec) throws IOException {
+        Linux.call((a, st) -> {
+            MemorySegment ts = a.allocate(32, 8);
+            ts.set(L, 0, atimeSec);
+            ts.set(L, 8, atimeNsec);
+            ts.set(L, 16, mtimeSec);
+            ts.set(L, 24, mtimeNsec);
+            return Linux.check((int) FUTIMENS.invokeExact(st, fd, ts), st, "futimens", label);
+        });
+    }
+
+    /** fsetxattr of this directory itself. */
+    public void setxattrSelf(String attr, byte[] value) throws IOException {
+        Linux.call((a, st) -> {
+            MemorySegment v = a.allocate(Math.max(1, value.length));
+            MemorySegment.copy(value, 0, v, ValueLayout.JAVA_BYTE, 0, value.length);
+            return Linux.check((int) FSETXATTR.invokeExact(st, fd, Linux.cstr(a, attr), v, (long) value.length, 0), st,
+                    "setxattr " + attr, label);
+        });
     }
 
     /** atime/mtime of {@code name} itself (symlinks too). */
