@@ -7,11 +7,8 @@ import java.io.BufferedInputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.URLDecoder;
-import java.nio.channels.Channels;
-import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.FileTime;
 import java.util.ArrayList;
 import java.util.Base64;
@@ -72,6 +69,7 @@ public final class TarLayerWriter {
     /** The last directory used (tar entries come grouped by directory): saves an openat2 per entry. */
     private Dir cachedDir;
     private String cachedRel;
+    private final byte[] buffer = new byte[64 * 1024];
 
     /**
      * Charged for every entry before it is written: its data size (the expanded size for a sparse file) plus
@@ -326,8 +324,8 @@ public final class TarLayerWriter {
             p.mknod(n, Linux.S_IFIFO | 0600, 0);
         } else if (e.isFile()) {
             int fd = p.openFile(n, Linux.O_WRONLY | Linux.O_CREAT | Linux.O_EXCL, 0600);
-            try (FileChannel ch = Dir.channel(fd, StandardOpenOption.WRITE)) {
-                data.transferTo(Channels.newOutputStream(ch));
+            try {
+                for (int got; (got = data.read(buffer)) >= 0; ) if (got > 0) Dir.write(fd, buffer, 0, got, shown);
             } finally {
                 Linux.close(fd);
             }
