@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.contree.TestServer;
+import dev.contree.layerformat.RawTar;
 import dev.contree.registry.Compression;
 import dev.contree.registry.OciLayoutBuilder;
 import dev.contree.registry.OciLayoutBuilder.Tar;
@@ -31,6 +32,7 @@ import java.util.Set;
 import java.util.TreeSet;
 import java.util.concurrent.atomic.AtomicInteger;
 
+import static dev.contree.layerformat.RawTar.b;
 import static org.assertj.core.api.Assertions.assertThat;
 
 /**
@@ -58,6 +60,55 @@ class RegistryImportTest {
         try (var walk = Files.walk(dir)) {
             walk.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
         }
+    }
+
+    // ------------------------------------------------------------------------------------------------ names are bytes
+
+    /**
+     * A rootfs whose names are not UTF-8 (ustar, a Go-style PAX path record, a GNU long name, a symlink target, a
+     * hard link by PAX linkpath) imports, and a runc sandbox sees exactly those bytes.
+     */
+    @Test
+    void rootfsWithNonUtf8NamesKeepsTheirBytesInASandbox() throws Exception {
+        byte[] tar = new RawTar().copyOf(dev.contree.TestImages.busyboxRootfs())
+                .dir(b("n"), 0755)
+                .file(b("n/\u00ff\u00fe"), b("a"), 0644)
+                .pax('x', "path", b("n/caf\u00e9")).file(b("placeholder"), b("b"), 0644)
+                .gnuLong('L', b("n/" + "L".repeat(110) + "\u00e9")).file(b("ignored"), b("c"), 0644)
+                .symlink(b("n/l\u00fe"), b("caf\u00e9"))
+                .pax('x', "path", b("n/h\u00ff"), "linkpath", b("n/caf\u00e9")).hardlink(b("x"), b("x"))
+                .bytes();
+        String image = s.importRootfs(s.tokenA, tar, null);
+        // busybox ls shows unprintable bytes as '?' even into a pipe, so the names are printed by the shell
+        JsonNode r = sh(image, "cd /n && for f in *; do printf '%s\\n' \"$f\"; done | od -An -c -v | tr -s ' \\n' ' '; echo;"
+                + " readlink \"$(printf 'l\\376')\" | od -An -c -v | tr -s ' \\n' ' '; echo;"
+                + " cat \"$(printf 'h\\377')\" \"$(printf 'l\\376')\"; echo; stat -c %h \"$(printf 'caf\\351')\"");
+        String[] out = stdout(r).split("\n");
+        assertThat(out).as(r.toString()).hasSize(4);
+        assertThat(out[0]).contains(" L L 351 \\n ").contains(" c a f 351 \\n ").contains(" h 377 \\n ")
+                .contains(" l 376 \\n ").contains(" 377 376 \\n");
+        assertThat(out[1].trim()).isEqualTo("c a f 351 \\n");
+        assertThat(out[2]).isEqualTo("bb");
+        assertThat(out[3]).isEqualTo("2");
+    }
+
+    /** A rootfs that writes through its own symlink fails with the image path in the message; the host dir is untouched. */
+    @Test
+    void hostileRootfsFailsNamingTheImagePath() throws Exception {
+        Path victim = Files.createDirectories(dir.resolve("victim-" + N.incrementAndGet()));
+        Files.writeString(victim.resolve("keep"), "safe");
+        byte[] tar = new RawTar().dir(b("etc"), 0755).symlink(b("etc/l\u00ff"), b(victim.toString()))
+                .file(b("etc/l\u00ff/keep"), b("pwned"), 0644).file(b("etc/l\u00ff/new"), b("pwned"), 0644).bytes();
+        String file = s.upload(s.tokenA, tar).json().get("uuid").asText();
+        JsonNode op = s.await(s.tokenA, s.start(s.tokenA, "/v1/images/import", importBody("rootfs+file://" + file, null, null, null, null)),
+                Duration.ofSeconds(60));
+        assertThat(op.get("status").asText()).as(op.toString()).isEqualTo("FAILED");
+        assertThat(op.get("error").asText()).contains("is not a valid layer: archive writes through a non-directory: etc/l\uFFFD is a symlink")
+                .doesNotContain(dir.toString());
+        try (var files = Files.list(victim)) {
+            assertThat(files.map(p -> p.getFileName().toString())).containsExactly("keep");
+        }
+        assertThat(Files.readString(victim.resolve("keep"))).isEqualTo("safe");
     }
 
     // ------------------------------------------------------------------------------------------------ helpers
