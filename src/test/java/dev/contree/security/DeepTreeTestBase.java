@@ -107,10 +107,11 @@ abstract class DeepTreeTestBase {
             assertThat(diff.status()).as(diff.text()).isEqualTo(413);
             assertThat(diff.text()).contains("deeper than").contains("levels");
         }
-        // Related images share the deep subtree: their diff skips it.
-        TestServer.Reply related = s.get(s.tokenA, "/v1/inspect/" + deep + "/diff/" + next);
+        // A child that was never compacted shares the deep subtree's layer: the diff skips it without reading.
+        String child = resultImage(run(deep, "echo 3 > /three"));
+        TestServer.Reply related = s.get(s.tokenA, "/v1/inspect/" + deep + "/diff/" + child);
         assertThat(related.status()).as(related.text()).isEqualTo(200);
-        assertThat(related.json().toString()).contains("/one");
+        assertThat(related.json().toString()).contains("/three");
         SecurityTestSupport.assertHealthy(s, compacted);
     }
 
