@@ -5,7 +5,9 @@ import dev.contree.linux.Dir;
 import dev.contree.linux.Linux;
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Deque;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -48,9 +50,41 @@ final class Differ {
         list.add(c);
     }
 
+    /**
+     * What is left to do, depth-first: an explicit stack instead of recursion (a hostile tree is deeper than any
+     * thread's stack; {@link MergedView#readDir} stops at {@link MergedView#MAX_DEPTH}). Tasks waiting here are
+     * entries of directories already read, so the budget's entry limit bounds the stack too.
+     */
+    private sealed interface Task permits Dirs, Pair, Added, Deleted {}
+    private record Dirs(MergedView.Node a, MergedView.Node b) implements Task {}
+    private record Pair(MergedView.Node a, MergedView.Node b) implements Task {}
+    private record Added(MergedView.Node n) implements Task {}
+    private record Deleted(MergedView.Node n) implements Task {}
+
+    private final Deque<Task> todo = new ArrayDeque<>();
+
     DiffResult run() throws IOException {
-        diffDir(a.root(), b.root());
+        todo.push(new Dirs(a.root(), b.root()));
+        while (!todo.isEmpty()) {
+            switch (todo.pop()) {
+                case Dirs d -> diffDir(d.a(), d.b());
+                case Pair p -> compare(p.a(), p.b());
+                case Added x -> {
+                    record(added, new DiffResult.Change(x.n().path(), null, b.entry(x.n())));
+                    if (x.n().isDir()) later(b.readDir(x.n(), budget).values().stream().<Task>map(Added::new).toList());
+                }
+                case Deleted x -> {
+                    record(deleted, new DiffResult.Change(x.n().path(), a.entry(x.n()), null));
+                    if (x.n().isDir()) later(a.readDir(x.n(), budget).values().stream().<Task>map(Deleted::new).toList());
+                }
+            }
+        }
         return new DiffResult(List.copyOf(added), List.copyOf(modified), List.copyOf(deleted));
+    }
+
+    /** Queues {@code tasks} to run next, in their order. */
+    private void later(List<Task> tasks) {
+        for (int i = tasks.size() - 1; i >= 0; i--) todo.push(tasks.get(i));
     }
 
     private void diffDir(MergedView.Node da, MergedView.Node db) throws IOException {
@@ -58,12 +92,14 @@ final class Differ {
         Map<String, MergedView.Node> la = a.readDir(da, budget), lb = b.readDir(db, budget);
         TreeSet<String> names = new TreeSet<>(la.keySet());
         names.addAll(lb.keySet());
+        List<Task> tasks = new ArrayList<>(names.size());
         for (String name : names) {
             MergedView.Node ca = la.get(name), cb = lb.get(name);
-            if (ca == null) addAll(cb);
-            else if (cb == null) deleteAll(ca);
-            else compare(ca, cb);
+            if (ca == null) tasks.add(new Added(cb));
+            else if (cb == null) tasks.add(new Deleted(ca));
+            else tasks.add(new Pair(ca, cb));
         }
+        later(tasks);
     }
 
     private void compare(MergedView.Node ca, MergedView.Node cb) throws IOException {
@@ -71,13 +107,15 @@ final class Differ {
         if (ca.isDir() && cb.isDir()) {
             if (sa.mode() != sb.mode() || sa.uid() != sb.uid() || sa.gid() != sb.gid() || sa.mtimeSec() != sb.mtimeSec())
                 record(modified, new DiffResult.Change(cb.path(), a.entry(ca), b.entry(cb)));
-            diffDir(ca, cb);
+            todo.push(new Dirs(ca, cb));
             return;
         }
         if (sa.type() != sb.type()) {
             record(modified, new DiffResult.Change(cb.path(), a.entry(ca), b.entry(cb)));
-            if (ca.isDir()) for (MergedView.Node c : a.readDir(ca, budget).values()) deleteAll(c);
-            if (cb.isDir()) for (MergedView.Node c : b.readDir(cb, budget).values()) addAll(c);
+            List<Task> tasks = new ArrayList<>();
+            if (ca.isDir()) for (MergedView.Node c : a.readDir(ca, budget).values()) tasks.add(new Deleted(c));
+            if (cb.isDir()) for (MergedView.Node c : b.readDir(cb, budget).values()) tasks.add(new Added(c));
+            later(tasks);
             return;
         }
         if (sameInode(sa, sb)) return;
@@ -134,15 +172,5 @@ final class Differ {
             if (r < 0) return false;
         }
         return true;
-    }
-
-    private void addAll(MergedView.Node n) throws IOException {
-        record(added, new DiffResult.Change(n.path(), null, b.entry(n)));
-        if (n.isDir()) for (MergedView.Node c : b.readDir(n, budget).values()) addAll(c);
-    }
-
-    private void deleteAll(MergedView.Node n) throws IOException {
-        record(deleted, new DiffResult.Change(n.path(), a.entry(n), null));
-        if (n.isDir()) for (MergedView.Node c : a.readDir(n, budget).values()) deleteAll(c);
     }
 }

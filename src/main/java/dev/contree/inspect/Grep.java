@@ -8,8 +8,11 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.FileSystems;
 import java.nio.file.Path;
 import java.nio.file.PathMatcher;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Deque;
+import java.util.Iterator;
 import java.util.List;
 import com.google.re2j.Matcher;
 import com.google.re2j.Pattern;
@@ -105,11 +108,20 @@ final class Grep {
         if (System.nanoTime() - deadlineNanos > 0 || budget.expired()) throw new Stop();
     }
 
+    /** Depth-first by name bytes, with an explicit stack: a hostile tree is deeper than any thread's stack. */
     private void walk(MergedView.Node dir) throws IOException {
-        for (MergedView.Node c : view.readDir(dir, budget).values()) {
+        Deque<Iterator<MergedView.Node>> stack = new ArrayDeque<>();
+        stack.push(view.readDir(dir, budget).values().iterator());
+        while (!stack.isEmpty()) {
+            Iterator<MergedView.Node> it = stack.peek();
+            if (!it.hasNext()) {
+                stack.pop();
+                continue;
+            }
+            MergedView.Node c = it.next();
             checkDeadline();
             if (excluded(c)) continue;
-            if (c.isDir()) walk(c);
+            if (c.isDir()) stack.push(view.readDir(c, budget).values().iterator());
             else if (c.st().isRegular() && included(c)) searchFile(c);
             // symlinks are not followed; devices, fifos, sockets are never opened
         }

@@ -42,6 +42,12 @@ import java.util.TreeMap;
 public final class MergedView implements AutoCloseable {
 
     public static final int MAX_PATH_BYTES = 4096;
+    /**
+     * Levels below / that inspect reads (a sandbox can make any number). With paths of at most
+     * {@link #MAX_PATH_BYTES} it keeps every host directory one openat2 away from its layer root and a walk's
+     * cost linear in what it visits; deeper: 413 naming the limit.
+     */
+    public static final int MAX_DEPTH = 1024;
     public static final int MAX_SYMLINK_HOPS = 40;
     static final String OPAQUE_XATTR = "trusted.overlay.opaque";
     private static final int LISTING_CACHE_DIRS = 256;
@@ -330,6 +336,7 @@ public final class MergedView implements AutoCloseable {
                 pushComponents(todo, t);
                 continue;
             }
+            if (stack.size() > MAX_DEPTH || !fits(child.path())) throw tooDeep(cur.path());
             stack.push(child);
         }
         return stack.peek();
@@ -348,6 +355,25 @@ public final class MergedView implements AutoCloseable {
         if (path.indexOf('\0') >= 0) throw new InspectException(Kind.INVALID_PATH, display(path), "path contains a NUL byte");
         if (path.length() > MAX_PATH_BYTES || Names.encode(path).length > MAX_PATH_BYTES)
             throw new InspectException(Kind.INVALID_PATH, null, "path longer than " + MAX_PATH_BYTES + " bytes");
+    }
+
+    /** Whether an image path is within {@link #MAX_PATH_BYTES} (chars never outnumber its bytes). */
+    private static boolean fits(String path) {
+        return path.length() <= MAX_PATH_BYTES / 4 || Names.encode(path).length <= MAX_PATH_BYTES;
+    }
+
+    /** 413: entries below {@code dir} lie deeper than inspect reads. */
+    static InspectException tooDeep(String dir) {
+        return new InspectException(Kind.TOO_LARGE, display(dir), "directory tree deeper than inspect reads (at most "
+                + MAX_DEPTH + " levels and " + MAX_PATH_BYTES + "-byte paths; the server's limit) below " + display(dir));
+    }
+
+    /** Levels below / of a canonical image path. */
+    static int depth(String path) {
+        if (path.equals("/")) return 0;
+        int n = 0;
+        for (int i = 0; i < path.length(); i++) if (path.charAt(i) == '/') n++;
+        return n;
     }
 
     /** An image path as clients may see it: escaped bytes as \xHH, NUL as '?', at most 256 chars. */
@@ -446,6 +472,8 @@ public final class MergedView implements AutoCloseable {
         record Acc(Linux.Stat st, HostRef host, List<HostRef> dirs, boolean whiteout, boolean[] closed, String target) {}
         dirReads.incrementAndGet();
         budget.check();
+        if (depth(dir.path()) >= MAX_DEPTH) throw tooDeep(dir.path());
+        int dirBytes = dir.path().equals("/") ? 0 : Names.encode(dir.path()).length;
         Map<Dir.Name, Acc> acc = new TreeMap<>();
         List<HostRef> dirs = dir.dirs();
         int seen = 0, max = budget.maxDirEntries();
@@ -460,6 +488,7 @@ public final class MergedView implements AutoCloseable {
                 int k = 0;
                 for (Dir.Name nm : names) {
                     if ((++k & 1023) == 0) budget.check();
+                    if (dirBytes + 1 + nm.bytes().length > MAX_PATH_BYTES) throw tooDeep(dir.path());
                     Acc a = acc.get(nm);
                     if (a != null && a.closed()[0]) continue;
                     Linux.Stat st = d.statOrNull(nm);

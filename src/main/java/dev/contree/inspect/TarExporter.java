@@ -10,8 +10,12 @@ import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.attribute.FileTime;
+import java.util.ArrayDeque;
 import java.util.Base64;
+import java.util.Deque;
 import java.util.HashMap;
+import java.util.Iterator;
+import java.util.List;
 import java.util.Map;
 import org.apache.commons.compress.archivers.tar.TarArchiveEntry;
 import org.apache.commons.compress.archivers.tar.TarArchiveOutputStream;
@@ -54,17 +58,38 @@ final class TarExporter {
     }
 
     /** The walk of {@link #write} without reading files: entries and file bytes against the budget. */
-    void measure(MergedView.Node n) throws IOException {
-        budget.countEntries(1);
-        if (n.st().isRegular()) budget.countBytes(n.st().size());
-        if (n.isDir()) for (MergedView.Node c : view.readDir(n, budget).values()) measure(c);
+    void measure(MergedView.Node start) throws IOException {
+        walk(start, n -> {
+            if (n.st().isRegular()) budget.countBytes(n.st().size());
+        });
     }
 
-    private void walk(MergedView.Node n, TarArchiveOutputStream tar) throws IOException {
-        budget.countEntries(1);
-        emit(n, tar);
-        if (n.isDir()) {
-            for (MergedView.Node c : view.readDir(n, budget).values()) walk(c, tar);
+    private void walk(MergedView.Node start, TarArchiveOutputStream tar) throws IOException {
+        walk(start, n -> emit(n, tar));
+    }
+
+    private interface Visit {
+        void accept(MergedView.Node n) throws IOException;
+    }
+
+    /**
+     * Pre-order, children by name bytes, with an explicit stack (a hostile tree is deeper than any thread's
+     * stack); {@link MergedView#readDir} refuses to go deeper than {@link MergedView#MAX_DEPTH}. What waits on
+     * the stack was counted against the budget's entries when its directory was read.
+     */
+    private void walk(MergedView.Node start, Visit visit) throws IOException {
+        Deque<Iterator<MergedView.Node>> stack = new ArrayDeque<>();
+        stack.push(List.of(start).iterator());
+        while (!stack.isEmpty()) {
+            Iterator<MergedView.Node> it = stack.peek();
+            if (!it.hasNext()) {
+                stack.pop();
+                continue;
+            }
+            MergedView.Node n = it.next();
+            budget.countEntries(1);
+            visit.accept(n);
+            if (n.isDir()) stack.push(view.readDir(n, budget).values().iterator());
         }
     }
 

@@ -9,6 +9,7 @@ import dev.contree.images.ImageConfig;
 import dev.contree.images.ImageService;
 import dev.contree.images.LayerLeases;
 import dev.contree.inspect.MergedView;
+import dev.contree.layers.TreeTooDeepException;
 import dev.contree.layers.WritableLayer;
 import dev.contree.operations.Job;
 import dev.contree.operations.OperationService;
@@ -109,7 +110,14 @@ final class ExecutionJob implements Job {
         try {
             List<Path> lowerDirs = new ArrayList<>();
             for (String id : chain) lowerDirs.add(engine.store().diffDir(id));
-            MergedView view = new MergedView(lowerDirs);
+            ImageUser.Ids user;
+            String cwd;
+            try (MergedView view = new MergedView(lowerDirs)) {
+                // The request's identity, else the image's USER, else root.
+                user = spec.userGiven() ? new ImageUser.Ids(spec.uid(), spec.gid())
+                        : ImageUser.resolve(image.config().user(), view).orElse(new ImageUser.Ids(spec.uid(), spec.gid()));
+                cwd = workingDir(view);
+            }
             FileInjector injector = new FileInjector(layer.rootfs());
             for (var e : spec.files().entrySet()) {
                 try (InputStream in = engine.files().open(files.get(e.getValue().fileUuid()))) {
@@ -117,11 +125,7 @@ final class ExecutionJob implements Job {
                 }
             }
             secureMountPoints(layer);
-            // The request's identity, else the image's USER, else root.
-            ImageUser.Ids user = spec.userGiven() ? new ImageUser.Ids(spec.uid(), spec.gid())
-                    : ImageUser.resolve(image.config().user(), view).orElse(new ImageUser.Ids(spec.uid(), spec.gid()));
             Map<String, String> env = effectiveEnv(user.uid());
-            String cwd = workingDir(view);
             SandboxSpec sandbox = SandboxSpec.builder(ctx.operation().uuid(), layer.rootfs(), spec.argv())
                     .lookupPath(!spec.shell())
                     .env(env)
@@ -165,8 +169,14 @@ final class ExecutionJob implements Job {
                 settled = true;
                 engine.store().discard(layer);
             } else {
-                Optional<String> committed = engine.store().commit(layer, SCRATCH);
-                settled = true;
+                Optional<String> committed;
+                try {
+                    committed = engine.store().commit(layer, SCRATCH);
+                } catch (TreeTooDeepException e) {
+                    return failure(OperationStatus.FAILED, "the result cannot be kept: " + e.getMessage() + "; nothing was kept");
+                } finally {
+                    settled = true; // a failed commit has discarded the layer
+                }
                 if (committed.isPresent()) {
                     String id = committed.get();
                     layerBytes = engine.store().sizeOf(id);

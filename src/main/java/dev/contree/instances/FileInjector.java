@@ -1,6 +1,7 @@
 package dev.contree.instances;
 
 import dev.contree.linux.Dir;
+import dev.contree.linux.DirStack;
 import dev.contree.linux.Linux;
 
 import java.io.IOException;
@@ -64,58 +65,54 @@ final class FileInjector {
     /** One component still to walk; {@code viaLink} when it came from a symlink's target. */
     private record Step(byte[] name, boolean viaLink) {}
 
-    /** The directory at image path {@code dir}, symlinks resolved inside the image, missing parts created. */
+    /**
+     * The directory at image path {@code dir}, symlinks resolved inside the image, missing parts created. The
+     * path so far is a {@link DirStack}: 40 symlinks of 4 KiB each can lead 80,000 levels down, and one open
+     * descriptor per level would exhaust the server's.
+     */
     private Dir resolveDir(Dir root, String dir) throws IOException {
-        Deque<Dir> stack = new ArrayDeque<>();
-        Deque<String> labels = new ArrayDeque<>();
         Deque<Step> todo = new ArrayDeque<>();
         push(todo, dir.getBytes(StandardCharsets.UTF_8), false);
-        stack.push(root.openDir(""));
-        labels.push("");
         int links = 0;
-        try {
+        try (DirStack path = new DirStack(root)) {
             while (!todo.isEmpty()) {
                 Step step = todo.pollFirst();
                 byte[] c = step.name();
                 if (c.length == 1 && c[0] == '.') continue;
                 if (c.length == 2 && c[0] == '.' && c[1] == '.') {
-                    if (stack.size() > 1) {
-                        stack.pop().close();
-                        labels.pop();
-                    }
+                    if (path.depth() > 0) path.pop();
                     continue;
                 }
-                Dir cur = stack.peek();
+                Dir cur = path.top();
                 Dir.Name name = new Dir.Name(c);
-                String label = labels.peek() + "/" + name;
                 Linux.Stat st = cur.statOrNull(name);
                 if (st == null) {
                     if (step.viaLink())
-                        throw new UnusablePathException("cannot create " + dir + ": " + label
+                        throw new UnusablePathException("cannot create " + dir + ": " + label(path, name)
                                 + " is reached through a symlink to a missing directory in the image");
                     cur.mkdir(name, 0755);
                     cur.chmod(name, 0755);
                 } else if (st.isSymlink()) {
                     if (++links > MAX_LINKS) throw new UnusablePathException("cannot use " + dir + ": too many symlinks");
                     byte[] target = cur.readlink(name);
-                    if (target.length > 0 && target[0] == '/') {
-                        while (stack.size() > 1) {
-                            stack.pop().close();
-                            labels.pop();
-                        }
-                    }
+                    if (target.length > 0 && target[0] == '/') while (path.depth() > 0) path.pop();
                     push(todo, target, true);
                     continue;
                 } else if (!st.isDir()) {
-                    throw new UnusablePathException("cannot create " + dir + ": " + label + " is not a directory in the image");
+                    throw new UnusablePathException("cannot create " + dir + ": " + label(path, name) + " is not a directory in the image");
                 }
-                stack.push(cur.openDir(name));
-                labels.push(label);
+                path.push(name);
             }
-            return stack.pop();
-        } finally {
-            for (Dir d : stack) d.close();
+            return path.top().openDir("");
         }
+    }
+
+    /** The image path of {@code name} below the stack's top, for messages (at most 256 chars). */
+    private static String label(DirStack path, Dir.Name name) {
+        StringBuilder sb = new StringBuilder();
+        for (Dir.Name n : path.names()) sb.append('/').append(n);
+        sb.append('/').append(name);
+        return sb.length() > 256 ? "…" + sb.substring(sb.length() - 255) : sb.toString();
     }
 
     /** Puts the components of {@code path} at the front of {@code todo}, in order. */

@@ -1,11 +1,15 @@
 package dev.contree.layers;
 
 import dev.contree.linux.Dir;
+import dev.contree.linux.DirStack;
 import dev.contree.linux.Linux;
 
 import java.io.IOException;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Deque;
 import java.util.HashMap;
+import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeSet;
@@ -39,116 +43,139 @@ final class Compactor {
     }
 
     /**
+     * One merged directory on the walk's path.
+     *
+     * @param contrib indexes of range layers that have a (visible) directory here, top first
+     * @param below   indexes of layers below that have a directory here (null: unknown, i.e. anything may be
+     *                there; only tracked while whiteouts/opaque markers may still matter)
+     * @param name    its name in the parent (null at the root); {@code top}, {@code st} and {@code markOpaque}
+     *                say how its metadata is copied once its content is done
+     */
+    private record Frame(Dir.Name name, List<Integer> contrib, List<Integer> below, int top, Linux.Stat st,
+                         boolean markOpaque, Iterator<Dir.Name> names) {
+        boolean belowVisible() { return below == null || !below.isEmpty(); }
+    }
+
+    /**
      * Writes the merged tree into the existing empty directory {@code outName} in {@code outParent} and
      * copies the top layer's root metadata from {@code topName} in {@code topParent}; returns the apparent bytes.
+     * Depth-first with an explicit stack and one {@link DirStack} per tree (no recursion, bounded descriptors
+     * at any depth); deeper than {@link LayerStore#MAX_TREE_DEPTH}: {@link TreeTooDeepException}.
      */
     long run(Dir topParent, Dir.Name topName, Dir outParent, Dir.Name outName) throws IOException {
-        List<Integer> all = new ArrayList<>();
-        List<Dir> dirs = new ArrayList<>();
-        for (int i = 0; i < range.size(); i++) {
-            all.add(i);
-            dirs.add(range.get(i));
-        }
-        try (Dir out = outParent.openDir(outName)) {
-            mergeDir(new ArrayList<>(), all, dirs, below, out, out);
+        List<DirStack> rangePaths = new ArrayList<>(), belowPaths = new ArrayList<>();
+        try (Dir out = outParent.openDir(outName); DirStack outPath = new DirStack(out)) {
+            for (Dir d : range) rangePaths.add(new DirStack(d));
+            if (below != null) for (Dir d : below) belowPaths.add(new DirStack(d));
+            List<Integer> all = new ArrayList<>(), allBelow = below == null ? null : new ArrayList<>();
+            for (int i = 0; i < range.size(); i++) all.add(i);
+            if (below != null) for (int i = 0; i < below.size(); i++) allBelow.add(i);
+            Deque<Frame> frames = new ArrayDeque<>();
+            frames.push(new Frame(null, all, allBelow, 0, null, false, names(rangePaths, all)));
+            while (!frames.isEmpty()) {
+                Frame f = frames.peek();
+                if (f.names().hasNext()) {
+                    Frame child = step(f, f.names().next(), rangePaths, belowPaths, outPath);
+                    if (child != null) frames.push(child);
+                    continue;
+                }
+                frames.pop();
+                if (f.name() == null) continue; // the root: its metadata is copied below
+                for (int i : f.contrib()) rangePaths.get(i).pop();
+                if (f.below() != null) for (int i : f.below()) belowPaths.get(i).pop();
+                outPath.pop();
+                Dir outDir = outPath.top();
+                UpperDir.copyMeta(rangePaths.get(f.top()).top(), f.name(), f.st(), outDir, f.name(), false);
+                if (f.markOpaque()) UpperDir.setOpaque(outDir, f.name());
+            }
+        } finally {
+            for (DirStack p : rangePaths) p.close();
+            for (DirStack p : belowPaths) p.close();
         }
         UpperDir.copyMeta(topParent, topName, topParent.statOrNull(topName), outParent, outName, false);
         return logicalBytes;
     }
 
-    /**
-     * @param contrib indexes of range layers that have a (visible) directory here, top first
-     * @param dirs    those directories, parallel to contrib
-     * @param belowDirs directories at this path in the layers below (null: unknown, i.e. anything may be there;
-     *                  only computed while whiteouts/opaque markers may still matter)
-     */
-    private void mergeDir(List<Dir.Name> rel, List<Integer> contrib, List<Dir> dirs, List<Dir> belowDirs,
-                          Dir outRoot, Dir out) throws IOException {
-        boolean belowVisible = belowDirs == null || !belowDirs.isEmpty();
-        TreeSet<Dir.Name> names = new TreeSet<>();
-        for (Dir d : dirs) names.addAll(d.list());
-        for (Dir.Name name : names) {
-            int top = -1;
-            Linux.Stat st = null;
-            for (int k = 0; k < contrib.size(); k++) {
-                st = dirs.get(k).statOrNull(name);
-                if (st != null) { top = k; break; }
-            }
-            if (st == null) continue; // removed meanwhile (cannot happen: layers are read-only)
-            Dir src = dirs.get(top);
-            if (st.isWhiteout()) {
-                if (belowVisible && existsBelow(belowDirs, name)) out.mkwhiteout(name);
-            } else if (!st.isDir()) {
-                List<Dir.Name> childRel = child(rel, name);
-                copyEntry(contrib.get(top), src, name, st, outRoot, out, childRel);
-            } else {
-                List<Integer> childContrib = new ArrayList<>();
-                List<Dir> childDirs = new ArrayList<>();
-                List<Dir> childBelow = null;
-                try {
-                    childContrib.add(contrib.get(top));
-                    childDirs.add(src.openDir(name));
-                    boolean stops = UpperDir.isOpaque(src, name);
-                    for (int k = top + 1; k < contrib.size() && !stops; k++) {
-                        Linux.Stat lower = dirs.get(k).statOrNull(name);
-                        if (lower == null) continue;
-                        if (!lower.isDir()) { stops = true; break; } // whiteout or non-dir hides everything below
-                        childContrib.add(contrib.get(k));
-                        childDirs.add(dirs.get(k).openDir(name));
-                        if (UpperDir.isOpaque(dirs.get(k), name)) stops = true;
-                    }
-                    boolean markOpaque = belowVisible && stops && existsBelow(belowDirs, name);
-                    if (belowVisible && !stops) childBelow = belowDirsOf(belowDirs, name);
-                    else childBelow = List.of(); // nothing below shows through: no whiteouts needed inside
-                    out.mkdir(name, 0700);
-                    try (Dir childOut = out.openDir(name)) {
-                        mergeDir(child(rel, name), childContrib, childDirs, childBelow, outRoot, childOut);
-                    }
-                    UpperDir.copyMeta(src, name, st, out, name, false);
-                    if (markOpaque) UpperDir.setOpaque(out, name);
-                } finally {
-                    for (Dir d : childDirs) d.close();
-                    if (childBelow != null && childBelow != belowDirs) for (Dir d : childBelow) d.close();
-                }
-            }
+    /** Merges entry {@code name} of directory {@code f}; a directory is created and returned as a new frame to fill. */
+    private Frame step(Frame f, Dir.Name name, List<DirStack> rangePaths, List<DirStack> belowPaths, DirStack outPath)
+            throws IOException {
+        List<Integer> contrib = f.contrib();
+        int top = -1;
+        Linux.Stat st = null;
+        for (int k = 0; k < contrib.size(); k++) {
+            st = rangePaths.get(contrib.get(k)).top().statOrNull(name);
+            if (st != null) { top = k; break; }
         }
+        if (st == null) return null; // removed meanwhile (cannot happen: layers are read-only)
+        int layer = contrib.get(top);
+        Dir src = rangePaths.get(layer).top();
+        Dir out = outPath.top();
+        if (st.isWhiteout()) {
+            if (f.belowVisible() && existsBelow(belowPaths, f.below(), name)) out.mkwhiteout(name);
+            return null;
+        }
+        if (!st.isDir()) {
+            copyEntry(layer, src, name, st, outPath, out);
+            return null;
+        }
+        TreeTooDeepException.check(outPath.depth() + 1);
+        List<Integer> childContrib = new ArrayList<>(List.of(layer));
+        boolean stops = UpperDir.isOpaque(src, name);
+        for (int k = top + 1; k < contrib.size() && !stops; k++) {
+            Dir lowerDir = rangePaths.get(contrib.get(k)).top();
+            Linux.Stat lower = lowerDir.statOrNull(name);
+            if (lower == null) continue;
+            if (!lower.isDir()) { stops = true; break; } // whiteout or non-dir hides everything below
+            childContrib.add(contrib.get(k));
+            if (UpperDir.isOpaque(lowerDir, name)) stops = true;
+        }
+        boolean markOpaque = f.belowVisible() && stops && existsBelow(belowPaths, f.below(), name);
+        List<Integer> childBelow;
+        if (f.belowVisible() && !stops) childBelow = belowDirsOf(belowPaths, f.below(), name);
+        else childBelow = List.of(); // nothing below shows through: no whiteouts needed inside
+        out.mkdir(name, 0700);
+        outPath.push(name);
+        for (int i : childContrib) rangePaths.get(i).push(name);
+        if (childBelow != null) for (int i : childBelow) belowPaths.get(i).push(name);
+        return new Frame(name, childContrib, childBelow, layer, st, markOpaque, names(rangePaths, childContrib));
     }
 
-    private static boolean existsBelow(List<Dir> belowDirs, Dir.Name name) throws IOException {
-        if (belowDirs == null) return true;
-        for (Dir b : belowDirs) if (b.statOrNull(name) != null) return true;
+    /** The names in the directories at the top of the given paths, sorted by their bytes. */
+    private static Iterator<Dir.Name> names(List<DirStack> paths, List<Integer> which) throws IOException {
+        TreeSet<Dir.Name> names = new TreeSet<>();
+        for (int i : which) names.addAll(paths.get(i).top().list());
+        return names.iterator();
+    }
+
+    private static boolean existsBelow(List<DirStack> belowPaths, List<Integer> which, Dir.Name name) throws IOException {
+        if (which == null) return true;
+        for (int i : which) if (belowPaths.get(i).top().statOrNull(name) != null) return true;
         return false;
     }
 
-    /** The directories named {@code name} in the layers below; null (unknown) stays null. */
-    private static List<Dir> belowDirsOf(List<Dir> belowDirs, Dir.Name name) throws IOException {
-        if (belowDirs == null) return null;
-        List<Dir> out = new ArrayList<>();
-        for (Dir b : belowDirs) {
-            Linux.Stat st = b.statOrNull(name);
-            if (st != null && st.isDir()) out.add(b.openDir(name));
+    /** The layers below with a directory {@code name} here; null (unknown) stays null. */
+    private static List<Integer> belowDirsOf(List<DirStack> belowPaths, List<Integer> which, Dir.Name name) throws IOException {
+        if (which == null) return null;
+        List<Integer> out = new ArrayList<>();
+        for (int i : which) {
+            Linux.Stat st = belowPaths.get(i).top().statOrNull(name);
+            if (st != null && st.isDir()) out.add(i);
         }
         return out;
     }
 
-    private static List<Dir.Name> child(List<Dir.Name> rel, Dir.Name name) {
-        List<Dir.Name> c = new ArrayList<>(rel.size() + 1);
-        c.addAll(rel);
-        c.add(name);
-        return c;
-    }
-
-    private void copyEntry(int layer, Dir src, Dir.Name name, Linux.Stat st, Dir outRoot, Dir out, List<Dir.Name> childRel)
-            throws IOException {
+    private void copyEntry(int layer, Dir src, Dir.Name name, Linux.Stat st, DirStack outPath, Dir out) throws IOException {
         if (st.nlink() > 1) {
             List<Dir.Name> first = links.get(layer).get(st.ino());
             if (first != null) {
-                try (Dir firstParent = ScratchPaths.openOrNull(outRoot, first.subList(0, first.size() - 1))) {
+                try (Dir firstParent = ScratchPaths.openOrNull(outPath.root(), first.subList(0, first.size() - 1))) {
                     out.link(firstParent, first.getLast(), name);
                 }
                 return;
             }
-            links.get(layer).put(st.ino(), childRel);
+            List<Dir.Name> at = new ArrayList<>(outPath.names());
+            at.add(name);
+            links.get(layer).put(st.ino(), at);
         }
         UpperDir.copyNonDir(src, name, st, out, name);
         if (st.isRegular()) logicalBytes += st.size();

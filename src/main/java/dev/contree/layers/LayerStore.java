@@ -61,6 +61,12 @@ public final class LayerStore implements AutoCloseable {
     /** Compacted layers: sum of the policy weights of their sources, so merged layers grow like LSM tiers. */
     private static final String WEIGHT = "compaction-weight";
     private static final Dir.Name DIFF = Dir.Name.of("diff");
+    /**
+     * Levels a layer's tree may have (a sandbox can make any number): deeper, the commit fails and nothing is
+     * kept. It bounds the size walk and compaction (names on the path, descriptors: see {@link dev.contree.linux.DirStack})
+     * and is 4x the depth at which paths outgrow PATH_MAX, which ordinary software never reaches.
+     */
+    public static final int MAX_TREE_DEPTH = 8192;
 
     private final Path root;
     private final LayerStoreConfig config;

@@ -93,10 +93,8 @@ final class ScratchPaths {
 
     /** The directory at {@code path} below {@code root}; null when missing or when a component is not a real directory. */
     static Dir openOrNull(Dir root, List<Dir.Name> path) throws IOException {
-        if (path.isEmpty()) return root.openDir("");
-        byte[] rel = join(path);
         try {
-            return root.openDir(rel, new String(rel, java.nio.charset.StandardCharsets.UTF_8));
+            return root.openPath(path);
         } catch (Linux.ErrnoException e) {
             if (e.errno() == Linux.ENOENT || e.errno() == Linux.ENOTDIR || e.errno() == Linux.ELOOP) return null;
             throw e;

@@ -1,12 +1,15 @@
 package dev.contree.layers;
 
 import dev.contree.linux.Dir;
+import dev.contree.linux.DirStack;
 import dev.contree.linux.Linux;
 
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Deque;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
@@ -103,27 +106,44 @@ final class UpperDir {
 
     /**
      * Bytes of file data below {@code dir}: each regular file's size, or its allocated blocks when fewer
-     * (a sparse file counts what it holds, not the size it claims), hard links once.
+     * (a sparse file counts what it holds, not the size it claims), hard links once. Walks with a
+     * {@link DirStack} (no recursion, bounded descriptors); deeper than {@link LayerStore#MAX_TREE_DEPTH}:
+     * {@link TreeTooDeepException}.
      */
     static long dataBytes(Dir dir) throws IOException {
-        return dataBytes(dir, new HashSet<>());
+        Set<Long> linkedInodes = new HashSet<>();
+        long[] sum = {0};
+        try (DirStack path = new DirStack(dir)) {
+            Deque<Deque<Dir.Name>> subdirs = new ArrayDeque<>(); // per level of the path: subdirectories still to visit
+            subdirs.push(sizeFiles(dir, linkedInodes, sum));
+            while (!subdirs.isEmpty()) {
+                Dir.Name next = subdirs.peek().poll();
+                if (next == null) {
+                    subdirs.pop();
+                    if (path.depth() > 0) path.pop();
+                    continue;
+                }
+                TreeTooDeepException.check(path.depth() + 1);
+                subdirs.push(sizeFiles(path.push(next), linkedInodes, sum));
+            }
+        }
+        return sum[0];
     }
 
-    private static long dataBytes(Dir dir, Set<Long> linkedInodes) throws IOException {
-        long sum = 0;
+    /** Adds the sizes of the regular files in {@code dir} to {@code sum}; returns its subdirectories. */
+    private static Deque<Dir.Name> sizeFiles(Dir dir, Set<Long> linkedInodes, long[] sum) throws IOException {
+        Deque<Dir.Name> subdirs = new ArrayDeque<>();
         for (Dir.Name n : dir.list()) {
             Linux.Stat st = dir.statOrNull(n);
             if (st == null) continue;
             if (st.isRegular()) {
                 if (st.nlink() > 1 && !linkedInodes.add(st.ino())) continue;
-                sum += Math.min(st.size(), st.blocks() * 512);
+                sum[0] += Math.min(st.size(), st.blocks() * 512);
             } else if (st.isDir()) {
-                try (Dir sub = dir.openDir(n)) {
-                    sum += dataBytes(sub, linkedInodes);
-                }
+                subdirs.add(n);
             }
         }
-        return sum;
+        return subdirs;
     }
 
     /** "a/b/c" as names; "" and "." components dropped, ".." refused (callers pass server-chosen paths). */

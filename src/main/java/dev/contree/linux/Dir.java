@@ -240,18 +240,82 @@ public final class Dir implements AutoCloseable {
                 "remove", childLabel(name.toString())));
     }
 
-    /** rm -rf of {@code name} without following symlinks; absent is fine. */
+    /**
+     * rm -rf of {@code name} without following symlinks; absent is fine. Any depth: descends with a
+     * {@link DirStack} (bounded descriptors, no recursion), and each directory is re-listed a batch at a time
+     * as it empties, so a wide one costs no memory either.
+     */
     public void deleteRecursively(Name name) throws IOException {
         Linux.Stat st = statOrNull(name);
         if (st == null) return;
-        if (st.isDir()) {
-            try (Dir d = openDir(name)) {
-                if ((st.mode() & 0700) != 0700) d.chmodSelf(0700); // overlay's work/work is mode 000
-                for (Name n : d.list()) d.deleteRecursively(n);
-            }
-            rmdir(name);
-        } else {
+        if (!st.isDir()) {
             unlink(name);
+            return;
+        }
+        try (DirStack path = new DirStack(this)) {
+            enterForDelete(path, name);
+            while (path.depth() > 0) {
+                Name sub = removeAllButOneSubdir(path.top());
+                if (sub != null) {
+                    enterForDelete(path, sub);
+                } else {
+                    Name done = path.pop();
+                    (path.depth() == 0 ? this : path.top()).rmdir(done);
+                }
+            }
+        }
+    }
+
+    private static void enterForDelete(DirStack path, Name name) throws IOException {
+        Dir d = path.push(name);
+        if ((d.stat().mode() & 0700) != 0700) d.chmodSelf(0700); // overlay's work/work is mode 000
+    }
+
+    /** Removes non-directories and empty directories until it meets a non-empty subdirectory: returns it, or null when empty. */
+    private static Name removeAllButOneSubdir(Dir dir) throws IOException {
+        for (;;) {
+            List<Name> batch = dir.listAtMost(256);
+            if (batch.isEmpty()) return null;
+            for (Name n : batch) {
+                Linux.Stat st = dir.statOrNull(n);
+                if (st == null) continue;
+                if (!st.isDir()) {
+                    dir.unlink(n);
+                    continue;
+                }
+                try {
+                    dir.rmdir(n);
+                } catch (Linux.ErrnoException e) {
+                    if (e.errno() != Linux.ENOTEMPTY) throw e;
+                    return n; // entries before it are gone: the next listing starts about here
+                }
+            }
+        }
+    }
+
+    /**
+     * The directory at {@code names} below this one, never through a symlink, whatever the path's length: the
+     * names are resolved in runs of at most 4,095 bytes (openat2 refuses longer paths with ENAMETOOLONG).
+     */
+    public Dir openPath(List<Name> names) throws IOException {
+        Dir cur = openDir("");
+        int i = 0;
+        try {
+            while (i < names.size()) {
+                java.io.ByteArrayOutputStream run = new java.io.ByteArrayOutputStream();
+                while (i < names.size() && run.size() + 1 + names.get(i).bytes().length <= 4095) {
+                    if (run.size() > 0) run.write('/');
+                    run.writeBytes(names.get(i++).bytes());
+                }
+                byte[] rel = run.toByteArray();
+                Dir next = cur.openDir(rel, new String(rel, StandardCharsets.UTF_8));
+                cur.close();
+                cur = next;
+            }
+            return cur;
+        } catch (IOException | RuntimeException e) {
+            cur.close();
+            throw e;
         }
     }
 
@@ -447,7 +511,9 @@ public final class Dir implements AutoCloseable {
     /** The label of a child: "label/child", for messages. */
     private String childLabel(String child) {
         if (child.isEmpty() || child.equals(".")) return label;
-        return label.endsWith("/") ? label + child : label + "/" + child;
+        // Deep trees: keep the tail, so labels stay short and building them is not quadratic in the depth.
+        String l = label.length() > 1024 ? "…" + label.substring(label.length() - 512) : label;
+        return l.endsWith("/") ? l + child : l + "/" + child;
     }
 
     /** A NUL-terminated copy of {@code b}. */

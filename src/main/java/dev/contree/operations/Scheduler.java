@@ -189,7 +189,9 @@ public final class Scheduler implements AutoCloseable {
             Job.Result result;
             try {
                 result = q.job().run(new JobContext(op, token));
-            } catch (Exception e) {
+            } catch (Exception | StackOverflowError e) {
+                // A stack overflow (a walk a hostile tree drove too deep) unwinds this job only: without this the
+                // operation would stay EXECUTING forever.
                 if (!token.isCancelled()) LOG.warn("operation {} failed", uuid, e);
                 result = new Job.Result(new OperationService.Completion(OperationStatus.FAILED,
                         e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage(), null, null, null, null, null, null), null);

@@ -235,4 +235,52 @@ class MergedViewTest {
         assertThat(view.textListing("/bin")).contains("-rwsr-xr-x 1 root root");
         assertThat(view.textListing("/dev")).contains("1, 3");
     }
+
+    /**
+     * A tree past the inspect depth (3,000 levels in one layer, 1,100 in another): walks end in a 413 naming the
+     * limit, never a StackOverflowError or ENAMETOOLONG; the limit itself is reachable; a symlink chain that
+     * resolves deeper than the limit is a 413 too.
+     */
+    @Test
+    void treesDeeperThanTheLimitAre413NeverAStackOverflow() throws Exception {
+        Path deepTop = dir(tmp.resolve("deepTop")), deepBase = dir(tmp.resolve("deepBase"));
+        dev.contree.linux.Dir.Name d = dev.contree.linux.Dir.Name.of("d");
+        for (var layer : Map.of(deepTop, 3000, deepBase, 1100).entrySet()) {
+            try (var root = dev.contree.linux.Dir.open(layer.getKey(), "/"); var path = new dev.contree.linux.DirStack(root)) {
+                for (int i = 0; i < layer.getValue(); i++) {
+                    path.top().mkdir(d, 0755);
+                    path.push(d);
+                }
+            }
+        }
+        try (MergedView deep = new MergedView(List.of(deepTop, deepBase)); MergedView shallow = new MergedView(List.of(c))) {
+            String limit = "/d".repeat(MergedView.MAX_DEPTH);
+            assertThat(deep.stat(limit, false)).isPresent(); // level 1024 is visible
+            assertThat(deep.list(limit.substring(0, limit.length() - 2))).hasSize(1);
+            for (var walk : List.<ThrowingWalk>of(
+                    () -> deep.list(limit),
+                    () -> deep.writeTar("/", java.io.OutputStream.nullOutputStream()),
+                    () -> deep.sizeTar("/d", Budget.unlimited()),
+                    () -> MergedView.diff(shallow, deep),
+                    () -> MergedView.diff(deep, shallow))) {
+                assertThatThrownBy(walk::run).isInstanceOf(InspectException.class)
+                        .hasMessageContaining("deeper than inspect reads (at most 1024 levels")
+                        .extracting(e -> ((InspectException) e).kind()).isEqualTo(Kind.TOO_LARGE);
+            }
+            GrepResult g = deep.grep(new GrepQuery(List.of("x"), List.of("/"), List.of(), 0, 10, GrepQuery.CaseMode.SENSITIVE,
+                    java.time.Duration.ofSeconds(10)));
+            assertThat(g.truncated()).isTrue();
+            // A short request path whose symlink leads 1,100 levels down.
+            symlink(deepTop.resolve("l"), "d" + "/d".repeat(1099));
+            assertThatThrownBy(() -> deep.stat("/l/d", true)).isInstanceOf(InspectException.class)
+                    .hasMessageContaining("1024 levels");
+        } finally {
+            try (var t = dev.contree.linux.Dir.open(tmp, "/")) { // @TempDir's cleanup uses paths: too long here
+                t.deleteRecursively(dev.contree.linux.Dir.Name.of("deepTop"));
+                t.deleteRecursively(dev.contree.linux.Dir.Name.of("deepBase"));
+            }
+        }
+    }
+
+    interface ThrowingWalk { void run() throws Exception; }
 }

@@ -1,6 +1,7 @@
 package dev.contree.layers;
 
 import dev.contree.linux.Dir;
+import dev.contree.linux.DirStack;
 import dev.contree.linux.Linux;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -19,6 +20,7 @@ import java.util.TreeMap;
 
 import static dev.contree.layers.TestStores.write;
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 class CompactionTest {
     static LayerStore store;
@@ -215,6 +217,70 @@ class CompactionTest {
             store.discard(w);
         }
         assertThat(store.compact(List.of(merged, l1), List.of())).isNotNull();
+    }
+
+    /** Makes {@code depth} nested dirs "d" below {@code root}; calls {@code atBottom} in the deepest. */
+    private static void deepTree(Path root, int depth, IODirAction atBottom) throws IOException {
+        try (Dir r = Dir.open(root, "/"); DirStack path = new DirStack(r)) {
+            for (int i = 0; i < depth; i++) {
+                path.top().mkdir(D, 0755);
+                path.push(D);
+            }
+            atBottom.run(path.top());
+        }
+    }
+
+    interface IODirAction { void run(Dir d) throws IOException; }
+
+    private static final Dir.Name D = Dir.Name.of("d");
+
+    /**
+     * A tree at the depth limit (8,192 levels, 16 KiB of path) commits, is measured and compacts (file content and
+     * a hard link at the bottom survive); one level more fails the commit with nothing kept. Timings are printed.
+     */
+    @Test
+    void treesAtTheDepthLimitCommitAndCompactDeeperOnesAreRefused() throws Exception {
+        int depth = LayerStore.MAX_TREE_DEPTH;
+        Dir.Name f = Dir.Name.of("f"), g = Dir.Name.of("g");
+        String data = "x".repeat(64 * 1024);
+        long fdsBefore = openFds();
+        WritableLayer w = store.prepare(List.of(), 0);
+        deepTree(w.rootfs(), depth, bottom -> {
+            writeFile(bottom, f, data);
+            bottom.link(bottom, f, g);
+        });
+        long t0 = System.nanoTime();
+        String deep = store.commit(w, List.of()).orElseThrow();
+        long commitMs = (System.nanoTime() - t0) / 1_000_000;
+        assertThat(store.sizeOf(deep)).isEqualTo(64 * 1024); // hard links once
+        String top = layer(List.of(deep), r -> write(r.resolve("d/d/x"), "x\n"));
+        t0 = System.nanoTime();
+        String merged = store.compact(List.of(top, deep), List.of());
+        long compactMs = (System.nanoTime() - t0) / 1_000_000;
+        System.out.printf("%d-deep tree: commit %d ms, compaction %d ms%n", depth, commitMs, compactMs);
+        try (Dir m = Dir.open(store.diffDir(merged), "/");
+             Dir bottom = m.openPath(java.util.Collections.nCopies(depth, D))) {
+            assertThat(readFile(bottom, f)).isEqualTo(data);
+            assertThat(bottom.statOrNull(g).ino()).isEqualTo(bottom.statOrNull(f).ino());
+            assertThat(Files.readString(store.diffDir(merged).resolve("d/d/x"))).isEqualTo("x\n");
+        }
+
+        List<String> layersBefore = store.layerIds();
+        WritableLayer tooDeep = store.prepare(List.of(), 0);
+        deepTree(tooDeep.rootfs(), depth + 1, bottom -> writeFile(bottom, f, "bottom"));
+        assertThatThrownBy(() -> store.commit(tooDeep, List.of())).isInstanceOf(TreeTooDeepException.class)
+                .hasMessageContaining("deeper than " + depth + " levels");
+        assertThat(store.layerIds()).containsExactlyInAnyOrderElementsOf(layersBefore);
+        try (var l = Files.list(store.root().resolve("layers"))) {
+            assertThat(l.map(p -> p.getFileName().toString()).filter(n -> n.startsWith(".pending-"))).isEmpty();
+        }
+        assertThat(openFds()).isEqualTo(fdsBefore);
+    }
+
+    private static long openFds() throws IOException {
+        try (var s = Files.list(Path.of("/proc/self/fd"))) {
+            return s.count();
+        }
     }
 
     private static void writeFile(Dir d, Dir.Name n, String content) throws IOException {

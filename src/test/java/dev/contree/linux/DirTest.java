@@ -7,6 +7,7 @@ import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -80,5 +81,52 @@ class DirTest {
         }
         assertThatThrownBy(() -> Dir.Name.of("a/b")).isInstanceOf(IllegalArgumentException.class);
         assertThatThrownBy(() -> Dir.Name.of("..")).isInstanceOf(IllegalArgumentException.class);
+    }
+
+    /** Open descriptors of this process. */
+    static long openFds() throws Exception {
+        try (var s = Files.list(Path.of("/proc/self/fd"))) {
+            return s.count();
+        }
+    }
+
+    /**
+     * 20,000 levels (40,000 bytes of path): the stack reaches the bottom and comes back to the right directory at
+     * every level (inode recorded on the way down), holding a bounded number of descriptors; deleteRecursively
+     * removes the tree without recursion.
+     */
+    @Test
+    void dirStackWalksAnyDepthWithBoundedDescriptors() throws Exception {
+        int depth = 20_000;
+        Dir.Name d = Dir.Name.of("d");
+        long[] inodes = new long[depth + 1];
+        long before = openFds();
+        try (Dir root = Dir.open(Files.createDirectory(tmp.resolve("deep")), "/"); DirStack path = new DirStack(root)) {
+            int maxOpen = 0;
+            for (int i = 1; i <= depth; i++) {
+                path.top().mkdir(d, 0755);
+                inodes[i] = path.push(d).stat().ino();
+                maxOpen = Math.max(maxOpen, path.openDescriptors());
+            }
+            assertThat(path.depth()).isEqualTo(depth);
+            long during = openFds() - before;
+            for (int i = depth; i >= 1; i--) {
+                assertThat(path.top().stat().ino()).as("level " + i).isEqualTo(inodes[i]);
+                maxOpen = Math.max(maxOpen, path.openDescriptors());
+                path.pop();
+            }
+            int bound = depth / DirStack.KEEP_EVERY + 3 * DirStack.KEEP_EVERY;
+            assertThat(maxOpen).isLessThanOrEqualTo(bound);
+            assertThat(during).isLessThanOrEqualTo(bound + 2);
+            assertThat(path.openDescriptors()).isZero();
+            // A subtree far below PATH_MAX opened by names, then rm -rf of all of it.
+            List<Dir.Name> deepNames = java.util.Collections.nCopies(depth - 1, d);
+            try (Dir bottom = root.openPath(deepNames)) {
+                assertThat(bottom.stat().ino()).isEqualTo(inodes[depth - 1]);
+            }
+            root.deleteRecursively(d);
+            assertThat(root.isEmpty()).isTrue();
+        }
+        assertThat(openFds()).isEqualTo(before);
     }
 }

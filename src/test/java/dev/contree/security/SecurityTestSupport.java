@@ -83,13 +83,18 @@ final class SecurityTestSupport {
 
     /** Compiles the static probe helper (src/test/resources/dev/contree/security/probe.c) into {@code dir}. */
     static Path buildProbe(Path dir) throws IOException, InterruptedException {
+        return buildStatic(dir, "probe");
+    }
+
+    /** Compiles src/test/resources/dev/contree/security/NAME.c into a static binary {@code dir/NAME}. */
+    static Path buildStatic(Path dir, String name) throws IOException, InterruptedException {
         Path src;
         try {
-            src = Path.of(SecurityTestSupport.class.getResource("probe.c").toURI());
+            src = Path.of(SecurityTestSupport.class.getResource(name + ".c").toURI());
         } catch (URISyntaxException e) {
             throw new IOException(e);
         }
-        Path out = dir.resolve("probe");
+        Path out = dir.resolve(name);
         Process p = new ProcessBuilder("gcc", "-static", "-O1", "-o", out.toString(), src.toString())
                 .redirectErrorStream(true).start();
         String log = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
