@@ -117,7 +117,7 @@ class DirTest {
             }
             int bound = depth / DirStack.KEEP_EVERY + 3 * DirStack.KEEP_EVERY;
             assertThat(maxOpen).isLessThanOrEqualTo(bound);
-            assertThat(during).isLessThanOrEqualTo(bound + 2);
+            assertThat(during).isLessThanOrEqualTo(bound + 2 + FD_SLACK);
             assertThat(path.openDescriptors()).isZero();
             // A subtree far below PATH_MAX opened by names, then rm -rf of all of it.
             List<Dir.Name> deepNames = java.util.Collections.nCopies(depth - 1, d);
@@ -127,6 +127,10 @@ class DirTest {
             root.deleteRecursively(d);
             assertThat(root.isEmpty()).isTrue();
         }
-        assertThat(openFds()).isEqualTo(before);
+        // Process-wide counts move with other threads' descriptors (cleaners, earlier tests' servers): a leak here
+        // would be per level, thousands, so a small slack keeps the check meaningful and the test stable.
+        assertThat(openFds()).isLessThanOrEqualTo(before + FD_SLACK);
     }
+
+    static final int FD_SLACK = 16;
 }
