@@ -29,6 +29,8 @@ final class Grep {
     static final int MAX_LINE = 1 << 20;
     /** Total line_text in one answer; past it the result is truncated (the answer stays bounded). */
     static final long MAX_RESPONSE_TEXT = 8L << 20;
+    /** What one submatch costs against {@link #MAX_RESPONSE_TEXT} (its JSON object). */
+    static final long SUBMATCH_COST = 32;
 
     private final MergedView view;
     private final GrepQuery q;
@@ -164,8 +166,11 @@ final class Grep {
                 List<GrepResult.Submatch> subs = match(line, len);
                 if (subs.isEmpty()) continue;
                 if (matches.size() >= q.maxTotal()) throw new Stop();
-                if (responseText + len > MAX_RESPONSE_TEXT) throw new Stop();
-                responseText += len;
+                // submatches count too (~32 JSON bytes each): a one-character pattern over long lines
+                // would otherwise answer millions of them for a few MB of line text
+                long cost = len + SUBMATCH_COST * (long) subs.size();
+                if (responseText + cost > MAX_RESPONSE_TEXT) throw new Stop();
+                responseText += cost;
                 matches.add(new GrepResult.Match(n.path(), lineNo, decodeLenient(line, len), subs));
                 if (q.maxCount() > 0 && ++inFile >= q.maxCount()) return;
             }
