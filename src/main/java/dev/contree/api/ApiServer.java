@@ -42,6 +42,7 @@ public final class ApiServer implements AutoCloseable {
             // Errors Jetty answers before routing (bad framing, invalid URI) are JSON too, not HTML.
             config.jetty.modifyServer(server -> server.setErrorHandler(new JsonErrorHandler()));
             config.jetty.modifyServletContextHandler(handler -> handler.addEventListener(bodies));
+            config.jetty.modifyServer(server -> server.addBean(new org.eclipse.jetty.server.NetworkConnectionLimit(connectionLimit(), server)));
             config.router.ignoreTrailingSlashes = true;
             config.router.treatMultipleSlashesAsSingleSlash = true;
             config.http.maxRequestSize = s.config().maxJsonBytes();
@@ -109,6 +110,20 @@ public final class ApiServer implements AutoCloseable {
             throw ApiException.tooLarge("request body of " + length + " bytes exceeds the limit of " + limit + " bytes");
         }
         if (!upload && length > 0) bodies.reserve(ctx, length); // uploads stream to disk
+    }
+
+    /**
+     * Connections held at once: a quarter of the descriptors this process may open (sandboxes, layers and the
+     * database need the rest), between 256 and 16,384. Past it Jetty stops accepting until one closes, so a flood
+     * of idle or trickling connections (which costs nothing before authentication) cannot take the descriptors
+     * sandboxes need.
+     */
+    public static int connectionLimit() {
+        Integer configured = Integer.getInteger("contree.connectionLimit"); // tests: a flood they can afford
+        if (configured != null) return configured;
+        long maxFds = java.lang.management.ManagementFactory.getOperatingSystemMXBean()
+                instanceof com.sun.management.UnixOperatingSystemMXBean unix ? unix.getMaxFileDescriptorCount() : 4096;
+        return (int) Math.max(256, Math.min(16_384, maxFds / 4));
     }
 
     /** Bytes of request bodies the server holds (or may hold) in memory right now. */

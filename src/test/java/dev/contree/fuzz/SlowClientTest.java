@@ -84,4 +84,57 @@ class SlowClientTest {
             TestDirs.removeWithMounts(dir);
         }
     }
+
+    /**
+     * A flood of idle connections (no request, no authentication) past the server's connection limit holds at most
+     * that many descriptors in the server; once they go, the server answers and runs sandboxes as before.
+     */
+    @Test
+    void connectionFloodsAreCappedBelowTheDescriptorLimit() throws Exception {
+        Path dir = Files.createTempDirectory("contree-flood");
+        int limit = 300; // the default is a quarter of the descriptor limit (5,000 here): too slow a flood for a test
+        System.setProperty("contree.connectionLimit", String.valueOf(limit));
+        TestServer started;
+        try {
+            started = new TestServer(dir, c -> c.withRuntime("runc", "ptrace"));
+        } finally {
+            System.clearProperty("contree.connectionLimit");
+        }
+        try (TestServer s = started) {
+            int port = s.server.port();
+            s.get(s.tokenA, "/v1/whoami");
+            long before = openFds();
+            List<Socket> flood = new ArrayList<>();
+            try {
+                for (int i = 0; i < 2 * limit; i++) {
+                    Socket sock = new Socket();
+                    try {
+                        sock.connect(new InetSocketAddress("127.0.0.1", port), 3500); // a SYN the full backlog dropped is resent after 1 s
+                    } catch (java.net.SocketTimeoutException full) {
+                        sock.close(); // the server stopped accepting and the kernel's backlog is full: the cap holds
+                        break;
+                    }
+                    flood.add(sock);
+                }
+                assertThat(flood.size()).as("connections until the server stopped accepting").isGreaterThanOrEqualTo(limit);
+                Thread.sleep(1000);
+                // This JVM holds both ends: ours (limit + 200) plus what the server accepted, at most the limit.
+                long serverSide = openFds() - before - flood.size();
+                assertThat(serverSide).as("descriptors the server took for %d connections", flood.size())
+                        .isLessThanOrEqualTo(limit + 64);
+            } finally {
+                for (Socket sock : flood) sock.close();
+            }
+            Thread.sleep(500);
+            assertThat(s.get(s.tokenA, "/v1/whoami").status()).isEqualTo(200);
+        } finally {
+            TestDirs.removeWithMounts(dir);
+        }
+    }
+
+    private static long openFds() throws java.io.IOException {
+        try (var l = Files.list(Path.of("/proc/self/fd"))) {
+            return l.count();
+        }
+    }
 }
