@@ -155,6 +155,7 @@ final class TarExporter {
             if (x.startsWith("trusted.overlay.")) continue;
             byte[] v = view.xattr(n, x);
             if (v == null) continue;
+            budget.countBytes(x.length() + v.length); // xattrs are archive bytes too (up to 64 KiB each)
             String text = strictUtf8(v);
             if (text != null) e.addPaxHeader("SCHILY.xattr." + x, text);
             else e.addPaxHeader("LIBARCHIVE.xattr." + URLEncoder.encode(x, StandardCharsets.UTF_8),
