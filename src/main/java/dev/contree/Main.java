@@ -168,16 +168,17 @@ public final class Main {
         }
     }
 
-    @Command(name = "fsck", description = "Check a stopped server's data dir against its database; --repair fixes what is safe to fix.")
+    @Command(name = "fsck", description = "Check a stopped server's data dir, changing nothing; --repair fixes what it finds."
+            + " Exit code: 0 clean, 1 problems found, 2 data dir unusable (missing, not initialised, in use).")
     static final class FsckCommand implements Callable<Integer> {
         @CommandLine.Mixin DataOption data = new DataOption();
-        @Option(names = "--repair", description = "remove unreferenced layers/blobs, partial uploads; fail interrupted operations")
+        @Option(names = "--repair", description = "fix what the check reports: delete pending layers and temp files, seal layers, unmount,"
+                + " fail interrupted operations, remove unreferenced layers/blobs and what lost its content")
         boolean repair;
 
         @Override
         public Integer call() throws Exception {
-            dev.contree.server.Fsck.Report r = dev.contree.server.Fsck.run(data.data, repair, System.out);
-            return r.errors() > 0 || (!repair && !r.clean()) ? 1 : 0;
+            return dev.contree.server.Fsck.exec(data.data, repair, System.out, System.err);
         }
     }
 

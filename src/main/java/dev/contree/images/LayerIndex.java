@@ -7,7 +7,9 @@ import dev.contree.store.Sql;
 import dev.contree.store.Times;
 
 import java.util.HashSet;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 
@@ -59,11 +61,18 @@ public final class LayerIndex {
     /** Every layer some image of any account uses. */
     public Set<String> referenced() {
         Set<String> out = new HashSet<>();
-        db.read(c -> Sql.query(c, "SELECT layers FROM images", rs -> {
+        chains().values().forEach(out::addAll);
+        return out;
+    }
+
+    /** Every image's layer chain (top first), by image uuid. */
+    public Map<String, List<String>> chains() {
+        Map<String, List<String>> out = new LinkedHashMap<>();
+        db.read(c -> Sql.query(c, "SELECT uuid, layers FROM images ORDER BY uuid", rs -> {
             try {
-                out.addAll(JSON.readValue(rs.getString(1), new TypeReference<List<String>>() {}));
+                out.put(rs.getString(1), JSON.readValue(rs.getString(2), new TypeReference<List<String>>() {}));
             } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
-                throw new java.sql.SQLException("corrupt layer list", e);
+                throw new java.sql.SQLException("corrupt layer list of image " + rs.getString(1), e);
             }
             return null;
         }));

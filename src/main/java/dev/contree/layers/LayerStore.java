@@ -75,6 +75,7 @@ public final class LayerStore implements AutoCloseable {
     private final boolean mountedImage;
     private final boolean quotasEnforced;
     private final Set<Prepared> active = ConcurrentHashMap.newKeySet();
+    private final List<String> recovered = new ArrayList<>();
     /** Seals committed and deletes discarded layers in the background, when the store is quiet. */
     private final QuietWork background;
     private volatile boolean closed;
@@ -137,27 +138,42 @@ public final class LayerStore implements AutoCloseable {
     private void recover() throws IOException {
         for (Path d : List.of(layersDir, mntDir, emptyDir, sizesDir)) Files.createDirectories(d);
         for (Path m : Mounts.mountsUnder(root)) {
-            log.warn("unmounting stale mount {}", m);
+            recovered("unmounted stale mount " + m);
             Linux.umount2(m, Mounts.MNT_DETACH);
         }
         for (String name : UpperDir.list(layersDir)) {
             if (!name.startsWith(PENDING)) continue;
-            log.warn("deleting uncommitted layer {}", name);
             deletePending(name.substring(PENDING.length()));
+            recovered("deleted uncommitted layer " + name);
         }
-        for (String name : UpperDir.list(mntDir)) UpperDir.deleteRecursively(mntDir.resolve(name));
+        for (String name : UpperDir.list(mntDir)) {
+            UpperDir.deleteRecursively(mntDir.resolve(name));
+            recovered("removed stale mount point mnt/" + name);
+        }
         for (String name : UpperDir.list(layersDir)) {
             Path layer = layersDir.resolve(name);
             if (name.startsWith(".") || Btrfs.isReadOnly(layer)) continue;
-            log.warn("sealing layer {} that a crash left writable", name);
             Btrfs.setReadOnly(layer, true);
+            recovered("sealed layer " + name + " that a crash left writable");
         }
         for (String name : UpperDir.list(sizesDir)) {
-            if (!Files.isDirectory(layersDir.resolve(name))) Files.delete(sizesDir.resolve(name)); // its layer never made it
+            if (Files.isDirectory(layersDir.resolve(name))) continue;
+            Files.delete(sizesDir.resolve(name)); // its layer never made it
+            recovered("removed size record sizes/" + name + " of a layer that never made it");
         }
         try (Dir empty = Dir.open(emptyDir, "/")) {
             if (!empty.isEmpty()) throw new IOException(emptyDir + " must be empty");
         }
+    }
+
+    private void recovered(String what) {
+        log.warn("{}", what);
+        recovered.add(what);
+    }
+
+    /** What {@link #open}'s recovery changed, in order (fsck --repair reports it). */
+    public List<String> recovered() {
+        return List.copyOf(recovered);
     }
 
     /** Whether writable layers are capped (btrfs simple quotas are on). */
@@ -536,7 +552,7 @@ public final class LayerStore implements AutoCloseable {
         return HexFormat.of().formatHex(b);
     }
 
-    private static void run(String... cmd) throws IOException {
+    static void run(String... cmd) throws IOException {
         Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
         try {
             String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);

@@ -33,7 +33,24 @@ public final class DataDir {
 
     /** Takes the data dir's lock, or fails with a clear message if another process holds it. */
     public static Lock lock(Path dataDir) throws IOException {
-        FileChannel ch = FileChannel.open(dataDir.resolve("lock"), StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+        return lock(dataDir, FileChannel.open(dataDir.resolve("lock"), StandardOpenOption.CREATE, StandardOpenOption.WRITE));
+    }
+
+    /**
+     * Like {@link #lock} but creates nothing: empty if there is no lock file, and then no server holds one
+     * either (a server creates it before it touches anything else).
+     */
+    public static java.util.Optional<Lock> lockIfPresent(Path dataDir) throws IOException {
+        FileChannel ch;
+        try {
+            ch = FileChannel.open(dataDir.resolve("lock"), StandardOpenOption.WRITE);
+        } catch (java.nio.file.NoSuchFileException e) {
+            return java.util.Optional.empty();
+        }
+        return java.util.Optional.of(lock(dataDir, ch));
+    }
+
+    private static Lock lock(Path dataDir, FileChannel ch) throws IOException {
         FileLock lock;
         try {
             lock = ch.tryLock();

@@ -3,130 +3,277 @@ package dev.contree.server;
 import dev.contree.images.LayerIndex;
 import dev.contree.layers.LayerStore;
 import dev.contree.layers.LayerStoreConfig;
+import dev.contree.layers.PoolInspection;
+import dev.contree.operations.Operation;
 import dev.contree.operations.OperationService;
 import dev.contree.operations.Scheduler;
 import dev.contree.store.Database;
 import dev.contree.store.Sql;
+import dev.contree.store.StoreException;
 
 import java.io.IOException;
+import java.io.InputStream;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
 import java.util.HashSet;
+import java.util.HexFormat;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 
 /**
- * Checks a (stopped) server's data dir against its database and, with {@code repair}, fixes what can
- * be fixed safely: unreferenced layers and blobs, stale temp files, operations left active, index
- * rows for layers that are gone. What cannot be fixed (an image whose layer is missing) is reported.
+ * Checks a stopped server's data dir: the layer pool (what a crash leaves: pending subvolumes, mounts,
+ * writable committed layers), blobs (present, hashing to their name), images against their layers,
+ * operations left active, stale temp files. Without {@code repair} it changes nothing at all: the
+ * database is opened read-only, the pool image mounted read-only elsewhere, nothing is created. With
+ * {@code repair} it opens the data dir as a server would (whose layer store recovery fixes the pool) and
+ * fixes the rest: unreferenced layers and blobs, corrupt or missing blobs (their file records go), images
+ * whose layers are lost (they go), temp files, operations left active (failed).
  */
 public final class Fsck {
-    /** What a check found. */
+    public static final int CLEAN = 0, PROBLEMS = 1, UNUSABLE = 2;
+
+    /** What a check found and, with repair, what it did. {@code errors}: problems left unrepaired. */
     public record Report(List<String> problems, List<String> repaired, int errors) {
         public boolean clean() {
             return problems.isEmpty();
         }
     }
 
-    private Fsck() {}
+    /** The data dir cannot be checked at all (missing, never initialised, in use, unreadable database). */
+    public static final class UnusableDataDir extends IOException {
+        UnusableDataDir(String message, Throwable cause) {
+            super(message, cause);
+        }
+    }
+
+    private final Path data;
+    private final boolean repair;
+    private final List<String> problems = new ArrayList<>();
+    private final List<String> repaired = new ArrayList<>();
+    private int errors;
+
+    private Fsck(Path data, boolean repair) {
+        this.data = data;
+        this.repair = repair;
+    }
+
+    /** Runs fsck for the command line: prints, and returns the exit code (0 clean, 1 problems, 2 unusable). */
+    public static int exec(Path dataDir, boolean repair, PrintStream out, PrintStream err) throws IOException {
+        Report r;
+        try {
+            r = run(dataDir, repair, out);
+        } catch (UnusableDataDir e) {
+            err.println("fsck: " + e.getMessage());
+            return UNUSABLE;
+        }
+        return r.errors() > 0 || (!repair && !r.clean()) ? PROBLEMS : CLEAN;
+    }
 
     public static Report run(Path dataDir, boolean repair, PrintStream out) throws IOException {
-        Path data = DataDir.prepare(dataDir);
-        List<String> problems = new ArrayList<>();
-        List<String> repaired = new ArrayList<>();
-        int errors = 0;
-        try (DataDir.Lock lock = DataDir.lock(data);
-             Database db = Database.open(data.resolve("contree.db"));
-             LayerStore store = LayerStore.open(data.resolve("layers"), LayerStoreConfig.defaults())) {
+        Path data = dataDir.toAbsolutePath().normalize();
+        if (!Files.isDirectory(data)) throw new UnusableDataDir("data dir " + data + " does not exist", null);
+        if (!Files.isRegularFile(data.resolve("contree.db"))) {
+            throw new UnusableDataDir(data + " is not a ConTree data dir (no contree.db: never initialised?)", null);
+        }
+        Fsck fsck = new Fsck(data, repair);
+        try (DataDir.Lock lock = fsck.lock()) {
+            fsck.check();
+        }
+        fsck.problems.forEach(p -> out.println("problem: " + p));
+        fsck.repaired.forEach(r -> out.println("repaired: " + r));
+        int n = fsck.problems.size();
+        out.println(n == 0 ? "fsck: clean"
+                : repair ? "fsck: " + n + " problem(s), " + fsck.repaired.size() + " repair(s), " + fsck.errors + " left that need attention"
+                : "fsck: " + n + " problem(s); run with --repair to fix them");
+        return new Report(List.copyOf(fsck.problems), List.copyOf(fsck.repaired), fsck.errors);
+    }
+
+    /** Check mode must not create the lock file: if there is none, no server ever ran here or runs now. */
+    private DataDir.Lock lock() throws IOException {
+        try {
+            if (repair) return DataDir.lock(data);
+            return DataDir.lockIfPresent(data).orElse(null);
+        } catch (IOException e) {
+            throw new UnusableDataDir(e.getMessage(), e);
+        }
+    }
+
+    private void problem(String what) {
+        problems.add(what);
+        if (!repair) errors++;
+    }
+
+    private void check() throws IOException {
+        Database db;
+        try {
+            db = repair ? Database.open(data.resolve("contree.db")) : Database.openReadOnly(data.resolve("contree.db"));
+        } catch (StoreException e) {
+            throw new UnusableDataDir(e.getMessage(), e);
+        }
+        try (db) {
             String integrity = db.read(c -> Sql.one(c, "PRAGMA integrity_check", rs -> rs.getString(1)));
             if (!"ok".equals(integrity)) {
                 problems.add("database integrity check: " + integrity);
                 errors++;
             }
+            PoolInspection.State pool = checkPool();
+            Set<String> onDisk = new HashSet<>(pool.committed());
+            if (repair) {
+                try (LayerStore store = LayerStore.open(data.resolve("layers"), LayerStoreConfig.defaults())) {
+                    store.recovered().forEach(repaired::add);
+                    checkImages(db, onDisk, store);
+                }
+            } else {
+                checkImages(db, onDisk, null);
+            }
+            checkBlobs(db);
+            checkTempFiles();
+            checkOperations(db);
+        }
+    }
 
-            // Images must have all their layers.
-            LayerIndex index = new LayerIndex(db);
-            Set<String> onDisk = new HashSet<>(store.layerIds());
-            Set<String> referenced = index.referenced();
-            for (String[] row : db.read(c -> Sql.query(c, "SELECT uuid, layers FROM images", rs -> new String[]{rs.getString(1), rs.getString(2)}))) {
-                for (String layer : row[1].replaceAll("[\\[\\]\"]", "").split(",")) {
-                    if (!layer.isBlank() && !onDisk.contains(layer.trim())) {
-                        problems.add("image " + row[0] + " references missing layer " + layer.trim());
-                        errors++;
-                    }
-                }
-            }
-            for (String id : onDisk) {
-                if (referenced.contains(id)) continue;
-                problems.add("layer " + id + " is referenced by no image");
-                if (repair) {
-                    store.remove(id);
-                    index.forget(id);
-                    repaired.add("removed unreferenced layer " + id);
-                }
-            }
-            for (String id : db.read(c -> Sql.query(c, "SELECT id FROM layers", rs -> rs.getString(1)))) {
-                if (onDisk.contains(id)) continue;
-                problems.add("layer index row " + id + " has no layer on disk");
-                if (repair) {
-                    index.forget(id);
-                    repaired.add("dropped layer index row " + id);
-                }
-            }
+    private PoolInspection.State checkPool() throws IOException {
+        PoolInspection.State pool = PoolInspection.inspect(data.resolve("layers"));
+        if (!pool.present()) problem("no layer pool (neither " + data.resolve("layers") + " on btrfs nor layers.img)");
+        pool.pending().forEach(p -> problem("pending subvolume layers/" + p + " (an uncommitted layer)"));
+        pool.staleMounts().forEach(m -> problem("stale mount " + m));
+        pool.staleMountPoints().forEach(m -> problem("stale mount point layers/mnt/" + m));
+        pool.writable().forEach(l -> problem("committed layer " + l + " is writable (not sealed read-only)"));
+        pool.orphanSizes().forEach(s -> problem("size record layers/sizes/" + s + " of a layer that does not exist"));
+        return pool;
+    }
 
-            // Files need their blobs; blobs nobody references are garbage; temp files are leftovers.
-            Path blobs = data.resolve("blobs");
-            Set<String> shas = new HashSet<>();
-            for (String[] row : db.read(c -> Sql.query(c, "SELECT uuid, sha256 FROM files", rs -> new String[]{rs.getString(1), rs.getString(2)}))) {
-                shas.add(row[1]);
-                if (!Files.isRegularFile(blobs.resolve("sha256").resolve(row[1].substring(0, 2)).resolve(row[1]))) {
-                    problems.add("file " + row[0] + " has no blob " + row[1]);
-                    if (repair) {
-                        db.write(c -> Sql.update(c, "DELETE FROM files WHERE uuid = ?", row[0]));
-                        repaired.add("dropped file record " + row[0] + " (its content is gone)");
-                    } else {
-                        errors++;
-                    }
-                }
+    /** Images need all their layers; layers no image uses are garbage; index rows need their layer. */
+    private void checkImages(Database db, Set<String> onDisk, LayerStore store) throws IOException {
+        LayerIndex index = new LayerIndex(db);
+        Map<String, List<String>> chains = index.chains();
+        Set<String> referenced = new HashSet<>();
+        for (var image : chains.entrySet()) {
+            List<String> lost = image.getValue().stream().filter(l -> !onDisk.contains(l)).toList();
+            if (lost.isEmpty()) {
+                referenced.addAll(image.getValue());
+                continue;
             }
-            if (Files.isDirectory(blobs.resolve("sha256"))) {
-                try (var walk = Files.walk(blobs.resolve("sha256"))) {
-                    for (Path p : walk.filter(Files::isRegularFile).toList()) {
-                        if (shas.contains(p.getFileName().toString())) continue;
-                        problems.add("blob " + p.getFileName() + " is referenced by no file");
-                        if (repair) {
-                            Files.delete(p);
-                            repaired.add("removed unreferenced blob " + p.getFileName());
-                        }
-                    }
-                }
-            }
-            if (Files.isDirectory(blobs.resolve("tmp"))) {
-                try (var tmp = Files.list(blobs.resolve("tmp"))) {
-                    for (Path p : tmp.toList()) {
-                        problems.add("partial upload " + p.getFileName());
-                        if (repair) {
-                            Files.delete(p);
-                            repaired.add("removed partial upload " + p.getFileName());
-                        }
-                    }
-                }
-            }
-
-            // Operations cannot still be running when no server is.
-            OperationService operations = new OperationService(db);
-            int active = operations.active().size();
-            if (active > 0) {
-                problems.add(active + " operation(s) still marked active");
-                if (repair) repaired.add("marked " + Scheduler.failLeftovers(operations) + " interrupted operation(s) FAILED");
+            problem("image " + image.getKey() + " references missing layer(s) " + String.join(", ", lost));
+            if (store != null) {
+                // Its content is gone for good: an image that cannot be mounted would only fail every run.
+                db.write(c -> Sql.update(c, "DELETE FROM images WHERE uuid = ?", image.getKey()));
+                repaired.add("removed image " + image.getKey() + " (layer(s) " + String.join(", ", lost) + " lost)");
+            } else {
+                referenced.addAll(image.getValue());
             }
         }
-        problems.forEach(p -> out.println("problem: " + p));
-        repaired.forEach(r -> out.println("repaired: " + r));
-        out.println(problems.isEmpty() ? "fsck: clean" : "fsck: " + problems.size() + " problem(s), " + repaired.size() + " repaired, "
-                + errors + " that need attention");
-        return new Report(problems, repaired, errors);
+        for (String id : onDisk.stream().sorted().toList()) {
+            if (referenced.contains(id)) continue;
+            if (store == null || chains.values().stream().noneMatch(c -> c.contains(id))) {
+                problem("layer " + id + " is referenced by no image");
+            }
+            if (store != null) {
+                store.remove(id);
+                index.forget(id);
+                repaired.add("removed unreferenced layer " + id);
+            }
+        }
+        for (String id : db.read(c -> Sql.query(c, "SELECT id FROM layers ORDER BY id", rs -> rs.getString(1)))) {
+            if (onDisk.contains(id)) continue;
+            problem("layer index row " + id + " has no layer on disk");
+            if (store != null) {
+                index.forget(id);
+                repaired.add("dropped layer index row " + id);
+            }
+        }
+    }
+
+    /** Files need their blob, with the bytes its name promises; blobs nobody references are garbage. */
+    private void checkBlobs(Database db) throws IOException {
+        Path sha256 = data.resolve("blobs").resolve("sha256");
+        Map<String, List<String>> filesBySha = new LinkedHashMap<>();
+        for (String[] row : db.read(c -> Sql.query(c, "SELECT uuid, sha256 FROM files ORDER BY sha256, uuid",
+                rs -> new String[]{rs.getString(1), rs.getString(2)}))) {
+            filesBySha.computeIfAbsent(row[1], k -> new ArrayList<>()).add(row[0]);
+        }
+        for (var e : filesBySha.entrySet()) {
+            String sha = e.getKey();
+            Path blob = sha256.resolve(sha.substring(0, 2)).resolve(sha);
+            String broken;
+            if (!Files.isRegularFile(blob)) {
+                broken = "missing";
+            } else {
+                String actual = hash(blob);
+                if (actual.equals(sha)) continue;
+                broken = "corrupt (its bytes hash to " + actual + ")";
+            }
+            problem("blob " + sha + " of file(s) " + String.join(", ", e.getValue()) + " is " + broken);
+            if (repair) {
+                Files.deleteIfExists(blob);
+                for (String uuid : e.getValue()) db.write(c -> Sql.update(c, "DELETE FROM files WHERE uuid = ?", uuid));
+                repaired.add("dropped file record(s) " + String.join(", ", e.getValue()) + " (their content is lost)");
+            }
+        }
+        if (!Files.isDirectory(sha256)) return;
+        try (var walk = Files.walk(sha256)) {
+            for (Path p : walk.filter(Files::isRegularFile).sorted().toList()) {
+                if (filesBySha.containsKey(p.getFileName().toString())) continue;
+                problem("blob " + p.getFileName() + " is referenced by no file");
+                if (repair) {
+                    Files.delete(p);
+                    repaired.add("removed unreferenced blob " + p.getFileName());
+                }
+            }
+        }
+    }
+
+    /** Partial uploads and spooled stdin belong to requests and runs that ended with the server. */
+    private void checkTempFiles() throws IOException {
+        for (String dir : List.of("blobs/tmp", "spool")) {
+            Path d = data.resolve(dir);
+            if (!Files.isDirectory(d)) continue;
+            try (var list = Files.list(d)) {
+                for (Path p : list.sorted().toList()) {
+                    problem("stale temp file " + dir + "/" + p.getFileName());
+                    if (repair) {
+                        deleteTree(p);
+                        repaired.add("removed stale temp file " + dir + "/" + p.getFileName());
+                    }
+                }
+            }
+        }
+    }
+
+    /** Operations cannot still be running when no server is. */
+    private void checkOperations(Database db) {
+        OperationService operations = new OperationService(db);
+        List<Operation> active = operations.active();
+        for (Operation op : active) problem("operation " + op.uuid() + " left " + op.status());
+        if (repair && !active.isEmpty()) {
+            Scheduler.failLeftovers(operations);
+            for (Operation op : active) repaired.add("failed operation " + op.uuid() + " (was " + op.status() + "; the server stopped during it)");
+        }
+    }
+
+    private static String hash(Path file) throws IOException {
+        try (InputStream in = Files.newInputStream(file)) {
+            MessageDigest md = MessageDigest.getInstance("SHA-256");
+            byte[] buf = new byte[1 << 16];
+            for (int n; (n = in.read(buf)) > 0; ) md.update(buf, 0, n);
+            return HexFormat.of().formatHex(md.digest());
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private static void deleteTree(Path p) throws IOException {
+        if (Files.isDirectory(p, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+            try (var list = Files.list(p)) {
+                for (Path c : list.toList()) deleteTree(c);
+            }
+        }
+        Files.delete(p);
     }
 }

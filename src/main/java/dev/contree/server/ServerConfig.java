@@ -114,6 +114,11 @@ public record ServerConfig(String host, int port, Path dataDir, String runtime, 
         return with(b -> b.sandbox = limits);
     }
 
+    /** Size of the sparse btrfs image created for the layer pool (tests use a small one they can hash). */
+    public ServerConfig withLayerPoolBytes(long bytes) {
+        return with(b -> b.layerPoolBytes = bytes);
+    }
+
     public ServerConfig withMaxMountDepth(int depth) {
         return with(b -> b.maxMountDepth = depth);
     }

@@ -3,12 +3,16 @@ package dev.contree.store;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.DriverManager;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.util.concurrent.locks.ReentrantLock;
+
+import org.sqlite.SQLiteConfig;
+import org.sqlite.SQLiteOpenMode;
 
 /**
  * The embedded SQLite metadata database (WAL mode) with versioned migrations.
@@ -25,11 +29,18 @@ public final class Database implements AutoCloseable {
     private static final int READERS = 4;
 
     private final Connection connection;
+    private final boolean readOnly;
     private final ReentrantLock lock = new ReentrantLock();
     private final java.util.concurrent.BlockingQueue<Connection> readers = new java.util.concurrent.ArrayBlockingQueue<>(READERS);
 
-    private Database(Connection connection) {
+    private Database(Connection connection, boolean readOnly) {
         this.connection = connection;
+        this.readOnly = readOnly;
+    }
+
+    /** The schema version this code writes and expects. */
+    public static int currentVersion() {
+        return MIGRATIONS.length;
     }
 
     public static Database open(Path file) {
@@ -39,7 +50,7 @@ public final class Database implements AutoCloseable {
                 s.execute("PRAGMA journal_mode=WAL");
                 s.execute("PRAGMA synchronous=NORMAL");
             }
-            Database db = new Database(c);
+            Database db = new Database(c, false);
             db.migrate();
             for (int i = 0; i < READERS; i++) {
                 Connection r = connect(file);
@@ -52,6 +63,52 @@ public final class Database implements AutoCloseable {
         } catch (SQLException e) {
             throw new StoreException("cannot open database " + file + ": " + e.getMessage(), e);
         }
+    }
+
+    /**
+     * Opens an existing database for reading only, changing nothing on disk: no journal mode change, no
+     * migration, and a schema version other than {@link #currentVersion()} is refused. Without a {@code -wal}
+     * file SQLite's read-only mode would still create {@code -wal} and {@code -shm}; {@code immutable=1} avoids
+     * that and is safe because the caller holds the data dir lock (nobody writes meanwhile). With a {@code -wal}
+     * (a crash) it is needed to see the last transactions, so plain read-only mode is used.
+     */
+    public static Database openReadOnly(Path file) {
+        Path abs = file.toAbsolutePath();
+        if (!Files.isRegularFile(abs)) throw new StoreException("no database at " + abs);
+        boolean wal = Files.exists(abs.resolveSibling(abs.getFileName() + "-wal"));
+        SQLiteConfig config = new SQLiteConfig();
+        config.setReadOnly(true);
+        config.setOpenMode(SQLiteOpenMode.OPEN_URI);
+        String url = "jdbc:sqlite:file:" + uriPath(abs) + "?mode=ro" + (wal ? "" : "&immutable=1");
+        try {
+            Connection c = DriverManager.getConnection(url, config.toProperties());
+            try {
+                int version;
+                try (Statement s = c.createStatement();
+                     var rs = s.executeQuery("SELECT COALESCE(MAX(version), 0) FROM schema_version")) {
+                    version = rs.next() ? rs.getInt(1) : 0;
+                } catch (SQLException e) {
+                    throw new StoreException(abs + " is not a ConTree database (no schema version: " + e.getMessage() + ")", e);
+                }
+                if (version != MIGRATIONS.length) {
+                    throw new StoreException("database schema version " + version + ", expected " + MIGRATIONS.length
+                            + (version < MIGRATIONS.length ? " (older: a server start or fsck --repair migrates it)" : " (newer than this build)"));
+                }
+            } catch (RuntimeException e) {
+                c.close();
+                throw e;
+            }
+            Database db = new Database(c, true);
+            db.readers.add(c);
+            return db;
+        } catch (SQLException e) {
+            throw new StoreException("cannot open database " + abs + " read-only: " + e.getMessage(), e);
+        }
+    }
+
+    /** A path as an SQLite URI filename: the characters URIs give a meaning to are escaped. */
+    private static String uriPath(Path p) {
+        return p.toString().replace("%", "%25").replace("?", "%3f").replace("#", "%23");
     }
 
     private static Connection connect(Path file) throws SQLException {
@@ -98,6 +155,7 @@ public final class Database implements AutoCloseable {
 
     /** Runs {@code work} in a transaction; commits on success, rolls back on any exception. */
     public <T> T write(SqlWork<T> work) {
+        if (readOnly) throw new StoreException("database opened read-only");
         lock.lock();
         try {
             connection.setAutoCommit(false);
@@ -141,7 +199,7 @@ public final class Database implements AutoCloseable {
         lock.lock();
         try {
             for (Connection r : readers) r.close();
-            connection.close();
+            if (!connection.isClosed()) connection.close();
         } catch (SQLException ignored) {
             // closing at shutdown; nothing useful to do
         } finally {
