@@ -70,6 +70,24 @@ class FsckTest {
     }
 
     @Test
+    void refusesAnotherSchemaVersionWithoutTouchingTheDatabase() throws Exception {
+        dir = Files.createTempDirectory("fsck");
+        Path data = dir.resolve("data");
+        new TestServer(data, c -> c.withLayerPoolBytes(512L << 20)).close();
+        try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + data.resolve("contree.db"))) {
+            c.createStatement().executeUpdate("DELETE FROM schema_version WHERE version = (SELECT MAX(version) FROM schema_version)");
+        }
+        String db = sha256(data.resolve("contree.db"));
+        Result r = fsck(data, false);
+        assertThat(r.code()).isEqualTo(Fsck.UNUSABLE);
+        assertThat(r.output()).contains("schema version " + (dev.contree.store.Database.currentVersion() - 1) + ", expected "
+                + dev.contree.store.Database.currentVersion());
+        assertThat(sha256(data.resolve("contree.db"))).isEqualTo(db);
+        assertThat(data.resolve("contree.db-wal")).doesNotExist();
+        assertThat(data.resolve("contree.db-shm")).doesNotExist();
+    }
+
+    @Test
     void checkChangesNothingAndRepairFixesEverything() throws Exception {
         dir = Files.createTempDirectory("fsck");
         Path data = dir.resolve("data");
