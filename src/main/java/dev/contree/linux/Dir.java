@@ -452,14 +452,8 @@ public final class Dir implements AutoCloseable {
 
     /** atime/mtime of this directory itself. */
     public void utimesSelf(long atimeSec, int atimeNsec, long mtimeSec, int mtimeNsec) throws IOException {
-        Linux.call((a, st) -> {
-            MemorySegment ts = a.allocate(32, 8);
-            ts.set(L, 0, atimeSec);
-            ts.set(L, 8, atimeNsec);
-            ts.set(L, 16, mtimeSec);
-            ts.set(L, 24, mtimeNsec);
-            return Linux.check((int) FUTIMENS.invokeExact(st, fd, ts), st, "futimens", label);
-        });
+        Linux.call((a, st) -> Linux.check((int) FUTIMENS.invokeExact(st, fd, timespecs(a, atimeSec, atimeNsec, mtimeSec, mtimeNsec)),
+                st, "futimens", label));
     }
 
     /** fsetxattr of this directory itself. */
@@ -474,15 +468,19 @@ public final class Dir implements AutoCloseable {
 
     /** atime/mtime of {@code name} itself (symlinks too). */
     public void utimes(Name name, long atimeSec, int atimeNsec, long mtimeSec, int mtimeNsec) throws IOException {
-        Linux.call((a, st) -> {
-            MemorySegment ts = a.allocate(32, 8);
-            ts.set(L, 0, atimeSec);
-            ts.set(L, 8, atimeNsec);
-            ts.set(L, 16, mtimeSec);
-            ts.set(L, 24, mtimeNsec);
-            return Linux.check((int) UTIMENSAT.invokeExact(st, fd, bytes(a, name.bytes()), ts, Linux.AT_SYMLINK_NOFOLLOW),
-                    st, "utimensat", childLabel(name.toString()));
-        });
+        Linux.call((a, st) -> Linux.check((int) UTIMENSAT.invokeExact(st, fd, bytes(a, name.bytes()),
+                timespecs(a, atimeSec, atimeNsec, mtimeSec, mtimeNsec), Linux.AT_SYMLINK_NOFOLLOW), st, "utimensat",
+                childLabel(name.toString())));
+    }
+
+    /** struct timespec[2] {atime, mtime}, as utimensat and futimens take it. */
+    private static MemorySegment timespecs(Arena a, long atimeSec, int atimeNsec, long mtimeSec, int mtimeNsec) {
+        MemorySegment ts = a.allocate(32, 8);
+        ts.set(L, 0, atimeSec);
+        ts.set(L, 8, atimeNsec);
+        ts.set(L, 16, mtimeSec);
+        ts.set(L, 24, mtimeNsec);
+        return ts;
     }
 
     /** lgetxattr of {@code name}; null when absent. */
