@@ -74,11 +74,6 @@ public final class BlobStream extends InputStream {
         return expectedSize;
     }
 
-    /** Bytes read so far. */
-    public long bytesRead() {
-        return count;
-    }
-
     /** True once the whole blob was read and matched digest and size. */
     public boolean isVerified() {
         return verified;

@@ -139,10 +139,6 @@ public record ImageReference(String registry, String repository, String tag, Str
         return digest != null ? digest : tag;
     }
 
-    public ImageReference withDigest(String d) {
-        return new ImageReference(registry, repository, tag, d);
-    }
-
     /** Canonical form {@code registry/repository[:tag][@digest]}, e.g. {@code docker.io/library/alpine:latest}. */
     @Override
     public String toString() {

@@ -11,14 +11,4 @@ public record PulledImage(ImageReference ref, String manifestDigest, List<Descri
     public PulledImage {
         layers = List.copyOf(layers);
     }
-
-    /** The brief's original shape: a single (non-index) manifest of unknown media type. */
-    public PulledImage(ImageReference ref, String manifestDigest, List<Descriptor> layers, ImageConfig config, String configDigest) {
-        this(ref, manifestDigest, layers, config, configDigest, RegistryClient.OCI_MANIFEST, null);
-    }
-
-    /** Sum of the compressed layer sizes. */
-    public long totalLayerSize() {
-        return layers.stream().mapToLong(Descriptor::size).sum();
-    }
 }

@@ -57,9 +57,4 @@ public record RuntimeConfig(Kind kind, Path binary, String runscPlatform, Path s
         return new RuntimeConfig(kind, binary, runscPlatform, stateDir, defaultMemoryBytes, defaultPidsLimit,
                 defaultCpus, defaultOutputCap, killGrace, cgroupParent, ns);
     }
-
-    public RuntimeConfig withBinary(Path b) {
-        return new RuntimeConfig(kind, b, runscPlatform, stateDir, defaultMemoryBytes, defaultPidsLimit, defaultCpus,
-                defaultOutputCap, killGrace, cgroupParent, networkNamespace);
-    }
 }
