@@ -8,11 +8,8 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.FileSystems;
 import java.nio.file.Path;
 import java.nio.file.PathMatcher;
-import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Deque;
-import java.util.Iterator;
 import java.util.List;
 import com.google.re2j.Matcher;
 import com.google.re2j.Pattern;
@@ -110,23 +107,14 @@ final class Grep {
         if (System.nanoTime() - deadlineNanos > 0 || budget.expired()) throw new Stop();
     }
 
-    /** Depth-first by name bytes, with an explicit stack: a hostile tree is deeper than any thread's stack. */
+    /** Every regular file below {@code dir} that the globs admit; symlinks are not followed, devices, fifos, sockets never opened. */
     private void walk(MergedView.Node dir) throws IOException {
-        Deque<Iterator<MergedView.Node>> stack = new ArrayDeque<>();
-        stack.push(view.readDir(dir, budget).values().iterator());
-        while (!stack.isEmpty()) {
-            Iterator<MergedView.Node> it = stack.peek();
-            if (!it.hasNext()) {
-                stack.pop();
-                continue;
-            }
-            MergedView.Node c = it.next();
+        view.walk(dir, false, budget, c -> {
             checkDeadline();
-            if (excluded(c)) continue;
-            if (c.isDir()) stack.push(view.readDir(c, budget).values().iterator());
-            else if (c.st().isRegular() && included(c)) searchFile(c);
-            // symlinks are not followed; devices, fifos, sockets are never opened
-        }
+            if (excluded(c)) return false;
+            if (!c.isDir() && c.st().isRegular() && included(c)) searchFile(c);
+            return true;
+        });
     }
 
     private boolean excluded(MergedView.Node n) {

@@ -18,6 +18,7 @@ import java.util.Arrays;
 import java.util.Collections;
 import java.util.Deque;
 import java.util.HashMap;
+import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -459,6 +460,30 @@ public final class MergedView implements AutoCloseable {
 
     Map<String, Node> readDir(Node dir) throws IOException {
         return readDir(dir, Budget.unlimited());
+    }
+
+    /** What {@link #walk} does with one entry; returns whether to descend into it when it is a directory. */
+    interface Visitor {
+        boolean visit(Node n) throws IOException;
+    }
+
+    /**
+     * Depth-first, children by name bytes, with an explicit stack (a hostile tree is deeper than any thread's
+     * stack); {@link #readDir} refuses to go deeper than {@link #MAX_DEPTH}. {@code start} itself is visited
+     * first when {@code includeStart}, else only what is below it.
+     */
+    void walk(Node start, boolean includeStart, Budget budget, Visitor visitor) throws IOException {
+        Deque<Iterator<Node>> stack = new ArrayDeque<>();
+        stack.push((includeStart ? List.of(start) : readDir(start, budget).values()).iterator());
+        while (!stack.isEmpty()) {
+            Iterator<Node> it = stack.peek();
+            if (!it.hasNext()) {
+                stack.pop();
+                continue;
+            }
+            Node n = it.next();
+            if (visitor.visit(n) && n.isDir()) stack.push(readDir(n, budget).values().iterator());
+        }
     }
 
     /**

@@ -10,11 +10,8 @@ import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.attribute.FileTime;
-import java.util.ArrayDeque;
 import java.util.Base64;
-import java.util.Deque;
 import java.util.HashMap;
-import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import org.apache.commons.compress.archivers.tar.TarArchiveEntry;
@@ -73,25 +70,13 @@ final class TarExporter {
         void accept(MergedView.Node n) throws IOException;
     }
 
-    /**
-     * Pre-order, children by name bytes, with an explicit stack (a hostile tree is deeper than any thread's
-     * stack); {@link MergedView#readDir} refuses to go deeper than {@link MergedView#MAX_DEPTH}. What waits on
-     * the stack was counted against the budget's entries when its directory was read.
-     */
+    /** Pre-order from {@code start} itself; every entry counts against the budget. */
     private void walk(MergedView.Node start, Visit visit) throws IOException {
-        Deque<Iterator<MergedView.Node>> stack = new ArrayDeque<>();
-        stack.push(List.of(start).iterator());
-        while (!stack.isEmpty()) {
-            Iterator<MergedView.Node> it = stack.peek();
-            if (!it.hasNext()) {
-                stack.pop();
-                continue;
-            }
-            MergedView.Node n = it.next();
+        view.walk(start, true, budget, n -> {
             budget.countEntries(1);
             visit.accept(n);
-            if (n.isDir()) stack.push(view.readDir(n, budget).values().iterator());
-        }
+            return true;
+        });
     }
 
     /** A string whose chars are the bytes of {@code s} (for the ISO-8859-1 stream: one char, one byte). */
