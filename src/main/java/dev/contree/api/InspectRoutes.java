@@ -137,8 +137,8 @@ final class InspectRoutes {
     private void withView(Context ctx, ViewHandler handler) throws Exception {
         Image image = image(ctx, "uuid");
         inPool(ctx, () -> {
-            try (ImageFilesystem.View view = filesystem.open(image); MergedView files = view.files()) {
-                handler.handle(ctx, files);
+            try (ImageFilesystem.View view = filesystem.open(image)) {
+                handler.handle(ctx, view.files());
             }
         });
     }
@@ -158,14 +158,14 @@ final class InspectRoutes {
         return p.startsWith("/") ? p : "/" + p;
     }
 
-    private static String path(Context ctx) {
-        return imagePath(param(ctx, "path"));
+    /** A name field: its display form, plus {@code FIELD_bytes} (base64 of the exact bytes) when it is not UTF-8. */
+    private static void putName(ObjectNode o, String field, String name) {
+        o.put(field, Names.display(name));
+        if (!Names.exact(name)) o.put(field + "_bytes", Names.base64(name));
     }
 
-    /** A path for messages: bytes that are not UTF-8 as \xHH, at most 256 chars. */
-    private static String shown(String path) {
-        String d = Names.display(path.replace('\0', '?'));
-        return d.length() > 256 ? d.substring(0, 256) + "…" : d;
+    private static String path(Context ctx) {
+        return imagePath(param(ctx, "path"));
     }
 
     private Budget budget(Context ctx, long maxEntries, String entriesWhat, long maxBytes, String bytesWhat, boolean stream) {
@@ -187,7 +187,7 @@ final class InspectRoutes {
         Budget b = budget(ctx, limits.dirMaxEntries(), "entries", 0, "bytes", false);
         MergedView.Page page = view.list(dir, offset, limit, b);
         if (limitParam == null && page.total() > limits.listMaxEntries())
-            throw ApiException.tooLarge("directory " + shown(page.path()) + " has " + page.total() + " entries, more than the "
+            throw ApiException.tooLarge("directory " + MergedView.display(page.path()) + " has " + page.total() + " entries, more than the "
                     + limits.listMaxEntries() + " one answer holds; page through it with limit (1.." + limits.listMaxEntries()
                     + ") and offset");
         if (params(ctx, "text").size() > 0) {
@@ -196,8 +196,7 @@ final class InspectRoutes {
             return;
         }
         ObjectNode body = Json.object();
-        body.put("path", Names.display(page.path()));
-        if (!Names.exact(page.path())) body.put("path_bytes", Names.base64(page.path()));
+        putName(body, "path", page.path());
         ArrayNode files = body.putArray("files");
         for (MergedView.Entry e : page.entries()) files.add(entry(e));
         if (limitParam != null) {
@@ -211,8 +210,7 @@ final class InspectRoutes {
 
     static ObjectNode entry(MergedView.Entry e) {
         ObjectNode o = Json.object();
-        o.put("path", Names.display(e.name()));
-        if (!Names.exact(e.name())) o.put("path_bytes", Names.base64(e.name()));
+        putName(o, "path", e.name());
         o.put("size", e.size());
         if (e.ownerResolved()) o.put("owner", e.owner());
         else o.put("owner", e.uid());
@@ -229,8 +227,7 @@ final class InspectRoutes {
         o.put("is_socket", e.type() == MergedView.Type.SOCKET);
         o.put("is_fifo", e.type() == MergedView.Type.FIFO);
         String target = e.symlinkTarget() == null ? "" : e.symlinkTarget();
-        o.put("symlink_to", Names.display(target));
-        if (!Names.exact(target)) o.put("symlink_to_bytes", Names.base64(target));
+        putName(o, "symlink_to", target);
         return o;
     }
 
@@ -238,9 +235,9 @@ final class InspectRoutes {
 
     private void download(Context ctx, MergedView view, boolean withBody) throws IOException {
         String p = path(ctx);
-        MergedView.Entry entry = view.stat(p, true).orElseThrow(() -> ApiException.notFound("file not found: " + shown(p)));
-        if (entry.isDir()) throw ApiException.unprocessable("is a directory: " + shown(p));
-        if (!entry.isRegular()) throw ApiException.unprocessable("not a regular file: " + shown(p));
+        MergedView.Entry entry = view.stat(p, true).orElseThrow(() -> ApiException.notFound("file not found: " + MergedView.display(p)));
+        if (entry.isDir()) throw ApiException.unprocessable("is a directory: " + MergedView.display(p));
+        if (!entry.isRegular()) throw ApiException.unprocessable("not a regular file: " + MergedView.display(p));
         if (entry.size() > limits.downloadMaxBytes())
             throw ApiException.tooLarge("file is " + entry.size() + " bytes, more than the " + limits.downloadMaxBytes()
                     + " bytes a download may serve");
@@ -261,7 +258,7 @@ final class InspectRoutes {
 
     private void archive(Context ctx, MergedView view, boolean withBody) throws IOException {
         String p = path(ctx);
-        if (view.stat(p, false).isEmpty()) throw ApiException.notFound("path not found: " + shown(p));
+        if (view.stat(p, false).isEmpty()) throw ApiException.notFound("path not found: " + MergedView.display(p));
         if (!withBody) {
             ctx.status(200);
             ctx.res().setContentType("application/x-tar");
@@ -308,8 +305,7 @@ final class InspectRoutes {
         ArrayNode matches = body.putArray("matches");
         for (GrepResult.Match m : result.matches()) {
             ObjectNode mo = matches.addObject();
-            mo.put("path", Names.display(m.path()));
-            if (!Names.exact(m.path())) mo.put("path_bytes", Names.base64(m.path()));
+            putName(mo, "path", m.path());
             mo.put("line_number", m.lineNumber());
             mo.put("line_text", m.lineText());
             ArrayNode subs = mo.putArray("submatches");
@@ -323,9 +319,8 @@ final class InspectRoutes {
     private void diff(Context ctx) throws IOException {
         Image a = image(ctx, "uuid");
         Image b = image(ctx, "other");
-        try (ImageFilesystem.View va = filesystem.open(a); ImageFilesystem.View vb = filesystem.open(b);
-             MergedView fa = va.files(); MergedView fb = vb.files()) {
-            DiffResult d = MergedView.diff(fa, fb, budget(ctx, limits.walkMaxEntries(), "entries",
+        try (ImageFilesystem.View va = filesystem.open(a); ImageFilesystem.View vb = filesystem.open(b)) {
+            DiffResult d = MergedView.diff(va.files(), vb.files(), budget(ctx, limits.walkMaxEntries(), "entries",
                     limits.diffMaxBytes(), "bytes of file content compared", false), limits.diffMaxChanges());
             ObjectNode body = Json.object();
             body.put("from", a.uuid());
@@ -341,8 +336,7 @@ final class InspectRoutes {
         ArrayNode out = Json.MAPPER.createArrayNode();
         for (DiffResult.Change c : changes) {
             ObjectNode o = out.addObject();
-            o.put("path", Names.display(c.path()));
-            if (!Names.exact(c.path())) o.put("path_bytes", Names.base64(c.path()));
+            putName(o, "path", c.path());
             o.put("type", c.type().name().toLowerCase(java.util.Locale.ROOT));
             o.put("size", c.size());
             if (c.before() != null && c.after() != null) o.put("size_before", c.before().size());

@@ -18,11 +18,15 @@ public final class ImageFilesystem {
         this.leases = leases;
     }
 
-    /** An open view; closing it releases the layers for garbage collection. */
+    /** An open view; closing it closes the view's layer descriptors, then releases the layers for garbage collection. */
     public record View(MergedView files, LayerLeases.Lease lease) implements AutoCloseable {
         @Override
         public void close() {
-            lease.close();
+            try {
+                files.close();
+            } finally {
+                lease.close();
+            }
         }
     }
 

@@ -378,7 +378,7 @@ public final class MergedView implements AutoCloseable {
     }
 
     /** An image path as clients may see it: escaped bytes as \xHH, NUL as '?', at most 256 chars. */
-    static String display(String path) {
+    public static String display(String path) {
         String p = Names.display(path.replace('\0', '?'));
         return p.length() > 256 ? p.substring(0, 256) + "…" : p;
     }
