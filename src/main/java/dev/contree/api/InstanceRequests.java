@@ -157,10 +157,12 @@ final class InstanceRequests {
             int gid = (int) Fields.integer(spec, "gid", 0, 0, 65534);
             out.put(path, new InstanceSpec.FileSpec(uuid, mode, uid, gid));
         }
-        // A target inside another target would need that file to be a directory.
-        for (String a : out.keySet())
-            for (String b : out.keySet())
-                if (b.startsWith(a + "/")) throw ApiException.badRequest("files: '" + b + "' lies under the file '" + a + "'");
+        // A target inside another target would need that file to be a directory. Each target's parents are looked
+        // up (paths are normalised), not every pair compared: a body may name tens of thousands of files.
+        for (String b : out.keySet())
+            for (int i = b.lastIndexOf('/'); i > 0; i = b.lastIndexOf('/', i - 1))
+                if (out.containsKey(b.substring(0, i)))
+                    throw ApiException.badRequest("files: '" + b + "' lies under the file '" + b.substring(0, i) + "'");
         return out;
     }
 
