@@ -49,6 +49,8 @@ final class OciSandboxRuntime implements SandboxRuntime {
     private final Path stateRoot;
     private final Path bundles;
     private final Path initBinary;
+    /** Where the runtime mounts or creates, relative to any rootfs (the spec's mounts do not depend on which). */
+    private final List<MountPoint> mountPoints;
     private final boolean memsw;
     private final ObjectMapper json = new ObjectMapper();
 
@@ -62,6 +64,9 @@ final class OciSandboxRuntime implements SandboxRuntime {
         Files.createDirectories(bundles);
         this.initBinary = extractInit(state);
         this.memsw = OciSpecs.memswAvailable();
+        Path placeholder = Path.of("/rootfs");
+        this.mountPoints = List.copyOf(OciSpecs.rootfsMountPoints(OciSpecs.mounts(cfg.kind(), placeholder, initBinary),
+                placeholder, initBinary));
     }
 
     @Override public String name() { return cfg.kind() == RuntimeConfig.Kind.RUNSC ? "runsc" : "runc"; }
@@ -70,8 +75,7 @@ final class OciSandboxRuntime implements SandboxRuntime {
 
     @Override
     public List<MountPoint> rootfsMountPoints() {
-        Path placeholder = Path.of("/rootfs");
-        return OciSpecs.rootfsMountPoints(OciSpecs.mounts(cfg.kind(), placeholder, initBinary), placeholder, initBinary);
+        return mountPoints;
     }
 
     /** Copies contree-init from the classpath to stateDir/contree-init-&lt;sha&gt; (root-owned, 0555). */
@@ -189,8 +193,7 @@ final class OciSandboxRuntime implements SandboxRuntime {
         try {
             if (cfg.kind() == RuntimeConfig.Kind.RUNSC) ensureTmp(spec.rootfs());
             // The runtime resolves these on the host: refuse a rootfs where one goes through a symlink.
-            RootfsCheck.verify(spec.rootfs(), OciSpecs.rootfsMountPoints(
-                    OciSpecs.mounts(cfg.kind(), spec.rootfs(), initBinary), spec.rootfs(), initBinary));
+            RootfsCheck.verify(spec.rootfs(), mountPoints);
             OciSpecs.Limits limits = new OciSpecs.Limits(
                     pick(spec.memoryBytes(), cfg.defaultMemoryBytes()),
                     pick(spec.pidsLimit(), cfg.defaultPidsLimit()),
