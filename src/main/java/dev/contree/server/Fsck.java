@@ -233,13 +233,13 @@ public final class Fsck {
     private void checkTempFiles() throws IOException {
         for (String dir : List.of("blobs/tmp", "spool")) {
             Path d = data.resolve(dir);
-            if (!Files.isDirectory(d)) continue;
-            try (var list = Files.list(d)) {
-                for (Path p : list.sorted().toList()) {
-                    problem("stale temp file " + dir + "/" + p.getFileName());
+            if (!Files.isDirectory(d, java.nio.file.LinkOption.NOFOLLOW_LINKS)) continue;
+            try (dev.contree.linux.Dir temp = dev.contree.linux.Dir.open(d, dir)) {
+                for (dev.contree.linux.Dir.Name n : temp.listSorted()) {
+                    problem("stale temp file " + dir + "/" + n);
                     if (repair) {
-                        deleteTree(p);
-                        repaired.add("removed stale temp file " + dir + "/" + p.getFileName());
+                        temp.deleteRecursively(n); // rm -rf that never follows a link
+                        repaired.add("removed stale temp file " + dir + "/" + n);
                     }
                 }
             }
@@ -268,12 +268,4 @@ public final class Fsck {
         }
     }
 
-    private static void deleteTree(Path p) throws IOException {
-        if (Files.isDirectory(p, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
-            try (var list = Files.list(p)) {
-                for (Path c : list.toList()) deleteTree(c);
-            }
-        }
-        Files.delete(p);
-    }
 }
