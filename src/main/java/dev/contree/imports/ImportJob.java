@@ -1,6 +1,7 @@
 package dev.contree.imports;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.contree.cancel.CancelToken;
 import dev.contree.images.AccountStorage;
 import dev.contree.images.ImageService;
 import dev.contree.images.LayerIndex;
@@ -8,7 +9,6 @@ import dev.contree.images.LayerLeases;
 import dev.contree.layerformat.TarLayerWriter;
 import dev.contree.layers.LayerBuilder;
 import dev.contree.layers.LayerStore;
-import dev.contree.operations.CancelToken;
 import dev.contree.operations.Job;
 import dev.contree.operations.OperationService;
 import dev.contree.operations.OperationStatus;
@@ -93,7 +93,7 @@ final class ImportJob implements Job {
             threads.interruptAll();
         });
         ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor(Thread.ofVirtual().factory());
-        timer.schedule(() -> cancel.cancel("import timed out after " + request.timeoutSeconds() + " s"),
+        timer.schedule(() -> cancel.cancel(CancelToken.Reason.TIMEOUT, "import timed out after " + request.timeoutSeconds() + " s"),
                 request.timeoutSeconds(), TimeUnit.SECONDS);
         List<LayerBuilder> builders = Collections.synchronizedList(new ArrayList<>());
         List<LayerLeases.Lease> held = new ArrayList<>();
@@ -161,9 +161,9 @@ final class ImportJob implements Job {
             threads.exit(); // deleting pending layers must not trip over a pending interrupt
             abortAll(builders);
             if (cancel.isCancelled()) {
-                String why = cancel.reason();
-                OperationStatus status = why.startsWith("import timed out") ? OperationStatus.FAILED : OperationStatus.CANCELLED;
-                return new Result(new OperationService.Completion(status, why, null, null, null, null, null, metadata), null);
+                // Running out of time is the import failing; a client's cancel or a shutdown is not.
+                OperationStatus status = cancel.reason() == CancelToken.Reason.TIMEOUT ? OperationStatus.FAILED : OperationStatus.CANCELLED;
+                return new Result(new OperationService.Completion(status, cancel.message(), null, null, null, null, null, metadata), null);
             }
             String msg = e instanceof ImportFailure || e instanceof dev.contree.layerformat.LayerFormatException
                     ? e.getMessage() : "import failed: " + (e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage());
@@ -341,7 +341,7 @@ final class ImportJob implements Job {
     }
 
     private static void checkCancelled(CancelToken cancel) throws InterruptedIOException {
-        if (cancel.isCancelled()) throw new InterruptedIOException(cancel.reason());
+        if (cancel.isCancelled()) throw new InterruptedIOException(cancel.message());
     }
 
     private static void closeQuietly(Closeable c) {

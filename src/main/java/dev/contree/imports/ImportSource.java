@@ -1,7 +1,7 @@
 package dev.contree.imports;
 
+import dev.contree.cancel.CancelToken;
 import dev.contree.images.ImageConfig;
-import dev.contree.operations.CancelToken;
 
 import java.io.IOException;
 import java.io.InputStream;

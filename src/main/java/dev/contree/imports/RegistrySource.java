@@ -1,7 +1,7 @@
 package dev.contree.imports;
 
+import dev.contree.cancel.CancelToken;
 import dev.contree.images.ImageConfig;
-import dev.contree.operations.CancelToken;
 import dev.contree.registry.BlobStream;
 import dev.contree.registry.Credentials;
 import dev.contree.registry.Descriptor;
@@ -34,7 +34,7 @@ final class RegistrySource implements ImportSource {
     public Resolved resolve(CancelToken cancel) throws IOException {
         PulledImage img;
         try {
-            img = client.resolve(ref, creds, cancel::isCancelled);
+            img = client.resolve(ref, creds, cancel);
         } catch (RegistryException e) {
             throw failure(e);
         }
@@ -47,7 +47,7 @@ final class RegistrySource implements ImportSource {
                 @Override
                 public InputStream open() throws IOException {
                     try {
-                        return new RegistryBlob(client.openBlob(ref, d, creds, cancel::isCancelled));
+                        return new RegistryBlob(client.openBlob(ref, d, creds, cancel));
                     } catch (RegistryException e) {
                         throw failure(e);
                     }

@@ -15,7 +15,6 @@ import dev.contree.operations.Job;
 import dev.contree.operations.OperationService;
 import dev.contree.operations.OperationStatus;
 import dev.contree.operations.StreamRepr;
-import dev.contree.sandbox.CancelSignal;
 import dev.contree.sandbox.SandboxListener;
 import dev.contree.sandbox.SandboxResult;
 import dev.contree.sandbox.SandboxRuntime;
@@ -141,7 +140,7 @@ final class ExecutionJob implements Job {
             ctx.event(1, "spawn", spawnEvent(env, cwd, user));
             SandboxResult r;
             try {
-                r = engine.runtime().run(sandbox, new EventListener(ctx), cancelSignal(ctx));
+                r = engine.runtime().run(sandbox, new EventListener(ctx), ctx.cancel());
             } catch (IOException | RuntimeException e) {
                 ctx.event(0, "shutdown", InstanceResults.shutdownEvent("error"));
                 throw e;
@@ -151,7 +150,7 @@ final class ExecutionJob implements Job {
                 settled = true;
                 engine.store().discard(layer);
                 // A client's cancel is already recorded as CANCELLED; anything else (shutdown) is a failure.
-                return failure(OperationStatus.FAILED, "execution interrupted: " + ctx.cancel().reason());
+                return failure(OperationStatus.FAILED, "execution interrupted: " + ctx.cancel().message());
             }
             if (r.infraError() != null) {
                 ctx.event(0, "shutdown", InstanceResults.shutdownEvent("error"));
@@ -290,13 +289,6 @@ final class ExecutionJob implements Job {
     private static boolean secret(String name) {
         String n = name.toLowerCase(Locale.ROOT);
         return SECRET_HINTS.stream().anyMatch(n::endsWith);
-    }
-
-    private static CancelSignal cancelSignal(Context ctx) {
-        return new CancelSignal() {
-            @Override public boolean isCancelled() { return ctx.cancel().isCancelled(); }
-            @Override public void onCancel(Runnable r) { ctx.cancel().onCancel(r); }
-        };
     }
 
     private static ObjectNode json() {

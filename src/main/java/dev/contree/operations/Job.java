@@ -1,6 +1,7 @@
 package dev.contree.operations;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.contree.cancel.CancelToken;
 import dev.contree.images.ImageService;
 
 /** The work behind an operation, run by the {@link Scheduler} once admitted. */

@@ -2,6 +2,7 @@ package dev.contree.operations;
 
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.contree.cancel.CancelToken;
 import dev.contree.images.Image;
 import dev.contree.images.ImageService;
 import org.slf4j.Logger;
@@ -246,7 +247,7 @@ public final class Scheduler implements AutoCloseable {
 
     private void cancelled(String uuid) {
         CancelToken token = running.get(uuid);
-        if (token != null) token.cancel("cancelled by request");
+        if (token != null) token.cancel(CancelToken.Reason.CLIENT_REQUEST);
         lock.lock();
         try {
             for (Iterator<ArrayDeque<Queued>> it = queues.values().iterator(); it.hasNext(); ) {
@@ -296,7 +297,7 @@ public final class Scheduler implements AutoCloseable {
         } finally {
             lock.unlock();
         }
-        running.values().forEach(t -> t.cancel("server shutting down"));
+        running.values().forEach(t -> t.cancel(CancelToken.Reason.SERVER_SHUTDOWN));
         long deadline = System.nanoTime() + grace.toNanos();
         lock.lock();
         try {

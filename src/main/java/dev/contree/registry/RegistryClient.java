@@ -2,6 +2,7 @@ package dev.contree.registry;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.contree.cancel.CancelToken;
 import dev.contree.registry.RegistryException.Kind;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -72,7 +73,7 @@ public final class RegistryClient implements AutoCloseable {
     private record CachedToken(String token, Instant expires) {}
 
     /** Per-call context. */
-    private record Ctx(ImageReference ref, Credentials creds, CancelCheck cancel) {
+    private record Ctx(ImageReference ref, Credentials creds, CancelToken cancel) {
         String scope() {
             return "repository:" + ref.repository() + ":pull";
         }
@@ -101,8 +102,8 @@ public final class RegistryClient implements AutoCloseable {
      * and the config. Manifest digests are verified when pulling by digest and for every index entry; the config
      * blob is verified against its descriptor.
      */
-    public PulledImage resolve(ImageReference ref, Credentials creds, CancelCheck cancel) throws RegistryException {
-        Ctx ctx = new Ctx(ref, creds == null ? Credentials.ANONYMOUS : creds, cancel == null ? CancelCheck.NEVER : cancel);
+    public PulledImage resolve(ImageReference ref, Credentials creds, CancelToken cancel) throws RegistryException {
+        Ctx ctx = new Ctx(ref, creds == null ? Credentials.ANONYMOUS : creds, cancel == null ? CancelToken.none() : cancel);
         Manifest top = fetchManifest(ctx, ref.reference(), null);
         Manifest m = top;
         String indexDigest = null;
@@ -154,11 +155,11 @@ public final class RegistryClient implements AutoCloseable {
      * committing data that was consumed by a reader that may stop early.
      */
     public BlobStream openBlob(ImageReference ref, Descriptor layer, Credentials creds) throws RegistryException {
-        return openBlob(ref, layer, creds, CancelCheck.NEVER);
+        return openBlob(ref, layer, creds, CancelToken.none());
     }
 
-    public BlobStream openBlob(ImageReference ref, Descriptor layer, Credentials creds, CancelCheck cancel) throws RegistryException {
-        Ctx ctx = new Ctx(ref, creds == null ? Credentials.ANONYMOUS : creds, cancel == null ? CancelCheck.NEVER : cancel);
+    public BlobStream openBlob(ImageReference ref, Descriptor layer, Credentials creds, CancelToken cancel) throws RegistryException {
+        Ctx ctx = new Ctx(ref, creds == null ? Credentials.ANONYMOUS : creds, cancel == null ? CancelToken.none() : cancel);
         return openBlob(ctx, layer, "layer " + layer.digest() + " of " + ref);
     }
 

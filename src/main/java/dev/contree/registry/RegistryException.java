@@ -22,7 +22,7 @@ public class RegistryException extends Exception {
         NETWORK,
         /** A plain-HTTP request to a host that is neither loopback nor configured as insecure (refused before sending). */
         INSECURE,
-        /** The {@link CancelCheck} said stop. */
+        /** The caller's {@link dev.contree.cancel.CancelToken} was cancelled (or the thread interrupted). */
         CANCELLED
     }
 

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.ByteArrayOutputStream;
 import java.io.DataInputStream;
 import java.io.EOFException;
+import dev.contree.cancel.CancelToken;
 import dev.contree.linux.Dir;
 
 import java.io.IOException;
@@ -171,9 +172,9 @@ final class OciSandboxRuntime implements SandboxRuntime {
     // ---------------------------------------------------------------- run
 
     @Override
-    public SandboxResult run(SandboxSpec spec, SandboxListener listener, CancelSignal cancel) throws IOException {
+    public SandboxResult run(SandboxSpec spec, SandboxListener listener, CancelToken cancel) throws IOException {
         if (listener == null) listener = SandboxListener.NONE;
-        if (cancel == null) cancel = CancelSignal.NEVER;
+        if (cancel == null) cancel = CancelToken.none();
         long outputCap = spec.outputCap() > 0 ? spec.outputCap() : cfg.defaultOutputCap();
         if (cancel.isCancelled()) return cancelledBeforeStart(spec, outputCap);
         if (!Files.isDirectory(spec.rootfs(), LinkOption.NOFOLLOW_LINKS))
@@ -309,7 +310,7 @@ final class OciSandboxRuntime implements SandboxRuntime {
     }
 
     private SandboxResult buildResult(SandboxSpec spec, Demux d, ByteArrayOutputStream rtErr, Process proc,
-                                      Killer killer, CancelSignal cancel, double elapsedHost) {
+                                      Killer killer, CancelToken cancel, double elapsedHost) {
         d.out.finish(d.listener, "stdout");
         d.err.finish(d.listener, "stderr");
         Map<String, String> r = d.error == null ? d.result : null; // a damaged stream's result is not init's

@@ -8,7 +8,7 @@ package dev.contree.sandbox;
  * @param timedOut      killed because the spec's timeout elapsed (then signal 9, exitCode -1)
  * @param coreDump      the wait status had the core-dump flag
  * @param pid           pid of the command inside the sandbox, -1 if unknown
- * @param cancelled     the run was cancelled through the CancelSignal
+ * @param cancelled     the run was cancelled through its CancelToken
  * @param execError     the command could not be started (not found, chdir failed, ...); the
  *                      exit code is then 127 (not found) / 126 (not executable) / 125 (setup), and
  *                      the message is also written to the command's stderr. Not an infra failure.

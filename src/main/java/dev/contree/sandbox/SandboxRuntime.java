@@ -1,5 +1,7 @@
 package dev.contree.sandbox;
 
+import dev.contree.cancel.CancelToken;
+
 import java.io.IOException;
 import java.util.List;
 
@@ -42,10 +44,10 @@ public interface SandboxRuntime {
      * dir, cgroup or mount behind. Infrastructure problems are reported in
      * {@link SandboxResult#infraError()}; an IOException only when the run could not be set up at all.
      */
-    SandboxResult run(SandboxSpec spec, SandboxListener listener, CancelSignal cancel) throws IOException;
+    SandboxResult run(SandboxSpec spec, SandboxListener listener, CancelToken cancel) throws IOException;
 
     default SandboxResult run(SandboxSpec spec) throws IOException {
-        return run(spec, SandboxListener.NONE, CancelSignal.NEVER);
+        return run(spec, SandboxListener.NONE, CancelToken.none());
     }
 
     /** Removes containers, bundles and cgroups left behind by a crashed server. Returns how many containers. */

@@ -1,5 +1,6 @@
 package dev.contree.registry;
 
+import dev.contree.cancel.CancelToken;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -44,7 +45,7 @@ class RegistryAuthTest {
     }
 
     private static void pullAll(RegistryClient c, ImageReference ref, Credentials creds) throws Exception {
-        PulledImage img = c.resolve(ref, creds, CancelCheck.NEVER);
+        PulledImage img = c.resolve(ref, creds, CancelToken.none());
         assertThat(img.manifestDigest()).isEqualTo(image.manifestDigest());
         assertThat(img.config().env()).containsExactly("X=1");
         for (Descriptor d : img.layers()) {

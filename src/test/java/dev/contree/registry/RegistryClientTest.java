@@ -1,5 +1,6 @@
 package dev.contree.registry;
 
+import dev.contree.cancel.CancelToken;
 import org.apache.commons.compress.archivers.tar.TarArchiveEntry;
 import org.apache.commons.compress.archivers.tar.TarArchiveInputStream;
 import org.junit.jupiter.api.AfterAll;
@@ -83,7 +84,7 @@ class RegistryClientTest {
 
     @Test
     void anonymousPullResolvesManifestConfigAndLayers() throws Exception {
-        PulledImage img = client.resolve(reg.ref("test/busybox:v1"), Credentials.ANONYMOUS, CancelCheck.NEVER);
+        PulledImage img = client.resolve(reg.ref("test/busybox:v1"), Credentials.ANONYMOUS, CancelToken.none());
         assertThat(img.manifestDigest()).isEqualTo(single.manifestDigest());
         assertThat(img.manifestMediaType()).isEqualTo(RegistryClient.OCI_MANIFEST);
         assertThat(img.indexDigest()).isNull();
@@ -133,7 +134,7 @@ class RegistryClientTest {
 
     @Test
     void dockerSchema2MediaTypes() throws Exception {
-        PulledImage img = client.resolve(reg.ref("test/docker:v1"), Credentials.ANONYMOUS, CancelCheck.NEVER);
+        PulledImage img = client.resolve(reg.ref("test/docker:v1"), Credentials.ANONYMOUS, CancelToken.none());
         assertThat(img.manifestMediaType()).isEqualTo(RegistryClient.DOCKER_MANIFEST);
         assertThat(img.layers()).extracting(Descriptor::mediaType).containsExactly(Descriptor.DOCKER_LAYER_GZIP);
         assertThat(img.layers().getFirst().compression()).isEqualTo(Compression.GZIP);
@@ -142,7 +143,7 @@ class RegistryClientTest {
 
     @Test
     void multiArchIndexPicksVariantlessLinuxAmd64() throws Exception {
-        PulledImage img = client.resolve(reg.ref("test/multi"), Credentials.ANONYMOUS, CancelCheck.NEVER);
+        PulledImage img = client.resolve(reg.ref("test/multi"), Credentials.ANONYMOUS, CancelToken.none());
         OciLayoutBuilder.Image amd64 = multi.images().get(2);
         assertThat(img.indexDigest()).isEqualTo(multi.indexDigest());
         assertThat(img.manifestDigest()).isEqualTo(amd64.manifestDigest());
@@ -243,7 +244,9 @@ class RegistryClientTest {
 
     @Test
     void cancelledBeforeRequest() {
-        assertThatThrownBy(() -> client.resolve(reg.ref("test/busybox:v1"), null, () -> true))
+        CancelToken cancelled = new CancelToken();
+        cancelled.cancel(CancelToken.Reason.CLIENT_REQUEST);
+        assertThatThrownBy(() -> client.resolve(reg.ref("test/busybox:v1"), null, cancelled))
             .isInstanceOfSatisfying(RegistryException.class, e -> assertThat(e.kind()).isEqualTo(RegistryException.Kind.CANCELLED));
     }
 

@@ -2,6 +2,8 @@ package dev.contree.sandbox;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.contree.cancel.CancelToken;
+
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.ServerSocket;
@@ -214,7 +216,7 @@ class SandboxRuntimeTest {
         };
         long total = 64L << 20;
         SandboxSpec s = sh("yes | head -c " + total + "; echo small >&2").outputCap(100_000).build();
-        SandboxResult r = RUNTIMES.get(k).run(s, l, CancelSignal.NEVER);
+        SandboxResult r = RUNTIMES.get(k).run(s, l, CancelToken.none());
         assertThat(r.infraError()).isNull();
         assertThat(r.stdout()).hasSize(100_000);
         assertThat(r.stdoutTruncated()).isTrue();
@@ -317,7 +319,7 @@ class SandboxRuntimeTest {
             assertThat(started.await(20, TimeUnit.SECONDS)).isTrue();
             Thread.sleep(300);
             long t0 = System.nanoTime();
-            token.cancel();
+            token.cancel(CancelToken.Reason.CLIENT_REQUEST);
             SandboxResult r = f.get(10, TimeUnit.SECONDS);
             double took = (System.nanoTime() - t0) / 1e9;
             assertThat(r.cancelled()).isTrue();
