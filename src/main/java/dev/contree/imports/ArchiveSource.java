@@ -1,11 +1,10 @@
 package dev.contree.imports;
 
-import dev.contree.registry.BlobStream;
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.contree.cancel.CancelToken;
 import dev.contree.images.ImageConfig;
+import dev.contree.registry.BlobStream;
 import dev.contree.registry.Descriptor;
+import dev.contree.registry.OciJson;
 import org.apache.commons.compress.archivers.tar.TarArchiveEntry;
 import org.apache.commons.compress.archivers.tar.TarFile;
 
@@ -18,9 +17,9 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.HashMap;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -34,7 +33,6 @@ import java.util.regex.Pattern;
 final class ArchiveSource implements ImportSource {
     enum Kind { OCI, DOCKER }
 
-    private static final ObjectMapper JSON = new ObjectMapper();
     private static final long MAX_JSON = 16L << 20;
     private static final Pattern BLOB_PATH = Pattern.compile("(?:.*/)?blobs/sha256/([0-9a-f]{64})");
     private static final Pattern HEX_JSON = Pattern.compile("(?:.*/)?([0-9a-f]{64})\\.json");
@@ -156,11 +154,19 @@ final class ArchiveSource implements ImportSource {
         return bytes;
     }
 
-    private JsonNode parse(String name, byte[] bytes) throws ImportFailure {
+    /** One of {@link OciJson}'s parsers. */
+    @FunctionalInterface
+    private interface JsonParser<T> {
+        T parse(byte[] json) throws OciJson.InvalidJson;
+    }
+
+    /** Parses one JSON file of the archive; {@code what} names the document for a shape error. */
+    private static <T> T parse(String name, String what, JsonParser<T> parser, byte[] bytes) throws ImportFailure {
         try {
-            return JSON.readTree(bytes);
-        } catch (IOException e) {
-            throw new ImportFailure(name + " is not valid JSON: " + (e instanceof com.fasterxml.jackson.core.JsonProcessingException j ? j.getOriginalMessage() : e.getMessage()));
+            return parser.parse(bytes);
+        } catch (OciJson.InvalidJson e) {
+            throw new ImportFailure(e.isSyntaxError() ? name + " is not valid JSON: " + e.getMessage()
+                : name + " is not a valid " + what + ": " + e.getMessage());
         }
     }
 
@@ -184,31 +190,31 @@ final class ArchiveSource implements ImportSource {
     // ------------------------------------------------------------------------------------------------ OCI layout
 
     private Resolved oci() throws IOException {
-        JsonNode index = parse("index.json", readJson("index.json", null));
-        List<JsonNode> queue = new ArrayList<>(candidates(index.path("manifests")));
+        OciJson.Manifest index = parse("index.json", "image index", OciJson::manifest, readJson("index.json", null)).orElse(EMPTY);
+        List<OciJson.ContentDescriptor> queue = new ArrayList<>(candidates(index.manifests()));
         List<String> seen = new ArrayList<>();
         for (int steps = 0; !queue.isEmpty() && steps < 64; steps++) {
-            JsonNode d = queue.removeFirst();
-            String digest = d.path("digest").asText(null);
+            OciJson.ContentDescriptor d = queue.removeFirst();
+            String digest = d.digest();
             String path = blobPath(digest);
             byte[] bytes = readJson(path, digest);
-            JsonNode m = parse(path, bytes);
-            String mt = d.path("mediaType").asText(m.path("mediaType").asText(""));
-            if (mt.equals(OCI_INDEX) || mt.equals(DOCKER_LIST) || m.has("manifests")) {
-                queue.addAll(0, candidates(m.path("manifests")));
+            OciJson.Manifest m = parse(path, "image manifest", OciJson::manifest, bytes).orElse(EMPTY);
+            String mt = d.mediaType() != null ? d.mediaType() : Objects.requireNonNullElse(m.mediaType(), "");
+            if (mt.equals(OCI_INDEX) || mt.equals(DOCKER_LIST) || m.manifests() != null) {
+                queue.addAll(0, candidates(m.manifests()));
                 continue;
             }
-            JsonNode cfgDesc = m.path("config");
-            String cfgDigest = cfgDesc.path("digest").asText(null);
-            JsonNode config = parse("config", readJson(blobPath(cfgDigest), cfgDigest));
-            String platform = config.path("os").asText("") + "/" + config.path("architecture").asText("");
-            if (!platformOk(config)) {
-                seen.add(platform);
+            String cfgDigest = m.config() == null ? null : m.config().digest();
+            OciJson.Configuration config = configJson("config", readJson(blobPath(cfgDigest), cfgDigest));
+            dev.contree.registry.ImageConfig image = config.toImageConfig();
+            if (!platformOk(image)) {
+                seen.add(image.os() + "/" + image.architecture());
                 continue;
             }
             List<Layer> layers = new ArrayList<>();
-            for (JsonNode l : m.path("layers")) {
-                Descriptor desc = new Descriptor(l.path("mediaType").asText(""), l.path("digest").asText(null), l.path("size").asLong(-1));
+            for (OciJson.ContentDescriptor l : Objects.requireNonNullElse(m.layers(), List.<OciJson.ContentDescriptor>of())) {
+                if (l == null) l = OciJson.ContentDescriptor.ABSENT;
+                Descriptor desc = new Descriptor(Objects.requireNonNullElse(l.mediaType(), ""), l.digest(), l.size() == null ? -1 : l.size());
                 if (!desc.isLayer()) throw new ImportFailure("layer " + desc.digest() + " has unsupported media type '" + desc.mediaType() + "'");
                 String lp = blobPath(desc.digest());
                 if (desc.size() >= 0 && entrySize(lp) != desc.size()) {
@@ -216,21 +222,26 @@ final class ArchiveSource implements ImportSource {
                 }
                 layers.add(layer(lp, desc.digest(), desc.size(), "layer " + desc.digest()));
             }
-            return new Resolved(layers, config(config));
+            return new Resolved(layers, runSettings(image));
         }
         throw new ImportFailure("the archive has no " + os + "/" + arch + " image" + (seen.isEmpty() ? "" : " (found " + String.join(", ", seen) + ")"));
     }
 
+    /** An index or manifest that is JSON but not an object: nothing in it. */
+    private static final OciJson.Manifest EMPTY = new OciJson.Manifest(null, null, null, null, null);
+
     /** Index entries worth trying, the ones whose platform matches first; other platforms and attestations are skipped. */
-    private List<JsonNode> candidates(JsonNode manifests) {
-        List<JsonNode> match = new ArrayList<>();
-        List<JsonNode> unknown = new ArrayList<>();
-        for (JsonNode d : manifests) {
-            JsonNode p = d.get("platform");
-            if (p == null || !p.isObject()) {
+    private List<OciJson.ContentDescriptor> candidates(List<OciJson.ContentDescriptor> manifests) {
+        List<OciJson.ContentDescriptor> match = new ArrayList<>();
+        List<OciJson.ContentDescriptor> unknown = new ArrayList<>();
+        if (manifests == null) return match;
+        for (OciJson.ContentDescriptor d : manifests) {
+            if (d == null) d = OciJson.ContentDescriptor.ABSENT;
+            OciJson.Platform p = d.platform();
+            if (p == null) {
                 unknown.add(d);
-            } else if (os.equals(p.path("os").asText()) && arch.equals(p.path("architecture").asText())) {
-                String v = p.path("variant").asText("");
+            } else if (os.equals(Objects.requireNonNullElse(p.os(), "")) && arch.equals(Objects.requireNonNullElse(p.architecture(), ""))) {
+                String v = Objects.requireNonNullElse(p.variant(), "");
                 if (v.isEmpty() || v.equals("v1")) match.addFirst(d);
                 else match.add(d);
             }
@@ -239,32 +250,34 @@ final class ArchiveSource implements ImportSource {
         return match;
     }
 
-    private boolean platformOk(JsonNode config) {
-        String o = config.path("os").asText("");
-        String a = config.path("architecture").asText("");
+    private boolean platformOk(dev.contree.registry.ImageConfig config) {
+        String o = config.os();
+        String a = config.architecture();
         return (o.isEmpty() || o.equals(os)) && (a.isEmpty() || a.equals(arch));
     }
 
     // ------------------------------------------------------------------------------------------------ docker save
 
     private Resolved docker() throws IOException {
-        JsonNode manifest = parse("manifest.json", readJson("manifest.json", null));
-        if (!manifest.isArray() || manifest.isEmpty()) throw new ImportFailure("manifest.json lists no image");
+        List<OciJson.DockerArchiveImage> manifest = parse("manifest.json", "docker save manifest", OciJson::dockerArchive,
+                readJson("manifest.json", null));
+        if (manifest.isEmpty()) throw new ImportFailure("manifest.json lists no image");
         List<String> seen = new ArrayList<>();
-        for (JsonNode img : manifest) {
-            String cfgPath = img.path("Config").asText(null);
+        for (OciJson.DockerArchiveImage img : manifest) {
+            String cfgPath = img.config();
             if (cfgPath == null) throw new ImportFailure("manifest.json: an image has no Config");
-            JsonNode config = parse(cfgPath, readJson(cfgPath, digestFromPath(cfgPath)));
-            if (!platformOk(config)) {
-                seen.add(config.path("os").asText("") + "/" + config.path("architecture").asText(""));
+            OciJson.Configuration config = configJson(cfgPath, readJson(cfgPath, digestFromPath(cfgPath)));
+            dev.contree.registry.ImageConfig image = config.toImageConfig();
+            if (!platformOk(image)) {
+                seen.add(image.os() + "/" + image.architecture());
                 continue;
             }
-            List<String> diffIds = new ArrayList<>();
-            config.path("rootfs").path("diff_ids").forEach(n -> diffIds.add(n.asText()));
-            JsonNode paths = img.path("Layers");
+            List<String> diffIds = config.diffIds();
+            List<String> paths = Objects.requireNonNullElse(img.layers(), List.of());
             List<Layer> layers = new ArrayList<>();
             for (int i = 0; i < paths.size(); i++) {
-                String lp = paths.get(i).asText();
+                String lp = paths.get(i);
+                if (lp == null) throw new ImportFailure("manifest.json: an image lists a layer without a path");
                 // Named by digest (OCI-style blobs/sha256/<hex>), or legacy <id>/layer.tar: an uncompressed tar whose sha256 is the diff_id.
                 String digest = digestFromPath(lp);
                 if (digest == null && i < diffIds.size()) digest = diffIds.get(i);
@@ -273,7 +286,7 @@ final class ArchiveSource implements ImportSource {
                 }
                 layers.add(layer(lp, digest, entrySize(lp), "layer " + lp));
             }
-            return new Resolved(layers, config(config));
+            return new Resolved(layers, runSettings(image));
         }
         throw new ImportFailure("the archive has no " + os + "/" + arch + " image (found " + String.join(", ", seen) + ")");
     }
@@ -289,15 +302,12 @@ final class ArchiveSource implements ImportSource {
 
     // ------------------------------------------------------------------------------------------------ config
 
-    static ImageConfig config(JsonNode configJson) {
-        JsonNode c = configJson.path("config");
-        Map<String, String> env = new LinkedHashMap<>();
-        for (JsonNode e : c.path("Env")) {
-            String s = e.asText();
-            int i = s.indexOf('=');
-            if (i < 0) env.put(s, "");
-            else env.put(s.substring(0, i), s.substring(i + 1));
-        }
-        return new ImageConfig(env, c.path("WorkingDir").asText(""), c.path("User").asText(""));
+    /** A config that is JSON but not an object counts as an empty one (no platform, nothing to set). */
+    private static OciJson.Configuration configJson(String name, byte[] bytes) throws ImportFailure {
+        return parse(name, "image config", OciJson::configuration, bytes).orElse(new OciJson.Configuration(null, null, null, null));
+    }
+
+    private static ImageConfig runSettings(dev.contree.registry.ImageConfig c) {
+        return new ImageConfig(c.envMap(), c.workingDir(), c.user());
     }
 }

@@ -1,7 +1,5 @@
 package dev.contree.registry;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.contree.cancel.CancelToken;
 import dev.contree.registry.RegistryException.Kind;
 import org.slf4j.Logger;
@@ -62,7 +60,6 @@ public final class RegistryClient implements AutoCloseable {
 
     private final RegistryConfig cfg;
     private final HttpClient http;
-    private final ObjectMapper json = new ObjectMapper();
     /** apiHost → "https" / "http", learned by the first successful ping. */
     private final Map<String, String> schemes = new ConcurrentHashMap<>();
     /** apiHost → last challenge seen (Bearer or Basic); absent = no auth needed so far. */
@@ -104,8 +101,7 @@ public final class RegistryClient implements AutoCloseable {
      */
     public PulledImage resolve(ImageReference ref, Credentials creds, CancelToken cancel) throws RegistryException {
         Ctx ctx = new Ctx(ref, creds == null ? Credentials.ANONYMOUS : creds, cancel == null ? CancelToken.none() : cancel);
-        Manifest top = fetchManifest(ctx, ref.reference(), null);
-        Manifest m = top;
+        Fetched m = fetchManifest(ctx, ref.reference(), null);
         String indexDigest = null;
         for (int depth = 0; m.isIndex(); depth++) {
             if (depth >= 2) throw new RegistryException(Kind.UNSUPPORTED, "image " + ref + ": nested image indexes are not supported");
@@ -113,17 +109,15 @@ public final class RegistryClient implements AutoCloseable {
             Descriptor pick = pickPlatform(ctx, m);
             m = fetchManifest(ctx, pick.digest(), pick);
         }
-        JsonNode body = m.json;
-        JsonNode cfgNode = body.path("config");
-        Descriptor configDesc = descriptor(ctx, cfgNode, "config");
+        OciJson.Manifest body = m.body;
+        Descriptor configDesc = descriptor(ctx, body.config(), "config");
         String cmt = configDesc.mediaType();
         if (cmt != null && !cmt.isEmpty() && !cmt.equals(OCI_CONFIG) && !cmt.equals(DOCKER_CONFIG)) {
             throw new RegistryException(Kind.UNSUPPORTED, "image " + ref + " is not a container image (config media type " + cmt + ")");
         }
         List<Descriptor> layers = new ArrayList<>();
-        JsonNode ls = body.path("layers");
-        if (!ls.isArray()) throw new RegistryException(Kind.PROTOCOL, "manifest of " + ref + " has no layers list");
-        for (JsonNode l : ls) {
+        if (body.layers() == null) throw new RegistryException(Kind.PROTOCOL, "manifest of " + ref + " has no layers list");
+        for (OciJson.ContentDescriptor l : body.layers()) {
             Descriptor d = descriptor(ctx, l, "layer");
             if (!d.isLayer()) {
                 throw new RegistryException(Kind.UNSUPPORTED, "image " + ref + " has a layer of unsupported media type '" + d.mediaType() + "'");
@@ -170,13 +164,14 @@ public final class RegistryClient implements AutoCloseable {
 
     // ------------------------------------------------------------------------------------------------ manifests
 
-    private record Manifest(String mediaType, String digest, JsonNode json) {
+    /** A manifest or index as fetched: its media type (declared or sniffed), the digest of its bytes, and its body. */
+    private record Fetched(String mediaType, String digest, OciJson.Manifest body) {
         boolean isIndex() {
             return mediaType.equals(OCI_INDEX) || mediaType.equals(DOCKER_LIST);
         }
     }
 
-    private Manifest fetchManifest(Ctx ctx, String reference, Descriptor expected) throws RegistryException {
+    private Fetched fetchManifest(Ctx ctx, String reference, Descriptor expected) throws RegistryException {
         ImageReference ref = ctx.ref;
         HttpResponse<InputStream> resp = send(ctx, "/v2/" + ref.repository() + "/manifests/" + reference, MANIFEST_ACCEPT);
         byte[] bytes;
@@ -196,23 +191,26 @@ public final class RegistryClient implements AutoCloseable {
                 + expected.size() + " bytes, got " + bytes.length);
         }
         String header = resp.headers().firstValue("Docker-Content-Digest").orElse(null);
-        JsonNode node;
+        OciJson.Manifest node;
         try {
-            node = json.readTree(bytes);
-        } catch (IOException e) {
-            throw new RegistryException(Kind.PROTOCOL, "registry " + ref.registry() + " returned an invalid manifest for " + ref + " (not JSON)");
+            node = OciJson.manifest(bytes).orElse(null);
+        } catch (OciJson.InvalidJson e) {
+            if (e.isSyntaxError()) {
+                throw new RegistryException(Kind.PROTOCOL, "registry " + ref.registry() + " returned an invalid manifest for " + ref + " (not JSON)");
+            }
+            node = null; // JSON, but a field of the wrong type
         }
-        if (node == null || !node.isObject()) throw new RegistryException(Kind.PROTOCOL, "registry returned an invalid manifest for " + ref);
+        if (node == null) throw new RegistryException(Kind.PROTOCOL, "registry returned an invalid manifest for " + ref);
         String ct = resp.headers().firstValue("Content-Type").map(v -> v.split(";")[0].strip().toLowerCase(Locale.ROOT)).orElse("");
-        String mt = node.path("mediaType").asText("");
+        String mt = Objects.requireNonNullElse(node.mediaType(), "");
         if (mt.isEmpty()) mt = ct;
-        if (node.path("schemaVersion").asInt(0) == 1 || mt.equals(DOCKER_SCHEMA1) || mt.equals(DOCKER_SCHEMA1_SIGNED)) {
+        if (Objects.equals(node.schemaVersion(), 1) || mt.equals(DOCKER_SCHEMA1) || mt.equals(DOCKER_SCHEMA1_SIGNED)) {
             throw new RegistryException(Kind.UNSUPPORTED, "image " + ref + " uses a Docker schema 1 manifest, which is not supported"
                 + " (re-push it with a current Docker or skopeo)");
         }
         if (!mt.equals(OCI_INDEX) && !mt.equals(DOCKER_LIST) && !mt.equals(OCI_MANIFEST) && !mt.equals(DOCKER_MANIFEST)) {
-            if (node.has("manifests")) mt = OCI_INDEX;
-            else if (node.has("layers") && node.has("config")) mt = OCI_MANIFEST;
+            if (node.manifests() != null) mt = OCI_INDEX;
+            else if (node.layers() != null && node.config() != null) mt = OCI_MANIFEST;
             else throw new RegistryException(Kind.UNSUPPORTED, "image " + ref + ": unsupported manifest media type '" + mt + "'");
         }
         if (header != null && header.startsWith("sha256:") && !header.equals(digest)) {
@@ -220,18 +218,20 @@ public final class RegistryClient implements AutoCloseable {
                 + " header: header " + header + ", content " + digest);
         }
         log.debug("manifest {} of {}: {} {}", reference, ref, mt, digest);
-        return new Manifest(mt, digest, node);
+        return new Fetched(mt, digest, node);
     }
 
-    private Descriptor pickPlatform(Ctx ctx, Manifest index) throws RegistryException {
-        JsonNode ms = index.json.path("manifests");
+    private Descriptor pickPlatform(Ctx ctx, Fetched index) throws RegistryException {
+        List<OciJson.ContentDescriptor> ms = Objects.requireNonNullElse(index.body.manifests(), List.of());
         Descriptor best = null;
         boolean bestHasVariant = true;
         List<String> available = new ArrayList<>();
-        for (JsonNode e : ms) {
-            JsonNode p = e.path("platform");
-            String os = p.path("os").asText(""), arch = p.path("architecture").asText(""), variant = p.path("variant").asText("");
-            String mt = e.path("mediaType").asText(OCI_MANIFEST);
+        for (OciJson.ContentDescriptor e : ms) {
+            if (e == null) continue; // a null entry has no platform: skipped like an attestation
+            OciJson.Platform p = e.platform() != null ? e.platform() : new OciJson.Platform(null, null, null);
+            String os = Objects.requireNonNullElse(p.os(), ""), arch = Objects.requireNonNullElse(p.architecture(), "");
+            String variant = Objects.requireNonNullElse(p.variant(), "");
+            String mt = Objects.requireNonNullElse(e.mediaType(), OCI_MANIFEST);
             if (!(mt.equals(OCI_MANIFEST) || mt.equals(DOCKER_MANIFEST) || mt.equals(OCI_INDEX) || mt.equals(DOCKER_LIST))) continue;
             if (os.isEmpty() || os.equals("unknown")) continue; // attestation manifests
             available.add(os + "/" + arch + (variant.isEmpty() ? "" : "/" + variant));
@@ -250,35 +250,28 @@ public final class RegistryClient implements AutoCloseable {
         return best;
     }
 
-    private Descriptor descriptor(Ctx ctx, JsonNode n, String what) throws RegistryException {
-        String digest = n.path("digest").asText("");
-        long size = n.path("size").asLong(-1);
+    private Descriptor descriptor(Ctx ctx, OciJson.ContentDescriptor n, String what) throws RegistryException {
+        if (n == null) n = OciJson.ContentDescriptor.ABSENT;
+        String digest = Objects.requireNonNullElse(n.digest(), "");
+        long size = n.size() == null ? -1 : n.size();
         if (!SHA256.matcher(digest).matches()) {
             throw new RegistryException(digest.contains(":") && !digest.startsWith("sha256:") ? Kind.UNSUPPORTED : Kind.PROTOCOL,
                 "image " + ctx.ref + ": " + what + " has an unsupported or invalid digest '" + digest + "' (only sha256 is supported)");
         }
         if (size < 0) throw new RegistryException(Kind.PROTOCOL, "image " + ctx.ref + ": " + what + " " + digest + " has no valid size");
-        return new Descriptor(n.path("mediaType").asText(""), digest, size);
+        return new Descriptor(Objects.requireNonNullElse(n.mediaType(), ""), digest, size);
     }
 
     private ImageConfig parseConfig(ImageReference ref, byte[] bytes) throws RegistryException {
-        JsonNode root;
+        OciJson.Configuration root;
         try {
-            root = json.readTree(bytes);
-        } catch (IOException e) {
-            throw new RegistryException(Kind.PROTOCOL, "config of " + ref + " is not valid JSON");
+            root = OciJson.configuration(bytes).orElse(null);
+        } catch (OciJson.InvalidJson e) {
+            if (e.isSyntaxError()) throw new RegistryException(Kind.PROTOCOL, "config of " + ref + " is not valid JSON");
+            throw new RegistryException(Kind.PROTOCOL, "config of " + ref + " is not a valid image config: " + e.getMessage());
         }
-        if (root == null || !root.isObject()) throw new RegistryException(Kind.PROTOCOL, "config of " + ref + " is not a JSON object");
-        JsonNode c = root.path("config");
-        return new ImageConfig(strings(c.path("Env")), c.path("WorkingDir").asText(""), c.path("User").asText(""),
-            strings(c.path("Entrypoint")), strings(c.path("Cmd")), root.path("os").asText(""), root.path("architecture").asText(""));
-    }
-
-    private static List<String> strings(JsonNode n) {
-        List<String> out = new ArrayList<>();
-        if (n.isArray()) n.forEach(x -> out.add(x.asText()));
-        else if (n.isTextual()) out.add(n.asText());
-        return out;
+        if (root == null) throw new RegistryException(Kind.PROTOCOL, "config of " + ref + " is not a JSON object");
+        return root.toImageConfig();
     }
 
     // ------------------------------------------------------------------------------------------------ blobs
@@ -501,17 +494,18 @@ public final class RegistryClient implements AutoCloseable {
         } catch (IOException e) {
             throw new RegistryException(Kind.NETWORK, "network error while fetching a token from " + realm.getHost() + ": " + e.getMessage(), e);
         }
+        OciJson.TokenResponse n;
         try {
-            JsonNode n = json.readTree(body);
-            String token = n.path("token").asText("");
-            if (token.isEmpty()) token = n.path("access_token").asText("");
-            if (token.isEmpty()) throw new RegistryException(Kind.PROTOCOL, "token service of registry " + ctx.ref.registry() + " returned no token");
-            long ttl = n.path("expires_in").asLong(60);
-            if (ttl < 60) ttl = 60; // per the distribution token spec, minimum lifetime is 60 s
-            return new CachedToken(token, Instant.now().plusSeconds(ttl - 10));
-        } catch (IOException e) {
+            n = OciJson.tokenResponse(body).orElse(new OciJson.TokenResponse(null, null, null));
+        } catch (OciJson.InvalidJson e) {
             throw new RegistryException(Kind.PROTOCOL, "token service of registry " + ctx.ref.registry() + " returned invalid JSON");
         }
+        String token = Objects.requireNonNullElse(n.token(), "");
+        if (token.isEmpty()) token = Objects.requireNonNullElse(n.accessToken(), "");
+        if (token.isEmpty()) throw new RegistryException(Kind.PROTOCOL, "token service of registry " + ctx.ref.registry() + " returned no token");
+        long ttl = n.expiresIn() == null ? 60 : n.expiresIn();
+        if (ttl < 60) ttl = 60; // per the distribution token spec, minimum lifetime is 60 s
+        return new CachedToken(token, Instant.now().plusSeconds(ttl - 10));
     }
 
     private RegistryException wrongCredentials(Ctx ctx, Integer status) {
@@ -534,11 +528,11 @@ public final class RegistryClient implements AutoCloseable {
         String code = "";
         try (InputStream in = resp.body()) {
             byte[] b = readCapped(in, 64 << 10, "error body");
-            JsonNode n = json.readTree(b);
-            JsonNode e = n == null ? null : n.path("errors").path(0);
-            if (e != null && !e.isMissingNode()) {
-                code = e.path("code").asText("");
-                detail = e.path("message").asText("");
+            List<OciJson.ErrorEntry> errors = OciJson.errorResponse(b).map(OciJson.ErrorResponse::errors).orElse(null);
+            OciJson.ErrorEntry e = errors == null || errors.isEmpty() ? null : errors.getFirst();
+            if (e != null) {
+                code = Objects.requireNonNullElse(e.code(), "");
+                detail = Objects.requireNonNullElse(e.message(), "");
             }
         } catch (Exception ignored) {
             // not JSON: no detail
