@@ -1,6 +1,5 @@
 package dev.contree.sandbox;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.ByteArrayOutputStream;
 import java.io.DataInputStream;
 import java.io.EOFException;
@@ -53,7 +52,6 @@ final class OciSandboxRuntime implements SandboxRuntime {
     /** Where the runtime mounts or creates, relative to any rootfs (the spec's mounts do not depend on which). */
     private final List<MountPoint> mountPoints;
     private final boolean memsw;
-    private final ObjectMapper json = new ObjectMapper();
 
     OciSandboxRuntime(RuntimeConfig cfg) throws IOException {
         this.cfg = cfg;
@@ -199,9 +197,9 @@ final class OciSandboxRuntime implements SandboxRuntime {
                     pick(spec.memoryBytes(), cfg.defaultMemoryBytes()),
                     pick(spec.pidsLimit(), cfg.defaultPidsLimit()),
                     spec.cpus() != 0 ? spec.cpus() : cfg.defaultCpus());
-            Map<String, Object> config = OciSpecs.build(cfg.kind(), spec, initArgs(spec), initBinary,
+            RuntimeSpec config = OciSpecs.build(cfg.kind(), spec, initArgs(spec), initBinary,
                     "/" + cfg.cgroupParent() + "/" + cid, limits, spec.network() ? cfg.networkNamespace() : null, memsw);
-            json.writeValue(bundle.resolve("config.json").toFile(), config);
+            Files.writeString(bundle.resolve("config.json"), OciSpecs.toJson(config), StandardCharsets.US_ASCII);
 
             long timeoutMs = spec.timeout() == null ? 0 : spec.timeout().toMillis();
             long t0 = System.nanoTime();

@@ -3,11 +3,9 @@ package dev.contree.sandbox;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 
-/** Builds the OCI runtime spec (config.json) of a sandbox. */
+/** Builds the OCI runtime spec (config.json) of a sandbox; {@link #toJson} writes it. */
 final class OciSpecs {
     private OciSpecs() {}
 
@@ -50,71 +48,45 @@ final class OciSpecs {
 
     record Limits(long memoryBytes, long pidsLimit, double cpus) {}
 
-    static Map<String, Object> build(RuntimeConfig.Kind kind, SandboxSpec spec, List<String> initArgs, Path initBinary,
-                                     String cgroupsPath, Limits limits, Path networkNs, boolean memswAvailable) {
+    static RuntimeSpec build(RuntimeConfig.Kind kind, SandboxSpec spec, List<String> initArgs, Path initBinary,
+                             String cgroupsPath, Limits limits, Path networkNs, boolean memswAvailable) {
         boolean runc = kind == RuntimeConfig.Kind.RUNC;
-        Map<String, Object> root = new LinkedHashMap<>();
-        root.put("ociVersion", "1.0.2");
-
-        Map<String, Object> process = new LinkedHashMap<>();
-        process.put("terminal", false);
-        process.put("user", Map.of("uid", 0, "gid", 0));
-        process.put("args", initArgs);
         List<String> env = new ArrayList<>();
         spec.env().forEach((k, v) -> env.add(k + "=" + v));
-        process.put("env", env);
-        process.put("cwd", "/");
-        process.put("capabilities", Map.of("bounding", CAPS, "effective", CAPS, "permitted", CAPS));
+        List<RuntimeSpec.Rlimit> rlimits = null;
         if (!runc && limits.pidsLimit() > 0) {
             // gVisor (this version) has no pids controller inside the sandbox, and the host pids cgroup
             // counts the sentry's own threads: hitting it crashes the sandbox. gVisor enforces
             // RLIMIT_NPROC for every uid (root included), so that is the in-sandbox process limit.
-            process.put("rlimits", List.of(Map.of("type", "RLIMIT_NPROC", "hard", limits.pidsLimit(),
-                    "soft", limits.pidsLimit())));
+            rlimits = List.of(new RuntimeSpec.Rlimit("RLIMIT_NPROC", limits.pidsLimit(), limits.pidsLimit()));
         }
-        process.put("noNewPrivileges", true);
-        root.put("process", process);
+        var process = new RuntimeSpec.Process(false, new RuntimeSpec.User(0, 0), initArgs, env, "/",
+                new RuntimeSpec.Capabilities(CAPS, CAPS, CAPS), rlimits, true);
 
-        root.put("root", Map.of("path", spec.rootfs().toAbsolutePath().toString(), "readonly", false));
-        root.put("hostname", spec.hostname());
-
-        root.put("mounts", mounts(kind, spec.rootfs(), initBinary));
-
-        Map<String, Object> linux = new LinkedHashMap<>();
-        List<Map<String, Object>> ns = new ArrayList<>();
+        List<RuntimeSpec.Namespace> ns = new ArrayList<>();
         for (String t : runc ? List.of("pid", "ipc", "uts", "mount", "cgroup") : List.of("pid", "ipc", "uts", "mount"))
-            ns.add(Map.of("type", t));
-        if (networkNs != null) ns.add(Map.of("type", "network", "path", networkNs.toString()));
-        else ns.add(Map.of("type", "network"));
-        linux.put("namespaces", ns);
+            ns.add(new RuntimeSpec.Namespace(t, null));
+        ns.add(new RuntimeSpec.Namespace("network", networkNs == null ? null : networkNs.toString()));
 
-        Map<String, Object> res = new LinkedHashMap<>();
-        res.put("devices", List.of(Map.of("allow", false, "access", "rwm")));
-        if (limits.memoryBytes() > 0) {
-            Map<String, Object> mem = new LinkedHashMap<>();
-            mem.put("limit", limits.memoryBytes());
-            if (memswAvailable) mem.put("swap", limits.memoryBytes());
-            res.put("memory", mem);
-        }
-        if (limits.cpus() > 0) {
-            long period = 100_000;
-            res.put("cpu", Map.of("quota", Math.max(1000, (long) (limits.cpus() * period)), "period", period));
-        }
-        if (limits.pidsLimit() > 0)
-            res.put("pids", Map.of("limit", runc ? limits.pidsLimit() : limits.pidsLimit() * RUNSC_PIDS_FACTOR + RUNSC_PIDS_OVERHEAD));
-        linux.put("resources", res);
-        linux.put("cgroupsPath", cgroupsPath);
-        linux.put("maskedPaths", MASKED);
-        linux.put("readonlyPaths", READONLY);
-        linux.put("seccomp", seccomp()); // runsc applies it inside the sentry (--oci-seccomp)
-        root.put("linux", linux);
-        return root;
+        RuntimeSpec.Memory memory = limits.memoryBytes() > 0
+                ? new RuntimeSpec.Memory(limits.memoryBytes(), memswAvailable ? limits.memoryBytes() : null) : null;
+        long period = 100_000;
+        RuntimeSpec.Cpu cpu = limits.cpus() > 0
+                ? new RuntimeSpec.Cpu(Math.max(1000, (long) (limits.cpus() * period)), period) : null;
+        RuntimeSpec.Pids pids = limits.pidsLimit() > 0
+                ? new RuntimeSpec.Pids(runc ? limits.pidsLimit() : limits.pidsLimit() * RUNSC_PIDS_FACTOR + RUNSC_PIDS_OVERHEAD) : null;
+        var resources = new RuntimeSpec.Resources(List.of(new RuntimeSpec.DeviceRule(false, "rwm")), memory, cpu, pids);
+        // runsc applies the seccomp profile inside the sentry (--oci-seccomp)
+        var linux = new RuntimeSpec.Linux(ns, resources, cgroupsPath, MASKED, READONLY, seccomp());
+
+        return new RuntimeSpec("1.0.2", process, new RuntimeSpec.Root(spec.rootfs().toAbsolutePath().toString(), false),
+                spec.hostname(), mounts(kind, spec.rootfs(), initBinary), linux);
     }
 
     /** The mounts of a sandbox over {@code rootfs}, in the order the runtime makes them. */
-    static List<Map<String, Object>> mounts(RuntimeConfig.Kind kind, Path rootfs, Path initBinary) {
+    static List<RuntimeSpec.Mount> mounts(RuntimeConfig.Kind kind, Path rootfs, Path initBinary) {
         boolean runc = kind == RuntimeConfig.Kind.RUNC;
-        List<Map<String, Object>> mounts = new ArrayList<>();
+        List<RuntimeSpec.Mount> mounts = new ArrayList<>();
         mounts.add(mount("/proc", "proc", "proc", List.of("nosuid", "noexec", "nodev")));
         mounts.add(mount("/dev", "tmpfs", "tmpfs", List.of("nosuid", "strictatime", "mode=755", "size=65536k")));
         mounts.add(mount("/dev/pts", "devpts", "devpts",
@@ -140,17 +112,17 @@ final class OciSpecs {
      * bind source inside the rootfs (runsc's /tmp). A file bind (contree-init) needs a file there, the rest
      * a directory. None may hold a symlink when the runtime starts ({@link RootfsCheck}).
      */
-    static List<SandboxRuntime.MountPoint> rootfsMountPoints(List<Map<String, Object>> mounts, Path rootfs, Path initBinary) {
+    static List<SandboxRuntime.MountPoint> rootfsMountPoints(List<RuntimeSpec.Mount> mounts, Path rootfs, Path initBinary) {
         List<SandboxRuntime.MountPoint> out = new ArrayList<>();
         List<String> freshFs = new ArrayList<>();
         Path root = rootfs.toAbsolutePath().normalize();
-        for (Map<String, Object> m : mounts) {
-            String dest = (String) m.get("destination");
-            boolean bind = "bind".equals(m.get("type"));
+        for (RuntimeSpec.Mount m : mounts) {
+            String dest = m.destination();
+            boolean bind = "bind".equals(m.type());
             boolean nested = freshFs.stream().anyMatch(f -> dest.startsWith(f + "/"));
             if (!bind) freshFs.add(dest);
             if (nested) continue;
-            Path source = Path.of((String) m.get("source")).normalize();
+            Path source = Path.of(m.source()).normalize();
             out.add(new SandboxRuntime.MountPoint(dest, !(bind && source.equals(initBinary))));
             if (bind && source.isAbsolute() && source.startsWith(root) && !source.equals(root))
                 out.add(new SandboxRuntime.MountPoint("/" + root.relativize(source), true));
@@ -158,24 +130,19 @@ final class OciSpecs {
         return out;
     }
 
-    private static Map<String, Object> mount(String dest, String type, String source, List<String> options) {
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("destination", dest);
-        m.put("type", type);
-        m.put("source", source);
-        m.put("options", options);
-        return m;
+    private static RuntimeSpec.Mount mount(String dest, String type, String source, List<String> options) {
+        return new RuntimeSpec.Mount(dest, type, source, options);
     }
 
-    static Map<String, Object> seccomp() {
-        List<Map<String, Object>> rules = new ArrayList<>();
-        rules.add(Map.of("names", SECCOMP_DENY, "action", "SCMP_ACT_ERRNO", "errnoRet", 1));
+    static RuntimeSpec.Seccomp seccomp() {
+        List<RuntimeSpec.SyscallRule> rules = new ArrayList<>();
+        rules.add(new RuntimeSpec.SyscallRule(SECCOMP_DENY, "SCMP_ACT_ERRNO", 1, null));
         // glibc falls back to clone() when clone3 says ENOSYS; clone3's flags are in memory, not filterable.
-        rules.add(Map.of("names", List.of("clone3"), "action", "SCMP_ACT_ERRNO", "errnoRet", 38));
+        rules.add(new RuntimeSpec.SyscallRule(List.of("clone3"), "SCMP_ACT_ERRNO", 38, null));
         // clone() may not create namespaces (user namespaces would work without any capability).
         for (long flag : NS_FLAGS) {
-            rules.add(Map.of("names", List.of("clone"), "action", "SCMP_ACT_ERRNO", "errnoRet", 1,
-                    "args", List.of(Map.of("index", 0, "value", flag, "valueTwo", flag, "op", "SCMP_CMP_MASKED_EQ"))));
+            rules.add(new RuntimeSpec.SyscallRule(List.of("clone"), "SCMP_ACT_ERRNO", 1,
+                    List.of(new RuntimeSpec.SyscallArg(0, flag, flag, "SCMP_CMP_MASKED_EQ"))));
         }
         // Socket families: an allow-list. AF_UNIX (1), AF_INET (2), AF_INET6 (10) and AF_NETLINK (16) with
         // NETLINK_ROUTE (0) only (what `ip` and getaddrinfo need); every other family (AF_VSOCK, AF_PACKET,
@@ -192,20 +159,20 @@ final class OciSpecs {
         // namespace, and init ignores senders with a pid), but gVisor delivers a sandboxed kill(1, SIGKILL).
         for (String call : List.of("kill", "tkill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo", "pidfd_open"))
             rules.add(errno(call, 1, cmp(0, "SCMP_CMP_EQ", 1)));
-        Map<String, Object> s = new LinkedHashMap<>();
-        s.put("defaultAction", "SCMP_ACT_ALLOW");
-        s.put("architectures", List.of("SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"));
-        s.put("syscalls", rules);
-        return s;
+        return new RuntimeSpec.Seccomp("SCMP_ACT_ALLOW", List.of("SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"), rules);
     }
 
-    private static Map<String, Object> cmp(int index, String op, long value) {
-        return Map.of("index", index, "value", value, "op", op);
+    private static RuntimeSpec.SyscallArg cmp(int index, String op, long value) {
+        return new RuntimeSpec.SyscallArg(index, value, null, op);
     }
 
-    @SafeVarargs
-    private static Map<String, Object> errno(String call, int errno, Map<String, Object>... args) {
-        return Map.of("names", List.of(call), "action", "SCMP_ACT_ERRNO", "errnoRet", errno, "args", List.of(args));
+    private static RuntimeSpec.SyscallRule errno(String call, int errno, RuntimeSpec.SyscallArg... args) {
+        return new RuntimeSpec.SyscallRule(List.of(call), "SCMP_ACT_ERRNO", errno, List.of(args));
+    }
+
+    /** The {@code config.json} text of a spec. */
+    static String toJson(RuntimeSpec spec) {
+        return JsonWriter.toJson(spec);
     }
 
     static boolean memswAvailable() {

@@ -388,9 +388,9 @@ class SandboxRuntimeTest {
         SandboxSpec s = sh("sleep 100").build();
         String cid = OciSandboxRuntime.CONTAINER_PREFIX + s.id();
         Path bundle = Files.createDirectories(stateDir.resolve(rt.name() + "-bundles").resolve(cid));
-        Map<String, Object> cfg = OciSpecs.build(k, s, List.of(SandboxRuntime.INIT_PATH, "--", "sleep", "100"),
+        RuntimeSpec cfg = OciSpecs.build(k, s, List.of(SandboxRuntime.INIT_PATH, "--", "sleep", "100"),
                 rt.initBinary(), "/" + CGROUP_PARENT + "/" + cid, new OciSpecs.Limits(64 << 20, 64, 1), null, false);
-        new com.fasterxml.jackson.databind.ObjectMapper().writeValue(bundle.resolve("config.json").toFile(), cfg);
+        Files.writeString(bundle.resolve("config.json"), OciSpecs.toJson(cfg));
         List<String> cmd = new ArrayList<>(List.of(rt.name(), "--root", stateDir.resolve(rt.name() + "-root").toString()));
         if (k == RuntimeConfig.Kind.RUNSC) cmd.addAll(List.of("--platform=ptrace", "--network=none"));
         cmd.addAll(List.of("run", "--detach", "--bundle", bundle.toString(), cid));
