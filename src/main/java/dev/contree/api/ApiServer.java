@@ -1,7 +1,6 @@
 package dev.contree.api;
 
 import dev.contree.auth.Principal;
-import dev.contree.server.Services;
 import io.javalin.Javalin;
 import io.javalin.compression.CompressionStrategy;
 import io.javalin.http.Context;
@@ -20,32 +19,33 @@ public final class ApiServer implements AutoCloseable {
     private final Javalin app;
     private final BodyBudget bodies;
 
-    public ApiServer(Services s) {
+    public ApiServer(ApiConfig cfg, ApiServices s) {
+        long maxJson = cfg.maxJsonBytes();
+        long maxUpload = cfg.limits().maxUploadBytes();
         var files = new FilesRoutes(s.files());
-        var images = new ImagesRoutes(s.images(), s.config().maxJsonBytes());
-        var inspect = new InspectRoutes(s.images(), new dev.contree.images.ImageFilesystem(s.layers(), s.leases()),
-                dev.contree.inspect.InspectLimits.fromEnvironment());
-        var instances = new InstancesRoutes(s.instances(), s.config().maxJsonBytes(), s.config().instanceMaxTimeout());
-        var imports = new ImportRoutes(s.imports(), s.config().maxJsonBytes(), s.config().importMaxTimeout());
+        var images = new ImagesRoutes(s.images(), maxJson);
+        var inspect = new InspectRoutes(s.images(), s.imageFiles(), dev.contree.inspect.InspectLimits.fromEnvironment());
+        var instances = new InstancesRoutes(s.instances(), maxJson, cfg.limits().instanceMaxTimeout());
+        var imports = new ImportRoutes(s.imports(), maxJson, cfg.limits().importMaxTimeout());
         var lineage = new LineageRoute(s.images());
         var operations = new OperationsRoutes(s.operations());
-        var whoami = new WhoamiRoute(s.config(), s.operations());
-        HostPaths.dataDir(s.config().dataDir());
+        var whoami = new WhoamiRoute(cfg.limits(), s.operations());
+        HostPaths.dataDir(cfg.dataDir());
         // Four maximal JSON bodies in memory at once (1 GiB by default), any number of small ones.
-        bodies = new BodyBudget(4 * s.config().maxJsonBytes());
+        bodies = new BodyBudget(4 * maxJson);
         app = Javalin.create(config -> {
             config.startup.showJavalinBanner = false;
             config.startup.showOldJavalinVersionWarning = false;
             config.concurrency.useVirtualThreads = true;
-            config.jetty.host = s.config().host();
-            config.jetty.port = s.config().port();
+            config.jetty.host = cfg.host();
+            config.jetty.port = cfg.port();
             // Errors Jetty answers before routing (bad framing, invalid URI) are JSON too, not HTML.
             config.jetty.modifyServer(server -> server.setErrorHandler(new JsonErrorHandler()));
             config.jetty.modifyServletContextHandler(handler -> handler.addEventListener(bodies));
             config.jetty.modifyServer(server -> server.addBean(new org.eclipse.jetty.server.NetworkConnectionLimit(connectionLimit(), server)));
             config.router.ignoreTrailingSlashes = true;
             config.router.treatMultipleSlashesAsSingleSlash = true;
-            config.http.maxRequestSize = s.config().maxJsonBytes();
+            config.http.maxRequestSize = maxJson;
             config.http.generateEtags = false;
             // Javalin gzips only for clients that send Accept-Encoding: gzip (the CLI does not).
             config.http.compressionStrategy = CompressionStrategy.GZIP;
@@ -56,7 +56,7 @@ public final class ApiServer implements AutoCloseable {
             r.before("/v1", ctx -> Auth.authenticate(ctx, s.tokens()));
             // A declared body past its route's limit is refused before a byte of it is read (not after the
             // idle timeout of a body that never comes). Bodies without a length are capped while read.
-            r.before("/v1/*", ctx -> refuseOversizedBody(ctx, s.config().maxUploadBytes(), s.config().maxJsonBytes(), bodies));
+            r.before("/v1/*", ctx -> refuseOversizedBody(ctx, maxUpload, maxJson, bodies));
             whoami.register(r);
             files.register(r);
             images.register(r);

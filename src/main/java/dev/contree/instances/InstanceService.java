@@ -35,7 +35,7 @@ public final class InstanceService {
 
     public InstanceService(ImageService images, FileService files, OperationService operations, Scheduler scheduler,
                            LayerStore store, SandboxRuntime runtime, LayerIndex layerIndex, LayerLeases leases, boolean networkAllowed,
-                           AccountStorage storage, StdinSpool spool) {
+                           AccountStorage storage, StdinSpool spool, ImageFilesystem imageFiles) {
         this.images = images;
         this.files = files;
         this.operations = operations;
@@ -43,7 +43,7 @@ public final class InstanceService {
         this.engine = new Execution(store, runtime, layerIndex, leases, files, storage);
         this.networkAllowed = networkAllowed;
         this.spool = spool;
-        this.imageFiles = new ImageFilesystem(store, leases);
+        this.imageFiles = imageFiles;
     }
 
     /** An image reference: a UUID, {@code tag:NAME}, or a bare tag name. */

@@ -1,9 +1,11 @@
 package dev.contree.server;
 
 import dev.contree.api.ApiServer;
+import dev.contree.api.ApiServices;
 import dev.contree.auth.Tokens;
 import dev.contree.files.BlobStore;
 import dev.contree.files.FileService;
+import dev.contree.images.ImageFilesystem;
 import dev.contree.images.ImageService;
 import dev.contree.images.LayerGarbageCollector;
 import dev.contree.images.AccountStorage;
@@ -86,8 +88,9 @@ public final class ContreeServer implements AutoCloseable {
             LayerGarbageCollector gc = new LayerGarbageCollector(layers, layerIndex, leases, Duration.ofMinutes(10));
             // Queued stdin waits on disk; all of it together may be 4 JSON bodies' worth (1 GiB by default).
             StdinSpool spool = new StdinSpool(data.resolve("spool"), 4 * config.maxJsonBytes());
+            ImageFilesystem imageFiles = new ImageFilesystem(layers, leases);
             InstanceService instances = new InstanceService(images, files, operations, scheduler, layers, runtime, layerIndex, leases,
-                    config.networkNamespace() != null, storage, spool);
+                    config.networkNamespace() != null, storage, spool, imageFiles);
             RegistryClient registry = new RegistryClient(RegistryConfig.defaults().withInsecureHosts(config.insecureRegistries()));
             opened.add(registry);
             ImportService imports = new ImportService(files, operations, scheduler, layers, layerIndex, leases, registry,
@@ -105,7 +108,8 @@ public final class ContreeServer implements AutoCloseable {
             }, 1, 10, TimeUnit.MINUTES);
             opened.add(timers::shutdownNow);
 
-            ApiServer api = new ApiServer(services).start();
+            ApiServer api = new ApiServer(config.api(),
+                    new ApiServices(tokens, files, images, imageFiles, operations, instances, imports)).start();
             opened.add(api);
             LOG.info("ConTree listening on http://{}:{} (data {}, runtime {}, layer quotas {})", config.host(), api.port(), data,
                     runtime.name(), layers.quotasEnforced() ? "enforced" : "NOT enforced");

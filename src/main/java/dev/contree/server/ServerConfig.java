@@ -1,5 +1,6 @@
 package dev.contree.server;
 
+import dev.contree.api.ApiConfig;
 import dev.contree.layers.LayerStoreConfig;
 
 import java.nio.file.Path;
@@ -77,6 +78,13 @@ public record ServerConfig(String host, int port, Path dataDir, String runtime, 
                 8L << 30, 256L << 20, 3600, Math.max(2, Runtime.getRuntime().availableProcessors() * 2), 3600,
                 SandboxLimits.DEFAULT, null, 256L << 30, LayerStoreConfig.DEFAULT_MAX_MOUNT_DEPTH, insecureRegistriesFromEnv(),
                 DEFAULT_MAX_IMPORT_BYTES, Long.MAX_VALUE, 0);
+    }
+
+    /** What the HTTP layer needs of this configuration. */
+    public ApiConfig api() {
+        return new ApiConfig(host, port, dataDir, maxJsonBytes, new ApiConfig.Limits(instanceMaxTimeout, instanceConcurrency,
+                accountConcurrency, importMaxTimeout, maxUploadBytes, sandbox.memoryBytes(), sandbox.pids(), sandbox.cpus(),
+                maxImportBytes, maxAccountBytes));
     }
 
     public ServerConfig withListen(String host, int port) {

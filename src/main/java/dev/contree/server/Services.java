@@ -11,7 +11,7 @@ import dev.contree.layers.LayerStore;
 import dev.contree.operations.OperationService;
 import dev.contree.operations.Scheduler;
 
-/** The services one server runs, handed to the API layer. */
+/** The services one server runs, as the command line and tests reach them through {@link ContreeServer#services()}. */
 public record Services(ServerConfig config, Tokens tokens, FileService files, ImageService images,
                        OperationService operations, Scheduler scheduler, LayerStore layers, LayerIndex layerIndex,
                        LayerLeases leases, LayerGarbageCollector gc, InstanceService instances,
