@@ -56,8 +56,6 @@ public final class LayerStore implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(LayerStore.class);
     private static final Pattern ID = Pattern.compile("[A-Za-z0-9][A-Za-z0-9_.-]{0,127}");
     private static final SecureRandom RANDOM = new SecureRandom();
-    /** What layers committed before sizes/ existed recorded for compacted layers. */
-    private static final String LEGACY_LOGICAL_SIZE = "logical-size";
     /** Compacted layers: sum of the policy weights of their sources, so merged layers grow like LSM tiers. */
     private static final String WEIGHT = "compaction-weight";
     private static final Dir.Name DIFF = Dir.Name.of("diff");
@@ -329,9 +327,8 @@ public final class LayerStore implements AutoCloseable {
      */
     public long sizeOf(String layerId) throws IOException {
         Path diff = committedDiff(layerId);
-        for (Path f : List.of(sizesDir.resolve(layerId), layersDir.resolve(layerId).resolve(LEGACY_LOGICAL_SIZE))) {
-            if (Files.exists(f)) return Long.parseLong(Files.readString(f).trim());
-        }
+        Path recorded = sizesDir.resolve(layerId);
+        if (Files.exists(recorded)) return Long.parseLong(Files.readString(recorded).trim());
         try (Dir d = Dir.open(diff, "/")) {
             return UpperDir.dataBytes(d);
         }
@@ -473,10 +470,6 @@ public final class LayerStore implements AutoCloseable {
                 if (Files.exists(committed)) throw e; // else removed meanwhile (garbage collection): nothing to seal
             }
         });
-        if (config.syncOnCommit()) {
-            awaitBackgroundWork();
-            Btrfs.syncfs(root);
-        }
     }
 
     /** Finishes the background work now: every layer committed so far is read-only, every discarded one gone. */

@@ -5,11 +5,9 @@ package dev.contree.layers;
  *
  * @param imageSizeBytes      size of the sparse btrfs image created next to a root that is not on btrfs
  * @param maxMountDepth       {@link LayerStore#compactIfNeeded} keeps image chains at most this deep
- * @param syncOnCommit        syncfs after a commit before it returns, so a committed layer survives power
- *                            loss (a process crash never loses it either way); costs a btrfs transaction
  * @param unmountImageOnClose unmount the loop-mounted image in {@link LayerStore#close()} (if the store mounted it)
  */
-public record LayerStoreConfig(long imageSizeBytes, int maxMountDepth, boolean syncOnCommit, boolean unmountImageOnClose) {
+public record LayerStoreConfig(long imageSizeBytes, int maxMountDepth, boolean unmountImageOnClose) {
     public static final long DEFAULT_IMAGE_SIZE = 64L << 30;
     public static final int DEFAULT_MAX_MOUNT_DEPTH = 16;
 
@@ -19,22 +17,18 @@ public record LayerStoreConfig(long imageSizeBytes, int maxMountDepth, boolean s
     }
 
     public static LayerStoreConfig defaults() {
-        return new LayerStoreConfig(DEFAULT_IMAGE_SIZE, DEFAULT_MAX_MOUNT_DEPTH, false, true);
+        return new LayerStoreConfig(DEFAULT_IMAGE_SIZE, DEFAULT_MAX_MOUNT_DEPTH, true);
     }
 
     public LayerStoreConfig withImageSize(long bytes) {
-        return new LayerStoreConfig(bytes, maxMountDepth, syncOnCommit, unmountImageOnClose);
+        return new LayerStoreConfig(bytes, maxMountDepth, unmountImageOnClose);
     }
 
     public LayerStoreConfig withMaxMountDepth(int depth) {
-        return new LayerStoreConfig(imageSizeBytes, depth, syncOnCommit, unmountImageOnClose);
-    }
-
-    public LayerStoreConfig withSyncOnCommit(boolean sync) {
-        return new LayerStoreConfig(imageSizeBytes, maxMountDepth, sync, unmountImageOnClose);
+        return new LayerStoreConfig(imageSizeBytes, depth, unmountImageOnClose);
     }
 
     public LayerStoreConfig withUnmountImageOnClose(boolean unmount) {
-        return new LayerStoreConfig(imageSizeBytes, maxMountDepth, syncOnCommit, unmount);
+        return new LayerStoreConfig(imageSizeBytes, maxMountDepth, unmount);
     }
 }

@@ -28,7 +28,7 @@ final class Mounts {
      * Writable mounts are volatile: no sync of the upper fs on syncfs/fsync/umount. Without it umount
      * syncs the whole btrfs (4-250 ms, growing with everyone's dirty data). An unclean shutdown marks the
      * work dir so the upper cannot be remounted; uncommitted layers are deleted on open anyway, and a
-     * committed layer's durability comes from btrfs transactions (or {@link LayerStoreConfig#syncOnCommit()}).
+     * committed layer's durability comes from btrfs transactions.
      */
     static final String VOLATILE = "volatile";
 

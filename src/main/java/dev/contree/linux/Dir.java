@@ -170,12 +170,7 @@ public final class Dir implements AutoCloseable {
     }
 
     private Linux.Stat statx(byte[] name, int flags, String what) throws IOException {
-        return Linux.call((a, st) -> {
-            MemorySegment buf = a.allocate(256, 8);
-            int r = (int) STATX.invokeExact(st, fd, bytes(a, name), flags, Linux.STATX_BASIC_STATS, buf);
-            Linux.check(r, st, "statx", what);
-            return Linux.parseStatx(buf);
-        });
+        return statxAt(fd, name, flags, what);
     }
 
     /** The names in this directory (without "." and ".."), in the order the file system returns them. */
@@ -326,8 +321,7 @@ public final class Dir implements AutoCloseable {
 
     /** mknod: {@code mode} includes the type bits. */
     public void mknod(Name name, int mode, long dev) throws IOException {
-        Linux.call((a, st) -> Linux.check((int) MKNODAT.invokeExact(st, fd, bytes(a, name.bytes()), mode, dev), st,
-                "mknod", childLabel(name.toString())));
+        mknodAt(fd, name.bytes(), mode, dev, childLabel(name.toString()));
     }
 
     /** An overlayfs whiteout (character device 0/0) named {@code name}. */
@@ -399,12 +393,7 @@ public final class Dir implements AutoCloseable {
 
     /** fstat of an open descriptor. */
     public static Linux.Stat fstat(int fd) throws IOException {
-        return Linux.call((a, st) -> {
-            MemorySegment buf = a.allocate(256, 8);
-            int r = (int) STATX.invokeExact(st, fd, bytes(a, new byte[0]), Linux.AT_EMPTY_PATH, Linux.STATX_BASIC_STATS, buf);
-            Linux.check(r, st, "statx", "fd " + fd);
-            return Linux.parseStatx(buf);
-        });
+        return statxAt(fd, new byte[0], Linux.AT_EMPTY_PATH, "fd " + fd);
     }
 
     /**
@@ -430,14 +419,12 @@ public final class Dir implements AutoCloseable {
 
     /** lchown of {@code name}. */
     public void chown(Name name, int uid, int gid) throws IOException {
-        Linux.call((a, st) -> Linux.check((int) FCHOWNAT.invokeExact(st, fd, bytes(a, name.bytes()), uid, gid,
-                Linux.AT_SYMLINK_NOFOLLOW), st, "chown", childLabel(name.toString())));
+        chownAt(fd, name.bytes(), uid, gid, "chown", childLabel(name.toString()));
     }
 
     /** chmod of {@code name} with all 12 bits; fails (ENOTSUP) on a symlink instead of touching its target. */
     public void chmod(Name name, int mode) throws IOException {
-        Linux.call((a, st) -> Linux.check((int) FCHMODAT.invokeExact(st, fd, bytes(a, name.bytes()), mode & 07777,
-                Linux.AT_SYMLINK_NOFOLLOW), st, "chmod", childLabel(name.toString())));
+        chmodAt(fd, name.bytes(), mode, "chmod", childLabel(name.toString()));
     }
 
     /** chmod of this directory itself. */
@@ -468,9 +455,42 @@ public final class Dir implements AutoCloseable {
 
     /** atime/mtime of {@code name} itself (symlinks too). */
     public void utimes(Name name, long atimeSec, int atimeNsec, long mtimeSec, int mtimeNsec) throws IOException {
-        Linux.call((a, st) -> Linux.check((int) UTIMENSAT.invokeExact(st, fd, bytes(a, name.bytes()),
-                timespecs(a, atimeSec, atimeNsec, mtimeSec, mtimeNsec), Linux.AT_SYMLINK_NOFOLLOW), st, "utimensat",
-                childLabel(name.toString())));
+        utimesAt(fd, name.bytes(), atimeSec, atimeNsec, mtimeSec, mtimeNsec, childLabel(name.toString()));
+    }
+
+    // ---- one binding per syscall: these take the directory descriptor, so Linux's path calls (AT_FDCWD) share them ----
+
+    /** statx(2) of {@code name} relative to {@code dirFd}. */
+    static Linux.Stat statxAt(int dirFd, byte[] name, int flags, Object what) throws IOException {
+        return Linux.call((a, st) -> {
+            MemorySegment buf = a.allocate(256, 8);
+            int r = (int) STATX.invokeExact(st, dirFd, bytes(a, name), flags, Linux.STATX_BASIC_STATS, buf);
+            Linux.check(r, st, "statx", what);
+            return Linux.parseStatx(buf);
+        });
+    }
+
+    static void mknodAt(int dirFd, byte[] name, int mode, long dev, Object what) throws IOException {
+        Linux.call((a, st) -> Linux.check((int) MKNODAT.invokeExact(st, dirFd, bytes(a, name), mode, dev), st, "mknod", what));
+    }
+
+    /** fchownat(2) with AT_SYMLINK_NOFOLLOW: the link itself, never its target. */
+    static void chownAt(int dirFd, byte[] name, int uid, int gid, String op, Object what) throws IOException {
+        Linux.call((a, st) -> Linux.check((int) FCHOWNAT.invokeExact(st, dirFd, bytes(a, name), uid, gid,
+                Linux.AT_SYMLINK_NOFOLLOW), st, op, what));
+    }
+
+    /** fchmodat(2) with AT_SYMLINK_NOFOLLOW and all 12 bits. */
+    static void chmodAt(int dirFd, byte[] name, int mode, String op, Object what) throws IOException {
+        Linux.call((a, st) -> Linux.check((int) FCHMODAT.invokeExact(st, dirFd, bytes(a, name), mode & 07777,
+                Linux.AT_SYMLINK_NOFOLLOW), st, op, what));
+    }
+
+    /** utimensat(2) with AT_SYMLINK_NOFOLLOW. */
+    static void utimesAt(int dirFd, byte[] name, long atimeSec, int atimeNsec, long mtimeSec, int mtimeNsec, Object what)
+            throws IOException {
+        Linux.call((a, st) -> Linux.check((int) UTIMENSAT.invokeExact(st, dirFd, bytes(a, name),
+                timespecs(a, atimeSec, atimeNsec, mtimeSec, mtimeNsec), Linux.AT_SYMLINK_NOFOLLOW), st, "utimensat", what));
     }
 
     /** struct timespec[2] {atime, mtime}, as utimensat and futimens take it. */

@@ -21,6 +21,8 @@ import java.util.List;
  * ConTree that binds libc. Path calls act on the path itself and never follow a final symlink
  * (l* / AT_SYMLINK_NOFOLLOW variants, O_NOFOLLOW when the caller asks) except {@link #mknod}, which
  * creates. Every call captures errno; failures raise {@link ErrnoException} carrying errno and its text.
+ * Each syscall is bound once: the calls relative to a directory live in {@link Dir}, and the path calls
+ * here that have an {@code *at} form use it with AT_FDCWD.
  */
 public final class Linux {
     private Linux() {}
@@ -101,14 +103,9 @@ public final class Linux {
     private static final MethodHandle MOUNT = fn("mount", FunctionDescriptor.of(I, A, A, A, L, A));
     private static final MethodHandle UMOUNT2 = fn("umount2", FunctionDescriptor.of(I, A, I));
     private static final MethodHandle SYNCFS = fn("syncfs", FunctionDescriptor.of(I, I));
-    private static final MethodHandle MKNOD = fn("mknod", FunctionDescriptor.of(I, A, I, L));
     private static final MethodHandle LGETXATTR = fn("lgetxattr", FunctionDescriptor.of(L, A, A, A, L));
     private static final MethodHandle LSETXATTR = fn("lsetxattr", FunctionDescriptor.of(I, A, A, A, L, I));
     private static final MethodHandle LLISTXATTR = fn("llistxattr", FunctionDescriptor.of(L, A, A, L));
-    private static final MethodHandle LCHOWN = fn("lchown", FunctionDescriptor.of(I, A, I, I));
-    private static final MethodHandle UTIMENSAT = fn("utimensat", FunctionDescriptor.of(I, I, A, A, I));
-    private static final MethodHandle FCHMODAT = fn("fchmodat", FunctionDescriptor.of(I, I, A, I, I));
-    private static final MethodHandle STATX = fn("statx", FunctionDescriptor.of(I, I, A, I, I, A));
     private static final MethodHandle STRERROR = LINKER.downcallHandle(
             LIBC.find("strerror").orElseThrow(), FunctionDescriptor.of(A, I));
 
@@ -217,7 +214,7 @@ public final class Linux {
 
     /** mknod(2): {@code mode} includes the type bits (S_IFCHR, S_IFBLK, S_IFIFO, S_IFREG, S_IFSOCK). */
     public static void mknod(Path path, int mode, long dev) throws IOException {
-        call((a, st) -> check((int) MKNOD.invokeExact(st, cpath(a, path), mode, dev), st, "mknod", path));
+        Dir.mknodAt(AT_FDCWD, pathBytes(path), mode, dev, path);
     }
 
     /** An overlayfs whiteout: character device 0/0. */
@@ -227,7 +224,7 @@ public final class Linux {
 
     /** lchown(2): changes the link itself, never its target. */
     public static void lchown(Path path, int uid, int gid) throws IOException {
-        call((a, st) -> check((int) LCHOWN.invokeExact(st, cpath(a, path), uid, gid), st, "lchown", path));
+        Dir.chownAt(AT_FDCWD, pathBytes(path), uid, gid, "lchown", path);
     }
 
     /**
@@ -236,21 +233,12 @@ public final class Linux {
      * touching its target.
      */
     public static void lchmod(Path path, int mode) throws IOException {
-        call((a, st) -> check((int) FCHMODAT.invokeExact(st, AT_FDCWD, cpath(a, path), mode & 07777, AT_SYMLINK_NOFOLLOW),
-                st, "fchmodat", path));
+        Dir.chmodAt(AT_FDCWD, pathBytes(path), mode, "fchmodat", path);
     }
 
     /** utimensat(2) with AT_SYMLINK_NOFOLLOW: sets atime and mtime of the path itself (symlinks too). */
     public static void lutimes(Path path, long atimeSec, int atimeNsec, long mtimeSec, int mtimeNsec) throws IOException {
-        call((a, st) -> {
-            MemorySegment ts = a.allocate(32, 8); // struct timespec[2]: atime, mtime
-            ts.set(L, 0, atimeSec);
-            ts.set(L, 8, atimeNsec);
-            ts.set(L, 16, mtimeSec);
-            ts.set(L, 24, mtimeNsec);
-            return check((int) UTIMENSAT.invokeExact(st, AT_FDCWD, cpath(a, path), ts, AT_SYMLINK_NOFOLLOW),
-                    st, "utimensat", path);
-        });
+        Dir.utimesAt(AT_FDCWD, pathBytes(path), atimeSec, atimeNsec, mtimeSec, mtimeNsec, path);
     }
 
     /** statx(2) with AT_SYMLINK_NOFOLLOW. */
@@ -262,16 +250,12 @@ public final class Linux {
 
     /** Like {@link #lstat} but {@code null} when the path does not exist (ENOENT/ENOTDIR). */
     public static Stat lstatOrNull(Path path) throws IOException {
-        return call((a, st) -> {
-            MemorySegment buf = a.allocate(256, 8);
-            int r = (int) STATX.invokeExact(st, AT_FDCWD, cpath(a, path), AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, buf);
-            if (r != 0) {
-                int e = errno(st);
-                if (e == ENOENT || e == ENOTDIR) return null;
-                throw new ErrnoException("statx", path, e);
-            }
-            return parseStatx(buf);
-        });
+        try {
+            return Dir.statxAt(AT_FDCWD, pathBytes(path), AT_SYMLINK_NOFOLLOW, path);
+        } catch (ErrnoException e) {
+            if (e.errno() == ENOENT || e.errno() == ENOTDIR) return null;
+            throw e;
+        }
     }
 
     /** Decodes a struct statx buffer (256 bytes) filled with STATX_BASIC_STATS. */
