@@ -122,6 +122,9 @@ class MigrationTest {
             assertThat(op.json().get("metadata")).isEqualTo(old.metadata());
             assertThat(s.get(SECRET, "/v1/files/" + old.fileSha()).json().get("uuid").asText()).isEqualTo(old.fileUuid());
 
+            // An import of the same layers and config again finds the migrated image (configs compare as stored text).
+            assertThat(images.create(new ImageService.NewImage(ACCOUNT, null, null, List.of("id2", "id1"), config, 300,
+                    "old/base:1", true)).uuid()).isEqualTo(old.base());
             // New images beside the migrated ones are rows too.
             Image fresh = images.create(new ImageService.NewImage(ACCOUNT, null, old.child(), List.of("id4", "id3", "id2", "id1"),
                     config, 400, "old/base:1"));

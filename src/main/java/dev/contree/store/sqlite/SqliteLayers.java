@@ -18,14 +18,14 @@ final class SqliteLayers implements LayerRecords {
     }
 
     @Override
-    public void record(String layerId, String digest, long size) {
-        db.write(c -> Sql.update(c, "INSERT OR IGNORE INTO layers (id, digest, size, created_at) VALUES (?,?,?,?)",
-                layerId, digest, size, Times.toMicros(Times.now())));
+    public Optional<String> byDigest(String digest) {
+        return Optional.ofNullable(db.read(c -> Sql.one(c, "SELECT id FROM layers WHERE digest = ?", rs -> rs.getString(1), digest)));
     }
 
     @Override
-    public Optional<String> byDigest(String digest) {
-        return Optional.ofNullable(db.read(c -> Sql.one(c, "SELECT id FROM layers WHERE digest = ?", rs -> rs.getString(1), digest)));
+    public void record(String layerId, String digest, long size) {
+        db.write(c -> Sql.update(c, "INSERT OR IGNORE INTO layers (id, digest, size, created_at) VALUES (?,?,?,?)",
+                layerId, digest, size, Times.toMicros(Times.now())));
     }
 
     @Override
