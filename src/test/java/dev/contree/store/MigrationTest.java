@@ -33,6 +33,7 @@ import java.sql.Statement;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
 import java.util.HexFormat;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -78,7 +79,10 @@ class MigrationTest {
             assertThat(p.accountId()).isEqualTo(ACCOUNT);
 
             ImageService images = server.services().images();
-            ImageConfig config = new ImageConfig(Map.of("PATH", "/usr/bin:/bin", "LANG", "C.UTF-8"), "/work", "1000:1000");
+            Map<String, String> env = new LinkedHashMap<>(); // in the order the stored text has them
+            env.put("PATH", "/usr/bin:/bin");
+            env.put("LANG", "C.UTF-8");
+            ImageConfig config = new ImageConfig(env, "/work", "1000:1000");
             assertThat(images.get(ACCOUNT, old.base()).orElseThrow()).isEqualTo(new Image(old.base(), ACCOUNT, "old/base:1",
                     T0, null, null, List.of("id2", "id1"), config, 300));
             assertThat(images.get(ACCOUNT, old.child()).orElseThrow()).isEqualTo(new Image(old.child(), ACCOUNT, null,
