@@ -29,7 +29,7 @@ public final class LayerLeases {
     /** An acquire named a layer that was removed (or never was): the caller imports it again, or fails. */
     public static final class LayerGoneException extends IOException {
         LayerGoneException(String layerId) {
-            super("layer " + layerId + " was removed (garbage collected or lost) while it was being used; run again");
+            super("layer " + layerId + " is no longer stored (garbage collected or lost)");
         }
     }
 
