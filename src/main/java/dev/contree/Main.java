@@ -5,7 +5,7 @@ import dev.contree.auth.Tokens;
 import dev.contree.server.ContreeServer;
 import dev.contree.server.DataDir;
 import dev.contree.server.ServerConfig;
-import dev.contree.store.Database;
+import dev.contree.store.sqlite.SqliteStore;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -185,8 +185,8 @@ public final class Main {
     @Command(name = "token", description = "Manage API tokens (stored hashed).",
             subcommands = {TokenCommand.Create.class, TokenCommand.ListTokens.class, TokenCommand.Revoke.class})
     static final class TokenCommand {
-        static Database open(DataOption data) throws Exception {
-            return Database.open(DataDir.prepare(data.data).resolve("contree.db"));
+        static SqliteStore open(DataOption data) throws Exception {
+            return SqliteStore.open(DataDir.prepare(data.data).resolve("contree.db"));
         }
 
         @Command(name = "create", description = "Create a token; prints the secret once.")
@@ -201,9 +201,9 @@ public final class Main {
 
             @Override
             public Integer call() throws Exception {
-                try (Database db = open(data)) {
+                try (SqliteStore db = open(data)) {
                     Instant expires = days == null ? null : Instant.now().plus(days, ChronoUnit.DAYS);
-                    Tokens.Issued issued = new Tokens(db).issue(account, name, expires);
+                    Tokens.Issued issued = new Tokens(db.tokens()).issue(account, name, expires);
                     System.out.println(issued.secret());
                     System.err.println("token " + issued.token().uuid() + " for account '" + account + "'");
                     return 0;
@@ -217,10 +217,10 @@ public final class Main {
 
             @Override
             public Integer call() throws Exception {
-                try (Database db = open(data)) {
+                try (SqliteStore db = open(data)) {
                     System.out.printf("%-36s  %-12s  %-16s  %-20s  %s%n", "UUID", "ACCOUNT", "NAME", "CREATED", "STATE");
                     Instant now = Instant.now();
-                    for (Token t : new Tokens(db).list()) {
+                    for (Token t : new Tokens(db.tokens()).list()) {
                         String state = t.revokedAt() != null ? "revoked" : t.activeAt(now) ? "active" : "expired";
                         System.out.printf("%-36s  %-12s  %-16s  %-20s  %s%n", t.uuid(), t.accountName(), t.name(),
                                 t.createdAt().truncatedTo(ChronoUnit.SECONDS), state);
@@ -237,8 +237,8 @@ public final class Main {
 
             @Override
             public Integer call() throws Exception {
-                try (Database db = open(data)) {
-                    int n = new Tokens(db).revoke(id);
+                try (SqliteStore db = open(data)) {
+                    int n = new Tokens(db.tokens()).revoke(id);
                     System.out.println(n == 0 ? "no active token matches '" + id + "'" : "revoked " + n + " token(s)");
                     return n == 0 ? 1 : 0;
                 }

@@ -1,8 +1,6 @@
 package dev.contree.auth;
 
-import dev.contree.store.Database;
-import dev.contree.store.Sql;
-import dev.contree.store.Times;
+import dev.contree.store.TokenRecords;
 
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
@@ -13,7 +11,6 @@ import java.util.Base64;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Optional;
-import java.util.UUID;
 
 /**
  * API tokens: issue, verify, list, revoke. Tokens are random secrets shown once; the database keeps
@@ -23,13 +20,13 @@ public final class Tokens {
     private static final SecureRandom RANDOM = new SecureRandom();
     /** Verified tokens are remembered this long, so polling clients do not hit the database on every request. */
     private static final long CACHE_NANOS = 2_000_000_000L;
-    private final Database db;
+    private final TokenRecords records;
     private final java.util.concurrent.ConcurrentHashMap<String, Cached> cache = new java.util.concurrent.ConcurrentHashMap<>();
 
     private record Cached(Token token, long until) {}
 
-    public Tokens(Database db) {
-        this.db = db;
+    public Tokens(TokenRecords records) {
+        this.records = records;
     }
 
     /** A freshly issued token: the secret (shown once) and its record. */
@@ -47,22 +44,7 @@ public final class Tokens {
         if (secret.isBlank() || secret.chars().anyMatch(ch -> ch <= ' ' || ch > '~')) {
             throw new IllegalArgumentException("a token must be non-empty printable ASCII without spaces");
         }
-        String hash = hash(secret);
-        Instant now = Times.now();
-        Token token = db.write(c -> {
-            Token existing = Sql.one(c, SELECT + " WHERE t.token_hash = ?", Tokens::row, hash);
-            if (existing != null) return existing;
-            String accountId = Sql.one(c, "SELECT id FROM accounts WHERE name = ?", rs -> rs.getString(1), accountName);
-            if (accountId == null) {
-                accountId = UUID.randomUUID().toString();
-                Sql.update(c, "INSERT INTO accounts (id, name, created_at) VALUES (?, ?, ?)",
-                        accountId, accountName, Times.toMicros(now));
-            }
-            String uuid = UUID.randomUUID().toString();
-            Sql.update(c, "INSERT INTO tokens (uuid, account_id, name, token_hash, created_at, expires_at) VALUES (?,?,?,?,?,?)",
-                    uuid, accountId, tokenName, hash, Times.toMicros(now), expiresAt == null ? null : Times.toMicros(expiresAt));
-            return Sql.one(c, SELECT + " WHERE t.uuid = ?", Tokens::row, uuid);
-        });
+        Token token = records.register(hash(secret), accountName, tokenName, expiresAt);
         return new Issued(secret, token);
     }
 
@@ -74,7 +56,7 @@ public final class Tokens {
         if (cached != null && cached.until() - System.nanoTime() > 0) {
             t = cached.token();
         } else {
-            t = db.read(c -> Sql.one(c, SELECT + " WHERE t.token_hash = ?", Tokens::row, hash));
+            t = records.byHash(hash).orElse(null);
             if (t != null) {
                 if (cache.size() > 10_000) cache.clear();
                 cache.put(hash, new Cached(t, System.nanoTime() + CACHE_NANOS));
@@ -86,12 +68,11 @@ public final class Tokens {
 
     /** How many accounts hold at least one unrevoked token: the tenants that can submit work. */
     public int accountsWithTokens() {
-        return db.read(c -> Sql.one(c, "SELECT COUNT(DISTINCT account_id) FROM tokens WHERE revoked_at IS NULL",
-                rs -> rs.getInt(1)));
+        return records.accountsWithTokens();
     }
 
     public List<Token> list() {
-        return db.read(c -> Sql.query(c, SELECT + " ORDER BY t.created_at", Tokens::row));
+        return records.list();
     }
 
     /**
@@ -99,18 +80,9 @@ public final class Tokens {
      * this process, within {@link #CACHE_NANOS} in a server that had the token cached.
      */
     public int revoke(String uuidOrName) {
-        long now = Times.toMicros(Times.now());
-        int n = db.write(c -> Sql.update(c,
-                "UPDATE tokens SET revoked_at = ? WHERE (uuid = ? OR name = ?) AND revoked_at IS NULL", now, uuidOrName, uuidOrName));
+        int n = records.revoke(uuidOrName);
         cache.clear();
         return n;
-    }
-
-    private static final String SELECT = "SELECT t.*, a.name AS account_name FROM tokens t JOIN accounts a ON a.id = t.account_id";
-
-    private static Token row(java.sql.ResultSet rs) throws java.sql.SQLException {
-        return new Token(rs.getString("uuid"), rs.getString("account_id"), rs.getString("account_name"), rs.getString("name"),
-                Sql.instant(rs, "created_at"), Sql.instant(rs, "expires_at"), Sql.instant(rs, "revoked_at"));
     }
 
     static String hash(String secret) {

@@ -1,29 +1,23 @@
 package dev.contree.files;
 
-import dev.contree.store.Database;
+import dev.contree.store.FileRecords;
 import dev.contree.store.Page;
-import dev.contree.store.Sql;
 import dev.contree.store.TimeRange;
-import dev.contree.store.Times;
 
 import java.io.IOException;
 import java.io.InputStream;
-import java.sql.ResultSet;
-import java.sql.SQLException;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
-import java.util.UUID;
 
 /** Uploads and lookups of files. Same bytes uploaded again by the same account → the same uuid. */
 public final class FileService {
-    private final Database db;
+    private final FileRecords records;
     private final BlobStore blobs;
     private final long maxUploadBytes;
     private final dev.contree.images.AccountStorage storage;
 
-    public FileService(Database db, BlobStore blobs, long maxUploadBytes, dev.contree.images.AccountStorage storage) {
-        this.db = db;
+    public FileService(FileRecords records, BlobStore blobs, long maxUploadBytes, dev.contree.images.AccountStorage storage) {
+        this.records = records;
         this.blobs = blobs;
         this.maxUploadBytes = maxUploadBytes;
         this.storage = storage;
@@ -37,41 +31,19 @@ public final class FileService {
     public FileRecord upload(String accountId, InputStream body) throws IOException {
         if (storage.remaining(accountId) <= 0) throw new StorageFullException(storage.overMessage(accountId));
         BlobStore.Stored stored = blobs.put(body, maxUploadBytes);
-        long now = Times.toMicros(Times.now());
-        return db.write(c -> {
-            FileRecord existing = Sql.one(c, "SELECT * FROM files WHERE account_id = ? AND sha256 = ?",
-                    FileService::row, accountId, stored.sha256());
-            if (existing != null) {
-                Sql.update(c, "UPDATE files SET updated_at = ? WHERE uuid = ?", now, existing.uuid());
-                return Sql.one(c, "SELECT * FROM files WHERE uuid = ?", FileService::row, existing.uuid());
-            }
-            String uuid = UUID.randomUUID().toString();
-            Sql.update(c, "INSERT INTO files (uuid, account_id, sha256, size, created_at, updated_at) VALUES (?,?,?,?,?,?)",
-                    uuid, accountId, stored.sha256(), stored.size(), now, now);
-            return Sql.one(c, "SELECT * FROM files WHERE uuid = ?", FileService::row, uuid);
-        });
+        return records.put(accountId, stored.sha256(), stored.size());
     }
 
     public Optional<FileRecord> bySha256(String accountId, String sha256) {
-        return Optional.ofNullable(db.read(c -> Sql.one(c,
-                "SELECT * FROM files WHERE account_id = ? AND sha256 = ?", FileService::row, accountId, sha256)))
-                .filter(f -> blobs.exists(f.sha256()));
+        return records.bySha256(accountId, sha256).filter(f -> blobs.exists(f.sha256()));
     }
 
     public Optional<FileRecord> byUuid(String accountId, String uuid) {
-        return Optional.ofNullable(db.read(c -> Sql.one(c,
-                "SELECT * FROM files WHERE account_id = ? AND uuid = ?", FileService::row, accountId, uuid)))
-                .filter(f -> blobs.exists(f.sha256()));
+        return records.byUuid(accountId, uuid).filter(f -> blobs.exists(f.sha256()));
     }
 
     public List<FileRecord> list(String accountId, TimeRange range, Page page) {
-        StringBuilder where = new StringBuilder("account_id = ?");
-        List<Object> params = new ArrayList<>(List.of(accountId));
-        range.appendTo("created_at", where, params);
-        params.add(page.limit());
-        params.add(page.offset());
-        return db.read(c -> Sql.query(c, "SELECT * FROM files WHERE " + where
-                + " ORDER BY created_at DESC, uuid DESC LIMIT ? OFFSET ?", FileService::row, params.toArray()));
+        return records.list(accountId, range, page);
     }
 
     public InputStream open(FileRecord file) throws IOException {
@@ -80,10 +52,5 @@ public final class FileService {
 
     public java.nio.file.Path blobPath(FileRecord file) {
         return blobs.path(file.sha256());
-    }
-
-    private static FileRecord row(ResultSet rs) throws SQLException {
-        return new FileRecord(rs.getString("uuid"), rs.getString("account_id"), rs.getString("sha256"), rs.getLong("size"),
-                Sql.instant(rs, "created_at"), Sql.instant(rs, "updated_at"));
     }
 }

@@ -1,10 +1,8 @@
 package dev.contree.images;
 
-import dev.contree.store.Database;
-import dev.contree.store.Sql;
+import dev.contree.store.MetadataStore;
 
 import java.util.Collection;
-import java.util.HashSet;
 import java.util.Set;
 
 /**
@@ -16,11 +14,11 @@ public final class AccountStorage {
     /** No bound. */
     public static final long UNLIMITED = Long.MAX_VALUE;
 
-    private final Database db;
+    private final MetadataStore store;
     private final long capBytes;
 
-    public AccountStorage(Database db, long capBytes) {
-        this.db = db;
+    public AccountStorage(MetadataStore store, long capBytes) {
+        this.store = store;
         this.capBytes = capBytes;
     }
 
@@ -39,18 +37,7 @@ public final class AccountStorage {
 
     /** Bytes the account would store if its images also referenced {@code moreLayers}. */
     public long usedWith(String accountId, Collection<String> moreLayers) {
-        return db.read(c -> {
-            Set<String> layers = new HashSet<>(Sql.query(c,
-                    "SELECT DISTINCT j.value FROM images i, json_each(i.layers) j WHERE i.account_id = ?", rs -> rs.getString(1), accountId));
-            layers.addAll(moreLayers);
-            long total = 0;
-            for (String id : layers) {
-                Long size = Sql.one(c, "SELECT size FROM layers WHERE id = ?", rs -> rs.getLong(1), id);
-                if (size != null) total += size;
-            }
-            Long files = Sql.one(c, "SELECT COALESCE(SUM(size), 0) FROM files WHERE account_id = ?", rs -> rs.getLong(1), accountId);
-            return total + (files == null ? 0 : files);
-        });
+        return store.accountBytes(accountId, moreLayers);
     }
 
     /** Bytes the account may still add; {@link #UNLIMITED} without a bound. */

@@ -30,8 +30,14 @@ public final class ImageFilesystem {
         }
     }
 
+    /** Fails with {@link MergedView.LayerUnavailableException} if a layer of the image is gone. */
     public View open(Image image) throws IOException {
-        LayerLeases.Lease lease = leases.acquire(image.layers());
+        LayerLeases.Lease lease;
+        try {
+            lease = leases.acquire(image.layers());
+        } catch (LayerLeases.LayerGoneException e) {
+            throw new MergedView.LayerUnavailableException(e); // to readers, the same as a layer lost from under its image
+        }
         try {
             List<Path> dirs = new ArrayList<>();
             for (String id : image.layers()) dirs.add(store.diffDir(id));

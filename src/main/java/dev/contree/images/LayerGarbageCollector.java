@@ -6,15 +6,15 @@ import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
 import java.nio.file.Files;
-import java.nio.file.attribute.FileTime;
+import java.nio.file.NoSuchFileException;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.Set;
 
 /**
- * Removes layers that no image references, once they are older than a grace period (so a layer
- * committed a moment ago whose image is being recorded is safe) and not leased by a running
- * execution or read.
+ * Removes layers that no image references, once they are older than a grace period and not leased. Removal goes
+ * through {@link LayerLeases#tryRemove}, so a layer is never removed while leased and cannot be leased while it is
+ * being removed; jobs lease their layers until their image is recorded, so the grace period is only a second line.
  */
 public final class LayerGarbageCollector {
     private static final Logger LOG = LoggerFactory.getLogger(LayerGarbageCollector.class);
@@ -32,20 +32,28 @@ public final class LayerGarbageCollector {
 
     /** One pass; returns how many layers were removed. */
     public synchronized int collect() throws IOException {
+        // Once per pass, to pick candidates; each removal confirms its candidate with one indexed lookup.
         Set<String> referenced = index.referenced();
         Instant cutoff = Instant.now().minus(grace);
         int removed = 0;
         for (String id : store.layerIds()) {
             if (referenced.contains(id) || leases.leased(id)) continue;
-            FileTime mtime = Files.getLastModifiedTime(store.diffDir(id).getParent());
-            if (mtime.toInstant().isAfter(cutoff)) continue;
-            // Check again right before removing: an execution may have leased it meanwhile.
-            if (leases.leased(id) || index.referenced().contains(id)) continue;
-            store.remove(id);
-            index.forget(id);
-            removed++;
+            if (leases.tryRemove(id, candidate -> removeIfUnused(candidate, cutoff))) removed++;
         }
         if (removed > 0) LOG.info("garbage collection removed {} unreferenced layer(s)", removed);
         return removed;
+    }
+
+    /** Runs while the layer cannot be leased: an image recorded since the pass began still keeps it. */
+    private boolean removeIfUnused(String id, Instant cutoff) throws IOException {
+        try {
+            if (Files.getLastModifiedTime(store.diffDir(id).getParent()).toInstant().isAfter(cutoff)) return false;
+        } catch (NoSuchFileException gone) {
+            return false;
+        }
+        if (index.isReferenced(id)) return false;
+        store.remove(id);
+        index.forget(id);
+        return true;
     }
 }

@@ -1,13 +1,44 @@
 package dev.contree.images;
 
-import java.util.Collection;
-import java.util.List;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.atomic.AtomicInteger;
+import dev.contree.layers.LayerStore;
 
-/** Layers in use by an execution or a read right now; garbage collection never removes a leased layer. */
+import java.io.IOException;
+import java.util.Collection;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Layers in use by an execution, an import or a read right now. Leasing and removal exclude each other: a layer
+ * is removed only through {@link #tryRemove}, which refuses a leased layer and, while it removes, makes every
+ * {@link #acquire} of that layer fail; an acquire of a layer that is gone fails too, so nobody builds on a layer
+ * that vanished. Whoever records an image holds a lease on its layers until the image is recorded.
+ */
 public final class LayerLeases {
-    private final ConcurrentHashMap<String, AtomicInteger> counts = new ConcurrentHashMap<>();
+    /** Marks a layer being removed in {@link #counts}. */
+    private static final int REMOVING = -1;
+
+    private final LayerStore store;
+    /** Leases per layer id, or {@link #REMOVING}; guarded by {@code this}. No entry: neither leased nor being removed. */
+    private final Map<String, Integer> counts = new HashMap<>();
+
+    public LayerLeases(LayerStore store) {
+        this.store = store;
+    }
+
+    /** An acquire named a layer that was removed (or never was): the caller imports it again, or fails. */
+    public static final class LayerGoneException extends IOException {
+        LayerGoneException(String layerId) {
+            super("layer " + layerId + " is no longer stored (garbage collected or lost)");
+        }
+    }
+
+    /** Removes a layer's data and records; runs while the layer cannot be leased. */
+    @FunctionalInterface
+    public interface Remover {
+        /** Returns false if it decided to keep the layer after all. */
+        boolean remove(String layerId) throws IOException;
+    }
 
     /** A lease on some layers; release it with {@link Lease#close}. */
     public final class Lease implements AutoCloseable {
@@ -19,22 +50,68 @@ public final class LayerLeases {
         }
 
         @Override
-        public synchronized void close() {
-            if (closed) return;
-            closed = true;
-            for (String id : ids) {
-                counts.computeIfPresent(id, (k, n) -> n.decrementAndGet() <= 0 ? null : n);
+        public void close() {
+            synchronized (LayerLeases.this) {
+                if (closed) return;
+                closed = true;
+                for (String id : ids) counts.computeIfPresent(id, (k, n) -> n <= 1 ? null : n - 1);
             }
         }
     }
 
-    public Lease acquire(Collection<String> layerIds) {
-        List<String> ids = List.copyOf(layerIds);
-        for (String id : ids) counts.computeIfAbsent(id, k -> new AtomicInteger()).incrementAndGet();
+    /** Leases committed layers; fails if one of them is being removed or is gone. */
+    public Lease acquire(Collection<String> layerIds) throws LayerGoneException {
+        Lease lease = take(List.copyOf(layerIds));
+        // Checked after taking the lease: from now on nothing removes these, so a layer present now stays.
+        for (String id : lease.ids) {
+            if (!store.exists(id)) {
+                lease.close();
+                throw new LayerGoneException(id);
+            }
+        }
+        return lease;
+    }
+
+    /**
+     * Leases the id of a layer that is about to be committed (a prepared or building layer), so it is protected
+     * from the moment it appears in the store. Nothing is checked: the layer does not exist yet.
+     */
+    public Lease reserve(String layerId) {
+        try {
+            return take(List.of(layerId));
+        } catch (LayerGoneException e) {
+            throw new IllegalStateException("a new layer id is being removed: " + layerId, e);
+        }
+    }
+
+    private synchronized Lease take(List<String> ids) throws LayerGoneException {
+        for (String id : ids) {
+            if (counts.getOrDefault(id, 0) == REMOVING) throw new LayerGoneException(id);
+        }
+        for (String id : ids) counts.merge(id, 1, Integer::sum);
         return new Lease(ids);
     }
 
-    public boolean leased(String layerId) {
-        return counts.containsKey(layerId);
+    /**
+     * Runs {@code remover} for an unleased layer while no lease on it can be taken; false (and nothing run) if
+     * the layer is leased or being removed. The remover should check once more that nothing references the layer:
+     * an image recorded before this call, under a lease released since, is seen by then.
+     */
+    public boolean tryRemove(String layerId, Remover remover) throws IOException {
+        synchronized (this) {
+            if (counts.containsKey(layerId)) return false;
+            counts.put(layerId, REMOVING);
+        }
+        try {
+            return remover.remove(layerId);
+        } finally {
+            synchronized (this) {
+                counts.remove(layerId);
+            }
+        }
+    }
+
+    public synchronized boolean leased(String layerId) {
+        return counts.getOrDefault(layerId, 0) > 0;
     }
 }

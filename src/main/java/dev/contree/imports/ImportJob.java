@@ -67,6 +67,8 @@ final class ImportJob implements Job {
     private final ObjectNode metadata;
     private final long maxImportBytes;
     private final AccountStorage storage;
+    /** Leases on the image's layers, held until its image is recorded ({@link #finished}) so no GC pass takes one. */
+    private final List<LayerLeases.Lease> held = Collections.synchronizedList(new ArrayList<>());
 
     ImportJob(ImportRequest request, ImportSource source, LayerStore store, LayerIndex index, LayerLeases leases, ObjectNode metadata,
               long maxImportBytes, AccountStorage storage) {
@@ -78,6 +80,14 @@ final class ImportJob implements Job {
         this.metadata = metadata;
         this.maxImportBytes = maxImportBytes;
         this.storage = storage;
+    }
+
+    @Override
+    public void finished() {
+        synchronized (held) {
+            held.forEach(LayerLeases.Lease::close);
+            held.clear();
+        }
     }
 
     @Override
@@ -96,7 +106,6 @@ final class ImportJob implements Job {
         timer.schedule(() -> cancel.cancel(CancelToken.Reason.TIMEOUT, "import timed out after " + request.timeoutSeconds() + " s"),
                 request.timeoutSeconds(), TimeUnit.SECONDS);
         List<LayerBuilder> builders = Collections.synchronizedList(new ArrayList<>());
-        List<LayerLeases.Lease> held = new ArrayList<>();
         try {
             long t0 = System.nanoTime();
             ImportSource.Resolved image = source.resolve(cancel);
@@ -114,11 +123,13 @@ final class ImportJob implements Job {
                 if (idByDigest.containsKey(digest) || missing.containsKey(digest) || unproven.containsKey(digest)) continue;
                 String id = index.byDigest(digest).orElse(null);
                 if (id != null) {
-                    held.add(leases.acquire(List.of(id)));
-                    if (store.exists(id)) {
+                    try {
+                        held.add(leases.acquire(List.of(id)));
                         idByDigest.put(digest, id);
                         if (!layer.accountHoldsBytes() && !index.proven(account, digest)) unproven.put(digest, layer);
                         continue;
+                    } catch (LayerLeases.LayerGoneException gone) {
+                        // collected since the lookup: import it again
                     }
                 }
                 missing.put(digest, layer);
@@ -137,7 +148,6 @@ final class ImportJob implements Job {
             for (String digest : unproven.keySet()) index.prove(account, digest);
             for (var e : unpacked.entrySet()) {
                 String id = commit(e.getKey(), e.getValue());
-                held.add(leases.acquire(List.of(id)));
                 idByDigest.put(e.getKey(), id);
                 index.prove(account, e.getKey());
             }
@@ -172,7 +182,6 @@ final class ImportJob implements Job {
         } finally {
             threads.exit(); // no interrupt reaches this thread once it records the outcome
             timer.shutdownNow();
-            held.forEach(LayerLeases.Lease::close);
         }
     }
 
@@ -304,9 +313,13 @@ final class ImportJob implements Job {
         }
     }
 
-    /** Commits a verified pending layer and records its digest; if another import won the race, uses its layer. */
+    /**
+     * Commits a verified pending layer and records its digest; if another import won the race, uses its layer. The
+     * layer used is leased: ours from before it is committed, the winner's before it is used.
+     */
     private String commit(String digest, LayerBuilder builder) throws IOException {
         long t0 = System.nanoTime();
+        held.add(leases.reserve(builder.id()));
         String id = builder.commit();
         long size = store.sizeOf(id);
         LOG.debug("layer {} committed in {} ms", digest, (System.nanoTime() - t0) / 1_000_000);
@@ -314,11 +327,13 @@ final class ImportJob implements Job {
             index.record(id, digest, size);
             String winner = index.byDigest(digest).orElse(id);
             if (winner.equals(id)) return id;
-            if (store.exists(winner)) {
+            try {
+                held.add(leases.acquire(List.of(winner)));
                 store.remove(id);
                 return winner;
+            } catch (LayerLeases.LayerGoneException gone) {
+                index.forget(winner); // a stale row whose layer is gone
             }
-            index.forget(winner); // a stale row whose layer is gone
         }
         return id;
     }

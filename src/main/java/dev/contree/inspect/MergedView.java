@@ -168,7 +168,7 @@ public final class MergedView implements AutoCloseable {
 
     /** A layer directory could not be opened (removed, or not a directory); the message has no host path. */
     public static final class LayerUnavailableException extends IOException {
-        LayerUnavailableException(IOException cause) {
+        public LayerUnavailableException(IOException cause) {
             super("a layer of this image is not available", cause);
         }
     }

@@ -49,6 +49,8 @@ final class ExecutionJob implements Job {
     private final Map<String, FileRecord> files;
     private final ObjectNode metadata;
     private final StdinSpool.Spooled stdin; // null = no stdin
+    /** Leases on the layers the run uses and makes, held until its image is recorded ({@link #finished}). */
+    private final List<LayerLeases.Lease> held = java.util.Collections.synchronizedList(new ArrayList<>());
 
     ExecutionJob(Execution engine, InstanceSpec spec, StdinSpool.Spooled stdin, Image image, Map<String, FileRecord> files,
                  ObjectNode metadata) {
@@ -63,6 +65,10 @@ final class ExecutionJob implements Job {
     @Override
     public void finished() {
         if (stdin != null) stdin.close();
+        synchronized (held) {
+            held.forEach(LayerLeases.Lease::close);
+            held.clear();
+        }
     }
 
     @Override
@@ -76,26 +82,20 @@ final class ExecutionJob implements Job {
         ctx.event(0, "init", init);
 
         List<String> chain = image.layers();
-        try (LayerLeases.Lease lease = engine.leases().acquire(chain)) {
-            List<String> compacted = engine.store().compactIfNeeded(chain);
-            LayerLeases.Lease compactedLease = null;
-            if (!compacted.equals(chain)) {
-                compactedLease = engine.leases().acquire(compacted);
-                // Recorded with their size so the account's storage keeps counting what the merged layers held.
-                for (String id : compacted) {
-                    if (!chain.contains(id) && engine.layerIndex().size(id).isEmpty()) {
-                        engine.layerIndex().record(id, null, engine.store().sizeOf(id));
-                    }
+        held.add(engine.leases().acquire(chain));
+        List<String> compacted = engine.store().compactIfNeeded(chain);
+        if (!compacted.equals(chain)) {
+            held.add(engine.leases().acquire(compacted));
+            // Recorded with their size so the account's storage keeps counting what the merged layers held.
+            for (String id : compacted) {
+                if (!chain.contains(id) && engine.layerIndex().size(id).isEmpty()) {
+                    engine.layerIndex().record(id, null, engine.store().sizeOf(id));
                 }
-                engine.layerIndex().replaceChain(image.uuid(), compacted);
-                chain = compacted;
             }
-            try {
-                return execute(ctx, chain);
-            } finally {
-                if (compactedLease != null) compactedLease.close();
-            }
+            engine.layerIndex().replaceChain(image.uuid(), compacted);
+            chain = compacted;
         }
+        return execute(ctx, chain);
     }
 
     private Result execute(Context ctx, List<String> chain) throws Exception {
@@ -105,6 +105,7 @@ final class ExecutionJob implements Job {
         if (remaining <= 0) return failure(OperationStatus.FAILED, engine.storage().overMessage(image.accountId()));
         cap = Math.min(cap, remaining);
         WritableLayer layer = engine.store().prepare(chain, cap);
+        held.add(engine.leases().reserve(layer.id())); // the committed layer is protected from the moment it appears
         boolean settled = false;
         try {
             List<Path> lowerDirs = new ArrayList<>();

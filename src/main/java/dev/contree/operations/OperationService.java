@@ -1,25 +1,16 @@
 package dev.contree.operations;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.contree.store.Database;
+import dev.contree.images.ImageService;
+import dev.contree.store.MetadataStore;
+import dev.contree.store.OperationRecords;
 import dev.contree.store.Page;
-import dev.contree.store.Sql;
 import dev.contree.store.TimeRange;
-import dev.contree.store.Times;
 
-import java.sql.Connection;
-import java.sql.ResultSet;
-import java.sql.SQLException;
-import java.time.Instant;
-import java.util.ArrayList;
-import java.util.EnumSet;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
-import java.util.UUID;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.function.Consumer;
 
@@ -28,119 +19,79 @@ import java.util.function.Consumer;
  * cancel that wins the race is never overwritten by a late completion.
  */
 public final class OperationService {
-    private static final ObjectMapper JSON = new ObjectMapper();
-    private static final Set<OperationStatus> ACTIVE = EnumSet.of(OperationStatus.PENDING, OperationStatus.ASSIGNED, OperationStatus.EXECUTING);
-
-    private final Database db;
+    private final MetadataStore store;
+    private final OperationRecords records;
     private final List<Consumer<String>> cancelListeners = new CopyOnWriteArrayList<>();
     private final List<Consumer<OperationEvent>> eventListeners = new CopyOnWriteArrayList<>();
-    private final Map<String, Long> nextEventId = new java.util.concurrent.ConcurrentHashMap<>();
 
-    public OperationService(Database db) {
-        this.db = db;
-    }
-
-    public Database database() {
-        return db;
+    public OperationService(MetadataStore store) {
+        this.store = store;
+        this.records = store.operations();
     }
 
     public Operation create(String accountId, OperationKind kind, String imageUuid, ObjectNode metadata) {
-        String uuid = UUID.randomUUID().toString();
-        return db.write(c -> {
-            Sql.update(c, "INSERT INTO operations (uuid, account_id, kind, status, created_at, image_uuid, metadata) VALUES (?,?,?,?,?,?,?)",
-                    uuid, accountId, kind.wire, OperationStatus.PENDING.name(), Times.toMicros(Times.now()), imageUuid, metadata.toString());
-            return get(c, uuid);
-        });
+        return records.create(accountId, kind, imageUuid, metadata);
     }
 
     public Optional<Operation> get(String accountId, String uuid) {
-        return Optional.ofNullable(db.read(c -> get(c, uuid))).filter(o -> o.accountId().equals(accountId));
+        return records.get(uuid).filter(o -> o.accountId().equals(accountId));
     }
 
     /** Any account's operation, for the scheduler and workers. */
     public Optional<Operation> get(String uuid) {
-        return Optional.ofNullable(db.read(c -> get(c, uuid)));
+        return records.get(uuid);
     }
 
     public record Query(OperationStatus status, OperationKind kind, TimeRange range) {}
 
     public List<Operation> list(String accountId, Query q, Page page) {
-        StringBuilder where = new StringBuilder("account_id = ?");
-        List<Object> params = new ArrayList<>(List.of(accountId));
-        if (q.status() != null) {
-            where.append(" AND status = ?");
-            params.add(q.status().name());
-        }
-        if (q.kind() != null) {
-            where.append(" AND kind = ?");
-            params.add(q.kind().wire);
-        }
-        q.range().appendTo("created_at", where, params);
-        params.add(page.limit());
-        params.add(page.offset());
-        return db.read(c -> Sql.query(c, "SELECT * FROM operations WHERE " + where
-                + " ORDER BY created_at DESC, uuid DESC LIMIT ? OFFSET ?", OperationService::row, params.toArray()));
+        return records.list(accountId, q, page);
     }
 
     /** Count of the account's operations per status, for whoami. */
     public Map<String, Long> countByStatus(String accountId) {
-        Map<String, Long> out = new LinkedHashMap<>();
-        db.read(c -> Sql.query(c, "SELECT status, COUNT(*) AS n FROM operations WHERE account_id = ? GROUP BY status ORDER BY status",
-                rs -> out.put(rs.getString("status"), rs.getLong("n")), accountId));
-        return out;
+        return records.countByStatus(accountId);
     }
 
     /** Operations not yet finished, oldest first (for the scheduler and restart recovery). */
     public List<Operation> active() {
-        return db.read(c -> Sql.query(c, "SELECT * FROM operations WHERE status IN ('PENDING','ASSIGNED','EXECUTING') ORDER BY created_at, uuid",
-                OperationService::row));
+        return records.active();
     }
 
     /** Moves from one of {@code from} to {@code to}; false if the operation was elsewhere (e.g. cancelled). */
     public boolean transition(String uuid, Set<OperationStatus> from, OperationStatus to) {
-        return db.write(c -> transition(c, uuid, from, to));
-    }
-
-    public boolean transition(Connection c, String uuid, Set<OperationStatus> from, OperationStatus to) throws SQLException {
-        StringBuilder in = new StringBuilder();
-        for (OperationStatus s : from) in.append(in.isEmpty() ? "" : ",").append('\'').append(s.name()).append('\'');
-        String started = to == OperationStatus.EXECUTING ? ", started_at = COALESCE(started_at, " + Times.toMicros(Times.now()) + ")" : "";
-        String finished = to.terminal() ? ", finished_at = " + Times.toMicros(Times.now()) : "";
-        return Sql.update(c, "UPDATE operations SET status = ?" + started + finished + " WHERE uuid = ? AND status IN (" + in + ")",
-                to.name(), uuid) == 1;
+        return records.transition(uuid, from, to);
     }
 
     /** The outcome of a finished operation. */
     public record Completion(OperationStatus status, String error, String resultImageUuid, String resultTag,
-                             Long imageSize, Double consumedCpu, Long consumedMemory, ObjectNode metadata) {}
-
-    /** Records the outcome if the operation is still active; false if it already ended (e.g. cancelled). */
-    public boolean complete(Connection c, String uuid, Completion done) throws SQLException {
-        if (!transition(c, uuid, ACTIVE, done.status())) return false;
-        Sql.update(c, "UPDATE operations SET error = ?, result_image_uuid = ?, result_tag = ?, image_size = ?, consumed_cpu = ?,"
-                        + " consumed_memory = ?, metadata = COALESCE(?, metadata) WHERE uuid = ?",
-                done.error(), done.resultImageUuid(), done.resultTag(), done.imageSize(), done.consumedCpu(), done.consumedMemory(),
-                done.metadata() == null ? null : done.metadata().toString(), uuid);
-        return true;
+                             Long imageSize, Double consumedCpu, Long consumedMemory, ObjectNode metadata) {
+        OperationRecords.Outcome outcome() {
+            return new OperationRecords.Outcome(status, error, resultImageUuid, resultTag, imageSize, consumedCpu, consumedMemory, metadata);
+        }
     }
 
+    /** Records the outcome if the operation is still active; false if it already ended (e.g. cancelled). */
     public boolean complete(String uuid, Completion done) {
-        return db.write(c -> complete(c, uuid, done));
+        return records.finish(uuid, done.outcome());
+    }
+
+    /**
+     * Records the outcome and, if it succeeded and {@code child} is not null, the child image, atomically: a lost
+     * race with a cancel records neither and returns false.
+     */
+    public boolean complete(String uuid, Completion done, ImageService.NewImage child) {
+        return store.finish(uuid, done.outcome(), child);
     }
 
     /** Result of a cancel request. */
     public enum CancelOutcome { CANCELLED, NOT_FOUND, ALREADY_FINISHED }
 
     public CancelOutcome cancel(String accountId, String uuid) {
-        CancelOutcome outcome = db.write(c -> {
-            Operation op = get(c, uuid);
-            if (op == null || !op.accountId().equals(accountId)) return CancelOutcome.NOT_FOUND;
-            if (!transition(c, uuid, ACTIVE, OperationStatus.CANCELLED)) return CancelOutcome.ALREADY_FINISHED;
-            Sql.update(c, "UPDATE operations SET error = ? WHERE uuid = ?", "cancelled by request", uuid);
-            return CancelOutcome.CANCELLED;
-        });
-        if (outcome == CancelOutcome.CANCELLED) cancelListeners.forEach(l -> l.accept(uuid));
-        return outcome;
+        if (get(accountId, uuid).isEmpty()) return CancelOutcome.NOT_FOUND;
+        if (!records.cancel(uuid, "cancelled by request")) return CancelOutcome.ALREADY_FINISHED;
+        cancelListeners.forEach(l -> l.accept(uuid));
+        return CancelOutcome.CANCELLED;
     }
 
     /** Called with the uuid of every operation that a client cancelled. */
@@ -159,57 +110,17 @@ public final class OperationService {
 
     /** Appends an event to the operation's log and notifies followers. */
     public OperationEvent appendEvent(String operationUuid, int spid, String type, ObjectNode data) {
-        OperationEvent event = db.write(c -> {
-            long id = nextEventId.computeIfAbsent(operationUuid, k -> {
-                try {
-                    Long max = Sql.one(c, "SELECT MAX(id) FROM operation_events WHERE operation_uuid = ?", rs -> {
-                        long v = rs.getLong(1);
-                        return rs.wasNull() ? -1L : v;
-                    }, k);
-                    return max == null ? 0L : max + 1;
-                } catch (SQLException e) {
-                    throw new IllegalStateException(e);
-                }
-            });
-            nextEventId.put(operationUuid, id + 1);
-            Instant ts = Times.now();
-            Sql.update(c, "INSERT INTO operation_events (operation_uuid, id, ts, spid, type, data) VALUES (?,?,?,?,?,?)",
-                    operationUuid, id, Times.toMicros(ts), spid, type, data.toString());
-            return new OperationEvent(operationUuid, id, ts, spid, type, data);
-        });
+        OperationEvent event = records.append(operationUuid, spid, type, data);
         eventListeners.forEach(l -> l.accept(event));
         return event;
     }
 
     /** Forget per-operation counters once an operation's log is complete. */
     public void eventsClosed(String operationUuid) {
-        nextEventId.remove(operationUuid);
+        records.logClosed(operationUuid);
     }
 
     public List<OperationEvent> events(String operationUuid, long afterId) {
-        return db.read(c -> Sql.query(c, "SELECT * FROM operation_events WHERE operation_uuid = ? AND id > ? ORDER BY id",
-                rs -> new OperationEvent(operationUuid, rs.getLong("id"), Sql.instant(rs, "ts"), rs.getInt("spid"), rs.getString("type"),
-                        (ObjectNode) parse(rs.getString("data"))), operationUuid, afterId));
-    }
-
-    private static Operation get(Connection c, String uuid) throws SQLException {
-        return Sql.one(c, "SELECT * FROM operations WHERE uuid = ?", OperationService::row, uuid);
-    }
-
-    private static com.fasterxml.jackson.databind.JsonNode parse(String s) {
-        try {
-            return JSON.readTree(s);
-        } catch (Exception e) {
-            throw new IllegalStateException("corrupt JSON in operations store", e);
-        }
-    }
-
-    static Operation row(ResultSet rs) throws SQLException {
-        return new Operation(rs.getString("uuid"), rs.getString("account_id"), OperationKind.parse(rs.getString("kind")),
-                OperationStatus.valueOf(rs.getString("status")), rs.getString("error"), Sql.instant(rs, "created_at"),
-                Sql.instant(rs, "started_at"), Sql.instant(rs, "finished_at"), rs.getString("image_uuid"),
-                rs.getString("result_image_uuid"), rs.getString("result_tag"), Sql.nullableLong(rs, "image_size"),
-                Sql.nullableDouble(rs, "consumed_cpu"), Sql.nullableLong(rs, "consumed_memory"),
-                (ObjectNode) parse(rs.getString("metadata")));
+        return records.events(operationUuid, afterId);
     }
 }

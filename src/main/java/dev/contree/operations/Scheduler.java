@@ -3,8 +3,6 @@ package dev.contree.operations;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.contree.cancel.CancelToken;
-import dev.contree.images.Image;
-import dev.contree.images.ImageService;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -34,7 +32,6 @@ public final class Scheduler implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(Scheduler.class);
 
     private final OperationService operations;
-    private final ImageService images;
     private final int slots;
     private final int perAccount;
     private final java.util.function.IntSupplier tenants;
@@ -51,24 +48,22 @@ public final class Scheduler implements AutoCloseable {
 
     private record Queued(Operation operation, Job job) {}
 
-    public Scheduler(OperationService operations, ImageService images, int slots) {
-        this(operations, images, slots, slots);
+    public Scheduler(OperationService operations, int slots) {
+        this(operations, slots, slots);
     }
 
     /** @param perAccount the most slots one account may hold at once (1..slots) */
-    public Scheduler(OperationService operations, ImageService images, int slots, int perAccount) {
-        this(operations, images, slots, perAccount, () -> Integer.MAX_VALUE);
+    public Scheduler(OperationService operations, int slots, int perAccount) {
+        this(operations, slots, perAccount, () -> Integer.MAX_VALUE);
     }
 
     /**
      * @param perAccount the most slots one account may hold at once (1..slots) when there is more than one tenant
      * @param tenants    how many accounts can submit work (hold a live token); read at most once a second
      */
-    public Scheduler(OperationService operations, ImageService images, int slots, int perAccount,
-                     java.util.function.IntSupplier tenants) {
+    public Scheduler(OperationService operations, int slots, int perAccount, java.util.function.IntSupplier tenants) {
         if (perAccount < 1 || perAccount > slots) throw new IllegalArgumentException("per-account slots must be between 1 and " + slots);
         this.operations = operations;
-        this.images = images;
         this.slots = slots;
         this.perAccount = perAccount;
         this.tenants = tenants;
@@ -209,26 +204,9 @@ public final class Scheduler implements AutoCloseable {
         }
     }
 
-    /** Stores the new image (if any) and the completion in one transaction; a lost race with cancel rolls both back. */
+    /** Stores the new image (if any) and the completion in one transaction; a lost race with cancel records neither. */
     private void record(String uuid, Job.Result result) {
-        final class LostRace extends RuntimeException {
-            LostRace() { super(null, null, false, false); }
-        }
-        try {
-            operations.database().write(c -> {
-                OperationService.Completion done = result.completion();
-                if (result.newImage() != null && done.status() == OperationStatus.SUCCESS) {
-                    Image image = images.insert(c, result.newImage());
-                    done = new OperationService.Completion(done.status(), done.error(), image.uuid(),
-                            done.resultTag() != null ? done.resultTag() : image.tag(), done.imageSize(), done.consumedCpu(),
-                            done.consumedMemory(), done.metadata());
-                }
-                if (!operations.complete(c, uuid, done)) throw new LostRace();
-                return null;
-            });
-        } catch (LostRace ignored) {
-            // Cancelled (or otherwise finished) meanwhile: nothing is committed.
-        }
+        operations.complete(uuid, result.completion(), result.newImage());
     }
 
     private static void completionEvent(OperationService operations, String uuid) {

@@ -23,7 +23,8 @@ import dev.contree.registry.RegistryConfig;
 import dev.contree.sandbox.RuntimeConfig;
 import dev.contree.sandbox.SandboxRuntime;
 import dev.contree.sandbox.SandboxRuntimes;
-import dev.contree.store.Database;
+import dev.contree.store.MetadataStore;
+import dev.contree.store.sqlite.SqliteStore;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -58,7 +59,7 @@ public final class ContreeServer implements AutoCloseable {
         List<AutoCloseable> opened = new ArrayList<>();
         try {
             opened.add(DataDir.lock(data));
-            Database db = Database.open(data.resolve("contree.db"));
+            MetadataStore db = SqliteStore.open(data.resolve("contree.db"));
             opened.add(db);
             // A sparse pool larger than the disk under it would fail writes deep inside btrfs; cap it at 90% of what is free.
             long pool = Math.min(config.layerPoolBytes(), java.nio.file.Files.getFileStore(data).getUsableSpace() / 10 * 9);
@@ -73,18 +74,18 @@ public final class ContreeServer implements AutoCloseable {
             int stale = runtime.cleanupStale();
             if (stale > 0) LOG.warn("removed {} sandbox(es) left by a previous run", stale);
 
-            Tokens tokens = new Tokens(db);
+            Tokens tokens = new Tokens(db.tokens());
             AccountStorage storage = new AccountStorage(db, config.maxAccountBytes());
-            FileService files = new FileService(db, new BlobStore(data.resolve("blobs")), config.maxUploadBytes(), storage);
-            ImageService images = new ImageService(db);
+            FileService files = new FileService(db.files(), new BlobStore(data.resolve("blobs")), config.maxUploadBytes(), storage);
+            ImageService images = new ImageService(db.images());
             OperationService operations = new OperationService(db);
             int failed = Scheduler.failLeftovers(operations);
             if (failed > 0) LOG.warn("marked {} operation(s) interrupted by a restart as FAILED", failed);
-            Scheduler scheduler = new Scheduler(operations, images, config.instanceConcurrency(), config.accountConcurrency(),
+            Scheduler scheduler = new Scheduler(operations, config.instanceConcurrency(), config.accountConcurrency(),
                     tokens::accountsWithTokens);
             opened.add(scheduler);
-            LayerIndex layerIndex = new LayerIndex(db);
-            LayerLeases leases = new LayerLeases();
+            LayerIndex layerIndex = new LayerIndex(db.layers());
+            LayerLeases leases = new LayerLeases(layers);
             LayerGarbageCollector gc = new LayerGarbageCollector(layers, layerIndex, leases, Duration.ofMinutes(10));
             // Queued stdin waits on disk; all of it together may be 4 JSON bodies' worth (1 GiB by default).
             StdinSpool spool = new StdinSpool(data.resolve("spool"), 4 * config.maxJsonBytes());

@@ -1,15 +1,16 @@
 package dev.contree.server;
 
-import dev.contree.images.LayerIndex;
 import dev.contree.layers.LayerStore;
 import dev.contree.layers.LayerStoreConfig;
 import dev.contree.layers.PoolInspection;
 import dev.contree.operations.Operation;
 import dev.contree.operations.OperationService;
 import dev.contree.operations.Scheduler;
-import dev.contree.store.Database;
-import dev.contree.store.Sql;
+import dev.contree.files.FileRecord;
+import dev.contree.store.LayerRecords;
+import dev.contree.store.MetadataStore;
 import dev.contree.store.StoreException;
+import dev.contree.store.sqlite.SqliteStore;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -110,18 +111,17 @@ public final class Fsck {
     }
 
     private void check() throws IOException {
-        Database db;
+        MetadataStore db;
         try {
-            db = repair ? Database.open(data.resolve("contree.db")) : Database.openReadOnly(data.resolve("contree.db"));
+            db = repair ? SqliteStore.open(data.resolve("contree.db")) : SqliteStore.openReadOnly(data.resolve("contree.db"));
         } catch (StoreException e) {
             throw new UnusableDataDir(e.getMessage(), e);
         }
         try (db) {
-            String integrity = db.read(c -> Sql.one(c, "PRAGMA integrity_check", rs -> rs.getString(1)));
-            if (!"ok".equals(integrity)) {
+            db.integrityProblem().ifPresent(integrity -> {
                 problems.add("database integrity check: " + integrity);
                 errors++;
-            }
+            });
             PoolInspection.State pool = checkPool();
             Set<String> onDisk = new HashSet<>(pool.committed());
             if (repair) {
@@ -150,8 +150,8 @@ public final class Fsck {
     }
 
     /** Images need all their layers; layers no image uses are garbage; index rows need their layer. */
-    private void checkImages(Database db, Set<String> onDisk, LayerStore store) throws IOException {
-        LayerIndex index = new LayerIndex(db);
+    private void checkImages(MetadataStore db, Set<String> onDisk, LayerStore store) throws IOException {
+        LayerRecords index = db.layers();
         Map<String, List<String>> chains = index.chains();
         Set<String> referenced = new HashSet<>();
         for (var image : chains.entrySet()) {
@@ -163,7 +163,7 @@ public final class Fsck {
             problem("image " + image.getKey() + " references missing layer(s) " + String.join(", ", lost));
             if (store != null) {
                 // Its content is gone for good: an image that cannot be mounted would only fail every run.
-                db.write(c -> Sql.update(c, "DELETE FROM images WHERE uuid = ?", image.getKey()));
+                db.images().delete(image.getKey());
                 repaired.add("removed image " + image.getKey() + " (layer(s) " + String.join(", ", lost) + " lost)");
             } else {
                 referenced.addAll(image.getValue());
@@ -180,7 +180,7 @@ public final class Fsck {
                 repaired.add("removed unreferenced layer " + id);
             }
         }
-        for (String id : db.read(c -> Sql.query(c, "SELECT id FROM layers ORDER BY id", rs -> rs.getString(1)))) {
+        for (String id : index.ids()) {
             if (onDisk.contains(id)) continue;
             problem("layer index row " + id + " has no layer on disk");
             if (store != null) {
@@ -191,13 +191,10 @@ public final class Fsck {
     }
 
     /** Files need their blob, with the bytes its name promises; blobs nobody references are garbage. */
-    private void checkBlobs(Database db) throws IOException {
+    private void checkBlobs(MetadataStore db) throws IOException {
         Path sha256 = data.resolve("blobs").resolve("sha256");
         Map<String, List<String>> filesBySha = new LinkedHashMap<>();
-        for (String[] row : db.read(c -> Sql.query(c, "SELECT uuid, sha256 FROM files ORDER BY sha256, uuid",
-                rs -> new String[]{rs.getString(1), rs.getString(2)}))) {
-            filesBySha.computeIfAbsent(row[1], k -> new ArrayList<>()).add(row[0]);
-        }
+        for (FileRecord f : db.files().all()) filesBySha.computeIfAbsent(f.sha256(), k -> new ArrayList<>()).add(f.uuid());
         for (var e : filesBySha.entrySet()) {
             String sha = e.getKey();
             Path blob = sha256.resolve(sha.substring(0, 2)).resolve(sha);
@@ -212,7 +209,7 @@ public final class Fsck {
             problem("blob " + sha + " of file(s) " + String.join(", ", e.getValue()) + " is " + broken);
             if (repair) {
                 Files.deleteIfExists(blob);
-                for (String uuid : e.getValue()) db.write(c -> Sql.update(c, "DELETE FROM files WHERE uuid = ?", uuid));
+                for (String uuid : e.getValue()) db.files().delete(uuid);
                 repaired.add("dropped file record(s) " + String.join(", ", e.getValue()) + " (their content is lost)");
             }
         }
@@ -247,7 +244,7 @@ public final class Fsck {
     }
 
     /** Operations cannot still be running when no server is. */
-    private void checkOperations(Database db) {
+    private void checkOperations(MetadataStore db) {
         OperationService operations = new OperationService(db);
         List<Operation> active = operations.active();
         for (Operation op : active) problem("operation " + op.uuid() + " left " + op.status());

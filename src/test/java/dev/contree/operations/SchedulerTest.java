@@ -1,14 +1,15 @@
 package dev.contree.operations;
 
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
-import dev.contree.images.ImageService;
-import dev.contree.store.Database;
+import dev.contree.store.sqlite.SqliteStore;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.DriverManager;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -22,19 +23,22 @@ import static org.assertj.core.api.Assertions.assertThat;
 /** The scheduler with a real SQLite store and jobs that record when they ran. */
 class SchedulerTest {
     @TempDir Path dir;
-    Database db;
+    SqliteStore db;
     OperationService ops;
 
     @BeforeEach
-    void open() {
-        db = Database.open(dir.resolve("t.db"));
+    void open() throws Exception {
+        db = SqliteStore.open(dir.resolve("t.db"));
         ops = new OperationService(db);
-        db.write(c -> {
+        // Accounts with short ids the tests name (the store itself only makes accounts with a token).
+        try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + dir.resolve("t.db"));
+             var insert = c.prepareStatement("INSERT INTO accounts (id, name, created_at) VALUES (?, ?, 0)")) {
             for (String a : List.of("a", "b", "c")) {
-                c.createStatement().execute("INSERT INTO accounts (id, name, created_at) VALUES ('" + a + "', '" + a + "', 0)");
+                insert.setString(1, a);
+                insert.setString(2, a);
+                insert.executeUpdate();
             }
-            return null;
-        });
+        }
     }
 
     @AfterEach
@@ -55,7 +59,7 @@ class SchedulerTest {
         List<String> order = Collections.synchronizedList(new ArrayList<>());
         CountDownLatch gate = new CountDownLatch(1);
         CountDownLatch all = new CountDownLatch(7);
-        try (Scheduler s = new Scheduler(ops, new ImageService(db), 1)) {
+        try (Scheduler s = new Scheduler(ops, 1)) {
             // The first job holds the only slot until everything is queued.
             s.submit(op("a"), ctx -> {
                 gate.await();
@@ -80,7 +84,7 @@ class SchedulerTest {
         AtomicInteger running = new AtomicInteger();
         AtomicInteger peak = new AtomicInteger();
         List<Operation> submitted = new ArrayList<>();
-        try (Scheduler s = new Scheduler(ops, new ImageService(db), 3)) {
+        try (Scheduler s = new Scheduler(ops, 3)) {
             for (int i = 0; i < 12; i++) {
                 Operation o = op(i % 2 == 0 ? "a" : "b");
                 submitted.add(o);
@@ -112,7 +116,7 @@ class SchedulerTest {
         CountDownLatch gate = new CountDownLatch(1);
         AtomicInteger ran = new AtomicInteger();
         Operation queued = op("a");
-        try (Scheduler s = new Scheduler(ops, new ImageService(db), 1)) {
+        try (Scheduler s = new Scheduler(ops, 1)) {
             Operation blocker = op("a");
             s.submit(blocker, ctx -> { gate.await(); return success(); });
             s.submit(queued, ctx -> { ran.incrementAndGet(); return success(); });
@@ -142,7 +146,7 @@ class SchedulerTest {
         AtomicInteger aRunning = new AtomicInteger();
         AtomicInteger aPeak = new AtomicInteger();
         CountDownLatch bStarted = new CountDownLatch(1);
-        try (Scheduler s = new Scheduler(ops, new ImageService(db), 4, 3)) {
+        try (Scheduler s = new Scheduler(ops, 4, 3)) {
             for (int i = 0; i < 8; i++) {
                 s.submit(op("a"), ctx -> {
                     aPeak.accumulateAndGet(aRunning.incrementAndGet(), Math::max);
@@ -170,7 +174,7 @@ class SchedulerTest {
     void aSingleTenantUsesEverySlot() throws Exception {
         CountDownLatch release = new CountDownLatch(1);
         AtomicInteger running = new AtomicInteger();
-        try (Scheduler s = new Scheduler(ops, new ImageService(db), 4, 3, () -> 1)) {
+        try (Scheduler s = new Scheduler(ops, 4, 3, () -> 1)) {
             for (int i = 0; i < 6; i++) {
                 s.submit(op("a"), ctx -> { running.incrementAndGet(); release.await(); return success(); });
             }
@@ -195,7 +199,7 @@ class SchedulerTest {
         List<String> started = Collections.synchronizedList(new ArrayList<>());
         List<CountDownLatch> aRuns = new ArrayList<>();
         CountDownLatch others = new CountDownLatch(1);
-        try (Scheduler s = new Scheduler(ops, new ImageService(db), 4, 3)) {
+        try (Scheduler s = new Scheduler(ops, 4, 3)) {
             for (int i = 0; i < 6; i++) {
                 CountDownLatch done = new CountDownLatch(1);
                 aRuns.add(done);

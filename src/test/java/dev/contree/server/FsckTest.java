@@ -1,7 +1,5 @@
 package dev.contree.server;
 
-import com.fasterxml.jackson.core.type.TypeReference;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.contree.TestDirs;
 import dev.contree.TestImages;
 import dev.contree.TestServer;
@@ -80,8 +78,8 @@ class FsckTest {
         String db = sha256(data.resolve("contree.db"));
         Result r = fsck(data, false);
         assertThat(r.code()).isEqualTo(Fsck.UNUSABLE);
-        assertThat(r.output()).contains("schema version " + (dev.contree.store.Database.currentVersion() - 1) + ", expected "
-                + dev.contree.store.Database.currentVersion());
+        assertThat(r.output()).contains("schema version " + (dev.contree.store.sqlite.SqliteStore.schemaVersion() - 1) + ", expected "
+                + dev.contree.store.sqlite.SqliteStore.schemaVersion());
         assertThat(sha256(data.resolve("contree.db"))).isEqualTo(db);
         assertThat(data.resolve("contree.db-wal")).doesNotExist();
         assertThat(data.resolve("contree.db-shm")).doesNotExist();
@@ -197,9 +195,14 @@ class FsckTest {
 
     static List<String> chain(Path data, String image) throws Exception {
         try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + data.resolve("contree.db"));
-             var rs = c.createStatement().executeQuery("SELECT layers FROM images WHERE uuid = '" + image + "'")) {
-            assertThat(rs.next()).isTrue();
-            return new ObjectMapper().readValue(rs.getString(1), new TypeReference<List<String>>() {});
+             var q = c.prepareStatement("SELECT layer_id FROM image_layers WHERE image_uuid = ? ORDER BY position")) {
+            q.setString(1, image);
+            List<String> layers = new ArrayList<>();
+            try (var rs = q.executeQuery()) {
+                while (rs.next()) layers.add(rs.getString(1));
+            }
+            assertThat(layers).isNotEmpty();
+            return layers;
         }
     }
 

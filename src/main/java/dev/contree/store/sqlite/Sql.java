@@ -1,4 +1,4 @@
-package dev.contree.store;
+package dev.contree.store.sqlite;
 
 import java.sql.Connection;
 import java.sql.PreparedStatement;
@@ -7,17 +7,18 @@ import java.sql.SQLException;
 import java.sql.Types;
 import java.util.ArrayList;
 import java.util.List;
+import java.time.Instant;
 
-/** Small JDBC helpers shared by the SQLite repositories: bind parameters, map rows. */
-public final class Sql {
+/** Small JDBC helpers shared by the SQLite record stores: bind parameters, map rows. */
+final class Sql {
     private Sql() {}
 
     @FunctionalInterface
-    public interface RowMapper<T> {
+    interface RowMapper<T> {
         T map(ResultSet rs) throws SQLException;
     }
 
-    public static PreparedStatement prepare(Connection c, String sql, Object... params) throws SQLException {
+    static PreparedStatement prepare(Connection c, String sql, Object... params) throws SQLException {
         PreparedStatement ps = c.prepareStatement(sql);
         for (int i = 0; i < params.length; i++) {
             Object p = params[i];
@@ -31,13 +32,13 @@ public final class Sql {
         return ps;
     }
 
-    public static int update(Connection c, String sql, Object... params) throws SQLException {
+    static int update(Connection c, String sql, Object... params) throws SQLException {
         try (PreparedStatement ps = prepare(c, sql, params)) {
             return ps.executeUpdate();
         }
     }
 
-    public static <T> List<T> query(Connection c, String sql, RowMapper<T> mapper, Object... params) throws SQLException {
+    static <T> List<T> query(Connection c, String sql, RowMapper<T> mapper, Object... params) throws SQLException {
         try (PreparedStatement ps = prepare(c, sql, params); ResultSet rs = ps.executeQuery()) {
             List<T> out = new ArrayList<>();
             while (rs.next()) out.add(mapper.map(rs));
@@ -45,22 +46,31 @@ public final class Sql {
         }
     }
 
-    public static <T> T one(Connection c, String sql, RowMapper<T> mapper, Object... params) throws SQLException {
+    static <T> T one(Connection c, String sql, RowMapper<T> mapper, Object... params) throws SQLException {
         List<T> rows = query(c, sql, mapper, params);
         return rows.isEmpty() ? null : rows.getFirst();
     }
 
-    public static Long nullableLong(ResultSet rs, String column) throws SQLException {
+    /** {@code n} comma-separated placeholders, for an {@code IN (...)} whose values are bound. */
+    static String placeholders(int n) {
+        return String.join(",", java.util.Collections.nCopies(n, "?"));
+    }
+
+    static Long nullableLong(ResultSet rs, String column) throws SQLException {
         long v = rs.getLong(column);
         return rs.wasNull() ? null : v;
     }
 
-    public static java.time.Instant instant(ResultSet rs, String column) throws SQLException {
+    static Instant instant(ResultSet rs, String column) throws SQLException {
         Long micros = nullableLong(rs, column);
         return micros == null ? null : Times.fromMicros(micros);
     }
 
-    public static Double nullableDouble(ResultSet rs, String column) throws SQLException {
+    static Long micros(Instant t) {
+        return t == null ? null : Times.toMicros(t);
+    }
+
+    static Double nullableDouble(ResultSet rs, String column) throws SQLException {
         double v = rs.getDouble(column);
         return rs.wasNull() ? null : v;
     }

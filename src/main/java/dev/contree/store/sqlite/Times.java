@@ -1,22 +1,22 @@
-package dev.contree.store;
+package dev.contree.store.sqlite;
 
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
 
 /** Timestamps are stored as microseconds since the epoch: sortable, and no finer than the wire allows. */
-public final class Times {
+final class Times {
     private Times() {}
 
-    public static long toMicros(Instant t) {
+    static long toMicros(Instant t) {
         return ChronoUnit.MICROS.between(Instant.EPOCH, t);
     }
 
-    public static Instant fromMicros(long micros) {
+    static Instant fromMicros(long micros) {
         return Instant.EPOCH.plus(micros, ChronoUnit.MICROS);
     }
 
     /** The current time at microsecond precision, so what we return equals what we store. */
-    public static Instant now() {
+    static Instant now() {
         return Instant.now().truncatedTo(ChronoUnit.MICROS);
     }
 }

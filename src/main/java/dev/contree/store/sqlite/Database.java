@@ -1,14 +1,15 @@
-package dev.contree.store;
+package dev.contree.store.sqlite;
 
-import java.io.IOException;
-import java.io.InputStream;
-import java.nio.charset.StandardCharsets;
+import dev.contree.store.StoreException;
+
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.DriverManager;
 import java.sql.SQLException;
 import java.sql.Statement;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.locks.ReentrantLock;
 
 import org.sqlite.SQLiteConfig;
@@ -19,31 +20,23 @@ import org.sqlite.SQLiteOpenMode;
  *
  * <p>One writer connection guarded by a lock (SQLite serialises writers anyway, and one connection
  * keeps transactions simple) and a small pool of reader connections, which WAL lets run beside the
- * writer, so polling clients never queue behind an execution's event inserts. Repositories go
+ * writer, so polling clients never queue behind an execution's event inserts. The record stores go
  * through {@link #read} and {@link #write}; work inside {@code write} uses the connection it is given.
  */
-public final class Database implements AutoCloseable {
-    /** Migration scripts under {@code /db/}, applied in order; append only. */
-    private static final String[] MIGRATIONS = {"V1__init.sql", "V2__layers.sql", "V3__digest_proofs.sql"};
-
+final class Database implements AutoCloseable {
     private static final int READERS = 4;
 
     private final Connection connection;
     private final boolean readOnly;
     private final ReentrantLock lock = new ReentrantLock();
-    private final java.util.concurrent.BlockingQueue<Connection> readers = new java.util.concurrent.ArrayBlockingQueue<>(READERS);
+    private final BlockingQueue<Connection> readers = new ArrayBlockingQueue<>(READERS);
 
     private Database(Connection connection, boolean readOnly) {
         this.connection = connection;
         this.readOnly = readOnly;
     }
 
-    /** The schema version this code writes and expects. */
-    public static int currentVersion() {
-        return MIGRATIONS.length;
-    }
-
-    public static Database open(Path file) {
+    static Database open(Path file) {
         try {
             Connection c = connect(file);
             try (Statement s = c.createStatement()) {
@@ -72,7 +65,7 @@ public final class Database implements AutoCloseable {
      * that and is safe because the caller holds the data dir lock (nobody writes meanwhile). With a {@code -wal}
      * (a crash) it is needed to see the last transactions, so plain read-only mode is used.
      */
-    public static Database openReadOnly(Path file) {
+    static Database openReadOnly(Path file) {
         Path abs = file.toAbsolutePath();
         if (!Files.isRegularFile(abs)) throw new StoreException("no database at " + abs);
         boolean wal = Files.exists(abs.resolveSibling(abs.getFileName() + "-wal"));
@@ -84,15 +77,15 @@ public final class Database implements AutoCloseable {
             Connection c = DriverManager.getConnection(url, config.toProperties());
             try {
                 int version;
-                try (Statement s = c.createStatement();
-                     var rs = s.executeQuery("SELECT COALESCE(MAX(version), 0) FROM schema_version")) {
-                    version = rs.next() ? rs.getInt(1) : 0;
+                try {
+                    version = Migrations.recorded(c);
                 } catch (SQLException e) {
                     throw new StoreException(abs + " is not a ConTree database (no schema version: " + e.getMessage() + ")", e);
                 }
-                if (version != MIGRATIONS.length) {
-                    throw new StoreException("database schema version " + version + ", expected " + MIGRATIONS.length
-                            + (version < MIGRATIONS.length ? " (older: a server start or fsck --repair migrates it)" : " (newer than this build)"));
+                int expected = Migrations.current();
+                if (version != expected) {
+                    throw new StoreException("database schema version " + version + ", expected " + expected
+                            + (version < expected ? " (older: a server start or fsck --repair migrates it)" : " (newer than this build)"));
                 }
             } catch (RuntimeException e) {
                 c.close();
@@ -120,41 +113,15 @@ public final class Database implements AutoCloseable {
         return c;
     }
 
-    private void migrate() throws SQLException {
+    private void migrate() {
         write(c -> {
-            try (Statement s = c.createStatement()) {
-                s.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
-                int current;
-                try (var rs = s.executeQuery("SELECT COALESCE(MAX(version), 0) FROM schema_version")) {
-                    current = rs.next() ? rs.getInt(1) : 0;
-                }
-                if (current > MIGRATIONS.length) {
-                    throw new StoreException("database schema version " + current
-                            + " is newer than this server understands (" + MIGRATIONS.length + ")");
-                }
-                for (int v = current + 1; v <= MIGRATIONS.length; v++) {
-                    for (String statement : script(MIGRATIONS[v - 1]).split(";\\s*\\n")) {
-                        if (!statement.isBlank()) s.execute(statement);
-                    }
-                    s.execute("INSERT INTO schema_version (version) VALUES (" + v + ")");
-                }
-            }
+            Migrations.apply(c);
             return null;
         });
     }
 
-    private static String script(String name) {
-        try (InputStream in = Database.class.getResourceAsStream("/db/" + name)) {
-            if (in == null) throw new StoreException("missing migration " + name);
-            return new String(in.readAllBytes(), StandardCharsets.UTF_8)
-                    .lines().filter(l -> !l.trim().startsWith("--")).reduce("", (a, b) -> a + b + "\n");
-        } catch (IOException e) {
-            throw new StoreException("cannot read migration " + name, e);
-        }
-    }
-
     /** Runs {@code work} in a transaction; commits on success, rolls back on any exception. */
-    public <T> T write(SqlWork<T> work) {
+    <T> T write(SqlWork<T> work) {
         if (readOnly) throw new StoreException("database opened read-only");
         lock.lock();
         try {
@@ -177,7 +144,7 @@ public final class Database implements AutoCloseable {
     }
 
     /** Runs a read-only query. */
-    public <T> T read(SqlWork<T> work) {
+    <T> T read(SqlWork<T> work) {
         Connection r;
         try {
             r = readers.take();
@@ -208,7 +175,7 @@ public final class Database implements AutoCloseable {
     }
 
     @FunctionalInterface
-    public interface SqlWork<T> {
+    interface SqlWork<T> {
         T run(Connection c) throws SQLException;
     }
 }

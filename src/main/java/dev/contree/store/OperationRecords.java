@@ -1,0 +1,62 @@
+package dev.contree.store;
+
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.contree.operations.Operation;
+import dev.contree.operations.OperationEvent;
+import dev.contree.operations.OperationKind;
+import dev.contree.operations.OperationService;
+import dev.contree.operations.OperationStatus;
+
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+
+/**
+ * Operations and their event logs. Status changes are conditional on the current status, so a cancel that won a race
+ * is never overwritten by a late completion.
+ */
+public interface OperationRecords {
+    /** What a finished operation records; null fields stay unset ({@code metadata}: kept as it was). */
+    record Outcome(OperationStatus status, String error, String resultImageUuid, String resultTag, Long imageSize,
+                   Double consumedCpu, Long consumedMemory, ObjectNode metadata) {
+        public Outcome withResultImage(String imageUuid, String tag) {
+            return new Outcome(status, error, imageUuid, tag, imageSize, consumedCpu, consumedMemory, metadata);
+        }
+    }
+
+    /** A new PENDING operation (uuid and creation time assigned here). */
+    Operation create(String accountId, OperationKind kind, String imageUuid, ObjectNode metadata);
+
+    Optional<Operation> get(String uuid);
+
+    /** The account's operations, newest first. */
+    List<Operation> list(String accountId, OperationService.Query query, Page page);
+
+    /** The account's operation count per status. */
+    Map<String, Long> countByStatus(String accountId);
+
+    /** Operations not yet finished, oldest first. */
+    List<Operation> active();
+
+    /**
+     * Moves the operation from one of {@code from} to {@code to}, stamping the start (EXECUTING) or finish (a terminal
+     * status) time; false if it was in another status.
+     */
+    boolean transition(String uuid, Set<OperationStatus> from, OperationStatus to);
+
+    /** Records the outcome if the operation is still active; false if it already ended. */
+    boolean finish(String uuid, Outcome outcome);
+
+    /** Cancels the operation with {@code reason} as its error if it is still active; false if it already ended. */
+    boolean cancel(String uuid, String reason);
+
+    /** Appends an event with the next id of the operation's log (ids start at 0). */
+    OperationEvent append(String operationUuid, int spid, String type, ObjectNode data);
+
+    /** No more events will be appended to this log: an implementation may drop what it kept to number them. */
+    void logClosed(String operationUuid);
+
+    /** The log's events with an id above {@code afterId}, in order. */
+    List<OperationEvent> events(String operationUuid, long afterId);
+}

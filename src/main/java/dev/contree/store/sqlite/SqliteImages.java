@@ -1,0 +1,191 @@
+package dev.contree.store.sqlite;
+
+import dev.contree.images.Image;
+import dev.contree.images.ImageService;
+import dev.contree.store.ImageRecords;
+import dev.contree.store.Page;
+
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.UUID;
+
+/** Images in {@code images}, their layer lists as rows of {@code image_layers} (position 0 is the top layer). */
+final class SqliteImages implements ImageRecords {
+    /** Uuids per query when the layers of many images are read at once (well below SQLite's bound-parameter limit). */
+    private static final int BATCH = 500;
+
+    /** The orders a listing may take: fixed SQL, each value in them bound. */
+    private enum Order {
+        NEWEST("created_at DESC, uuid DESC"),
+        /** One bound value: the tag that sorts first. */
+        EXACT_TAG_FIRST("(tag = ?) DESC, created_at DESC, uuid DESC");
+
+        final String sql;
+
+        Order(String sql) {
+            this.sql = sql;
+        }
+    }
+
+    private final Database db;
+
+    SqliteImages(Database db) {
+        this.db = db;
+    }
+
+    /** An images row before its layers are attached. */
+    private record Row(String uuid, String accountId, String tag, Instant createdAt, String operationUuid, String parentUuid,
+                       String config, long size) {
+        Image with(List<String> layers) throws SQLException {
+            return new Image(uuid, accountId, tag, createdAt, operationUuid, parentUuid, layers, JsonColumns.config(config, uuid), size);
+        }
+    }
+
+    @Override
+    public Image create(ImageService.NewImage image) {
+        return db.write(c -> insert(c, image));
+    }
+
+    /** {@link #create} inside a caller's transaction. */
+    static Image insert(Connection c, ImageService.NewImage n) throws SQLException {
+        String config = JsonColumns.config(n.config());
+        if (n.reuseIdentical() && n.parentUuid() == null) {
+            String same = identicalRoot(c, n, config);
+            if (same != null) {
+                if (n.tag() != null) moveTag(c, n.accountId(), same, n.tag());
+                return get(c, n.accountId(), same);
+            }
+        }
+        String uuid = UUID.randomUUID().toString();
+        Sql.update(c, "INSERT INTO images (uuid, account_id, created_at, operation_uuid, parent_uuid, config, size) VALUES (?,?,?,?,?,?,?)",
+                uuid, n.accountId(), Times.toMicros(Times.now()), n.operationUuid(), n.parentUuid(), config, n.size());
+        writeLayers(c, uuid, n.layers());
+        if (n.tag() != null) moveTag(c, n.accountId(), uuid, n.tag());
+        return get(c, n.accountId(), uuid);
+    }
+
+    /** The newest root image of the account with this config and exactly these layers, or null. */
+    private static String identicalRoot(Connection c, ImageService.NewImage n, String config) throws SQLException {
+        // Candidates share the config and the top layer (or have none); their full lists are compared here.
+        String top = n.layers().isEmpty()
+                ? " AND NOT EXISTS (SELECT 1 FROM image_layers l WHERE l.image_uuid = i.uuid)"
+                : " AND EXISTS (SELECT 1 FROM image_layers l WHERE l.image_uuid = i.uuid AND l.position = 0 AND l.layer_id = ?)";
+        List<Object> params = new ArrayList<>(List.of(n.accountId(), config));
+        if (!n.layers().isEmpty()) params.add(n.layers().getFirst());
+        List<String> candidates = Sql.query(c, "SELECT i.uuid FROM images i WHERE i.account_id = ? AND i.parent_uuid IS NULL AND i.config = ?"
+                + top + " ORDER BY i.created_at DESC, i.uuid DESC", rs -> rs.getString(1), params.toArray());
+        for (String uuid : candidates) {
+            if (layers(c, uuid).equals(n.layers())) return uuid;
+        }
+        return null;
+    }
+
+    static void writeLayers(Connection c, String imageUuid, List<String> layersTopFirst) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("INSERT INTO image_layers (image_uuid, position, layer_id) VALUES (?,?,?)")) {
+            for (int i = 0; i < layersTopFirst.size(); i++) {
+                ps.setString(1, imageUuid);
+                ps.setInt(2, i);
+                ps.setString(3, layersTopFirst.get(i));
+                ps.addBatch();
+            }
+            ps.executeBatch();
+        }
+    }
+
+    static List<String> layers(Connection c, String imageUuid) throws SQLException {
+        return Sql.query(c, "SELECT layer_id FROM image_layers WHERE image_uuid = ? ORDER BY position", rs -> rs.getString(1), imageUuid);
+    }
+
+    @Override
+    public Optional<Image> get(String accountId, String uuid) {
+        return Optional.ofNullable(db.read(c -> get(c, accountId, uuid)));
+    }
+
+    @Override
+    public Optional<Image> byTag(String accountId, String tag) {
+        return db.read(c -> images(c, "SELECT * FROM images WHERE account_id = ? AND tag = ?", accountId, tag)).stream().findFirst();
+    }
+
+    @Override
+    public List<Image> list(String accountId, ImageService.Query q, Page page) {
+        Where where = new Where().and("account_id = ?", accountId);
+        if (Boolean.TRUE.equals(q.tagged())) where.and("tag IS NOT NULL");
+        if (Boolean.FALSE.equals(q.tagged())) where.and("tag IS NULL");
+        if (q.uuid() != null) where.and("uuid = ?", q.uuid());
+        boolean prefix = q.tagPrefix() != null && !q.tagPrefix().isEmpty();
+        if (prefix) where.and("substr(tag, 1, ?) = ?", q.tagPrefix().length(), q.tagPrefix());
+        where.range("created_at", q.range());
+        Order order = prefix ? Order.EXACT_TAG_FIRST : Order.NEWEST;
+        Object[] params = prefix ? where.params(q.tagPrefix(), page.limit(), page.offset()) : where.params(page.limit(), page.offset());
+        String sql = "SELECT * FROM images WHERE " + where.sql() + " ORDER BY " + order.sql + " LIMIT ? OFFSET ?";
+        return db.read(c -> images(c, sql, params));
+    }
+
+    @Override
+    public Optional<Image> setTag(String accountId, String uuid, String tag) {
+        return Optional.ofNullable(db.write(c -> {
+            if (get(c, accountId, uuid) == null) return null;
+            moveTag(c, accountId, uuid, tag);
+            return get(c, accountId, uuid);
+        }));
+    }
+
+    @Override
+    public boolean clearTag(String accountId, String uuid, String expectedTag) {
+        return db.write(c -> Sql.update(c, "UPDATE images SET tag = NULL WHERE account_id = ? AND uuid = ? AND (? IS NULL OR tag = ?)",
+                accountId, uuid, expectedTag, expectedTag)) == 1;
+    }
+
+    @Override
+    public List<Image> children(String accountId, String uuid) {
+        return db.read(c -> images(c, "SELECT * FROM images WHERE account_id = ? AND parent_uuid = ? ORDER BY created_at, uuid",
+                accountId, uuid));
+    }
+
+    @Override
+    public void delete(String uuid) {
+        db.write(c -> {
+            Sql.update(c, "DELETE FROM image_layers WHERE image_uuid = ?", uuid);
+            return Sql.update(c, "DELETE FROM images WHERE uuid = ?", uuid);
+        });
+    }
+
+    private static void moveTag(Connection c, String accountId, String uuid, String tag) throws SQLException {
+        Sql.update(c, "UPDATE images SET tag = NULL WHERE account_id = ? AND tag = ?", accountId, tag);
+        Sql.update(c, "UPDATE images SET tag = ? WHERE uuid = ?", tag, uuid);
+    }
+
+    private static Image get(Connection c, String accountId, String uuid) throws SQLException {
+        List<Image> found = images(c, "SELECT * FROM images WHERE account_id = ? AND uuid = ?", accountId, uuid);
+        return found.isEmpty() ? null : found.getFirst();
+    }
+
+    /** The images an {@code images} query selects, in its order, each with its layers. */
+    private static List<Image> images(Connection c, String sql, Object... params) throws SQLException {
+        List<Row> rows = Sql.query(c, sql, SqliteImages::row, params);
+        Map<String, List<String>> layers = new HashMap<>();
+        for (int from = 0; from < rows.size(); from += BATCH) {
+            List<Row> batch = rows.subList(from, Math.min(rows.size(), from + BATCH));
+            Sql.query(c, "SELECT image_uuid, layer_id FROM image_layers WHERE image_uuid IN (" + Sql.placeholders(batch.size())
+                            + ") ORDER BY image_uuid, position",
+                    rs -> layers.computeIfAbsent(rs.getString(1), k -> new ArrayList<>()).add(rs.getString(2)),
+                    batch.stream().map(Row::uuid).toArray());
+        }
+        List<Image> out = new ArrayList<>(rows.size());
+        for (Row r : rows) out.add(r.with(List.copyOf(layers.getOrDefault(r.uuid(), List.of()))));
+        return out;
+    }
+
+    private static Row row(ResultSet rs) throws SQLException {
+        return new Row(rs.getString("uuid"), rs.getString("account_id"), rs.getString("tag"), Sql.instant(rs, "created_at"),
+                rs.getString("operation_uuid"), rs.getString("parent_uuid"), rs.getString("config"), rs.getLong("size"));
+    }
+}

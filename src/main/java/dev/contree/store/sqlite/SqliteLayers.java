@@ -1,0 +1,91 @@
+package dev.contree.store.sqlite;
+
+import dev.contree.store.LayerRecords;
+
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+
+final class SqliteLayers implements LayerRecords {
+    private final Database db;
+
+    SqliteLayers(Database db) {
+        this.db = db;
+    }
+
+    @Override
+    public Optional<String> byDigest(String digest) {
+        return Optional.ofNullable(db.read(c -> Sql.one(c, "SELECT id FROM layers WHERE digest = ?", rs -> rs.getString(1), digest)));
+    }
+
+    @Override
+    public void record(String layerId, String digest, long size) {
+        db.write(c -> Sql.update(c, "INSERT OR IGNORE INTO layers (id, digest, size, created_at) VALUES (?,?,?,?)",
+                layerId, digest, size, Times.toMicros(Times.now())));
+    }
+
+    @Override
+    public boolean proven(String accountId, String digest) {
+        return db.read(c -> Sql.one(c, "SELECT 1 FROM digest_proofs WHERE account_id = ? AND digest = ?",
+                rs -> Boolean.TRUE, accountId, digest)) != null;
+    }
+
+    @Override
+    public void prove(String accountId, String digest) {
+        db.write(c -> Sql.update(c, "INSERT OR IGNORE INTO digest_proofs (account_id, digest, created_at) VALUES (?,?,?)",
+                accountId, digest, Times.toMicros(Times.now())));
+    }
+
+    @Override
+    public Optional<Long> size(String layerId) {
+        return Optional.ofNullable(db.read(c -> Sql.one(c, "SELECT size FROM layers WHERE id = ?", rs -> rs.getLong(1), layerId)));
+    }
+
+    @Override
+    public void forget(String layerId) {
+        db.write(c -> Sql.update(c, "DELETE FROM layers WHERE id = ?", layerId));
+    }
+
+    @Override
+    public List<String> ids() {
+        return db.read(c -> Sql.query(c, "SELECT id FROM layers ORDER BY id", rs -> rs.getString(1)));
+    }
+
+    @Override
+    public Set<String> referenced() {
+        return new HashSet<>(db.read(c -> Sql.query(c, "SELECT DISTINCT layer_id FROM image_layers", rs -> rs.getString(1))));
+    }
+
+    @Override
+    public boolean isReferenced(String layerId) {
+        return db.read(c -> Sql.one(c, "SELECT 1 FROM image_layers WHERE layer_id = ? LIMIT 1", rs -> Boolean.TRUE, layerId)) != null;
+    }
+
+    @Override
+    public Map<String, List<String>> chains() {
+        Map<String, List<String>> out = new LinkedHashMap<>();
+        db.read(c -> Sql.query(c, "SELECT i.uuid, l.layer_id FROM images i LEFT JOIN image_layers l ON l.image_uuid = i.uuid"
+                + " ORDER BY i.uuid, l.position", rs -> {
+            List<String> chain = out.computeIfAbsent(rs.getString(1), k -> new ArrayList<>());
+            String layer = rs.getString(2);
+            if (layer != null) chain.add(layer);
+            return null;
+        }));
+        out.replaceAll((k, v) -> List.copyOf(v));
+        return out;
+    }
+
+    @Override
+    public void replaceChain(String imageUuid, List<String> layersTopFirst) {
+        db.write(c -> {
+            if (Sql.one(c, "SELECT 1 FROM images WHERE uuid = ?", rs -> Boolean.TRUE, imageUuid) == null) return null;
+            Sql.update(c, "DELETE FROM image_layers WHERE image_uuid = ?", imageUuid);
+            SqliteImages.writeLayers(c, imageUuid, layersTopFirst);
+            return null;
+        });
+    }
+}
