@@ -1,12 +1,12 @@
 package dev.contree.operations;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.contree.images.Image;
 import dev.contree.store.Database;
 import dev.contree.store.Page;
 import dev.contree.store.Sql;
 import dev.contree.store.TimeRange;
 import dev.contree.store.Times;
+import dev.contree.store.sqlite.OperationCodec;
 
 import java.sql.Connection;
 import java.sql.ResultSet;
@@ -28,7 +28,6 @@ import java.util.function.Consumer;
  * cancel that wins the race is never overwritten by a late completion.
  */
 public final class OperationService {
-    private static final ObjectMapper JSON = new ObjectMapper();
     private static final Set<OperationStatus> ACTIVE = EnumSet.of(OperationStatus.PENDING, OperationStatus.ASSIGNED, OperationStatus.EXECUTING);
 
     private final Database db;
@@ -44,11 +43,12 @@ public final class OperationService {
         return db;
     }
 
-    public Operation create(String accountId, OperationKind kind, String imageUuid, ObjectNode metadata) {
+    public Operation create(String accountId, OperationKind kind, String imageUuid, OperationRequest request) {
         String uuid = UUID.randomUUID().toString();
         return db.write(c -> {
             Sql.update(c, "INSERT INTO operations (uuid, account_id, kind, status, created_at, image_uuid, metadata) VALUES (?,?,?,?,?,?,?)",
-                    uuid, accountId, kind.wire, OperationStatus.PENDING.name(), Times.toMicros(Times.now()), imageUuid, metadata.toString());
+                    uuid, accountId, kind.wire, OperationStatus.PENDING.name(), Times.toMicros(Times.now()), imageUuid,
+                    OperationCodec.metadata(request, null));
             return get(c, uuid);
         });
     }
@@ -110,22 +110,57 @@ public final class OperationService {
                 to.name(), uuid) == 1;
     }
 
-    /** The outcome of a finished operation. */
-    public record Completion(OperationStatus status, String error, String resultImageUuid, String resultTag,
-                             Long imageSize, Double consumedCpu, Long consumedMemory, ObjectNode metadata) {}
-
-    /** Records the outcome if the operation is still active; false if it already ended (e.g. cancelled). */
-    public boolean complete(Connection c, String uuid, Completion done) throws SQLException {
-        if (!transition(c, uuid, ACTIVE, done.status())) return false;
+    /**
+     * Records the outcome if the operation is still active; false if it already ended (e.g. cancelled).
+     *
+     * @param created the image recorded in this transaction for a {@link JobOutcome.Created} outcome, else null
+     */
+    public boolean complete(Connection c, String uuid, JobOutcome outcome, Image created) throws SQLException {
+        String error = null, resultImage = null, resultTag = null, metadata = null;
+        Long imageSize = null, memory = null;
+        Double cpu = null;
+        OperationStatus status;
+        switch (outcome) {
+            case JobOutcome.Failed f -> {
+                status = OperationStatus.FAILED;
+                error = f.reason();
+            }
+            case JobOutcome.Cancelled x -> {
+                status = OperationStatus.CANCELLED;
+                error = x.reason();
+            }
+            case JobOutcome.Succeeded done -> {
+                status = OperationStatus.SUCCESS;
+                imageSize = done.imageSize();
+                switch (done.image()) {
+                    case JobOutcome.Created n -> {
+                        if (created == null) throw new IllegalArgumentException("a created image is recorded with its outcome");
+                        resultImage = created.uuid();
+                        resultTag = n.image().tag() != null ? n.image().tag() : created.tag();
+                    }
+                    case JobOutcome.Unchanged u -> resultImage = u.imageUuid();
+                    case JobOutcome.Discarded d -> { }
+                }
+                if (done.usage() != null) {
+                    cpu = done.usage().cpuSeconds();
+                    memory = done.usage().memoryKiB();
+                }
+                if (done.result() != null) {
+                    Operation op = get(c, uuid);
+                    if (op != null) metadata = OperationCodec.metadata(op.request(), done.result());
+                }
+            }
+        }
+        if (!transition(c, uuid, ACTIVE, status)) return false;
         Sql.update(c, "UPDATE operations SET error = ?, result_image_uuid = ?, result_tag = ?, image_size = ?, consumed_cpu = ?,"
                         + " consumed_memory = ?, metadata = COALESCE(?, metadata) WHERE uuid = ?",
-                done.error(), done.resultImageUuid(), done.resultTag(), done.imageSize(), done.consumedCpu(), done.consumedMemory(),
-                done.metadata() == null ? null : done.metadata().toString(), uuid);
+                error, resultImage, resultTag, imageSize, cpu, memory, metadata, uuid);
         return true;
     }
 
-    public boolean complete(String uuid, Completion done) {
-        return db.write(c -> complete(c, uuid, done));
+    /** {@link #complete(Connection, String, JobOutcome, Image)} in its own transaction, for outcomes that create no image. */
+    public boolean complete(String uuid, JobOutcome outcome) {
+        return db.write(c -> complete(c, uuid, outcome, null));
     }
 
     /** Result of a cancel request. */
@@ -158,7 +193,7 @@ public final class OperationService {
     }
 
     /** Appends an event to the operation's log and notifies followers. */
-    public OperationEvent appendEvent(String operationUuid, int spid, String type, ObjectNode data) {
+    public OperationEvent appendEvent(String operationUuid, int spid, EventPayload payload) {
         OperationEvent event = db.write(c -> {
             long id = nextEventId.computeIfAbsent(operationUuid, k -> {
                 try {
@@ -174,8 +209,8 @@ public final class OperationService {
             nextEventId.put(operationUuid, id + 1);
             Instant ts = Times.now();
             Sql.update(c, "INSERT INTO operation_events (operation_uuid, id, ts, spid, type, data) VALUES (?,?,?,?,?,?)",
-                    operationUuid, id, Times.toMicros(ts), spid, type, data.toString());
-            return new OperationEvent(operationUuid, id, ts, spid, type, data);
+                    operationUuid, id, Times.toMicros(ts), spid, payload.type(), OperationCodec.eventData(payload));
+            return new OperationEvent(operationUuid, id, ts, spid, payload);
         });
         eventListeners.forEach(l -> l.accept(event));
         return event;
@@ -188,28 +223,22 @@ public final class OperationService {
 
     public List<OperationEvent> events(String operationUuid, long afterId) {
         return db.read(c -> Sql.query(c, "SELECT * FROM operation_events WHERE operation_uuid = ? AND id > ? ORDER BY id",
-                rs -> new OperationEvent(operationUuid, rs.getLong("id"), Sql.instant(rs, "ts"), rs.getInt("spid"), rs.getString("type"),
-                        (ObjectNode) parse(rs.getString("data"))), operationUuid, afterId));
+                rs -> new OperationEvent(operationUuid, rs.getLong("id"), Sql.instant(rs, "ts"), rs.getInt("spid"),
+                        OperationCodec.event(rs.getString("type"), rs.getString("data"))), operationUuid, afterId));
     }
 
     private static Operation get(Connection c, String uuid) throws SQLException {
         return Sql.one(c, "SELECT * FROM operations WHERE uuid = ?", OperationService::row, uuid);
     }
 
-    private static com.fasterxml.jackson.databind.JsonNode parse(String s) {
-        try {
-            return JSON.readTree(s);
-        } catch (Exception e) {
-            throw new IllegalStateException("corrupt JSON in operations store", e);
-        }
-    }
-
     static Operation row(ResultSet rs) throws SQLException {
-        return new Operation(rs.getString("uuid"), rs.getString("account_id"), OperationKind.parse(rs.getString("kind")),
+        OperationKind kind = OperationKind.parse(rs.getString("kind"));
+        OperationCodec.Metadata metadata = OperationCodec.metadata(kind, rs.getString("metadata"));
+        return new Operation(rs.getString("uuid"), rs.getString("account_id"), kind,
                 OperationStatus.valueOf(rs.getString("status")), rs.getString("error"), Sql.instant(rs, "created_at"),
                 Sql.instant(rs, "started_at"), Sql.instant(rs, "finished_at"), rs.getString("image_uuid"),
                 rs.getString("result_image_uuid"), rs.getString("result_tag"), Sql.nullableLong(rs, "image_size"),
                 Sql.nullableDouble(rs, "consumed_cpu"), Sql.nullableLong(rs, "consumed_memory"),
-                (ObjectNode) parse(rs.getString("metadata")));
+                metadata.request(), metadata.result());
     }
 }
