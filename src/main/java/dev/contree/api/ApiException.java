@@ -1,5 +1,8 @@
 package dev.contree.api;
 
+import dev.contree.inspect.InspectException;
+import dev.contree.operations.RequestRejected;
+
 /** A request the server refuses: rendered as {@code {"error": message, "status": status}}. */
 public final class ApiException extends RuntimeException {
     private final int status;
@@ -18,4 +21,28 @@ public final class ApiException extends RuntimeException {
     public static ApiException conflict(String message) { return new ApiException(409, message); }
     public static ApiException unprocessable(String message) { return new ApiException(422, message); }
     public static ApiException tooLarge(String message) { return new ApiException(413, message); }
+
+    /** The answer to a request the domain refused. */
+    public static ApiException rejected(RequestRejected e) {
+        int status = switch (e.reason()) {
+            case NOT_FOUND -> 404;
+            case INVALID -> 400;
+            case FORBIDDEN -> 403;
+            case CONFLICT -> 409;
+            case TOO_MANY -> 429;
+            case UNAVAILABLE -> 503;
+        };
+        return new ApiException(status, e.getMessage());
+    }
+
+    /** The answer to an inspect request the image's files refused. */
+    public static ApiException inspect(InspectException e) {
+        int status = switch (e.kind()) {
+            case NOT_FOUND -> 404;
+            case NOT_A_DIRECTORY, IS_A_DIRECTORY, NOT_A_REGULAR_FILE, LOOP -> 422;
+            case INVALID_PATH, INVALID_ARGUMENT, CANCELLED -> 400;
+            case TOO_LARGE -> 413;
+        };
+        return new ApiException(status, e.getMessage());
+    }
 }

@@ -1,6 +1,7 @@
 package dev.contree.api;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.contree.operations.EventPayload;
 import dev.contree.operations.Operation;
 import dev.contree.operations.OperationEvent;
 import dev.contree.operations.OperationService;
@@ -49,7 +50,7 @@ final class EventStream {
                 for (OperationEvent e : operations.events(op.uuid(), after)) {
                     write(out, e, spid);
                     last = e.id();
-                    done |= e.type().equals("completion");
+                    done |= e.payload() instanceof EventPayload.Completion;
                 }
                 out.flush();
                 while (follow && !done) {
@@ -59,7 +60,7 @@ final class EventStream {
                     } else if (e.id() > last) {
                         write(out, e, spid);
                         last = e.id();
-                        done = e.type().equals("completion");
+                        done = e.payload() instanceof EventPayload.Completion;
                     }
                     out.flush();
                 }
@@ -70,13 +71,13 @@ final class EventStream {
     }
 
     private static void write(OutputStream out, OperationEvent e, Integer spid) throws IOException {
-        if (spid != null && e.spid() != spid && !e.type().equals("completion")) return;
+        if (spid != null && e.spid() != spid && !(e.payload() instanceof EventPayload.Completion)) return;
         ObjectNode json = Json.object();
         json.put("id", e.id());
         json.put("ts", Wire.time(e.ts()));
         json.put("spid", e.spid());
         json.put("type", e.type());
-        json.set("data", scrubError(e.data()));
+        json.set("data", EventData.of(e.payload()));
         String frame = "id: " + e.id() + "\nevent: " + e.type() + "\ndata: " + Json.MAPPER.writeValueAsString(json) + "\n\n";
         out.write(frame.getBytes(StandardCharsets.UTF_8));
     }
@@ -116,15 +117,5 @@ final class EventStream {
     static boolean accepts(Context ctx, String encoding) {
         String h = ctx.header("Accept-Encoding");
         return h != null && h.toLowerCase(java.util.Locale.ROOT).contains(encoding);
-    }
-
-    /** Events that carry an error text (completion, failures) get the same host-path scrub as responses. */
-    private static com.fasterxml.jackson.databind.JsonNode scrubError(com.fasterxml.jackson.databind.JsonNode data) {
-        if (data instanceof com.fasterxml.jackson.databind.node.ObjectNode o && o.get("error") != null && o.get("error").isTextual()) {
-            var copy = o.deepCopy();
-            copy.put("error", HostPaths.scrub(o.get("error").textValue()));
-            return copy;
-        }
-        return data;
     }
 }

@@ -27,14 +27,13 @@ final class ImportRoutes {
 
     private void start(Context ctx) {
         ImportRequest request = parse(Json.readObject(ctx, maxJsonBytes), maxTimeout);
-        ObjectNode metadata = metadata(request);
         Operation op;
         try {
-            op = imports.start(Auth.account(ctx), request, metadata);
+            op = imports.start(Auth.account(ctx), request);
         } catch (dev.contree.operations.RequestRejected e) {
-            throw new ApiException(e.status(), e.getMessage());
+            throw ApiException.rejected(e);
         }
-        InstancesRoutes.accepted(ctx, op.uuid(), metadata);
+        InstancesRoutes.accepted(ctx, op);
     }
 
     static ImportRequest parse(ObjectNode body, int maxTimeout) {
@@ -61,19 +60,5 @@ final class ImportRoutes {
         if (tag != null && TagRules.problem(tag) != null) throw ApiException.badRequest(TagRules.problem(tag));
         int timeout = (int) Fields.integer(body, "timeout", Math.min(ImportRequest.DEFAULT_TIMEOUT, maxTimeout), 1, maxTimeout);
         return new ImportRequest(url, user, password, tag, timeout);
-    }
-
-    static ObjectNode metadata(ImportRequest r) {
-        ObjectNode o = Json.object();
-        ObjectNode registry = o.putObject("registry");
-        registry.put("url", r.url());
-        if (!r.username().isEmpty() || !r.password().isEmpty()) {
-            ObjectNode creds = registry.putObject("credentials");
-            creds.put("username", r.username());
-            creds.put("password", "<MASKED>");
-        }
-        o.put("tag", r.tag());
-        o.put("timeout", r.timeoutSeconds());
-        return o;
     }
 }

@@ -123,7 +123,7 @@ final class InspectRoutes {
             throw new ApiException(429, e.getMessage());
         } catch (InspectException e) {
             if (e.kind() == InspectException.Kind.CANCELLED) return; // the client is gone: nothing to answer
-            throw new ApiException(e.kind().httpStatus(), e.getMessage());
+            throw ApiException.inspect(e);
         } catch (MergedView.LayerUnavailableException e) {
             throw new ApiException(410, "this image's files are not available (a layer is missing)");
         } finally {

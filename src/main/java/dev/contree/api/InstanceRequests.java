@@ -1,10 +1,8 @@
 package dev.contree.api;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.contree.instances.InstanceSpec;
-import dev.contree.operations.StreamRepr;
 
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
@@ -15,11 +13,10 @@ import java.util.List;
 import java.util.Map;
 import java.util.regex.Pattern;
 
-/** Parses and validates {@code POST /v1/instances} bodies (every client's dialect) and renders the metadata echo. */
+/** Parses and validates {@code POST /v1/instances} bodies (every client's dialect). */
 final class InstanceRequests {
     private static final Pattern HOSTNAME = Pattern.compile("[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*");
     private static final Pattern ENV_NAME = Pattern.compile("[^=\\x00]+");
-    private static final int MAX_ECHOED_STDIN = 64 * 1024;
     /** Linux limits, in bytes: a path component (NAME_MAX), a path (PATH_MAX). */
     static final int NAME_MAX = 255, PATH_MAX = 4096;
     /**
@@ -206,39 +203,5 @@ final class InstanceRequests {
             throw ApiException.badRequest("mode of '" + path + "' must be permission bits 0..07777 (optionally a regular file's st_mode)");
         }
         return (int) (m & 07777);
-    }
-
-    /** The normalised request as {@code metadata} shows it (MCP-old validates it strictly: no nulls where it wants values). */
-    static ObjectNode echo(InstanceSpec spec, String imageUuid) {
-        ObjectNode o = Json.object();
-        o.put("command", spec.command());
-        o.put("image", imageUuid);
-        o.put("shell", spec.shell());
-        ArrayNode args = o.putArray("args");
-        spec.args().forEach(args::add);
-        ObjectNode env = o.putObject("env");
-        spec.env().forEach((k, v) -> { if (v != null) env.put(k, v); });
-        o.put("preserve_env", spec.preserveEnv());
-        o.put("cwd", spec.cwd());
-        o.put("hostname", spec.hostname());
-        o.put("disposable", spec.disposable());
-        o.set("stdin", spec.stdin().length <= MAX_ECHOED_STDIN ? StreamRepr.repr(spec.stdin(), false)
-                : StreamRepr.repr(new byte[0], true));
-        o.put("timeout", spec.timeoutSeconds());
-        o.put("truncate_output_at", spec.truncateOutputAt());
-        ObjectNode files = o.putObject("files");
-        spec.files().forEach((path, f) -> {
-            ObjectNode fo = files.putObject(path);
-            fo.put("uuid", f.fileUuid());
-            fo.put("mode", String.format("%04o", f.mode()));
-            fo.put("uid", f.uid());
-            fo.put("gid", f.gid());
-        });
-        o.put("uid", spec.uid());
-        o.put("gid", spec.gid());
-        o.putObject("resources_limits").put("max_layer_bytes", spec.maxLayerBytes());
-        o.putObject("networking").put("enabled", spec.networking());
-        o.putNull("result");
-        return o;
     }
 }

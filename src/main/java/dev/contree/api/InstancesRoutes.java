@@ -29,18 +29,19 @@ final class InstancesRoutes {
         InstanceSpec spec = InstanceRequests.parse(Json.readObject(ctx, maxJsonBytes), maxTimeout);
         Image image = instances.resolveImage(account, spec.imageRef(), Params::isUuid)
                 .orElseThrow(() -> ApiException.notFound("image not found: " + spec.imageRef()));
-        ObjectNode echo = InstanceRequests.echo(spec, image.uuid());
         Operation op;
         try {
-            op = instances.spawn(account, spec, image, echo);
+            op = instances.spawn(account, spec, image);
         } catch (dev.contree.operations.RequestRejected e) {
-            throw new ApiException(e.status(), e.getMessage());
+            throw ApiException.rejected(e);
         }
-        accepted(ctx, op.uuid(), echo);
+        accepted(ctx, op);
     }
 
-    /** 202 + Location + {"uuid", "status": "PENDING", …echo}, as spawn and import answer. */
-    static void accepted(Context ctx, String operationUuid, ObjectNode echo) {
+    /** 202 + Location + {"uuid", "status": "PENDING", …request echo}, as spawn and import answer. */
+    static void accepted(Context ctx, Operation op) {
+        String operationUuid = op.uuid();
+        ObjectNode echo = OperationMetadata.request(op.request());
         ObjectNode body = Json.object();
         body.put("uuid", operationUuid);
         body.put("status", "PENDING");

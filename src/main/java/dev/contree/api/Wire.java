@@ -74,7 +74,7 @@ public final class Wire {
 
     public static ObjectNode operation(Operation op) {
         ObjectNode o = operationSummary(op);
-        o.set("metadata", op.metadata());
+        o.set("metadata", OperationMetadata.of(op));
         if (op.resultImageUuid() != null || op.resultTag() != null) {
             ObjectNode result = o.putObject("result");
             result.put("image", op.resultImageUuid());

@@ -1,6 +1,5 @@
 package dev.contree.imports;
 
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.contree.cancel.CancelToken;
 import dev.contree.images.AccountStorage;
 import dev.contree.images.ImageService;
@@ -10,8 +9,7 @@ import dev.contree.layerformat.TarLayerWriter;
 import dev.contree.layers.LayerBuilder;
 import dev.contree.layers.LayerStore;
 import dev.contree.operations.Job;
-import dev.contree.operations.OperationService;
-import dev.contree.operations.OperationStatus;
+import dev.contree.operations.JobOutcome;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -64,20 +62,18 @@ final class ImportJob implements Job {
     private final LayerStore store;
     private final LayerIndex index;
     private final LayerLeases leases;
-    private final ObjectNode metadata;
     private final long maxImportBytes;
     private final AccountStorage storage;
     /** Leases on the image's layers, held until its image is recorded ({@link #finished}) so no GC pass takes one. */
     private final List<LayerLeases.Lease> held = Collections.synchronizedList(new ArrayList<>());
 
-    ImportJob(ImportRequest request, ImportSource source, LayerStore store, LayerIndex index, LayerLeases leases, ObjectNode metadata,
-              long maxImportBytes, AccountStorage storage) {
+    ImportJob(ImportRequest request, ImportSource source, LayerStore store, LayerIndex index, LayerLeases leases, long maxImportBytes,
+              AccountStorage storage) {
         this.request = request;
         this.source = source;
         this.store = store;
         this.index = index;
         this.leases = leases;
-        this.metadata = metadata;
         this.maxImportBytes = maxImportBytes;
         this.storage = storage;
     }
@@ -91,7 +87,7 @@ final class ImportJob implements Job {
     }
 
     @Override
-    public Result run(Context ctx) {
+    public JobOutcome run(Context ctx) {
         ctx.executing();
         CancelToken cancel = ctx.cancel();
         String account = ctx.operation().accountId();
@@ -163,22 +159,21 @@ final class ImportJob implements Job {
                 throw new ImportFailure("the image (" + size + " bytes) does not fit in the account's storage limit of "
                         + storage.cap() + " bytes (--max-account-bytes)");
             }
-            var done = new OperationService.Completion(OperationStatus.SUCCESS, null, null, request.tag(), size, null, null, metadata);
             var newImage = new ImageService.NewImage(ctx.operation().accountId(), ctx.operation().uuid(), null, topFirst,
                     image.config(), size, request.tag(), true);
-            return new Result(done, newImage);
+            return new JobOutcome.Succeeded(new JobOutcome.Created(newImage), size, null, null);
         } catch (Exception e) {
             threads.exit(); // deleting pending layers must not trip over a pending interrupt
             abortAll(builders);
             if (cancel.isCancelled()) {
                 // Running out of time is the import failing; a client's cancel or a shutdown is not.
-                OperationStatus status = cancel.reason() == CancelToken.Reason.TIMEOUT ? OperationStatus.FAILED : OperationStatus.CANCELLED;
-                return new Result(new OperationService.Completion(status, cancel.message(), null, null, null, null, null, metadata), null);
+                return cancel.reason() == CancelToken.Reason.TIMEOUT ? new JobOutcome.Failed(cancel.message())
+                        : new JobOutcome.Cancelled(cancel.message());
             }
             String msg = e instanceof ImportFailure || e instanceof dev.contree.layerformat.LayerFormatException
                     ? e.getMessage() : "import failed: " + (e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage());
             if (!(e instanceof ImportFailure)) LOG.warn("import {} failed", ctx.operation().uuid(), e);
-            return new Result(new OperationService.Completion(OperationStatus.FAILED, scrub(msg), null, null, null, null, null, metadata), null);
+            return new JobOutcome.Failed(scrub(msg));
         } finally {
             threads.exit(); // no interrupt reaches this thread once it records the outcome
             timer.shutdownNow();

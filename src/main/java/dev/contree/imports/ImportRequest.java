@@ -1,5 +1,7 @@
 package dev.contree.imports;
 
+import dev.contree.operations.OperationRequest;
+
 /**
  * A validated import request.
  *
@@ -9,6 +11,18 @@ package dev.contree.imports;
  * @param password registry password or token (never echoed)
  * @param tag      tag to put on the imported image, or null
  */
-public record ImportRequest(String url, String username, String password, String tag, int timeoutSeconds) {
+public record ImportRequest(String url, String username, String password, String tag, int timeoutSeconds) implements OperationRequest {
     public static final int DEFAULT_TIMEOUT = 300;
+    /** What a recorded request holds instead of a password that was given. */
+    public static final String PASSWORD_NOT_KEPT = "<MASKED>";
+
+    /** The request as its operation records it: a given password is replaced by {@link #PASSWORD_NOT_KEPT}. */
+    public ImportRequest withoutPassword() {
+        return new ImportRequest(url, username, password.isEmpty() ? "" : PASSWORD_NOT_KEPT, tag, timeoutSeconds);
+    }
+
+    /** Whether the request named a registry user or password. */
+    public boolean hasCredentials() {
+        return !username.isEmpty() || !password.isEmpty();
+    }
 }

@@ -1,6 +1,5 @@
 package dev.contree.imports;
 
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.contree.files.FileRecord;
 import dev.contree.files.FileService;
 import dev.contree.images.AccountStorage;
@@ -51,11 +50,11 @@ public final class ImportService {
         this.registry = registry;
     }
 
-    public Operation start(String accountId, ImportRequest request, ObjectNode metadata) throws RequestRejected {
+    public Operation start(String accountId, ImportRequest request) throws RequestRejected {
         ImportSource source = source(accountId, request);
-        if (storage.remaining(accountId) <= 0) throw new RequestRejected(403, storage.overMessage(accountId));
-        Operation op = operations.create(accountId, OperationKind.IMAGE_IMPORT, null, metadata);
-        scheduler.submit(op, new ImportJob(request, source, store, index, leases, metadata, maxImportBytes, storage));
+        if (storage.remaining(accountId) <= 0) throw new RequestRejected(RequestRejected.Reason.FORBIDDEN, storage.overMessage(accountId));
+        Operation op = operations.create(accountId, OperationKind.IMAGE_IMPORT, null, request.withoutPassword());
+        scheduler.submit(op, new ImportJob(request, source, store, index, leases, maxImportBytes, storage));
         return op;
     }
 
@@ -63,7 +62,7 @@ public final class ImportService {
         Matcher m = FILE_URL.matcher(request.url());
         if (m.matches()) {
             String uuid = m.group(2).toLowerCase(Locale.ROOT);
-            FileRecord file = files.byUuid(accountId, uuid).orElseThrow(() -> new RequestRejected(404, "file " + uuid + " not found"));
+            FileRecord file = files.byUuid(accountId, uuid).orElseThrow(() -> new RequestRejected(RequestRejected.Reason.NOT_FOUND, "file " + uuid + " not found"));
             return switch (m.group(1)) {
                 case "rootfs" -> FileSources.rootfs(files, file);
                 case "oci-archive" -> new ArchiveSource(ArchiveSource.Kind.OCI, files.blobPath(file));
@@ -71,13 +70,13 @@ public final class ImportService {
             };
         }
         if (request.url().contains("+file://")) {
-            throw new RequestRejected(400, "file imports look like rootfs+file://<file-uuid>, oci-archive+file://<file-uuid> or docker-archive+file://<file-uuid>");
+            throw new RequestRejected(RequestRejected.Reason.INVALID, "file imports look like rootfs+file://<file-uuid>, oci-archive+file://<file-uuid> or docker-archive+file://<file-uuid>");
         }
         ImageReference ref;
         try {
             ref = ImageReference.parse(request.url());
         } catch (IllegalArgumentException e) {
-            throw new RequestRejected(400, e.getMessage());
+            throw new RequestRejected(RequestRejected.Reason.INVALID, e.getMessage());
         }
         return new RegistrySource(registry, ref, new Credentials(request.username(), request.password()));
     }

@@ -1,7 +1,5 @@
 package dev.contree.instances;
 
-import com.fasterxml.jackson.databind.node.JsonNodeFactory;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.contree.files.FileRecord;
 import dev.contree.images.AccountStorage;
 import dev.contree.images.Image;
@@ -11,10 +9,11 @@ import dev.contree.images.LayerLeases;
 import dev.contree.inspect.MergedView;
 import dev.contree.layers.TreeTooDeepException;
 import dev.contree.layers.WritableLayer;
+import dev.contree.operations.EventPayload;
+import dev.contree.operations.EventPayload.Shutdown;
 import dev.contree.operations.Job;
-import dev.contree.operations.OperationService;
-import dev.contree.operations.OperationStatus;
-import dev.contree.operations.StreamRepr;
+import dev.contree.operations.JobOutcome;
+import dev.contree.sandbox.ResourceUsage;
 import dev.contree.sandbox.SandboxListener;
 import dev.contree.sandbox.SandboxResult;
 import dev.contree.sandbox.SandboxRuntime;
@@ -34,7 +33,7 @@ import java.util.Optional;
 
 /**
  * One execution: prepare a writable layer over the image, inject files, run the command in a
- * sandbox, then commit the layer as a child image (or discard it).
+ * sandbox, then settle: commit the layer as a child image, or discard it.
  */
 final class ExecutionJob implements Job {
     static final String DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -47,19 +46,16 @@ final class ExecutionJob implements Job {
     private final InstanceSpec spec;
     private final Image image;
     private final Map<String, FileRecord> files;
-    private final ObjectNode metadata;
     private final StdinSpool.Spooled stdin; // null = no stdin
     /** Leases on the layers the run uses and makes, held until its image is recorded ({@link #finished}). */
     private final List<LayerLeases.Lease> held = java.util.Collections.synchronizedList(new ArrayList<>());
 
-    ExecutionJob(Execution engine, InstanceSpec spec, StdinSpool.Spooled stdin, Image image, Map<String, FileRecord> files,
-                 ObjectNode metadata) {
+    ExecutionJob(Execution engine, InstanceSpec spec, StdinSpool.Spooled stdin, Image image, Map<String, FileRecord> files) {
         this.engine = engine;
         this.spec = spec;
         this.stdin = stdin;
         this.image = image;
         this.files = files;
-        this.metadata = metadata;
     }
 
     @Override
@@ -72,14 +68,9 @@ final class ExecutionJob implements Job {
     }
 
     @Override
-    public Result run(Context ctx) throws Exception {
+    public JobOutcome run(Context ctx) throws Exception {
         ctx.executing();
-        ObjectNode init = json();
-        init.put("started_at", Instant.now().toString());
-        init.put("runtime_path", SandboxRuntime.INIT_PATH);
-        init.put("verbose", false);
-        init.put("init_pid", 1);
-        ctx.event(0, "init", init);
+        ctx.event(0, new EventPayload.Init(Instant.now(), SandboxRuntime.INIT_PATH, false, 1));
 
         List<String> chain = image.layers();
         held.add(engine.leases().acquire(chain));
@@ -98,129 +89,135 @@ final class ExecutionJob implements Job {
         return execute(ctx, chain);
     }
 
-    private Result execute(Context ctx, List<String> chain) throws Exception {
+    /** Who runs the command, where, with which environment: decided from the request and the image. */
+    private record Plan(ImageUser.Ids user, String cwd, Map<String, String> env) {}
+
+    private JobOutcome execute(Context ctx, List<String> chain) throws Exception {
         // A kept result may not take the account past its storage bound: the writable layer's cap is the smaller one.
-        long cap = spec.maxLayerBytes();
         long remaining = spec.disposable() ? AccountStorage.UNLIMITED : engine.storage().remaining(image.accountId());
-        if (remaining <= 0) return failure(OperationStatus.FAILED, engine.storage().overMessage(image.accountId()));
-        cap = Math.min(cap, remaining);
-        WritableLayer layer = engine.store().prepare(chain, cap);
-        held.add(engine.leases().reserve(layer.id())); // the committed layer is protected from the moment it appears
-        boolean settled = false;
-        try {
-            List<Path> lowerDirs = new ArrayList<>();
-            for (String id : chain) lowerDirs.add(engine.store().diffDir(id));
-            ImageUser.Ids user;
-            String cwd;
-            try (MergedView view = new MergedView(lowerDirs)) {
-                // The request's identity, else the image's USER, else root.
-                user = spec.userGiven() ? new ImageUser.Ids(spec.uid(), spec.gid())
-                        : ImageUser.resolve(image.config().user(), view).orElse(new ImageUser.Ids(spec.uid(), spec.gid()));
-                cwd = workingDir(view);
-            }
-            FileInjector injector = new FileInjector(layer.rootfs());
-            for (var e : spec.files().entrySet()) {
-                try (InputStream in = engine.files().open(files.get(e.getValue().fileUuid()))) {
-                    injector.inject(e.getKey(), in, e.getValue());
-                }
-            }
-            secureMountPoints(layer);
-            Map<String, String> env = effectiveEnv(user.uid());
-            SandboxSpec sandbox = SandboxSpec.builder(ctx.operation().uuid(), layer.rootfs(), spec.argv())
-                    .lookupPath(!spec.shell())
-                    .env(env)
-                    .cwd(cwd)
-                    .user(user.uid(), user.gid())
-                    .hostname(spec.hostname())
-                    .stdin(spec.stdin())
-                    .stdinFile(stdin == null ? null : stdin.file())
-                    .timeout(Duration.ofSeconds(spec.timeoutSeconds()))
-                    .network(spec.networking())
-                    .outputCap(Math.max(1, spec.truncateOutputAt()))
-                    .build();
-            ctx.event(1, "spawn", spawnEvent(env, cwd, user));
-            SandboxResult r;
-            try {
-                r = engine.runtime().run(sandbox, new EventListener(ctx), ctx.cancel());
-            } catch (IOException | RuntimeException e) {
-                ctx.event(0, "shutdown", InstanceResults.shutdownEvent("error"));
-                throw e;
-            }
+        if (remaining <= 0) return new JobOutcome.Failed(engine.storage().overMessage(image.accountId()));
+        long cap = Math.min(spec.maxLayerBytes(), remaining);
+        try (SandboxLayer layer = new SandboxLayer(engine.store(), engine.store().prepare(chain, cap))) {
+            held.add(engine.leases().reserve(layer.layer().id())); // the committed layer is protected from the moment it appears
+            Plan plan = prepare(chain);
+            inject(layer.layer());
+            SandboxResult r = run(ctx, layer.layer(), plan);
             if (ctx.cancel().isCancelled()) {
-                ctx.event(0, "shutdown", InstanceResults.shutdownEvent("cancelled"));
-                settled = true;
-                engine.store().discard(layer);
+                ctx.event(0, shutdown(Shutdown.Reason.CANCELLED));
+                layer.discard();
                 // A client's cancel is already recorded as CANCELLED; anything else (shutdown) is a failure.
-                return failure(OperationStatus.FAILED, "execution interrupted: " + ctx.cancel().message());
+                return new JobOutcome.Failed("execution interrupted: " + ctx.cancel().message());
             }
             if (r.infraError() != null) {
-                ctx.event(0, "shutdown", InstanceResults.shutdownEvent("error"));
-                settled = true;
-                engine.store().discard(layer);
-                return failure(OperationStatus.FAILED, "sandbox failed: " + r.infraError());
+                ctx.event(0, shutdown(Shutdown.Reason.ERROR));
+                layer.discard();
+                return new JobOutcome.Failed("sandbox failed: " + r.infraError());
             }
-            ctx.event(1, "exit", InstanceResults.exitEvent(r));
-            ctx.event(0, "shutdown", InstanceResults.shutdownEvent("job_complete"));
+            ctx.event(1, new EventPayload.Exit(r.pid(), r.exitCode(), r.signal(), r.timedOut(),
+                    r.usage() == null ? ResourceUsage.UNKNOWN : r.usage()));
+            ctx.event(0, shutdown(Shutdown.Reason.JOB_COMPLETE));
+            return settle(ctx, layer, chain, cap, r);
+        }
+    }
 
-            String resultImage = null;
-            ImageService.NewImage child = null;
-            long layerBytes = 0;
-            if (spec.disposable()) {
-                settled = true;
-                engine.store().discard(layer);
-            } else {
-                Optional<String> committed;
-                try {
-                    committed = engine.store().commit(layer, SCRATCH);
-                } catch (TreeTooDeepException e) {
-                    return failure(OperationStatus.FAILED, "the result cannot be kept: " + e.getMessage() + "; nothing was kept");
-                } finally {
-                    settled = true; // a failed commit has discarded the layer
-                }
-                if (committed.isPresent()) {
-                    String id = committed.get();
-                    layerBytes = engine.store().sizeOf(id);
-                    engine.layerIndex().record(id, null, layerBytes);
-                    AccountStorage storage = engine.storage();
-                    if (storage.bounded() && storage.usedWith(image.accountId(), List.of(id)) > storage.cap()) {
-                        // Concurrent runs of one account can each fit alone and not together: the last to commit loses.
-                        engine.layerIndex().forget(id);
-                        engine.store().remove(id);
-                        return failure(OperationStatus.FAILED, "the result (" + layerBytes + " bytes) does not fit in the account's"
-                                + " storage limit of " + storage.cap() + " bytes (--max-account-bytes); nothing was kept");
-                    }
-                    if (cap > 0 && layerBytes >= cap - (1 << 20) && engine.store().quotasEnforced()) {
-                        ObjectNode capEvent = json();
-                        capEvent.put("limit_bytes", cap);
-                        capEvent.put("file_size", layerBytes);
-                        ctx.event(0, "size_cap", capEvent);
-                    }
-                    List<String> layers = new ArrayList<>(List.of(id));
-                    layers.addAll(chain);
-                    child = new ImageService.NewImage(image.accountId(), ctx.operation().uuid(), image.uuid(), layers,
-                            childConfig(env), image.size() + layerBytes, null);
-                } else if (spec.preserveEnv() && !childConfig(env).equals(image.config())) {
-                    // Files unchanged but the preserved environment changed: a new image over the same layers.
-                    child = new ImageService.NewImage(image.accountId(), ctx.operation().uuid(), image.uuid(), chain,
-                            childConfig(env), image.size(), null);
-                } else {
-                    resultImage = image.uuid(); // unchanged: the result is the input image
-                }
-            }
-            ObjectNode meta = metadata.deepCopy();
-            meta.set("result", InstanceResults.result(r, layerBytes));
-            var done = new OperationService.Completion(OperationStatus.SUCCESS, null, resultImage, null, layerBytes,
-                    InstanceResults.cpuSeconds(r.usage()), InstanceResults.memoryKiB(r.usage()), meta);
-            return new Result(done, child);
-        } finally {
-            if (!settled) {
-                try {
-                    engine.store().discard(layer);
-                } catch (Exception ignored) {
-                    // the store's startup cleanup removes what is left
-                }
+    /** The identity and working directory, read from the image's merged files, and the environment. */
+    private Plan prepare(List<String> chain) throws IOException {
+        List<Path> lowerDirs = new ArrayList<>();
+        for (String id : chain) lowerDirs.add(engine.store().diffDir(id));
+        try (MergedView view = new MergedView(lowerDirs)) {
+            // The request's identity, else the image's USER, else root.
+            ImageUser.Ids user = spec.userGiven() ? new ImageUser.Ids(spec.uid(), spec.gid())
+                    : ImageUser.resolve(image.config().user(), view).orElse(new ImageUser.Ids(spec.uid(), spec.gid()));
+            return new Plan(user, workingDir(view), effectiveEnv(user.uid()));
+        }
+    }
+
+    /** Writes the request's files into the writable layer, then secures the runtime's mount points. */
+    private void inject(WritableLayer layer) throws IOException {
+        FileInjector injector = new FileInjector(layer.rootfs());
+        for (var e : spec.files().entrySet()) {
+            try (InputStream in = engine.files().open(files.get(e.getValue().fileUuid()))) {
+                injector.inject(e.getKey(), in, e.getValue());
             }
         }
+        secureMountPoints(layer);
+    }
+
+    /** Starts the command and waits for it; a runtime that throws leaves a shutdown event behind. */
+    private SandboxResult run(Context ctx, WritableLayer layer, Plan plan) throws IOException {
+        SandboxSpec sandbox = SandboxSpec.builder(ctx.operation().uuid(), layer.rootfs(), spec.argv())
+                .lookupPath(!spec.shell())
+                .env(plan.env())
+                .cwd(plan.cwd())
+                .user(plan.user().uid(), plan.user().gid())
+                .hostname(spec.hostname())
+                .stdin(spec.stdin())
+                .stdinFile(stdin == null ? null : stdin.file())
+                .timeout(Duration.ofSeconds(spec.timeoutSeconds()))
+                .network(spec.networking())
+                .outputCap(Math.max(1, spec.truncateOutputAt()))
+                .build();
+        ctx.event(1, spawnEvent(plan));
+        try {
+            return engine.runtime().run(sandbox, new EventListener(ctx), ctx.cancel());
+        } catch (IOException | RuntimeException e) {
+            ctx.event(0, shutdown(Shutdown.Reason.ERROR));
+            throw e;
+        }
+    }
+
+    /**
+     * Keeps what the run wrote: nothing for a disposable run, else the committed layer as a child image (or the input
+     * image when nothing changed), within the account's storage bound.
+     */
+    private JobOutcome settle(Context ctx, SandboxLayer layer, List<String> chain, long cap, SandboxResult r)
+            throws IOException {
+        if (spec.disposable()) {
+            layer.discard();
+            return succeeded(new JobOutcome.Discarded(), r, 0);
+        }
+        Optional<String> committed;
+        try {
+            committed = layer.commit(SCRATCH);
+        } catch (TreeTooDeepException e) {
+            return new JobOutcome.Failed("the result cannot be kept: " + e.getMessage() + "; nothing was kept");
+        }
+        ImageConfig config = childConfig();
+        if (committed.isEmpty()) {
+            // Files unchanged but the preserved environment changed: a new image over the same layers.
+            if (spec.preserveEnv() && !config.equals(image.config())) {
+                return succeeded(new JobOutcome.Created(new ImageService.NewImage(image.accountId(), ctx.operation().uuid(),
+                        image.uuid(), chain, config, image.size(), null)), r, 0);
+            }
+            return succeeded(new JobOutcome.Unchanged(image.uuid()), r, 0); // unchanged: the result is the input image
+        }
+        String id = committed.get();
+        long layerBytes = engine.store().sizeOf(id);
+        engine.layerIndex().record(id, null, layerBytes);
+        AccountStorage storage = engine.storage();
+        if (storage.bounded() && storage.usedWith(image.accountId(), List.of(id)) > storage.cap()) {
+            // Concurrent runs of one account can each fit alone and not together: the last to commit loses.
+            engine.layerIndex().forget(id);
+            engine.store().remove(id);
+            return new JobOutcome.Failed("the result (" + layerBytes + " bytes) does not fit in the account's"
+                    + " storage limit of " + storage.cap() + " bytes (--max-account-bytes); nothing was kept");
+        }
+        if (cap > 0 && layerBytes >= cap - (1 << 20) && engine.store().quotasEnforced()) {
+            ctx.event(0, new EventPayload.SizeCap(cap, layerBytes));
+        }
+        List<String> layers = new ArrayList<>(List.of(id));
+        layers.addAll(chain);
+        return succeeded(new JobOutcome.Created(new ImageService.NewImage(image.accountId(), ctx.operation().uuid(), image.uuid(),
+                layers, config, image.size() + layerBytes, null)), r, layerBytes);
+    }
+
+    private static JobOutcome succeeded(JobOutcome.ResultImage resultImage, SandboxResult r, long layerBytes) {
+        ExecutionResult result = new ExecutionResult(r, layerBytes);
+        return new JobOutcome.Succeeded(resultImage, layerBytes, result.consumed(), result);
+    }
+
+    private static Shutdown shutdown(Shutdown.Reason reason) {
+        return new Shutdown(Instant.now(), reason);
     }
 
     /** After injection, before the runtime: no path the runtime mounts on may go through a link the image made. */
@@ -228,10 +225,6 @@ final class ExecutionJob implements Job {
         List<String> dirs = new ArrayList<>(), files = new ArrayList<>();
         for (SandboxRuntime.MountPoint mp : engine.runtime().rootfsMountPoints()) (mp.directory() ? dirs : files).add(mp.path());
         engine.store().secureMountPoints(layer, dirs, files);
-    }
-
-    private static Result failure(OperationStatus status, String error) {
-        return new Result(new OperationService.Completion(status, error, null, null, null, null, null, null), null);
     }
 
     /** The image's env, then the request's (null unsets), with a default PATH and HOME. */
@@ -259,7 +252,7 @@ final class ExecutionJob implements Job {
         return "/";
     }
 
-    private ImageConfig childConfig(Map<String, String> env) {
+    private ImageConfig childConfig() {
         if (!spec.preserveEnv()) return image.config();
         Map<String, String> kept = new LinkedHashMap<>(image.config().env());
         spec.env().forEach((k, v) -> {
@@ -269,31 +262,17 @@ final class ExecutionJob implements Job {
         return new ImageConfig(kept, image.config().workingDir(), image.config().user());
     }
 
-    private ObjectNode spawnEvent(Map<String, String> env, String cwd, ImageUser.Ids user) {
-        ObjectNode o = json();
+    private EventPayload.Spawn spawnEvent(Plan plan) {
         List<String> argv = spec.argv();
-        o.put("pid", 1);
-        o.put("command", argv.getFirst());
-        var args = o.putArray("args");
-        argv.subList(1, argv.size()).forEach(args::add);
-        o.put("shell", spec.shell());
-        o.put("cwd", cwd);
-        o.put("uid", user.uid());
-        o.put("gid", user.gid());
-        o.put("timeout", spec.timeoutSeconds());
-        o.put("truncate_at", spec.truncateOutputAt());
-        ObjectNode e = o.putObject("env");
-        env.forEach((k, v) -> e.put(k, secret(k) ? "<redacted>" : v));
-        return o;
+        Map<String, String> env = new LinkedHashMap<>();
+        plan.env().forEach((k, v) -> env.put(k, secret(k) ? "<redacted>" : v));
+        return new EventPayload.Spawn(1, argv.getFirst(), List.copyOf(argv.subList(1, argv.size())), spec.shell(), plan.cwd(),
+                plan.user().uid(), plan.user().gid(), spec.timeoutSeconds(), spec.truncateOutputAt(), env);
     }
 
     private static boolean secret(String name) {
         String n = name.toLowerCase(Locale.ROOT);
         return SECRET_HINTS.stream().anyMatch(n::endsWith);
-    }
-
-    private static ObjectNode json() {
-        return JsonNodeFactory.instance.objectNode();
     }
 
     /** Streams output and truncation into the operation's event log as it happens. */
@@ -304,16 +283,18 @@ final class ExecutionJob implements Job {
             this.ctx = ctx;
         }
 
-        @Override public void onStdout(byte[] b, int off, int len) { ctx.event(1, "stdout", StreamRepr.eventData(b, off, len)); }
-        @Override public void onStderr(byte[] b, int off, int len) { ctx.event(1, "stderr", StreamRepr.eventData(b, off, len)); }
+        @Override public void onStdout(byte[] b, int off, int len) { output(EventPayload.Stream.STDOUT, b, off, len); }
+        @Override public void onStderr(byte[] b, int off, int len) { output(EventPayload.Stream.STDERR, b, off, len); }
+
+        private void output(EventPayload.Stream stream, byte[] b, int off, int len) {
+            // The runtime reuses its buffer: the event keeps a copy.
+            ctx.event(1, new EventPayload.Output(stream, java.util.Arrays.copyOfRange(b, off, off + len)));
+        }
 
         @Override
         public void onOutputTruncated(String stream, long emitted, long dropped) {
-            ObjectNode o = json();
-            o.put("stream", stream);
-            o.put("bytes_emitted", emitted);
-            o.put("bytes_dropped", dropped);
-            ctx.event(1, "truncated", o);
+            EventPayload.Stream s = "stderr".equals(stream) ? EventPayload.Stream.STDERR : EventPayload.Stream.STDOUT;
+            ctx.event(1, new EventPayload.Truncated(s, emitted, dropped));
         }
     }
 }

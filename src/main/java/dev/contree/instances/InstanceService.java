@@ -1,6 +1,5 @@
 package dev.contree.instances;
 
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.contree.files.FileRecord;
 import dev.contree.files.FileService;
 import dev.contree.images.Image;
@@ -69,44 +68,41 @@ public final class InstanceService {
                     var e = view.files().stat(dir, true);
                     if (e.isEmpty()) break; // created by the injector
                     if (!e.get().isDir())
-                        throw new RequestRejected(400, "file target '" + target + "' lies under '" + dir + "', which is not a directory in the image");
+                        throw new RequestRejected(RequestRejected.Reason.INVALID, "file target '" + target + "' lies under '" + dir + "', which is not a directory in the image");
                 }
                 var t = view.files().stat(target, false);
                 if (t.isPresent() && t.get().isDir())
-                    throw new RequestRejected(400, "file target '" + target + "' is a directory in the image");
+                    throw new RequestRejected(RequestRejected.Reason.INVALID, "file target '" + target + "' is a directory in the image");
             }
         } catch (dev.contree.inspect.InspectException e) {
-            throw new RequestRejected(400, "file target cannot be resolved in the image: " + e.getMessage());
+            throw new RequestRejected(RequestRejected.Reason.INVALID, "file target cannot be resolved in the image: " + e.getMessage());
         } catch (java.io.IOException e) {
-            throw new RequestRejected(503, "could not read the image to check file targets: " + e.getClass().getSimpleName());
+            throw new RequestRejected(RequestRejected.Reason.UNAVAILABLE, "could not read the image to check file targets: " + e.getClass().getSimpleName());
         }
     }
 
-    /**
-     * Records and queues an execution of {@code spec} on {@code image}. {@code echo} renders the
-     * normalised request as the operation's metadata.
-     */
-    public Operation spawn(String accountId, InstanceSpec spec, Image image, ObjectNode echo) throws RequestRejected {
+    /** Records and queues an execution of {@code spec} on {@code image}. */
+    public Operation spawn(String accountId, InstanceSpec spec, Image image) throws RequestRejected {
         if (spec.networking() && !networkAllowed) {
-            throw new RequestRejected(403, "networking is disabled on this server (an operator enables it with serve --network-namespace)");
+            throw new RequestRejected(RequestRejected.Reason.FORBIDDEN, "networking is disabled on this server (an operator enables it with serve --network-namespace)");
         }
         // A run that keeps its result adds storage; a disposable one only borrows its capped scratch layer.
         if (!spec.disposable() && engine.storage().remaining(accountId) <= 0) {
-            throw new RequestRejected(403, engine.storage().overMessage(accountId) + " (disposable runs still work)");
+            throw new RequestRejected(RequestRejected.Reason.FORBIDDEN, engine.storage().overMessage(accountId) + " (disposable runs still work)");
         }
         Map<String, FileRecord> resolved = new LinkedHashMap<>();
         for (var f : spec.files().entrySet()) {
             String uuid = f.getValue().fileUuid();
             FileRecord record = files.byUuid(accountId, uuid)
-                    .orElseThrow(() -> new RequestRejected(404, "file " + uuid + " (for " + f.getKey() + ") not found"));
+                    .orElseThrow(() -> new RequestRejected(RequestRejected.Reason.NOT_FOUND, "file " + uuid + " (for " + f.getKey() + ") not found"));
             resolved.put(uuid, record);
         }
         checkTargetsAgainstImage(image, spec.files().keySet());
         // stdin leaves the heap before the operation exists: a refused spool records nothing.
         StdinSpool.Spooled stdin = spec.stdin().length == 0 ? null : spool.put(spec.stdin());
         try {
-            Operation op = operations.create(accountId, OperationKind.INSTANCE, image.uuid(), echo);
-            scheduler.submit(op, new ExecutionJob(engine, spec.withoutStdin(), stdin, image, resolved, echo));
+            Operation op = operations.create(accountId, OperationKind.INSTANCE, image.uuid(), ExecutionRequest.of(spec, image.uuid()));
+            scheduler.submit(op, new ExecutionJob(engine, spec.withoutStdin(), stdin, image, resolved));
             return op;
         } catch (RuntimeException e) {
             if (stdin != null) stdin.close();

@@ -61,7 +61,7 @@ public final class StdinSpool {
         long after = held.addAndGet(data.length);
         if (after > maxTotalBytes) {
             held.addAndGet(-data.length);
-            throw new RequestRejected(429, "the server holds too much queued stdin (limit " + maxTotalBytes
+            throw new RequestRejected(RequestRejected.Reason.TOO_MANY, "the server holds too much queued stdin (limit " + maxTotalBytes
                     + " bytes for all pending and running executions); retry when some have finished");
         }
         Path f = null;
@@ -72,7 +72,7 @@ public final class StdinSpool {
         } catch (IOException e) {
             held.addAndGet(-data.length);
             if (f != null) f.toFile().delete();
-            throw new RequestRejected(503, "could not store stdin: " + e.getClass().getSimpleName());
+            throw new RequestRejected(RequestRejected.Reason.UNAVAILABLE, "could not store stdin: " + e.getClass().getSimpleName());
         }
     }
 

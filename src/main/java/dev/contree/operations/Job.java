@@ -1,19 +1,14 @@
 package dev.contree.operations;
 
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.contree.cancel.CancelToken;
-import dev.contree.images.ImageService;
 
 /** The work behind an operation, run by the {@link Scheduler} once admitted. */
 @FunctionalInterface
 public interface Job {
-    Result run(Context ctx) throws Exception;
+    JobOutcome run(Context ctx) throws Exception;
 
     /** Called once when the operation is over, whether {@link #run} ran or not (cancelled while queued): frees what the job holds. */
     default void finished() {}
-
-    /** What a job hands back: the outcome and, optionally, a new image recorded atomically with it. */
-    record Result(OperationService.Completion completion, ImageService.NewImage newImage) {}
 
     /** What a running job may use. */
     interface Context {
@@ -22,7 +17,7 @@ public interface Job {
         CancelToken cancel();
 
         /** Appends an event to the operation's log (spid 0 = the sandbox daemon, 1 = the main process). */
-        OperationEvent event(int spid, String type, ObjectNode data);
+        OperationEvent event(int spid, EventPayload payload);
 
         /** Moves the operation to EXECUTING (records started_at). */
         void executing();

@@ -1,7 +1,5 @@
 package dev.contree.operations;
 
-import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.contree.images.ImageService;
 import dev.contree.store.MetadataStore;
 import dev.contree.store.OperationRecords;
 import dev.contree.store.Page;
@@ -29,8 +27,8 @@ public final class OperationService {
         this.records = store.operations();
     }
 
-    public Operation create(String accountId, OperationKind kind, String imageUuid, ObjectNode metadata) {
-        return records.create(accountId, kind, imageUuid, metadata);
+    public Operation create(String accountId, OperationKind kind, String imageUuid, OperationRequest request) {
+        return records.create(accountId, kind, imageUuid, request);
     }
 
     public Optional<Operation> get(String accountId, String uuid) {
@@ -63,25 +61,12 @@ public final class OperationService {
         return records.transition(uuid, from, to);
     }
 
-    /** The outcome of a finished operation. */
-    public record Completion(OperationStatus status, String error, String resultImageUuid, String resultTag,
-                             Long imageSize, Double consumedCpu, Long consumedMemory, ObjectNode metadata) {
-        OperationRecords.Outcome outcome() {
-            return new OperationRecords.Outcome(status, error, resultImageUuid, resultTag, imageSize, consumedCpu, consumedMemory, metadata);
-        }
-    }
-
-    /** Records the outcome if the operation is still active; false if it already ended (e.g. cancelled). */
-    public boolean complete(String uuid, Completion done) {
-        return records.finish(uuid, done.outcome());
-    }
-
     /**
-     * Records the outcome and, if it succeeded and {@code child} is not null, the child image, atomically: a lost
-     * race with a cancel records neither and returns false.
+     * Records the outcome if the operation is still active, with its new image (a {@link JobOutcome.Created}) in the
+     * same transaction; false, and nothing recorded, if it already ended (e.g. cancelled).
      */
-    public boolean complete(String uuid, Completion done, ImageService.NewImage child) {
-        return store.finish(uuid, done.outcome(), child);
+    public boolean complete(String uuid, JobOutcome outcome) {
+        return store.finish(uuid, outcome);
     }
 
     /** Result of a cancel request. */
@@ -109,8 +94,8 @@ public final class OperationService {
     }
 
     /** Appends an event to the operation's log and notifies followers. */
-    public OperationEvent appendEvent(String operationUuid, int spid, String type, ObjectNode data) {
-        OperationEvent event = records.append(operationUuid, spid, type, data);
+    public OperationEvent appendEvent(String operationUuid, int spid, EventPayload payload) {
+        OperationEvent event = records.append(operationUuid, spid, payload);
         eventListeners.forEach(l -> l.accept(event));
         return event;
     }

@@ -1,15 +1,31 @@
 package dev.contree.operations;
 
-/** A request to start an operation, refused before anything ran; {@code status} is the HTTP status to answer with. */
+/** A request to start an operation, refused before anything ran; the API answers with a status for its {@link Reason}. */
 public final class RequestRejected extends Exception {
-    private final int status;
-
-    public RequestRejected(int status, String message) {
-        super(message, null, false, false);
-        this.status = status;
+    /** Why a request was refused. */
+    public enum Reason {
+        /** Something the request names does not exist (for this account). */
+        NOT_FOUND,
+        /** The request is malformed or contradicts what it names. */
+        INVALID,
+        /** The server's configuration or the account's limits do not allow it. */
+        FORBIDDEN,
+        /** It conflicts with the current state. */
+        CONFLICT,
+        /** The server holds too much of this already; retry later. */
+        TOO_MANY,
+        /** The server could not check or hold the request right now. */
+        UNAVAILABLE
     }
 
-    public int status() {
-        return status;
+    private final Reason reason;
+
+    public RequestRejected(Reason reason, String message) {
+        super(message, null, false, false);
+        this.reason = reason;
+    }
+
+    public Reason reason() {
+        return reason;
     }
 }

@@ -1,7 +1,5 @@
 package dev.contree.operations;
 
-import com.fasterxml.jackson.databind.node.JsonNodeFactory;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.contree.cancel.CancelToken;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -75,9 +73,8 @@ public final class Scheduler implements AutoCloseable {
     public static int failLeftovers(OperationService operations) {
         int n = 0;
         for (Operation op : operations.active()) {
-            if (operations.complete(op.uuid(), new OperationService.Completion(OperationStatus.FAILED,
-                    "the server restarted while this operation was " + op.status().name().toLowerCase()
-                            + "; nothing was committed, run it again", null, null, null, null, null, null))) {
+            if (operations.complete(op.uuid(), new JobOutcome.Failed("the server restarted while this operation was "
+                    + op.status().name().toLowerCase() + "; nothing was committed, run it again"))) {
                 completionEvent(operations, op.uuid());
                 n++;
             }
@@ -182,21 +179,19 @@ public final class Scheduler implements AutoCloseable {
         try {
             if (!operations.transition(uuid, EnumSet.of(OperationStatus.PENDING), OperationStatus.ASSIGNED)) return;
             Operation op = operations.get(uuid).orElseThrow();
-            Job.Result result;
+            JobOutcome outcome;
             try {
-                result = q.job().run(new JobContext(op, token));
+                outcome = q.job().run(new JobContext(op, token));
             } catch (Exception | StackOverflowError e) {
                 // A stack overflow (a walk a hostile tree drove too deep) unwinds this job only: without this the
                 // operation would stay EXECUTING forever.
                 if (!token.isCancelled()) LOG.warn("operation {} failed", uuid, e);
-                result = new Job.Result(new OperationService.Completion(OperationStatus.FAILED,
-                        e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage(), null, null, null, null, null, null), null);
+                outcome = new JobOutcome.Failed(e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage());
             }
-            record(uuid, result);
+            record(uuid, outcome);
         } catch (RuntimeException e) {
             LOG.error("recording the outcome of operation {} failed", uuid, e);
-            operations.complete(uuid, new OperationService.Completion(OperationStatus.FAILED,
-                    "internal error: " + e.getMessage(), null, null, null, null, null, null));
+            operations.complete(uuid, new JobOutcome.Failed("internal error: " + e.getMessage()));
         } finally {
             running.remove(uuid);
             q.job().finished();
@@ -204,22 +199,17 @@ public final class Scheduler implements AutoCloseable {
         }
     }
 
-    /** Stores the new image (if any) and the completion in one transaction; a lost race with cancel records neither. */
-    private void record(String uuid, Job.Result result) {
-        operations.complete(uuid, result.completion(), result.newImage());
+    /** Stores the new image (if any) and the outcome in one transaction; a lost race with cancel records neither. */
+    private void record(String uuid, JobOutcome outcome) {
+        operations.complete(uuid, outcome);
     }
 
     private static void completionEvent(OperationService operations, String uuid) {
         Operation op = operations.get(uuid).orElse(null);
         if (op == null) return;
-        ObjectNode data = JsonNodeFactory.instance.objectNode();
-        data.put("status", op.status().name());
-        data.put("error", op.error());
         Double seconds = op.durationSeconds();
-        data.put("duration_ms", seconds == null ? 0 : Math.round(seconds * 1000));
-        data.put("result_image_uuid", op.resultImageUuid());
-        data.put("image_size_bytes", op.imageSize() == null ? 0 : op.imageSize());
-        operations.appendEvent(uuid, 0, "completion", data);
+        operations.appendEvent(uuid, 0, new EventPayload.Completion(op.status(), op.error(),
+                seconds == null ? 0 : Math.round(seconds * 1000), op.resultImageUuid(), op.imageSize() == null ? 0 : op.imageSize()));
         operations.eventsClosed(uuid);
     }
 
@@ -256,8 +246,8 @@ public final class Scheduler implements AutoCloseable {
         @Override public CancelToken cancel() { return token; }
 
         @Override
-        public OperationEvent event(int spid, String type, ObjectNode data) {
-            return operations.appendEvent(operation.uuid(), spid, type, data);
+        public OperationEvent event(int spid, EventPayload payload) {
+            return operations.appendEvent(operation.uuid(), spid, payload);
         }
 
         @Override

@@ -1,6 +1,6 @@
 package dev.contree.store;
 
-import dev.contree.images.ImageService;
+import dev.contree.operations.JobOutcome;
 
 import java.util.Collection;
 import java.util.Optional;
@@ -22,12 +22,12 @@ public interface MetadataStore extends AutoCloseable {
     OperationRecords operations();
 
     /**
-     * Finishes an operation that is still active with {@code outcome} and, when it succeeded and {@code child} is
-     * not null, records the child image (moving its tag onto it) in the same transaction; the image's uuid, and its
-     * tag unless the outcome names one, become the operation's result. Returns false and changes nothing if the
-     * operation had already ended (a cancel won the race).
+     * Finishes an operation that is still active with {@code outcome} and, when it succeeded with a
+     * {@link JobOutcome.Created} image, records that image (moving its tag onto it) in the same transaction; the
+     * image's uuid and tag become the operation's result. Returns false and changes nothing if the operation had
+     * already ended (a cancel won the race).
      */
-    boolean finish(String operationUuid, OperationRecords.Outcome outcome, ImageService.NewImage child);
+    boolean finish(String operationUuid, JobOutcome outcome);
 
     /**
      * Bytes the account stores: each layer its images reference counted once (plus {@code moreLayers}, as if its

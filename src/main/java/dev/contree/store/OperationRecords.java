@@ -1,9 +1,10 @@
 package dev.contree.store;
 
-import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.contree.operations.EventPayload;
 import dev.contree.operations.Operation;
 import dev.contree.operations.OperationEvent;
 import dev.contree.operations.OperationKind;
+import dev.contree.operations.OperationRequest;
 import dev.contree.operations.OperationService;
 import dev.contree.operations.OperationStatus;
 
@@ -17,16 +18,10 @@ import java.util.Set;
  * is never overwritten by a late completion.
  */
 public interface OperationRecords {
-    /** What a finished operation records; null fields stay unset ({@code metadata}: kept as it was). */
-    record Outcome(OperationStatus status, String error, String resultImageUuid, String resultTag, Long imageSize,
-                   Double consumedCpu, Long consumedMemory, ObjectNode metadata) {
-        public Outcome withResultImage(String imageUuid, String tag) {
-            return new Outcome(status, error, imageUuid, tag, imageSize, consumedCpu, consumedMemory, metadata);
-        }
-    }
+    // Finishing an operation is MetadataStore.finish: it may record the operation's new image in the same transaction.
 
     /** A new PENDING operation (uuid and creation time assigned here). */
-    Operation create(String accountId, OperationKind kind, String imageUuid, ObjectNode metadata);
+    Operation create(String accountId, OperationKind kind, String imageUuid, OperationRequest request);
 
     Optional<Operation> get(String uuid);
 
@@ -45,14 +40,11 @@ public interface OperationRecords {
      */
     boolean transition(String uuid, Set<OperationStatus> from, OperationStatus to);
 
-    /** Records the outcome if the operation is still active; false if it already ended. */
-    boolean finish(String uuid, Outcome outcome);
-
     /** Cancels the operation with {@code reason} as its error if it is still active; false if it already ended. */
     boolean cancel(String uuid, String reason);
 
     /** Appends an event with the next id of the operation's log (ids start at 0). */
-    OperationEvent append(String operationUuid, int spid, String type, ObjectNode data);
+    OperationEvent append(String operationUuid, int spid, EventPayload payload);
 
     /** No more events will be appended to this log: an implementation may drop what it kept to number them. */
     void logClosed(String operationUuid);

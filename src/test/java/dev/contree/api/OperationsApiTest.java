@@ -1,8 +1,10 @@
 package dev.contree.api;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.contree.TestRequests;
 import dev.contree.TestServer;
+import dev.contree.operations.EventPayload;
+import dev.contree.operations.JobOutcome;
 import dev.contree.operations.Operation;
 import dev.contree.operations.OperationKind;
 import dev.contree.operations.OperationService;
@@ -36,9 +38,8 @@ class OperationsApiTest {
     }
 
     Operation op(OperationKind kind) {
-        ObjectNode meta = Json.object();
-        meta.put("command", "true");
-        return ops.create(s.accountA, kind, null, meta);
+        return ops.create(s.accountA, kind, null, kind == OperationKind.INSTANCE ? TestRequests.execution("true", null)
+                : TestRequests.imageImport("docker://busybox"));
     }
 
     @Test
@@ -96,7 +97,7 @@ class OperationsApiTest {
         assertThat(again.json().get("error").asText()).contains("not cancellable");
 
         // A completion that arrives after the cancel does not overwrite it.
-        assertThat(ops.complete(o.uuid(), new OperationService.Completion(OperationStatus.SUCCESS, null, null, null, null, null, null, null))).isFalse();
+        assertThat(ops.complete(o.uuid(), new JobOutcome.Succeeded(new JobOutcome.Discarded(), 0, null, null))).isFalse();
         assertThat(s.delete(s.tokenA, "/v1/operations/00000000-0000-0000-0000-000000000000").status()).isEqualTo(404);
     }
 
@@ -112,11 +113,9 @@ class OperationsApiTest {
     @Test
     void eventsReplayFollowAndResume() throws Exception {
         Operation o = op(OperationKind.INSTANCE);
-        ObjectNode hello = Json.object();
-        hello.put("value", "hello\n");
-        hello.put("encoding", "ascii");
-        ops.appendEvent(o.uuid(), 1, "stdout", hello);
-        ops.appendEvent(o.uuid(), 1, "stderr", hello);
+        byte[] hello = "hello\n".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+        ops.appendEvent(o.uuid(), 1, new EventPayload.Output(EventPayload.Stream.STDOUT, hello));
+        ops.appendEvent(o.uuid(), 1, new EventPayload.Output(EventPayload.Stream.STDERR, hello));
 
         var replay = s.get(s.tokenA, "/v1/operations/" + o.uuid() + "/events");
         assertThat(replay.status()).isEqualTo(200);
@@ -133,7 +132,7 @@ class OperationsApiTest {
                 Thread.sleep(300);
             } catch (InterruptedException ignored) {
             }
-            ops.appendEvent(o.uuid(), 0, "completion", Json.object().put("status", "SUCCESS"));
+            ops.appendEvent(o.uuid(), 0, new EventPayload.Completion(OperationStatus.SUCCESS, null, 0, null, 0));
         });
         var followed = s.send(s.tokenA, "GET", "/v1/operations/" + o.uuid() + "/events?follow=1", null,
                 "Accept", "text/event-stream", "Accept-Encoding", "gzip");

@@ -48,7 +48,7 @@ class AuthAndIsolationFuzzTest {
         fileSha = up.get("sha256").asText();
         var svc = s.server.services();
         // A non-terminal operation of A's (never scheduled, so it stays PENDING) for the cancel route.
-        pendingOp = svc.operations().create(s.accountA, OperationKind.INSTANCE, image, dev.contree.api.Json.object()).uuid();
+        pendingOp = svc.operations().create(s.accountA, OperationKind.INSTANCE, image, dev.contree.TestRequests.execution("true", image)).uuid();
         String accountB = svc.tokens().verify(s.tokenB).orElseThrow().accountId();
         imageB = svc.images().create(new ImageService.NewImage(accountB, null, null, List.of(), ImageConfig.EMPTY, 0, null)).uuid();
         before = Answers.snapshot(s, dir, s.tokenA);

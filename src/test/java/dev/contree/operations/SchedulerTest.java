@@ -1,6 +1,5 @@
 package dev.contree.operations;
 
-import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import dev.contree.store.sqlite.SqliteStore;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -47,11 +46,11 @@ class SchedulerTest {
     }
 
     Operation op(String account) {
-        return ops.create(account, OperationKind.INSTANCE, null, JsonNodeFactory.instance.objectNode());
+        return ops.create(account, OperationKind.INSTANCE, null, dev.contree.TestRequests.execution("true", null));
     }
 
-    static Job.Result success() {
-        return new Job.Result(new OperationService.Completion(OperationStatus.SUCCESS, null, null, null, null, null, null, null), null);
+    static JobOutcome success() {
+        return new JobOutcome.Succeeded(new JobOutcome.Discarded(), 0, null, null);
     }
 
     @Test

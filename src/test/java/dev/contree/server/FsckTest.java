@@ -99,7 +99,7 @@ class FsckTest {
             Result inUse = fsck(data, false);
             assertThat(inUse.code()).isEqualTo(Fsck.UNUSABLE);
             assertThat(inUse.output()).contains("in use");
-            executing = s.server.services().operations().create(s.accountA, OperationKind.INSTANCE, null, dev.contree.api.Json.object()).uuid();
+            executing = s.server.services().operations().create(s.accountA, OperationKind.INSTANCE, null, dev.contree.TestRequests.execution("true", null)).uuid();
             // An unreferenced layer (e.g. a commit whose image was never recorded).
             var builder = s.server.services().layers().create();
             Files.writeString(builder.diffDir().resolve("orphan"), "x");

@@ -99,15 +99,24 @@ class MigrationTest {
             assertThat(server.services().layerIndex().size("id3")).contains(50L);
 
             OperationService operations = server.services().operations();
-            assertThat(operations.get(ACCOUNT, old.operation()).orElseThrow()).isEqualTo(new Operation(old.operation(), ACCOUNT,
-                    OperationKind.INSTANCE, OperationStatus.SUCCESS, null, T0.plusSeconds(50), T0.plusSeconds(51),
-                    T0.plusSeconds(60), old.base(), old.child(), null, 50L, 0.25, 2048L, old.metadata()));
+            // The request and result are domain values now: compared here field by field, and on the wire below as text.
+            Operation migrated = operations.get(ACCOUNT, old.operation()).orElseThrow();
+            assertThat(migrated).usingRecursiveComparison().ignoringFields("request", "result").isEqualTo(new Operation(old.operation(),
+                    ACCOUNT, OperationKind.INSTANCE, OperationStatus.SUCCESS, null, T0.plusSeconds(50), T0.plusSeconds(51),
+                    T0.plusSeconds(60), old.base(), old.child(), null, 50L, 0.25, 2048L, null, null));
+            assertThat(migrated.request()).isInstanceOf(dev.contree.instances.ExecutionRequest.class);
+            assertThat(migrated.result()).isInstanceOf(dev.contree.instances.ExecutionResult.class);
             List<OperationEvent> events = operations.events(old.operation(), -1);
             assertThat(events).hasSize(3);
             for (int i = 0; i < 3; i++) {
-                assertThat(events.get(i)).isEqualTo(new OperationEvent(old.operation(), i, T0.plusSeconds(50 + i), i == 0 ? 0 : 1,
-                        List.of("init", "stdout", "completion").get(i), old.eventData().get(i)));
+                OperationEvent e = events.get(i);
+                assertThat(List.of(e.operationUuid(), e.id(), e.ts(), e.spid(), e.payload().type())).isEqualTo(List.of(old.operation(),
+                        (long) i, T0.plusSeconds(50 + i), i == 0 ? 0 : 1, List.of("init", "stdout", "completion").get(i)));
             }
+            String sse = new String(s.get(SECRET, "/v1/operations/" + old.operation() + "/events").body(), java.nio.charset.StandardCharsets.UTF_8);
+            List<com.fasterxml.jackson.databind.JsonNode> onWire = new java.util.ArrayList<>();
+            for (String line : sse.split("\n")) if (line.startsWith("data: ")) onWire.add(JSON.readTree(line.substring(6)).get("data"));
+            assertThat(onWire).containsExactlyElementsOf(old.eventData());
 
             assertThat(server.services().files().byUuid(ACCOUNT, old.fileUuid()).orElseThrow())
                     .isEqualTo(new FileRecord(old.fileUuid(), ACCOUNT, old.fileSha(), 11, T0, T0.plusSeconds(5)));
@@ -157,12 +166,24 @@ class MigrationTest {
 
         // What the old ImageService wrote with Jackson: layer lists and configs as JSON text.
         String config = "{\"env\":{\"PATH\":\"/usr/bin:/bin\",\"LANG\":\"C.UTF-8\"},\"workingDir\":\"/work\",\"user\":\"1000:1000\"}";
+        // The old InstanceRequests.echo and InstanceResults wrote the whole wire shape.
         ObjectNode metadata = (ObjectNode) JSON.readTree("{\"command\":\"echo hello\",\"image\":\"" + base + "\",\"shell\":true,"
-                + "\"result\":{\"state\":{\"exit_code\":0},\"stdout\":{\"value\":\"hello\\n\",\"encoding\":\"ascii\"}}}");
+                + "\"args\":[],\"env\":{},\"preserve_env\":false,\"cwd\":\"\",\"hostname\":\"linuxkit\",\"disposable\":false,"
+                + "\"stdin\":{\"value\":\"\",\"encoding\":\"ascii\",\"truncated\":false},\"timeout\":60,\"truncate_output_at\":1048576,"
+                + "\"files\":{},\"uid\":0,\"gid\":0,\"resources_limits\":{\"max_layer_bytes\":12884901888},\"networking\":{\"enabled\":false},"
+                + "\"result\":{\"state\":{\"exit_code\":0,\"pid\":1,\"signal\":-1,\"timed_out\":false,\"core_dump\":false,"
+                + "\"stopped\":false,\"continued\":false},\"stdout\":{\"value\":\"hello\\n\",\"encoding\":\"ascii\",\"truncated\":false},"
+                + "\"stderr\":{\"value\":\"\",\"encoding\":\"ascii\",\"truncated\":false},\"resources\":{\"elapsed_time\":0.05,"
+                + "\"monotonic_time\":0.05,\"user_cpu_time\":0.001,\"system_cpu_time\":0.002,\"max_rss\":2048,\"page_faults\":90,"
+                + "\"page_faults_io\":0,\"block_input\":0,\"block_output\":8,\"voluntary_switches\":3,\"involuntary_switches\":1,"
+                + "\"signals\":0,\"swaps\":0,\"shared_memory\":0,\"unshared_memory\":0,\"cost\":0.0,\"layer_bytes\":50,"
+                + "\"cgroup_memory_peak\":1048576,\"cgroup_cpu_time\":0.25}}}");
         List<ObjectNode> events = List.of(
-                (ObjectNode) JSON.readTree("{\"started_at\":\"2026-11-01T10:00:50Z\",\"init_pid\":1}"),
+                (ObjectNode) JSON.readTree("{\"started_at\":\"2026-11-01T10:00:50.000001Z\",\"runtime_path\":\"/.contree/init\","
+                        + "\"verbose\":false,\"init_pid\":1}"),
                 (ObjectNode) JSON.readTree("{\"value\":\"hello\\n\",\"encoding\":\"ascii\"}"),
-                (ObjectNode) JSON.readTree("{\"status\":\"SUCCESS\",\"error\":null,\"result_image_uuid\":\"" + child + "\"}"));
+                (ObjectNode) JSON.readTree("{\"status\":\"SUCCESS\",\"error\":null,\"duration_ms\":9000,\"result_image_uuid\":\""
+                        + child + "\",\"image_size_bytes\":50}"));
 
         try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + data.resolve("contree.db"))) {
             try (Statement s = c.createStatement()) {

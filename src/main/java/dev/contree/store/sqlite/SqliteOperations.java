@@ -1,9 +1,12 @@
 package dev.contree.store.sqlite;
 
-import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.contree.images.Image;
+import dev.contree.operations.EventPayload;
+import dev.contree.operations.JobOutcome;
 import dev.contree.operations.Operation;
 import dev.contree.operations.OperationEvent;
 import dev.contree.operations.OperationKind;
+import dev.contree.operations.OperationRequest;
 import dev.contree.operations.OperationService;
 import dev.contree.operations.OperationStatus;
 import dev.contree.store.OperationRecords;
@@ -37,12 +40,12 @@ final class SqliteOperations implements OperationRecords {
     }
 
     @Override
-    public Operation create(String accountId, OperationKind kind, String imageUuid, ObjectNode metadata) {
+    public Operation create(String accountId, OperationKind kind, String imageUuid, OperationRequest request) {
         String uuid = UUID.randomUUID().toString();
         return db.write(c -> {
             Sql.update(c, "INSERT INTO operations (uuid, account_id, kind, status, created_at, image_uuid, metadata) VALUES (?,?,?,?,?,?,?)",
                     uuid, accountId, kind.wire, OperationStatus.PENDING.name(), Times.toMicros(Times.now()), imageUuid,
-                    JsonColumns.object(metadata));
+                    OperationCodec.metadata(request, null));
             return get(c, uuid);
         });
     }
@@ -100,18 +103,52 @@ final class SqliteOperations implements OperationRecords {
                 + Sql.placeholders(from.size()) + ")", params.toArray()) == 1;
     }
 
-    @Override
-    public boolean finish(String uuid, Outcome outcome) {
-        return db.write(c -> finish(c, uuid, outcome));
-    }
-
-    /** {@link #finish} inside a caller's transaction. */
-    static boolean finish(Connection c, String uuid, Outcome done) throws SQLException {
-        if (!transition(c, uuid, ACTIVE, done.status())) return false;
+    /**
+     * Records the outcome if the operation is still active (false if it already ended), inside the caller's
+     * transaction ({@link SqliteStore#finish}).
+     *
+     * @param created the image recorded in this transaction for a {@link JobOutcome.Created} outcome, else null
+     */
+    static boolean finish(Connection c, String uuid, JobOutcome outcome, Image created) throws SQLException {
+        String error = null, resultImage = null, resultTag = null, metadata = null;
+        Long imageSize = null, memory = null;
+        Double cpu = null;
+        OperationStatus status;
+        switch (outcome) {
+            case JobOutcome.Failed f -> {
+                status = OperationStatus.FAILED;
+                error = f.reason();
+            }
+            case JobOutcome.Cancelled x -> {
+                status = OperationStatus.CANCELLED;
+                error = x.reason();
+            }
+            case JobOutcome.Succeeded done -> {
+                status = OperationStatus.SUCCESS;
+                imageSize = done.imageSize();
+                switch (done.image()) {
+                    case JobOutcome.Created n -> {
+                        if (created == null) throw new IllegalArgumentException("a created image is recorded with its outcome");
+                        resultImage = created.uuid();
+                        resultTag = n.image().tag() != null ? n.image().tag() : created.tag();
+                    }
+                    case JobOutcome.Unchanged u -> resultImage = u.imageUuid();
+                    case JobOutcome.Discarded d -> { }
+                }
+                if (done.usage() != null) {
+                    cpu = done.usage().cpuSeconds();
+                    memory = done.usage().memoryKiB();
+                }
+                if (done.result() != null) {
+                    Operation op = get(c, uuid);
+                    if (op != null) metadata = OperationCodec.metadata(op.request(), done.result());
+                }
+            }
+        }
+        if (!transition(c, uuid, ACTIVE, status)) return false;
         Sql.update(c, "UPDATE operations SET error = ?, result_image_uuid = ?, result_tag = ?, image_size = ?, consumed_cpu = ?,"
                         + " consumed_memory = ?, metadata = COALESCE(?, metadata) WHERE uuid = ?",
-                done.error(), done.resultImageUuid(), done.resultTag(), done.imageSize(), done.consumedCpu(), done.consumedMemory(),
-                JsonColumns.object(done.metadata()), uuid);
+                error, resultImage, resultTag, imageSize, cpu, memory, metadata, uuid);
         return true;
     }
 
@@ -125,7 +162,7 @@ final class SqliteOperations implements OperationRecords {
     }
 
     @Override
-    public OperationEvent append(String operationUuid, int spid, String type, ObjectNode data) {
+    public OperationEvent append(String operationUuid, int spid, EventPayload payload) {
         return db.write(c -> {
             Long next = nextEventId.get(operationUuid);
             if (next == null) {
@@ -134,10 +171,10 @@ final class SqliteOperations implements OperationRecords {
             }
             Instant ts = Times.now();
             Sql.update(c, "INSERT INTO operation_events (operation_uuid, id, ts, spid, type, data) VALUES (?,?,?,?,?,?)",
-                    operationUuid, next, Times.toMicros(ts), spid, type, JsonColumns.object(data));
+                    operationUuid, next, Times.toMicros(ts), spid, payload.type(), OperationCodec.eventData(payload));
             // Under the writer lock, after the insert: a failed insert leaves the counter as it was.
             nextEventId.put(operationUuid, next + 1);
-            return new OperationEvent(operationUuid, next, ts, spid, type, data);
+            return new OperationEvent(operationUuid, next, ts, spid, payload);
         });
     }
 
@@ -149,8 +186,8 @@ final class SqliteOperations implements OperationRecords {
     @Override
     public List<OperationEvent> events(String operationUuid, long afterId) {
         return db.read(c -> Sql.query(c, "SELECT * FROM operation_events WHERE operation_uuid = ? AND id > ? ORDER BY id",
-                rs -> new OperationEvent(operationUuid, rs.getLong("id"), Sql.instant(rs, "ts"), rs.getInt("spid"), rs.getString("type"),
-                        JsonColumns.object(rs.getString("data"), "event " + rs.getLong("id") + " of operation " + operationUuid)),
+                rs -> new OperationEvent(operationUuid, rs.getLong("id"), Sql.instant(rs, "ts"), rs.getInt("spid"),
+                        OperationCodec.event(rs.getString("type"), rs.getString("data"))),
                 operationUuid, afterId));
     }
 
@@ -159,11 +196,13 @@ final class SqliteOperations implements OperationRecords {
     }
 
     private static Operation row(ResultSet rs) throws SQLException {
-        return new Operation(rs.getString("uuid"), rs.getString("account_id"), OperationKind.parse(rs.getString("kind")),
+        OperationKind kind = OperationKind.parse(rs.getString("kind"));
+        OperationCodec.Metadata metadata = OperationCodec.metadata(kind, rs.getString("metadata"));
+        return new Operation(rs.getString("uuid"), rs.getString("account_id"), kind,
                 OperationStatus.valueOf(rs.getString("status")), rs.getString("error"), Sql.instant(rs, "created_at"),
                 Sql.instant(rs, "started_at"), Sql.instant(rs, "finished_at"), rs.getString("image_uuid"),
                 rs.getString("result_image_uuid"), rs.getString("result_tag"), Sql.nullableLong(rs, "image_size"),
                 Sql.nullableDouble(rs, "consumed_cpu"), Sql.nullableLong(rs, "consumed_memory"),
-                JsonColumns.object(rs.getString("metadata"), "operation " + rs.getString("uuid")));
+                metadata.request(), metadata.result());
     }
 }

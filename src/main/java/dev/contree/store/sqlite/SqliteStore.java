@@ -2,7 +2,7 @@ package dev.contree.store.sqlite;
 
 import dev.contree.images.Image;
 import dev.contree.images.ImageService;
-import dev.contree.operations.OperationStatus;
+import dev.contree.operations.JobOutcome;
 import dev.contree.store.FileRecords;
 import dev.contree.store.ImageRecords;
 import dev.contree.store.LayerRecords;
@@ -63,19 +63,16 @@ public final class SqliteStore implements MetadataStore {
     @Override public OperationRecords operations() { return operations; }
 
     @Override
-    public boolean finish(String operationUuid, OperationRecords.Outcome outcome, ImageService.NewImage child) {
+    public boolean finish(String operationUuid, JobOutcome outcome) {
         final class LostRace extends RuntimeException {
             LostRace() { super(null, null, false, false); }
         }
         try {
             return db.write(c -> {
-                OperationRecords.Outcome done = outcome;
-                if (child != null && done.status() == OperationStatus.SUCCESS) {
-                    Image image = SqliteImages.insert(c, child);
-                    done = done.withResultImage(image.uuid(), done.resultTag() != null ? done.resultTag() : image.tag());
-                }
+                Image created = outcome instanceof JobOutcome.Succeeded done && done.image() instanceof JobOutcome.Created n
+                        ? SqliteImages.insert(c, n.image()) : null;
                 // Thrown, not returned: the rollback also undoes the image.
-                if (!SqliteOperations.finish(c, operationUuid, done)) throw new LostRace();
+                if (!SqliteOperations.finish(c, operationUuid, outcome, created)) throw new LostRace();
                 return true;
             });
         } catch (LostRace lost) {
