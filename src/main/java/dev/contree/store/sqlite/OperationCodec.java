@@ -36,7 +36,7 @@ import java.util.Map;
  *
  * <p>Reading is lenient about missing fields (a default value each), strict about unknown event types.
  */
-public final class OperationCodec {
+final class OperationCodec {
     private static final ObjectMapper JSON = JsonMapper.builder().build();
 
     static {
@@ -45,14 +45,14 @@ public final class OperationCodec {
     }
 
     /** A decoded {@code metadata} column. */
-    public record Metadata(OperationRequest request, OperationResult result) {}
+    record Metadata(OperationRequest request, OperationResult result) {}
 
     private OperationCodec() {}
 
     // ------------------------------------------------------------------ metadata
 
     /** The {@code metadata} column for a request and (once finished) its result. */
-    public static String metadata(OperationRequest request, OperationResult result) {
+    static String metadata(OperationRequest request, OperationResult result) {
         ObjectNode o = switch (request) {
             case ExecutionRequest e -> execution(e, (ExecutionResult) result);
             case ImportRequest i -> importRequest(i);
@@ -61,7 +61,7 @@ public final class OperationCodec {
         return write(o);
     }
 
-    public static Metadata metadata(OperationKind kind, String text) {
+    static Metadata metadata(OperationKind kind, String text) {
         JsonNode o = read(text);
         return switch (kind) {
             case INSTANCE -> {
@@ -207,7 +207,7 @@ public final class OperationCodec {
     // ------------------------------------------------------------------ events
 
     /** The {@code data} column of an event; its {@code type} column is {@link EventPayload#type()}. */
-    public static String eventData(EventPayload payload) {
+    static String eventData(EventPayload payload) {
         ObjectNode o = JSON.createObjectNode();
         switch (payload) {
             case EventPayload.Init i -> {
@@ -279,7 +279,7 @@ public final class OperationCodec {
         return write(o);
     }
 
-    public static EventPayload event(String type, String text) {
+    static EventPayload event(String type, String text) {
         JsonNode o = read(text);
         return switch (type) {
             case "init" -> new EventPayload.Init(instant(o, "started_at"), o.path("runtime_path").asText(""),
