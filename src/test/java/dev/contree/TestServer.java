@@ -12,7 +12,9 @@ import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.function.UnaryOperator;
@@ -28,6 +30,8 @@ public final class TestServer implements AutoCloseable {
     public final String tokenB;
     public final String accountA;
     public final Path dataDir;
+    /** The temp dir a server from {@link #inTempDir} lives in (and removes on close); null when the caller owns the dir. */
+    public final Path tempDir;
     private final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
             .followRedirects(HttpClient.Redirect.NEVER).connectTimeout(Duration.ofSeconds(5)).build();
 
@@ -36,12 +40,31 @@ public final class TestServer implements AutoCloseable {
     }
 
     public TestServer(Path dataDir, UnaryOperator<ServerConfig> customise) throws IOException {
+        this(null, dataDir, customise);
+    }
+
+    private TestServer(Path tempDir, Path dataDir, UnaryOperator<ServerConfig> customise) throws IOException {
+        this.tempDir = tempDir;
         this.dataDir = dataDir;
         server = ContreeServer.start(customise.apply(ServerConfig.defaults(dataDir).withListen("127.0.0.1", 0)));
         var a = server.services().tokens().issue("alice", "test", null);
         tokenA = a.secret();
         accountA = a.token().accountId();
         tokenB = server.services().tokens().issue("bob", "test", null).secret();
+    }
+
+    /**
+     * A server whose data dir is {@code data} in a fresh temp dir named after {@code prefix}; closing it removes the temp
+     * dir, mounts and all, so a test class needs no cleanup of its own ({@code @AutoClose static TestServer s}).
+     */
+    public static TestServer inTempDir(String prefix, UnaryOperator<ServerConfig> customise) throws IOException {
+        Path dir = Files.createTempDirectory(prefix);
+        try {
+            return new TestServer(dir, dir.resolve("data"), customise);
+        } catch (IOException | RuntimeException e) {
+            remove(dir);
+            throw e;
+        }
     }
 
     public String url(String path) {
@@ -142,8 +165,25 @@ public final class TestServer implements AutoCloseable {
         return done.get("result").get("image").asText();
     }
 
+    /** Imports {@link TestImages#busyboxRootfs} for account A; returns the image uuid. */
+    public String importBusybox(String tag) throws IOException, InterruptedException {
+        return importRootfs(tokenA, TestImages.busyboxRootfs(), tag);
+    }
+
     @Override
     public void close() {
         server.close();
+        remove(tempDir);
+    }
+
+    private static void remove(Path dir) {
+        try {
+            TestDirs.removeWithMounts(dir);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while removing " + dir, e);
+        }
     }
 }

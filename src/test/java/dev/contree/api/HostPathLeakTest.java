@@ -1,9 +1,7 @@
 package dev.contree.api;
 
-import dev.contree.TestDirs;
-import dev.contree.TestImages;
 import dev.contree.TestServer;
-import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AutoClose;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
@@ -18,21 +16,15 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 /** Failures never show a client where the server keeps its data: no data dir path, no layer path, no scratch name. */
 class HostPathLeakTest {
-    static TestServer s;
+    @AutoClose static TestServer s;
     static Path dir;
     static String image;
 
     @BeforeAll
     static void start() throws Exception {
-        dir = Files.createTempDirectory("hostpaths");
-        s = new TestServer(dir.resolve("data"), c -> c.withRuntime("runc", "ptrace"));
-        image = s.importRootfs(s.tokenA, TestImages.busyboxRootfs(), null);
-    }
-
-    @AfterAll
-    static void stop() throws Exception {
-        if (s != null) s.close();
-        TestDirs.removeWithMounts(dir);
+        s = TestServer.inTempDir("hostpaths", c -> c.withRuntime("runc", "ptrace"));
+        dir = s.tempDir;
+        image = s.importBusybox(null);
     }
 
     static void assertNoHostPath(String what, String body) {

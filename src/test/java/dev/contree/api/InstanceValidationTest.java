@@ -1,15 +1,11 @@
 package dev.contree.api;
 
-import dev.contree.TestDirs;
-import dev.contree.TestImages;
 import dev.contree.TestServer;
-import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AutoClose;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -18,22 +14,14 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 /** Malformed executions are a 400 at spawn with nothing recorded, not a 202 that fails later. */
 class InstanceValidationTest {
-    static TestServer s;
-    static Path dir;
+    @AutoClose static TestServer s;
     static String image, file;
 
     @BeforeAll
     static void start() throws Exception {
-        dir = Files.createTempDirectory("validation");
-        s = new TestServer(dir.resolve("data"), c -> c.withRuntime("runc", "ptrace"));
-        image = s.importRootfs(s.tokenA, TestImages.busyboxRootfs(), null);
+        s = TestServer.inTempDir("validation", c -> c.withRuntime("runc", "ptrace"));
+        image = s.importBusybox(null);
         file = s.upload(s.tokenA, "x".getBytes(StandardCharsets.UTF_8)).json().get("uuid").asText();
-    }
-
-    @AfterAll
-    static void stop() throws Exception {
-        if (s != null) s.close();
-        TestDirs.removeWithMounts(dir);
     }
 
     static String files(String target, String mode) {

@@ -1,18 +1,15 @@
 package dev.contree.fuzz;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.contree.TestDirs;
-import dev.contree.TestImages;
 import dev.contree.TestServer;
 import dev.contree.images.ImageConfig;
 import dev.contree.images.ImageService;
 import dev.contree.operations.OperationKind;
-import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AutoClose;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -31,17 +28,17 @@ import static org.assertj.core.api.Assertions.assertThat;
 class AuthAndIsolationFuzzTest {
     static final String TAG = "a/base:1";
     static Path dir;
-    static TestServer s;
+    @AutoClose static TestServer s;
     static RawHttp raw;
     static String image, imageB, fileUuid, fileSha, importOp, pendingOp;
     static Answers.Snapshot before;
 
     @BeforeAll
     static void start() throws Exception {
-        dir = Files.createTempDirectory("contree-authfuzz");
-        s = new TestServer(dir, c -> c.withRuntime("runc", "ptrace"));
+        s = TestServer.inTempDir("contree-authfuzz", c -> c.withRuntime("runc", "ptrace"));
+        dir = s.dataDir;
         raw = new RawHttp(s.server.port());
-        image = s.importRootfs(s.tokenA, TestImages.busyboxRootfs(), TAG);
+        image = s.importBusybox(TAG);
         importOp = s.get(s.tokenA, "/v1/operations").json().get(0).get("uuid").asText();
         var up = s.upload(s.tokenA, "a's secret file".getBytes(StandardCharsets.UTF_8)).json();
         fileUuid = up.get("uuid").asText();
@@ -52,12 +49,6 @@ class AuthAndIsolationFuzzTest {
         String accountB = svc.tokens().verify(s.tokenB).orElseThrow().accountId();
         imageB = svc.images().create(new ImageService.NewImage(accountB, null, null, List.of(), ImageConfig.EMPTY, 0, null)).uuid();
         before = Answers.snapshot(s, dir, s.tokenA);
-    }
-
-    @AfterAll
-    static void stop() throws Exception {
-        if (s != null) s.close();
-        TestDirs.removeWithMounts(dir);
     }
 
     /** Every route, filled in with A's real objects. */

@@ -3,11 +3,10 @@ package dev.contree.fuzz;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.contree.TestDirs;
-import dev.contree.TestImages;
 import dev.contree.TestServer;
 import dev.contree.fuzz.RawHttp.BodyMode;
 import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AutoClose;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.MethodOrderer;
 import org.junit.jupiter.api.Order;
@@ -16,7 +15,6 @@ import org.junit.jupiter.api.TestMethodOrder;
 
 import java.io.ByteArrayOutputStream;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -48,7 +46,7 @@ class HostileInputFuzzTest {
     static final String TAG = "fuzz/base:1";
 
     static Path dir;
-    static TestServer s;
+    @AutoClose static TestServer s;
     static RawHttp raw;
     static String image, child, fileUuid, fileSha, importOp, spawnOp;
     static Answers.Snapshot before;
@@ -56,10 +54,10 @@ class HostileInputFuzzTest {
 
     @BeforeAll
     static void start() throws Exception {
-        dir = Files.createTempDirectory("contree-fuzz");
-        s = new TestServer(dir, c -> c.withRuntime("runc", "ptrace").withLimits(MAX_UPLOAD, MAX_JSON, 2));
+        s = TestServer.inTempDir("contree-fuzz", c -> c.withRuntime("runc", "ptrace").withLimits(MAX_UPLOAD, MAX_JSON, 2));
+        dir = s.dataDir;
         raw = new RawHttp(s.server.port());
-        image = s.importRootfs(s.tokenA, TestImages.busyboxRootfs(), TAG);
+        image = s.importBusybox(TAG);
         var up = s.upload(s.tokenA, "fuzz file".getBytes(StandardCharsets.UTF_8)).json();
         fileUuid = up.get("uuid").asText();
         fileSha = up.get("sha256").asText();
@@ -74,8 +72,6 @@ class HostileInputFuzzTest {
     @AfterAll
     static void stop() throws Exception {
         System.out.println("hostile input fuzz: seed=" + SEED + " requests=" + sent);
-        if (s != null) s.close();
-        TestDirs.removeWithMounts(dir);
     }
 
     // ---------------------------------------------------------------- plumbing

@@ -1,10 +1,8 @@
 package dev.contree.fuzz;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.contree.TestDirs;
-import dev.contree.TestImages;
 import dev.contree.TestServer;
-import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AutoClose;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
@@ -29,23 +27,15 @@ import static org.assertj.core.api.Assertions.assertThat;
  */
 class RequestLimitsTest {
     static final long MAX_JSON = 8L << 20, MAX_UPLOAD = 32L << 20;
-    static TestServer s;
-    static Path dir;
+    @AutoClose static TestServer s;
     static String image;
     static RawHttp raw;
 
     @BeforeAll
     static void start() throws Exception {
-        dir = Files.createTempDirectory("limits");
-        s = new TestServer(dir.resolve("data"), c -> c.withRuntime("runc", "ptrace").withLimits(MAX_UPLOAD, MAX_JSON, 1));
-        image = s.importRootfs(s.tokenA, TestImages.busyboxRootfs(), null);
+        s = TestServer.inTempDir("limits", c -> c.withRuntime("runc", "ptrace").withLimits(MAX_UPLOAD, MAX_JSON, 1));
+        image = s.importBusybox(null);
         raw = new RawHttp(java.net.URI.create(s.url("/")).getPort());
-    }
-
-    @AfterAll
-    static void stop() throws Exception {
-        if (s != null) s.close();
-        TestDirs.removeWithMounts(dir);
     }
 
     /** A Content-Length past the limit, with (almost) no body behind it: 413 in well under the idle timeout. */

@@ -11,6 +11,7 @@ import dev.contree.registry.OciLayoutBuilder.Tar;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
 import java.net.URLEncoder;
@@ -33,7 +34,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 class CrossAccountLayerTest {
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final String SECRET = "alice's private key material\n";
-    static Path dir;
+    /** Scratch for the layouts the registries serve; the server has its own temp dir. */
+    @TempDir static Path dir;
     static TestServer s;
     static LayoutRegistry reg;
     static Path aliceLayout;
@@ -42,8 +44,7 @@ class CrossAccountLayerTest {
 
     @BeforeAll
     static void start() throws IOException {
-        dir = Files.createTempDirectory("cross-account");
-        s = new TestServer(dir.resolve("server"), c -> c.withRuntime("runc", "ptrace"));
+        s = TestServer.inTempDir("cross-account", c -> c.withRuntime("runc", "ptrace"));
         reg = new LayoutRegistry(dir.resolve("alice-layout"));
         aliceLayout = dir.resolve("alice-layout");
         alice = new OciLayoutBuilder()
@@ -61,7 +62,6 @@ class CrossAccountLayerTest {
     static void stop() throws Exception {
         if (reg != null) reg.close();
         if (s != null) s.close();
-        dev.contree.TestDirs.removeWithMounts(dir);
     }
 
     static JsonNode importAs(String token, String url) {

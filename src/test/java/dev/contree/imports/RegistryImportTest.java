@@ -14,6 +14,7 @@ import org.apache.commons.compress.archivers.tar.TarArchiveOutputStream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -24,7 +25,6 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Base64;
-import java.util.Comparator;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Random;
@@ -42,14 +42,14 @@ import static org.assertj.core.api.Assertions.assertThat;
 class RegistryImportTest {
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final AtomicInteger N = new AtomicInteger();
-    static Path dir;
+    /** Scratch for the registry's storage, layouts and host victims; the server has its own temp dir. */
+    @TempDir static Path dir;
     static TestServer s;
     static TestRegistry reg;
 
     @BeforeAll
     static void start() throws IOException {
-        dir = Files.createTempDirectory("imports-test");
-        s = new TestServer(dir.resolve("server"), c -> c.withRuntime("runc", "ptrace"));
+        s = TestServer.inTempDir("imports-test", c -> c.withRuntime("runc", "ptrace"));
         reg = TestRegistry.start(dir);
     }
 
@@ -57,9 +57,6 @@ class RegistryImportTest {
     static void stop() throws IOException {
         if (reg != null) reg.close();
         if (s != null) s.close();
-        try (var walk = Files.walk(dir)) {
-            walk.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-        }
     }
 
     // ------------------------------------------------------------------------------------------------ names are bytes

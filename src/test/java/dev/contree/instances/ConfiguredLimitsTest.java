@@ -1,38 +1,26 @@
 package dev.contree.instances;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.contree.TestDirs;
-import dev.contree.TestImages;
 import dev.contree.TestServer;
 import dev.contree.server.ServerConfig;
-import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AutoClose;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.time.Duration;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
 /** The operator's sandbox limits (serve --sandbox-memory/--sandbox-pids/--sandbox-cpus) reach every sandbox. */
 class ConfiguredLimitsTest {
-    static TestServer s;
-    static Path dir;
+    @AutoClose static TestServer s;
     static String image;
 
     @BeforeAll
     static void setUp() throws Exception {
-        dir = Files.createTempDirectory("limits");
-        s = new TestServer(dir, c -> c.withRuntime("runc", "ptrace").withExecutions(3, 120)
+        s = TestServer.inTempDir("limits", c -> c.withRuntime("runc", "ptrace").withExecutions(3, 120)
                 .withSandboxLimits(new ServerConfig.SandboxLimits(48L << 20, 24, 0.5)));
-        image = s.importRootfs(s.tokenA, TestImages.busyboxRootfs(), null);
-    }
-
-    @AfterAll
-    static void tearDown() throws Exception {
-        if (s != null) s.close();
-        TestDirs.removeWithMounts(dir);
+        image = s.importBusybox(null);
     }
 
     private JsonNode sh(String script) {

@@ -1,15 +1,12 @@
 package dev.contree.instances;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.contree.TestImages;
 import dev.contree.TestServer;
-import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AutoClose;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Base64;
@@ -26,20 +23,12 @@ import static org.assertj.core.api.Assertions.assertThat;
  * Executions through the real API on a real runtime: spawn, poll, inspect. Subclasses pick the runtime.
  */
 abstract class ExecutionTestBase {
-    static TestServer s;
+    @AutoClose static TestServer s;
     static String base;
-    static Path dir;
 
     static void startServer(String runtime) throws Exception {
-        dir = Files.createTempDirectory("exec-" + runtime);
-        s = new TestServer(dir, c -> c.withRuntime(runtime, "ptrace").withLimits(1L << 30, 256L << 20, 4));
-        base = s.importRootfs(s.tokenA, TestImages.busyboxRootfs(), "busybox:test");
-    }
-
-    @AfterAll
-    static void stopServer() throws Exception {
-        if (s != null) s.close();
-        dev.contree.TestDirs.removeWithMounts(dir);
+        s = TestServer.inTempDir("exec-" + runtime, c -> c.withRuntime(runtime, "ptrace").withLimits(1L << 30, 256L << 20, 4));
+        base = s.importBusybox("busybox:test");
     }
 
     /** Spawns and waits; returns the finished operation. */

@@ -1,8 +1,6 @@
 package dev.contree.network;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.contree.TestDirs;
-import dev.contree.TestImages;
 import dev.contree.TestServer;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Test;
@@ -14,7 +12,6 @@ import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
@@ -33,7 +30,6 @@ import static org.assertj.core.api.Assertions.assertThat;
  */
 abstract class NetworkingTestBase {
     static TestServer s;
-    static Path dir;
     static String image;
     static String netns;
     static String hostIf;
@@ -68,16 +64,14 @@ abstract class NetworkingTestBase {
             }
         });
 
-        dir = Files.createTempDirectory("net-" + runtime);
-        s = new TestServer(dir, c -> c.withRuntime(runtime, "ptrace").withNetwork(Path.of("/var/run/netns", netns)));
-        image = s.importRootfs(s.tokenA, TestImages.busyboxRootfs(), null);
+        s = TestServer.inTempDir("net-" + runtime, c -> c.withRuntime(runtime, "ptrace").withNetwork(Path.of("/var/run/netns", netns)));
+        image = s.importBusybox(null);
     }
 
     @AfterAll
     static void stop() throws Exception {
         if (listener != null) listener.close();
         if (s != null) s.close();
-        TestDirs.removeWithMounts(dir);
         cleanupNetwork();
     }
 

@@ -1,15 +1,11 @@
 package dev.contree.security;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.contree.TestDirs;
-import dev.contree.TestImages;
 import dev.contree.TestServer;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.AutoClose;
 import org.junit.jupiter.api.Test;
 
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Base64;
 import java.util.UUID;
@@ -26,20 +22,12 @@ import static org.assertj.core.api.Assertions.assertThat;
  * and output floods live in ExecutionTestBase. Subclasses pick the runtime.
  */
 abstract class AbuseTestBase {
-    static TestServer s;
-    static Path dir;
+    @AutoClose static TestServer s;
     static String base;
 
     static void startServer(String runtime) throws Exception {
-        dir = Files.createTempDirectory("abuse-" + runtime);
-        s = new TestServer(dir.resolve("data"), c -> c.withRuntime(runtime, "ptrace").withLimits(1L << 30, 256L << 20, 4));
-        base = s.importRootfs(s.tokenA, TestImages.busyboxRootfs(), null);
-    }
-
-    @AfterAll
-    static void stopServer() throws Exception {
-        if (s != null) s.close();
-        TestDirs.removeWithMounts(dir);
+        s = TestServer.inTempDir("abuse-" + runtime, c -> c.withRuntime(runtime, "ptrace").withLimits(1L << 30, 256L << 20, 4));
+        base = s.importBusybox(null);
     }
 
     @AfterEach

@@ -1,10 +1,8 @@
 package dev.contree.security;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.contree.TestDirs;
-import dev.contree.TestImages;
 import dev.contree.TestServer;
-import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AutoClose;
 import org.junit.jupiter.api.Test;
 
 import java.io.IOException;
@@ -25,8 +23,7 @@ import static org.assertj.core.api.Assertions.assertThat;
  * result the server records must be the command's real one. Subclasses pick the runtime.
  */
 abstract class ControlChannelTestBase {
-    static TestServer s;
-    static Path dir;
+    @AutoClose static TestServer s;
     static String base, hostile;
 
     /**
@@ -36,16 +33,9 @@ abstract class ControlChannelTestBase {
     abstract boolean initFdsReachable();
 
     static void startServer(String runtime) throws Exception {
-        dir = Files.createTempDirectory("control-" + runtime);
-        s = new TestServer(dir.resolve("data"), c -> c.withRuntime(runtime, "ptrace").withLimits(1L << 30, 256L << 20, 4));
-        base = s.importRootfs(s.tokenA, TestImages.busyboxRootfs(), null);
-        hostile = s.upload(s.tokenA, Files.readAllBytes(buildHostile(dir))).json().get("uuid").asText();
-    }
-
-    @AfterAll
-    static void stopServer() throws Exception {
-        if (s != null) s.close();
-        TestDirs.removeWithMounts(dir);
+        s = TestServer.inTempDir("control-" + runtime, c -> c.withRuntime(runtime, "ptrace").withLimits(1L << 30, 256L << 20, 4));
+        base = s.importBusybox(null);
+        hostile = s.upload(s.tokenA, Files.readAllBytes(buildHostile(s.tempDir))).json().get("uuid").asText();
     }
 
     static Path buildHostile(Path dir) throws IOException, InterruptedException {

@@ -1,10 +1,8 @@
 package dev.contree.security;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.contree.TestDirs;
-import dev.contree.TestImages;
 import dev.contree.TestServer;
-import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AutoClose;
 import org.junit.jupiter.api.Test;
 
 import java.nio.file.Files;
@@ -24,22 +22,14 @@ import static org.assertj.core.api.Assertions.assertThat;
  * the server compacts beyond depth 2.
  */
 abstract class DeepTreeTestBase {
-    static TestServer s;
-    static Path dir;
+    @AutoClose static TestServer s;
     static String base, helper;
 
     static void startServer(String runtime) throws Exception {
-        dir = Files.createTempDirectory("deeptree-" + runtime);
-        s = new TestServer(dir.resolve("data"), c -> c.withRuntime(runtime, "ptrace").withMaxMountDepth(2));
-        base = s.importRootfs(s.tokenA, TestImages.busyboxRootfs(), null);
-        Path bin = SecurityTestSupport.buildStatic(dir, "deeptree");
+        s = TestServer.inTempDir("deeptree-" + runtime, c -> c.withRuntime(runtime, "ptrace").withMaxMountDepth(2));
+        base = s.importBusybox(null);
+        Path bin = SecurityTestSupport.buildStatic(s.tempDir, "deeptree");
         helper = s.upload(s.tokenA, Files.readAllBytes(bin)).json().get("uuid").asText();
-    }
-
-    @AfterAll
-    static void stopServer() throws Exception {
-        if (s != null) s.close();
-        TestDirs.removeWithMounts(dir);
     }
 
     /** Runs {@code command} with the deeptree helper at /deeptree. */

@@ -55,7 +55,7 @@ import static org.assertj.core.api.Assertions.assertThat;
  */
 abstract class EscapeTestBase {
     static TestServer s;
-    static Path dir, canaryDir, canary, probe;
+    static Path canaryDir, canary, probe;
     static String base, probeFile, secret, hostIp, hostname, modules, initHash;
     static FileTime canaryMtime;
     static ServerSocket tcpLoopback, tcpHost;
@@ -66,10 +66,9 @@ abstract class EscapeTestBase {
     abstract Set<String> allowedInsideSandbox();
 
     static void startServer(String runtime) throws Exception {
-        dir = Files.createTempDirectory("escape-" + runtime);
-        s = new TestServer(dir.resolve("data"), c -> c.withRuntime(runtime, "ptrace").withLimits(1L << 30, 256L << 20, 4));
-        base = s.importRootfs(s.tokenA, TestImages.busyboxRootfs(), null);
-        probe = SecurityTestSupport.buildProbe(dir);
+        s = TestServer.inTempDir("escape-" + runtime, c -> c.withRuntime(runtime, "ptrace").withLimits(1L << 30, 256L << 20, 4));
+        base = s.importBusybox(null);
+        probe = SecurityTestSupport.buildProbe(s.tempDir);
         probeFile = s.upload(s.tokenA, Files.readAllBytes(probe)).json().get("uuid").asText();
 
         canaryDir = Files.createTempDirectory("contree-canary-");
@@ -103,7 +102,6 @@ abstract class EscapeTestBase {
     static void stopServer() throws Exception {
         for (AutoCloseable c : new AutoCloseable[] {tcpLoopback, tcpHost, udpHost}) if (c != null) c.close();
         if (s != null) s.close();
-        TestDirs.removeWithMounts(dir);
         if (canaryDir != null) TestDirs.removeWithMounts(canaryDir);
     }
 

@@ -9,6 +9,7 @@ import org.apache.commons.compress.archivers.tar.TarArchiveEntry;
 import org.apache.commons.compress.archivers.tar.TarArchiveInputStream;
 import org.apache.commons.compress.archivers.tar.TarArchiveOutputStream;
 import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AutoClose;
 import org.junit.jupiter.api.Test;
 
 import java.io.ByteArrayInputStream;
@@ -39,21 +40,17 @@ import static org.assertj.core.api.Assertions.assertThat;
  * Subclasses pick the runtime; the server compacts beyond depth 2.
  */
 abstract class HostPathTestBase {
-    static TestServer s;
-    static Path dir;
+    @AutoClose static TestServer s;
     static String base;
     static final List<Path> victims = new ArrayList<>();
 
     static void startServer(String runtime) throws Exception {
-        dir = Files.createTempDirectory("hostpath-" + runtime);
-        s = new TestServer(dir.resolve("data"), c -> c.withRuntime(runtime, "ptrace").withMaxMountDepth(2));
-        base = s.importRootfs(s.tokenA, TestImages.busyboxRootfs(), null);
+        s = TestServer.inTempDir("hostpath-" + runtime, c -> c.withRuntime(runtime, "ptrace").withMaxMountDepth(2));
+        base = s.importBusybox(null);
     }
 
     @AfterAll
-    static void stopServer() throws Exception {
-        if (s != null) s.close();
-        TestDirs.removeWithMounts(dir);
+    static void removeVictims() throws Exception {
         for (Path v : victims) TestDirs.removeWithMounts(v);
     }
 

@@ -1,7 +1,6 @@
 package dev.contree.security;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.contree.TestDirs;
 import dev.contree.TestImages;
 import dev.contree.TestServer;
 import dev.contree.imports.LayoutRegistry;
@@ -9,12 +8,11 @@ import dev.contree.registry.Compression;
 import dev.contree.registry.OciLayoutBuilder;
 import org.apache.commons.compress.archivers.tar.TarArchiveEntry;
 import org.apache.commons.compress.archivers.tar.TarArchiveOutputStream;
-import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AutoClose;
 import org.junit.jupiter.api.Test;
 
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -37,22 +35,14 @@ abstract class TenantLimitsTestBase {
     static final long MAX_IMPORT = 16L << 20;
     static final long MAX_ACCOUNT = 32L << 20;
     static final AtomicInteger ACCOUNTS = new AtomicInteger();
-    static TestServer s;
-    static Path dir;
+    @AutoClose static TestServer s;
     static byte[] busybox;
 
     static void startServer(String runtime) throws Exception {
-        dir = Files.createTempDirectory("tenants-" + runtime);
         // 4 slots, 3 per account; a 16 MiB import cap and a 32 MiB account bound.
-        s = new TestServer(dir.resolve("data"), c -> c.withRuntime(runtime, "ptrace").withLimits(1L << 30, 256L << 20, 4)
+        s = TestServer.inTempDir("tenants-" + runtime, c -> c.withRuntime(runtime, "ptrace").withLimits(1L << 30, 256L << 20, 4)
                 .withStorageLimits(MAX_IMPORT, MAX_ACCOUNT));
         busybox = TestImages.busyboxRootfs();
-    }
-
-    @AfterAll
-    static void stopServer() throws Exception {
-        if (s != null) s.close();
-        TestDirs.removeWithMounts(dir);
     }
 
     static String newAccount() {
@@ -229,7 +219,7 @@ abstract class TenantLimitsTestBase {
      */
     @Test
     void stalledImportsReleaseTheirSlotsAtTheirTimeout() throws Exception {
-        Path layout = dir.resolve("drip-layout-" + ACCOUNTS.incrementAndGet());
+        Path layout = s.tempDir.resolve("drip-layout-" + ACCOUNTS.incrementAndGet());
         new OciLayoutBuilder().layer(Compression.GZIP, OciLayoutBuilder.busyboxRootfs()).writeLayout(layout, "t");
         String token = newAccount();
         String image = s.await(token, importRootfs(token, busybox), Duration.ofSeconds(60)).get("result").get("image").asText();
