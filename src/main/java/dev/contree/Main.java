@@ -185,13 +185,22 @@ public final class Main {
     @Command(name = "token", description = "Manage API tokens (stored hashed).",
             subcommands = {TokenCommand.Create.class, TokenCommand.ListTokens.class, TokenCommand.Revoke.class})
     static final class TokenCommand {
-        static SqliteStore open(DataOption data) throws Exception {
-            return SqliteStore.open(DataDir.prepare(data.data).resolve("contree.db"));
+        /** A token subcommand: {@link #run} gets the tokens of the data dir's store, open for the call only. */
+        abstract static class TokenSubcommand implements Callable<Integer> {
+            @CommandLine.Mixin DataOption data = new DataOption();
+
+            abstract int run(Tokens tokens) throws Exception;
+
+            @Override
+            public Integer call() throws Exception {
+                try (SqliteStore db = SqliteStore.open(DataDir.prepare(data.data).resolve("contree.db"))) {
+                    return run(new Tokens(db.tokens()));
+                }
+            }
         }
 
         @Command(name = "create", description = "Create a token; prints the secret once.")
-        static final class Create implements Callable<Integer> {
-            @CommandLine.Mixin DataOption data = new DataOption();
+        static final class Create extends TokenSubcommand {
             @Option(names = "--account", defaultValue = DEFAULT_ACCOUNT, description = "account the token acts for (created if new)")
             String account;
             @Option(names = "--name", defaultValue = "token", description = "a label for the token")
@@ -200,48 +209,39 @@ public final class Main {
             Integer days;
 
             @Override
-            public Integer call() throws Exception {
-                try (SqliteStore db = open(data)) {
-                    Instant expires = days == null ? null : Instant.now().plus(days, ChronoUnit.DAYS);
-                    Tokens.Issued issued = new Tokens(db.tokens()).issue(account, name, expires);
-                    System.out.println(issued.secret());
-                    System.err.println("token " + issued.token().uuid() + " for account '" + account + "'");
-                    return 0;
-                }
+            int run(Tokens tokens) {
+                Instant expires = days == null ? null : Instant.now().plus(days, ChronoUnit.DAYS);
+                Tokens.Issued issued = tokens.issue(account, name, expires);
+                System.out.println(issued.secret());
+                System.err.println("token " + issued.token().uuid() + " for account '" + account + "'");
+                return 0;
             }
         }
 
         @Command(name = "list", description = "List tokens (never their secrets).")
-        static final class ListTokens implements Callable<Integer> {
-            @CommandLine.Mixin DataOption data = new DataOption();
-
+        static final class ListTokens extends TokenSubcommand {
             @Override
-            public Integer call() throws Exception {
-                try (SqliteStore db = open(data)) {
-                    System.out.printf("%-36s  %-12s  %-16s  %-20s  %s%n", "UUID", "ACCOUNT", "NAME", "CREATED", "STATE");
-                    Instant now = Instant.now();
-                    for (Token t : new Tokens(db.tokens()).list()) {
-                        String state = t.revokedAt() != null ? "revoked" : t.activeAt(now) ? "active" : "expired";
-                        System.out.printf("%-36s  %-12s  %-16s  %-20s  %s%n", t.uuid(), t.accountName(), t.name(),
-                                t.createdAt().truncatedTo(ChronoUnit.SECONDS), state);
-                    }
-                    return 0;
+            int run(Tokens tokens) {
+                System.out.printf("%-36s  %-12s  %-16s  %-20s  %s%n", "UUID", "ACCOUNT", "NAME", "CREATED", "STATE");
+                Instant now = Instant.now();
+                for (Token t : tokens.list()) {
+                    String state = t.revokedAt() != null ? "revoked" : t.activeAt(now) ? "active" : "expired";
+                    System.out.printf("%-36s  %-12s  %-16s  %-20s  %s%n", t.uuid(), t.accountName(), t.name(),
+                            t.createdAt().truncatedTo(ChronoUnit.SECONDS), state);
                 }
+                return 0;
             }
         }
 
         @Command(name = "revoke", description = "Revoke a token by uuid or name.")
-        static final class Revoke implements Callable<Integer> {
-            @CommandLine.Mixin DataOption data = new DataOption();
+        static final class Revoke extends TokenSubcommand {
             @Parameters(paramLabel = "UUID_OR_NAME") String id;
 
             @Override
-            public Integer call() throws Exception {
-                try (SqliteStore db = open(data)) {
-                    int n = new Tokens(db.tokens()).revoke(id);
-                    System.out.println(n == 0 ? "no active token matches '" + id + "'" : "revoked " + n + " token(s)");
-                    return n == 0 ? 1 : 0;
-                }
+            int run(Tokens tokens) {
+                int n = tokens.revoke(id);
+                System.out.println(n == 0 ? "no active token matches '" + id + "'" : "revoked " + n + " token(s)");
+                return n == 0 ? 1 : 0;
             }
         }
     }

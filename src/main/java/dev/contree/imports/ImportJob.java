@@ -7,7 +7,6 @@ import dev.contree.images.LayerIndex;
 import dev.contree.images.LayerLeases;
 import dev.contree.layerformat.TarLayerWriter;
 import dev.contree.layers.LayerBuilder;
-import dev.contree.layers.LayerStore;
 import dev.contree.operations.Job;
 import dev.contree.operations.JobOutcome;
 import org.slf4j.Logger;
@@ -59,23 +58,14 @@ final class ImportJob implements Job {
 
     private final ImportRequest request;
     private final ImportSource source;
-    private final LayerStore store;
-    private final LayerIndex index;
-    private final LayerLeases leases;
-    private final long maxImportBytes;
-    private final AccountStorage storage;
+    private final ImportTarget target;
     /** Leases on the image's layers, held until its image is recorded ({@link #finished}) so no GC pass takes one. */
     private final List<LayerLeases.Lease> held = Collections.synchronizedList(new ArrayList<>());
 
-    ImportJob(ImportRequest request, ImportSource source, LayerStore store, LayerIndex index, LayerLeases leases, long maxImportBytes,
-              AccountStorage storage) {
+    ImportJob(ImportRequest request, ImportSource source, ImportTarget target) {
         this.request = request;
         this.source = source;
-        this.store = store;
-        this.index = index;
-        this.leases = leases;
-        this.maxImportBytes = maxImportBytes;
-        this.storage = storage;
+        this.target = target;
     }
 
     @Override
@@ -117,12 +107,12 @@ final class ImportJob implements Job {
             for (ImportSource.Layer layer : layers) {
                 String digest = layer.digest();
                 if (idByDigest.containsKey(digest) || missing.containsKey(digest) || unproven.containsKey(digest)) continue;
-                String id = index.byDigest(digest).orElse(null);
+                String id = target.index().byDigest(digest).orElse(null);
                 if (id != null) {
                     try {
-                        held.add(leases.acquire(List.of(id)));
+                        held.add(target.leases().acquire(List.of(id)));
                         idByDigest.put(digest, id);
-                        if (!layer.accountHoldsBytes() && !index.proven(account, digest)) unproven.put(digest, layer);
+                        if (!layer.accountHoldsBytes() && !target.index().proven(account, digest)) unproven.put(digest, layer);
                         continue;
                     } catch (LayerLeases.LayerGoneException gone) {
                         // collected since the lookup: import it again
@@ -131,29 +121,31 @@ final class ImportJob implements Job {
                 missing.put(digest, layer);
             }
 
-            long budget = Math.min(maxImportBytes, storage.remaining(account));
+            long cap = target.maxImportBytes();
+            AccountStorage storage = target.storage();
+            long budget = Math.min(cap, storage.remaining(account));
             if (budget <= 0) throw new ImportFailure(storage.overMessage(account));
-            Budget charged = new Budget(budget, budget == maxImportBytes
-                    ? "the image unpacks to more than " + maxImportBytes + " bytes, the server's import limit (--max-import-bytes)"
+            Budget charged = new Budget(budget, budget == cap
+                    ? "the image unpacks to more than " + cap + " bytes, the server's import limit (--max-import-bytes)"
                     : "the image does not fit in the account's storage limit of " + storage.cap() + " bytes (--max-account-bytes)");
             List<Task> tasks = new ArrayList<>();
             unproven.values().forEach(l -> tasks.add(new Task(l, true)));
             missing.values().forEach(l -> tasks.add(new Task(l, false)));
             Map<String, LayerBuilder> unpacked = runAll(tasks, cancel, open, builders, threads, charged);
             checkCancelled(cancel);
-            for (String digest : unproven.keySet()) index.prove(account, digest);
+            for (String digest : unproven.keySet()) target.index().prove(account, digest);
             for (var e : unpacked.entrySet()) {
                 String id = commit(e.getKey(), e.getValue());
                 idByDigest.put(e.getKey(), id);
-                index.prove(account, e.getKey());
+                target.index().prove(account, e.getKey());
             }
 
             List<String> topFirst = new ArrayList<>();
             long size = 0;
             for (ImportSource.Layer layer : layers.reversed()) topFirst.add(idByDigest.get(layer.digest()));
             for (String id : new java.util.LinkedHashSet<>(topFirst)) {
-                Long recorded = index.size(id).orElse(null);
-                size += recorded != null ? recorded : store.sizeOf(id); // sizeOf walks the layer's files
+                Long recorded = target.index().size(id).orElse(null);
+                size += recorded != null ? recorded : target.store().sizeOf(id); // sizeOf walks the layer's files
             }
             if (storage.bounded() && storage.usedWith(account, topFirst) > storage.cap()) {
                 throw new ImportFailure("the image (" + size + " bytes) does not fit in the account's storage limit of "
@@ -283,7 +275,7 @@ final class ImportJob implements Job {
     private LayerBuilder unpack(ImportSource.Layer layer, CancelToken cancel, Set<Closeable> open, List<LayerBuilder> builders,
                                 Budget budget) throws IOException {
         long t0 = System.nanoTime();
-        LayerBuilder builder = store.create();
+        LayerBuilder builder = target.store().create();
         builders.add(builder);
         InputStream raw = layer.open();
         open.add(raw);
@@ -314,20 +306,20 @@ final class ImportJob implements Job {
      */
     private String commit(String digest, LayerBuilder builder) throws IOException {
         long t0 = System.nanoTime();
-        held.add(leases.reserve(builder.id()));
+        held.add(target.leases().reserve(builder.id()));
         String id = builder.commit();
-        long size = store.sizeOf(id);
+        long size = target.store().sizeOf(id);
         LOG.debug("layer {} committed in {} ms", digest, (System.nanoTime() - t0) / 1_000_000);
         for (int attempt = 0; attempt < 2; attempt++) {
-            index.record(id, digest, size);
-            String winner = index.byDigest(digest).orElse(id);
+            target.index().record(id, digest, size);
+            String winner = target.index().byDigest(digest).orElse(id);
             if (winner.equals(id)) return id;
             try {
-                held.add(leases.acquire(List.of(winner)));
-                store.remove(id);
+                held.add(target.leases().acquire(List.of(winner)));
+                target.store().remove(id);
                 return winner;
             } catch (LayerLeases.LayerGoneException gone) {
-                index.forget(winner); // a stale row whose layer is gone
+                target.index().forget(winner); // a stale row whose layer is gone
             }
         }
         return id;

@@ -26,12 +26,8 @@ public final class ImportService {
     private final FileService files;
     private final OperationService operations;
     private final Scheduler scheduler;
-    private final LayerStore store;
-    private final LayerIndex index;
-    private final LayerLeases leases;
     private final RegistryClient registry;
-    private final long maxImportBytes;
-    private final AccountStorage storage;
+    private final ImportTarget target;
 
     /**
      * @param maxImportBytes the most bytes one import may unpack (file data plus a per-entry overhead)
@@ -39,22 +35,19 @@ public final class ImportService {
      */
     public ImportService(FileService files, OperationService operations, Scheduler scheduler, LayerStore store, LayerIndex index,
                          LayerLeases leases, RegistryClient registry, long maxImportBytes, AccountStorage storage) {
-        this.maxImportBytes = maxImportBytes;
-        this.storage = storage;
         this.files = files;
         this.operations = operations;
         this.scheduler = scheduler;
-        this.store = store;
-        this.index = index;
-        this.leases = leases;
         this.registry = registry;
+        this.target = new ImportTarget(store, index, leases, maxImportBytes, storage);
     }
 
     public Operation start(String accountId, ImportRequest request) throws RequestRejected {
         ImportSource source = source(accountId, request);
+        AccountStorage storage = target.storage();
         if (storage.remaining(accountId) <= 0) throw new RequestRejected(RequestRejected.Reason.FORBIDDEN, storage.overMessage(accountId));
         Operation op = operations.create(accountId, OperationKind.IMAGE_IMPORT, null, request.withoutPassword());
-        scheduler.submit(op, new ImportJob(request, source, store, index, leases, maxImportBytes, storage));
+        scheduler.submit(op, new ImportJob(request, source, target));
         return op;
     }
 

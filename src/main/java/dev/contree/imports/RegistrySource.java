@@ -19,17 +19,7 @@ import java.util.List;
  * Layers from a Docker Registry v2 / OCI distribution registry. Each layer is keyed by its compressed blob digest
  * ({@code sha256:…}), so an unchanged re-import downloads only the manifest and the config.
  */
-final class RegistrySource implements ImportSource {
-    private final RegistryClient client;
-    private final ImageReference ref;
-    private final Credentials creds;
-
-    RegistrySource(RegistryClient client, ImageReference ref, Credentials creds) {
-        this.client = client;
-        this.ref = ref;
-        this.creds = creds;
-    }
-
+record RegistrySource(RegistryClient client, ImageReference ref, Credentials creds) implements ImportSource {
     @Override
     public Resolved resolve(CancelToken cancel) throws IOException {
         PulledImage img;

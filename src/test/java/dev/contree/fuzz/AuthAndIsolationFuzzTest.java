@@ -1,16 +1,13 @@
 package dev.contree.fuzz;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.contree.TestServer;
 import dev.contree.images.ImageConfig;
 import dev.contree.images.ImageService;
 import dev.contree.operations.OperationKind;
-import org.junit.jupiter.api.AutoClose;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -25,24 +22,13 @@ import static org.assertj.core.api.Assertions.assertThat;
  * isolation on every route (account B against account A's image, tag, file, operations, events,
  * inspect subroutes, diff, lineage, cancel, tag/untag → 404, never 200/403; A unchanged after).
  */
-class AuthAndIsolationFuzzTest {
+class AuthAndIsolationFuzzTest extends FuzzTestBase {
     static final String TAG = "a/base:1";
-    static Path dir;
-    @AutoClose static TestServer s;
-    static RawHttp raw;
-    static String image, imageB, fileUuid, fileSha, importOp, pendingOp;
-    static Answers.Snapshot before;
+    static String imageB, pendingOp;
 
     @BeforeAll
     static void start() throws Exception {
-        s = TestServer.inTempDir("contree-authfuzz", c -> c.withRuntime("runc", "ptrace"));
-        dir = s.dataDir;
-        raw = new RawHttp(s.server.port());
-        image = s.importBusybox(TAG);
-        importOp = s.get(s.tokenA, "/v1/operations").json().get(0).get("uuid").asText();
-        var up = s.upload(s.tokenA, "a's secret file".getBytes(StandardCharsets.UTF_8)).json();
-        fileUuid = up.get("uuid").asText();
-        fileSha = up.get("sha256").asText();
+        serve("contree-authfuzz", c -> c.withRuntime("runc", "ptrace"), TAG, "a's secret file");
         var svc = s.server.services();
         // A non-terminal operation of A's (never scheduled, so it stays PENDING) for the cancel route.
         pendingOp = svc.operations().create(s.accountA, OperationKind.INSTANCE, image, dev.contree.TestRequests.execution("true", image)).uuid();

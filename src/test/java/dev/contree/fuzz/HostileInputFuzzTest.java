@@ -3,10 +3,8 @@ package dev.contree.fuzz;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.contree.TestServer;
 import dev.contree.fuzz.RawHttp.BodyMode;
 import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.AutoClose;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.MethodOrderer;
 import org.junit.jupiter.api.Order;
@@ -15,7 +13,6 @@ import org.junit.jupiter.api.TestMethodOrder;
 
 import java.io.ByteArrayOutputStream;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -35,7 +32,7 @@ import static org.assertj.core.api.Assertions.assertThat;
  * rejected requests touched may change. Reproduce a failure with {@code -Dfuzz.seed=N}.
  */
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
-class HostileInputFuzzTest {
+class HostileInputFuzzTest extends FuzzTestBase {
     static final long SEED = Long.getLong("fuzz.seed", 0x5eed_c0deL);
     static final int MAX_JSON = 64 * 1024;
     static final long MAX_UPLOAD = 8L << 20;
@@ -45,27 +42,16 @@ class HostileInputFuzzTest {
     static final String NO_SUCH = "00000000-0000-4000-8000-000000000000";
     static final String TAG = "fuzz/base:1";
 
-    static Path dir;
-    @AutoClose static TestServer s;
-    static RawHttp raw;
-    static String image, child, fileUuid, fileSha, importOp, spawnOp;
-    static Answers.Snapshot before;
+    static String child, spawnOp;
     static int sent;
 
     @BeforeAll
     static void start() throws Exception {
-        s = TestServer.inTempDir("contree-fuzz", c -> c.withRuntime("runc", "ptrace").withLimits(MAX_UPLOAD, MAX_JSON, 2));
-        dir = s.dataDir;
-        raw = new RawHttp(s.server.port());
-        image = s.importBusybox(TAG);
-        var up = s.upload(s.tokenA, "fuzz file".getBytes(StandardCharsets.UTF_8)).json();
-        fileUuid = up.get("uuid").asText();
-        fileSha = up.get("sha256").asText();
+        serve("contree-fuzz", c -> c.withRuntime("runc", "ptrace").withLimits(MAX_UPLOAD, MAX_JSON, 2), TAG, "fuzz file");
         spawnOp = s.start(s.tokenA, "/v1/instances", "{\"command\":\"echo hi > /hello\",\"shell\":true,\"image\":\"" + image + "\"}");
         JsonNode done = s.await(s.tokenA, spawnOp, Duration.ofSeconds(60));
         assertThat(done.get("status").asText()).as("setup spawn: %s", done).isEqualTo("SUCCESS");
         child = done.get("result").get("image").asText();
-        importOp = s.get(s.tokenA, "/v1/operations?kind=image_import").json().get(0).get("uuid").asText();
         before = Answers.snapshot(s, dir, s.tokenA, s.tokenB);
     }
 
