@@ -25,10 +25,11 @@ final class WhoamiRoute {
         r.get("/v1/whoami", this::whoami);
     }
 
-    /** {@code account_max_bytes} only when the server caps an account's bytes. */
+    /** The body: the token, its permissions (all of them), the server's limits, the account's operations by status. */
     record Whoami(String tokenUuid, Long tokenExpiration, Map<String, Boolean> permissions, Limits limits,
                   Map<String, Long> operationsStat) {}
 
+    /** {@code account_max_bytes} only when the server caps an account's bytes. */
     record Limits(int instanceMaxTimeout, int instanceMaxConcurrency, int imagesImportMaxTimeout, long maxUploadBytes,
                   long instanceMemoryBytes, long instancePids, long instanceCpuMillis, long instanceMaxLayerBytes,
                   int accountMaxConcurrency, long imagesImportMaxBytes,
@@ -36,6 +37,10 @@ final class WhoamiRoute {
 
     private void whoami(Context ctx) {
         Principal p = Auth.principal(ctx);
+        Json.send(ctx, 200, Json.tree(body(p, limits, operations.countByStatus(p.accountId()))));
+    }
+
+    static Whoami body(Principal p, ApiConfig.Limits limits, Map<String, Long> operationCounts) {
         Map<String, Boolean> permissions = new LinkedHashMap<>();
         for (String perm : PERMISSIONS) permissions.put(perm, true);
         Limits shown = new Limits(limits.instanceMaxTimeout(), limits.instanceConcurrency(), limits.importMaxTimeout(),
@@ -43,7 +48,6 @@ final class WhoamiRoute {
                 Math.round(limits.instanceCpus() * 1000), InstanceSpec.MAX_LAYER_BYTES, limits.accountConcurrency(),
                 limits.maxImportBytes(), limits.maxAccountBytes() == Long.MAX_VALUE ? null : limits.maxAccountBytes());
         Long expiration = p.tokenExpiration() == null ? null : p.tokenExpiration().getEpochSecond();
-        Json.send(ctx, 200, Json.tree(new Whoami(p.tokenUuid(), expiration, permissions, shown,
-                operations.countByStatus(p.accountId()))));
+        return new Whoami(p.tokenUuid(), expiration, permissions, shown, operationCounts);
     }
 }
