@@ -2,17 +2,12 @@ package dev.contree.api;
 
 import dev.contree.auth.Principal;
 import dev.contree.imports.ImportRequest;
-import dev.contree.instances.ExecutionRequest;
-import dev.contree.instances.ExecutionResult;
-import dev.contree.instances.InstanceSpec;
 import dev.contree.operations.EventPayload;
 import dev.contree.operations.Operation;
 import dev.contree.operations.OperationKind;
 import dev.contree.operations.OperationRequest;
 import dev.contree.operations.OperationResult;
 import dev.contree.operations.OperationStatus;
-import dev.contree.sandbox.ResourceUsage;
-import dev.contree.sandbox.SandboxResult;
 import org.junit.jupiter.api.Test;
 
 import java.time.Instant;
@@ -20,60 +15,22 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
+import static dev.contree.operations.SampleValues.everyPayload;
+import static dev.contree.operations.SampleValues.execution;
+import static dev.contree.operations.SampleValues.importWithCredentials;
+import static dev.contree.operations.SampleValues.result;
 import static org.assertj.core.api.Assertions.assertThat;
 
 /**
  * The wire records render byte for byte as the put-chains they replaced: every expected text below was produced by
- * the pre-record {@code OperationMetadata}, {@code EventData} and {@code StreamRepr} from these same values (field
- * order, nulls, the unset env entry left out, base64 for binary output, the password masked).
+ * the pre-record {@code OperationMetadata}, {@code EventData} and {@code StreamRepr} from the same
+ * {@link dev.contree.operations.SampleValues} (field order, nulls, the unset env entry left out, base64 for binary
+ * output, the password masked).
  */
 class WireShapesTest {
-    static final byte[] BINARY = {0, 1, (byte) 0xff, '\n', 'a'};
-
-    static ResourceUsage usage() {
-        return new ResourceUsage(1.25, 0.5, 2048, 11, 12, 13, 14, 15, 16, 17, 18, 3.75, 4096, 2.5, 19, 20);
-    }
-
-    static ExecutionRequest execution() {
-        Map<String, String> env = new LinkedHashMap<>();
-        env.put("PATH", "/usr/bin:/bin");
-        env.put("UNSET_ME", null);
-        env.put("Z_LAST", "\u00fcn\u00efcode \"quoted\"");
-        Map<String, InstanceSpec.FileSpec> files = new LinkedHashMap<>();
-        files.put("/etc/app.conf", new InstanceSpec.FileSpec("file-1", 0640, 1000, 1001));
-        files.put("/usr/local/bin/run", new InstanceSpec.FileSpec("file-2", 04755, 0, 2));
-        InstanceSpec spec = new InstanceSpec("printf", "tag:base", true, List.of("%s\\n", "two words"), env, true, "/work",
-                "box", true, "typed input\n".getBytes(), 42, 777, files, 1000, 1001, 123456789, true, true);
-        return new ExecutionRequest(spec, "image-uuid-1", false);
-    }
-
-    static ExecutionResult result() {
-        SandboxResult r = new SandboxResult(3, 9, true, true, 77, usage(), BINARY, true, 9000, "warn\n".getBytes(), false,
-                8000, true, "exec failed", null);
-        return new ExecutionResult(r, 65536);
-    }
-
     static Operation operation(OperationRequest request, OperationResult result) {
         return new Operation("op-1", "acct", OperationKind.INSTANCE, OperationStatus.SUCCESS, null, Instant.EPOCH, null, null,
                 null, null, null, null, null, null, request, result);
-    }
-
-    static List<EventPayload> everyPayload() {
-        Map<String, String> env = new LinkedHashMap<>();
-        env.put("HOME", "/root");
-        env.put("TOKEN", "<redacted>");
-        return List.of(
-                new EventPayload.Init(Instant.parse("2024-05-06T07:08:09.123456789Z"), "/.contree/init", true, 5),
-                new EventPayload.Spawn(6, "sh", List.of("-c", "echo hi"), true, "/tmp", 1000, 1001, 30, 4096, env),
-                new EventPayload.Output(EventPayload.Stream.STDOUT, BINARY),
-                new EventPayload.Output(EventPayload.Stream.STDERR, "plain text\n".getBytes()),
-                new EventPayload.Truncated(EventPayload.Stream.STDERR, 100, 23),
-                new EventPayload.SizeCap(1 << 20, (1 << 20) + 1),
-                new EventPayload.Exit(6, 2, 15, true, usage()),
-                new EventPayload.Exit(7, 0, -1, false, ResourceUsage.UNKNOWN),
-                new EventPayload.Shutdown(Instant.parse("2024-05-06T07:08:10Z"), EventPayload.Shutdown.Reason.JOB_COMPLETE),
-                new EventPayload.Completion(OperationStatus.FAILED, "boom", 1500, null, 0),
-                new EventPayload.Completion(OperationStatus.SUCCESS, null, 1500, "image-2", 8192));
     }
 
     private static String json(Object node) throws Exception {
@@ -83,15 +40,15 @@ class WireShapesTest {
     @Test
     void executionMetadata() throws Exception {
         assertThat(json(OperationMetadata.request(execution()))).isEqualTo(
-                "{\"command\":\"printf\",\"image\":\"image-uuid-1\",\"shell\":true,\"args\":[\"%s\\\\n\",\"two words\"],\"env\":{\"PATH\":\"/usr/bin:/bin\",\"Z_LAST\":\"\u00fcn\u00efcode \\\"quoted\\\"\"},\"preserve_env\":true,\"cwd\":\"/work\",\"hostname\":\"box\",\"disposable\":true,\"stdin\":{\"value\":\"typed input\\n\",\"encoding\":\"ascii\",\"truncated\":false},\"timeout\":42,\"truncate_output_at\":777,\"files\":{\"/etc/app.conf\":{\"uuid\":\"file-1\",\"mode\":\"0640\",\"uid\":1000,\"gid\":1001},\"/usr/local/bin/run\":{\"uuid\":\"file-2\",\"mode\":\"4755\",\"uid\":0,\"gid\":2}},\"uid\":1000,\"gid\":1001,\"resources_limits\":{\"max_layer_bytes\":123456789},\"networking\":{\"enabled\":true},\"result\":null}");
+                "{\"command\":\"printf\",\"image\":\"image-uuid-1\",\"shell\":true,\"args\":[\"%s\\\\n\",\"two words\"],\"env\":{\"PATH\":\"/usr/bin:/bin\",\"Z_LAST\":\"\u00fcn\u00efcode \\\"quoted\\\"\"},\"preserve_env\":true,\"cwd\":\"/work\",\"hostname\":\"box\",\"disposable\":true,\"stdin\":{\"value\":\"AAH/wygKYQ==\",\"encoding\":\"base64\",\"truncated\":false},\"timeout\":42,\"truncate_output_at\":777,\"files\":{\"/etc/app.conf\":{\"uuid\":\"file-1\",\"mode\":\"0640\",\"uid\":1000,\"gid\":1001},\"/usr/local/bin/run\":{\"uuid\":\"file-2\",\"mode\":\"4755\",\"uid\":0,\"gid\":2}},\"uid\":1000,\"gid\":1001,\"resources_limits\":{\"max_layer_bytes\":123456789},\"networking\":{\"enabled\":true},\"result\":null}");
         assertThat(json(OperationMetadata.of(operation(execution(), result())))).isEqualTo(
-                "{\"command\":\"printf\",\"image\":\"image-uuid-1\",\"shell\":true,\"args\":[\"%s\\\\n\",\"two words\"],\"env\":{\"PATH\":\"/usr/bin:/bin\",\"Z_LAST\":\"\u00fcn\u00efcode \\\"quoted\\\"\"},\"preserve_env\":true,\"cwd\":\"/work\",\"hostname\":\"box\",\"disposable\":true,\"stdin\":{\"value\":\"typed input\\n\",\"encoding\":\"ascii\",\"truncated\":false},\"timeout\":42,\"truncate_output_at\":777,\"files\":{\"/etc/app.conf\":{\"uuid\":\"file-1\",\"mode\":\"0640\",\"uid\":1000,\"gid\":1001},\"/usr/local/bin/run\":{\"uuid\":\"file-2\",\"mode\":\"4755\",\"uid\":0,\"gid\":2}},\"uid\":1000,\"gid\":1001,\"resources_limits\":{\"max_layer_bytes\":123456789},\"networking\":{\"enabled\":true},\"result\":{\"state\":{\"exit_code\":3,\"pid\":77,\"signal\":9,\"timed_out\":true,\"core_dump\":true,\"stopped\":false,\"continued\":false},\"stdout\":{\"value\":\"AAH/CmE=\",\"encoding\":\"base64\",\"truncated\":true},\"stderr\":{\"value\":\"warn\\n\",\"encoding\":\"ascii\",\"truncated\":false},\"resources\":{\"elapsed_time\":3.75,\"monotonic_time\":3.75,\"user_cpu_time\":1.25,\"system_cpu_time\":0.5,\"max_rss\":2048,\"page_faults\":11,\"page_faults_io\":12,\"block_input\":13,\"block_output\":14,\"voluntary_switches\":15,\"involuntary_switches\":16,\"signals\":17,\"swaps\":18,\"shared_memory\":0,\"unshared_memory\":0,\"cost\":0.0,\"layer_bytes\":65536,\"cgroup_memory_peak\":4096,\"cgroup_cpu_time\":2.5}}}");
+                "{\"command\":\"printf\",\"image\":\"image-uuid-1\",\"shell\":true,\"args\":[\"%s\\\\n\",\"two words\"],\"env\":{\"PATH\":\"/usr/bin:/bin\",\"Z_LAST\":\"\u00fcn\u00efcode \\\"quoted\\\"\"},\"preserve_env\":true,\"cwd\":\"/work\",\"hostname\":\"box\",\"disposable\":true,\"stdin\":{\"value\":\"AAH/wygKYQ==\",\"encoding\":\"base64\",\"truncated\":false},\"timeout\":42,\"truncate_output_at\":777,\"files\":{\"/etc/app.conf\":{\"uuid\":\"file-1\",\"mode\":\"0640\",\"uid\":1000,\"gid\":1001},\"/usr/local/bin/run\":{\"uuid\":\"file-2\",\"mode\":\"4755\",\"uid\":0,\"gid\":2}},\"uid\":1000,\"gid\":1001,\"resources_limits\":{\"max_layer_bytes\":123456789},\"networking\":{\"enabled\":true},\"result\":{\"state\":{\"exit_code\":3,\"pid\":77,\"signal\":9,\"timed_out\":true,\"core_dump\":true,\"stopped\":false,\"continued\":false},\"stdout\":{\"value\":\"AAH/wygKYQ==\",\"encoding\":\"base64\",\"truncated\":true},\"stderr\":{\"value\":\"warn\\n\",\"encoding\":\"ascii\",\"truncated\":true},\"resources\":{\"elapsed_time\":3.75,\"monotonic_time\":3.75,\"user_cpu_time\":1.25,\"system_cpu_time\":0.5,\"max_rss\":2048,\"page_faults\":11,\"page_faults_io\":12,\"block_input\":13,\"block_output\":14,\"voluntary_switches\":15,\"involuntary_switches\":16,\"signals\":17,\"swaps\":18,\"shared_memory\":0,\"unshared_memory\":0,\"cost\":0.0,\"layer_bytes\":65536,\"cgroup_memory_peak\":4096,\"cgroup_cpu_time\":2.5}}}");
     }
 
     @Test
     void importMetadata() throws Exception {
-        assertThat(json(OperationMetadata.of(operation(new ImportRequest("docker://r/app:1", "robot", "<MASKED>", "app", 600), null))))
-                .isEqualTo("{\"registry\":{\"url\":\"docker://r/app:1\",\"credentials\":{\"username\":\"robot\",\"password\":\"<MASKED>\"}},\"tag\":\"app\",\"timeout\":600}");
+        assertThat(json(OperationMetadata.of(operation(importWithCredentials().withoutPassword(), null))))
+                .isEqualTo("{\"registry\":{\"url\":\"docker://registry.example/app:1\",\"credentials\":{\"username\":\"robot\",\"password\":\"<MASKED>\"}},\"tag\":\"app\",\"timeout\":600}");
         assertThat(json(OperationMetadata.request(new ImportRequest("alpine", "", "", null, 300))))
                 .isEqualTo("{\"registry\":{\"url\":\"alpine\"},\"tag\":null,\"timeout\":300}");
     }
@@ -101,15 +58,15 @@ class WireShapesTest {
         List<String> expected = List.of(
                 "{\"started_at\":\"2024-05-06T07:08:09.123456789Z\",\"runtime_path\":\"/.contree/init\",\"verbose\":true,\"init_pid\":5}",
                 "{\"pid\":6,\"command\":\"sh\",\"args\":[\"-c\",\"echo hi\"],\"shell\":true,\"cwd\":\"/tmp\",\"uid\":1000,\"gid\":1001,\"timeout\":30,\"truncate_at\":4096,\"env\":{\"HOME\":\"/root\",\"TOKEN\":\"<redacted>\"}}",
-                "{\"value\":\"AAH/CmE=\",\"encoding\":\"base64\"}",
+                "{\"value\":\"AAH/wygKYQ==\",\"encoding\":\"base64\"}",
                 "{\"value\":\"plain text\\n\",\"encoding\":\"ascii\"}",
                 "{\"stream\":\"stderr\",\"bytes_emitted\":100,\"bytes_dropped\":23}",
                 "{\"limit_bytes\":1048576,\"file_size\":1048577}",
                 "{\"pid\":6,\"code\":2,\"signal\":15,\"timed_out\":true,\"duration_ms\":3750,\"resources\":{\"user_time_us\":1250000,\"sys_time_us\":500000,\"max_rss_kb\":2048,\"minor_faults\":11,\"major_faults\":12,\"voluntary_ctx_switches\":15,\"involuntary_ctx_switches\":16,\"block_input_ops\":13,\"block_output_ops\":14,\"signals_received\":17,\"swaps\":18,\"shared_memory\":0,\"unshared_memory\":0,\"ipc_msgs_sent\":0,\"ipc_msgs_received\":0}}",
                 "{\"pid\":7,\"code\":0,\"signal\":-1,\"timed_out\":false,\"duration_ms\":0,\"resources\":{\"user_time_us\":-1000000,\"sys_time_us\":-1000000,\"max_rss_kb\":-1,\"minor_faults\":-1,\"major_faults\":-1,\"voluntary_ctx_switches\":-1,\"involuntary_ctx_switches\":-1,\"block_input_ops\":-1,\"block_output_ops\":-1,\"signals_received\":-1,\"swaps\":-1,\"shared_memory\":0,\"unshared_memory\":0,\"ipc_msgs_sent\":0,\"ipc_msgs_received\":0}}",
-                "{\"stopped_at\":\"2024-05-06T07:08:10Z\",\"reason\":\"job_complete\"}",
-                "{\"status\":\"FAILED\",\"error\":\"boom\",\"duration_ms\":1500,\"result_image_uuid\":null,\"image_size_bytes\":0}",
-                "{\"status\":\"SUCCESS\",\"error\":null,\"duration_ms\":1500,\"result_image_uuid\":\"image-2\",\"image_size_bytes\":8192}");
+                "{\"stopped_at\":\"2024-05-06T07:08:10Z\",\"reason\":\"cancelled\"}",
+                "{\"status\":\"FAILED\",\"error\":\"boom\",\"duration_ms\":1500,\"result_image_uuid\":\"image-2\",\"image_size_bytes\":8192}",
+                "{\"status\":\"SUCCESS\",\"error\":null,\"duration_ms\":1500,\"result_image_uuid\":null,\"image_size_bytes\":0}");
         List<EventPayload> payloads = everyPayload();
         assertThat(payloads.stream().map(Object::getClass).distinct().toList())
                 .containsExactlyInAnyOrder(EventPayload.class.getPermittedSubclasses());

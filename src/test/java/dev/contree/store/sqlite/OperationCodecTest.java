@@ -8,67 +8,28 @@ import dev.contree.instances.ExecutionResult;
 import dev.contree.instances.InstanceSpec;
 import dev.contree.operations.EventPayload;
 import dev.contree.operations.OperationKind;
-import dev.contree.operations.OperationStatus;
+import dev.contree.operations.SampleValues;
 import dev.contree.sandbox.ResourceUsage;
-import dev.contree.sandbox.SandboxResult;
 import org.junit.jupiter.api.Test;
 
-import java.time.Instant;
 import java.util.Arrays;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
+import static dev.contree.operations.SampleValues.everyPayload;
+import static dev.contree.operations.SampleValues.execution;
+import static dev.contree.operations.SampleValues.importWithCredentials;
+import static dev.contree.operations.SampleValues.result;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /**
  * The format this server writes ({@code "v": 2}, the domain records bound by Jackson) reads back as the same
- * values. Every value below differs from its type's default, so a component the codec dropped would read back as
- * 0, false or null and fail the comparison. (Rows of older servers: {@link StoredOperationsTest}.)
+ * values. Every sample value differs from its type's default ({@link SampleValues}), so a component the codec
+ * dropped would read back as 0, false or null and fail the comparison. (Rows of older servers: {@link StoredOperationsTest}.)
  */
 class OperationCodecTest {
     private static final ObjectMapper JSON = new ObjectMapper();
-    private static final byte[] BINARY = {0, 1, (byte) 0xff, (byte) 0xc3, 0x28, '\n', 'a'};
-
-    static ResourceUsage usage() {
-        return new ResourceUsage(1.25, 0.5, 2048, 11, 12, 13, 14, 15, 16, 17, 18, 3.75, 4096, 2.5, 19, 20);
-    }
-
-    static ExecutionRequest execution() {
-        Map<String, String> env = new LinkedHashMap<>();
-        env.put("PATH", "/usr/bin:/bin");
-        env.put("UNSET_ME", null);
-        env.put("Z_LAST", "ünïcode \"quoted\"");
-        Map<String, InstanceSpec.FileSpec> files = new LinkedHashMap<>();
-        files.put("/etc/app.conf", new InstanceSpec.FileSpec("file-1", 0640, 1000, 1001));
-        files.put("/usr/local/bin/run", new InstanceSpec.FileSpec("file-2", 04755, 0, 2));
-        InstanceSpec spec = new InstanceSpec("printf", "tag:base", true, List.of("%s\\n", "two words"), env, true, "/work",
-                "box", true, BINARY, 42, 777, files, 1000, 1001, 123456789, true, true);
-        return new ExecutionRequest(spec, "image-uuid-1", true);
-    }
-
-    static ExecutionResult result() {
-        SandboxResult r = new SandboxResult(3, 9, true, true, 77, usage(), BINARY, true, 9000, "warn\n".getBytes(), true,
-                8000, true, "exec failed", "infra failed");
-        return new ExecutionResult(r, 65536);
-    }
-
-    static List<EventPayload> everyPayload() {
-        Map<String, String> env = new LinkedHashMap<>();
-        env.put("HOME", "/root");
-        env.put("TOKEN", "[REDACTED]");
-        return List.of(
-                new EventPayload.Init(Instant.parse("2024-05-06T07:08:09.123456789Z"), "/usr/bin/runc", true, 5),
-                new EventPayload.Spawn(6, "sh", List.of("-c", "echo hi"), true, "/tmp", 1000, 1001, 30, 4096, env),
-                new EventPayload.Output(EventPayload.Stream.STDOUT, BINARY),
-                new EventPayload.Output(EventPayload.Stream.STDERR, "plain text\n".getBytes()),
-                new EventPayload.Truncated(EventPayload.Stream.STDERR, 100, 23),
-                new EventPayload.SizeCap(1 << 20, (1 << 20) + 1),
-                new EventPayload.Exit(6, 2, 15, true, usage()),
-                new EventPayload.Shutdown(Instant.parse("2024-05-06T07:08:10Z"), EventPayload.Shutdown.Reason.CANCELLED),
-                new EventPayload.Completion(OperationStatus.FAILED, "boom at /var/lib/contree", 1500, "image-2", 8192));
-    }
 
     @Test
     void executionRequestRoundTrips() throws Exception {
@@ -89,12 +50,23 @@ class OperationCodecTest {
 
         assertThat(back.request()).usingRecursiveComparison().isEqualTo(execution());
         assertThat(back.result()).usingRecursiveComparison().isEqualTo(result());
-        assertThat(((ExecutionResult) back.result()).sandbox().stdout()).containsExactly(BINARY);
+        assertThat(((ExecutionResult) back.result()).sandbox().stdout()).containsExactly(SampleValues.BINARY);
+    }
+
+    /** Stdin past what is kept: the request records that it was left out. */
+    @Test
+    void executionWithOmittedStdinRoundTrips() {
+        InstanceSpec big = new InstanceSpec("cat", "image-uuid-1", false, List.of(), Map.of(), false, "", "linuxkit", false,
+                new byte[ExecutionRequest.MAX_KEPT_STDIN + 1], 60, 1 << 20, Map.of(), 0, 0, 1 << 30, false, false);
+        ExecutionRequest request = ExecutionRequest.of(big, "image-uuid-1");
+        assertThat(request.stdinOmitted()).isTrue();
+        OperationCodec.Metadata back = OperationCodec.metadata(OperationKind.INSTANCE, OperationCodec.metadata(request, null));
+        assertThat(back.request()).usingRecursiveComparison().isEqualTo(request);
     }
 
     @Test
     void importRequestRoundTripsWithoutItsPassword() throws Exception {
-        ImportRequest given = new ImportRequest("docker://registry.example/app:1", "robot", "s3cret-token", "app", 600);
+        ImportRequest given = importWithCredentials();
         String text = OperationCodec.metadata(given, null);
         OperationCodec.Metadata back = OperationCodec.metadata(OperationKind.IMAGE_IMPORT, text);
 
