@@ -1,114 +1,65 @@
 package dev.contree.api;
 
-import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.contree.operations.EventPayload;
 import dev.contree.sandbox.ResourceUsage;
 
+import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 
-/** The {@code data} of each event type on the wire. */
+/** The {@code data} of each event type on the wire: one record per type, fields in wire order. */
 final class EventData {
     private EventData() {}
 
+    record Init(String startedAt, String runtimePath, boolean verbose, int initPid) {}
+
+    record Spawn(int pid, String command, List<String> args, boolean shell, String cwd, int uid, int gid, int timeout,
+                 long truncateAt, Map<String, String> env) {}
+
+    record Truncated(String stream, long bytesEmitted, long bytesDropped) {}
+
+    record SizeCap(long limitBytes, long fileSize) {}
+
+    record Exit(int pid, int code, int signal, boolean timedOut, long durationMs, ExitResources resources) {}
+
+    /** Linux keeps no shared/unshared memory or IPC message counts in rusage: always 0, as getrusage says. */
+    record ExitResources(long userTimeUs, long sysTimeUs, long maxRssKb, long minorFaults, long majorFaults,
+                         long voluntaryCtxSwitches, long involuntaryCtxSwitches, long blockInputOps, long blockOutputOps,
+                         long signalsReceived, long swaps, int sharedMemory, int unsharedMemory, int ipcMsgsSent,
+                         int ipcMsgsReceived) {}
+
+    /** The sandbox is gone: {@code reason} is job_complete, cancelled or error. */
+    record Shutdown(String stoppedAt, String reason) {}
+
+    record Completion(String status, String error, long durationMs, String resultImageUuid, long imageSizeBytes) {}
+
     static ObjectNode of(EventPayload payload) {
+        return Json.tree(shape(payload));
+    }
+
+    static Record shape(EventPayload payload) {
         return switch (payload) {
-            case EventPayload.Init i -> init(i);
-            case EventPayload.Spawn s -> spawn(s);
-            case EventPayload.Output out -> StreamRepr.eventData(out.bytes());
-            case EventPayload.Truncated t -> truncated(t);
-            case EventPayload.SizeCap c -> sizeCap(c);
+            case EventPayload.Init i -> new Init(i.startedAt().toString(), i.runtimePath(), i.verbose(), i.initPid());
+            case EventPayload.Spawn s -> new Spawn(s.pid(), s.command(), s.args(), s.shell(), s.cwd(), s.uid(), s.gid(),
+                    s.timeoutSeconds(), s.truncateAt(), s.env());
+            case EventPayload.Output out -> StreamRepr.encoded(out.bytes());
+            case EventPayload.Truncated t -> new Truncated(t.stream().name, t.bytesEmitted(), t.bytesDropped());
+            case EventPayload.SizeCap c -> new SizeCap(c.limitBytes(), c.layerBytes());
             case EventPayload.Exit e -> exit(e);
-            case EventPayload.Shutdown s -> shutdown(s);
-            case EventPayload.Completion c -> completion(c);
+            case EventPayload.Shutdown s -> new Shutdown(s.stoppedAt().toString(), s.reason().name().toLowerCase(Locale.ROOT));
+            // Its error text gets the same host-path scrub as responses.
+            case EventPayload.Completion c -> new Completion(c.status().name(), HostPaths.scrub(c.error()), c.durationMillis(),
+                    c.resultImageUuid(), c.imageSizeBytes());
         };
     }
 
-    private static ObjectNode init(EventPayload.Init i) {
-        ObjectNode o = Json.object();
-        o.put("started_at", i.startedAt().toString());
-        o.put("runtime_path", i.runtimePath());
-        o.put("verbose", i.verbose());
-        o.put("init_pid", i.initPid());
-        return o;
-    }
-
-    private static ObjectNode spawn(EventPayload.Spawn s) {
-        ObjectNode o = Json.object();
-        o.put("pid", s.pid());
-        o.put("command", s.command());
-        ArrayNode args = o.putArray("args");
-        s.args().forEach(args::add);
-        o.put("shell", s.shell());
-        o.put("cwd", s.cwd());
-        o.put("uid", s.uid());
-        o.put("gid", s.gid());
-        o.put("timeout", s.timeoutSeconds());
-        o.put("truncate_at", s.truncateAt());
-        ObjectNode env = o.putObject("env");
-        s.env().forEach(env::put);
-        return o;
-    }
-
-    private static ObjectNode truncated(EventPayload.Truncated t) {
-        ObjectNode o = Json.object();
-        o.put("stream", t.stream().name);
-        o.put("bytes_emitted", t.bytesEmitted());
-        o.put("bytes_dropped", t.bytesDropped());
-        return o;
-    }
-
-    private static ObjectNode sizeCap(EventPayload.SizeCap c) {
-        ObjectNode o = Json.object();
-        o.put("limit_bytes", c.limitBytes());
-        o.put("file_size", c.layerBytes());
-        return o;
-    }
-
-    private static ObjectNode exit(EventPayload.Exit e) {
+    private static Exit exit(EventPayload.Exit e) {
         ResourceUsage u = e.usage();
-        ObjectNode o = Json.object();
-        o.put("pid", e.pid());
-        o.put("code", e.exitCode());
-        o.put("signal", e.signal());
-        o.put("timed_out", e.timedOut());
-        o.put("duration_ms", Math.round(Math.max(0, u.elapsedSeconds()) * 1000));
-        ObjectNode res = o.putObject("resources");
-        res.put("user_time_us", Math.round(u.userCpuSeconds() * 1e6));
-        res.put("sys_time_us", Math.round(u.systemCpuSeconds() * 1e6));
-        res.put("max_rss_kb", u.maxRssKiB());
-        res.put("minor_faults", u.minorFaults());
-        res.put("major_faults", u.majorFaults());
-        res.put("voluntary_ctx_switches", u.voluntarySwitches());
-        res.put("involuntary_ctx_switches", u.involuntarySwitches());
-        res.put("block_input_ops", u.blockInput());
-        res.put("block_output_ops", u.blockOutput());
-        res.put("signals_received", u.signals());
-        res.put("swaps", u.swaps());
-        // Linux keeps no shared/unshared memory or IPC message counts in rusage: always 0, as getrusage says.
-        res.put("shared_memory", 0);
-        res.put("unshared_memory", 0);
-        res.put("ipc_msgs_sent", 0);
-        res.put("ipc_msgs_received", 0);
-        return o;
-    }
-
-    /** The sandbox is gone: {@code reason} is job_complete, cancelled or error. */
-    private static ObjectNode shutdown(EventPayload.Shutdown s) {
-        ObjectNode o = Json.object();
-        o.put("stopped_at", s.stoppedAt().toString());
-        o.put("reason", s.reason().name().toLowerCase(Locale.ROOT));
-        return o;
-    }
-
-    /** Its error text gets the same host-path scrub as responses. */
-    private static ObjectNode completion(EventPayload.Completion c) {
-        ObjectNode o = Json.object();
-        o.put("status", c.status().name());
-        o.put("error", HostPaths.scrub(c.error()));
-        o.put("duration_ms", c.durationMillis());
-        o.put("result_image_uuid", c.resultImageUuid());
-        o.put("image_size_bytes", c.imageSizeBytes());
-        return o;
+        ExitResources resources = new ExitResources(Math.round(u.userCpuSeconds() * 1e6), Math.round(u.systemCpuSeconds() * 1e6),
+                u.maxRssKiB(), u.minorFaults(), u.majorFaults(), u.voluntarySwitches(), u.involuntarySwitches(),
+                u.blockInput(), u.blockOutput(), u.signals(), u.swaps(), 0, 0, 0, 0);
+        return new Exit(e.pid(), e.exitCode(), e.signal(), e.timedOut(), Math.round(Math.max(0, u.elapsedSeconds()) * 1000),
+                resources);
     }
 }

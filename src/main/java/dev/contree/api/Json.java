@@ -4,6 +4,7 @@ import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.StreamReadConstraints;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.PropertyNamingStrategies;
 import com.fasterxml.jackson.databind.json.JsonMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.javalin.http.Context;
@@ -11,9 +12,13 @@ import io.javalin.http.Context;
 import java.io.IOException;
 import java.io.InputStream;
 
-/** JSON in and out of handlers: bounded, strict about shape, clear about what is wrong. */
+/**
+ * JSON in and out of handlers: bounded, strict about shape, clear about what is wrong. Wire shapes are records
+ * whose components are named as in Java and written snake_case, in declaration order.
+ */
 public final class Json {
     public static final ObjectMapper MAPPER = JsonMapper.builder()
+            .propertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE)
             .enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION)
             // '{"tag":"x"}}' or two objects in a row is malformed, not the first object.
             .enable(com.fasterxml.jackson.databind.DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
@@ -30,6 +35,11 @@ public final class Json {
 
     public static ObjectNode object() {
         return MAPPER.createObjectNode();
+    }
+
+    /** A wire record as a JSON object, for bodies that add fields around it. */
+    static ObjectNode tree(Record shape) {
+        return MAPPER.valueToTree(shape);
     }
 
     /**

@@ -1,6 +1,6 @@
 package dev.contree.api;
 
-import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.contree.imports.ImportRequest;
 import dev.contree.instances.ExecutionRequest;
@@ -11,6 +11,10 @@ import dev.contree.operations.OperationRequest;
 import dev.contree.sandbox.ResourceUsage;
 import dev.contree.sandbox.SandboxResult;
 
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
 /**
  * An operation's {@code metadata}: the normalised request (also echoed in the 202 that accepted it) and, for a
  * finished execution, its {@code result} ({@code InstanceResult}).
@@ -18,105 +22,81 @@ import dev.contree.sandbox.SandboxResult;
 final class OperationMetadata {
     private OperationMetadata() {}
 
+    /** MCP-old validates this strictly: no nulls where it wants values. {@code result} is null until it finished. */
+    record Execution(String command, String image, boolean shell, List<String> args, Map<String, String> env,
+                     boolean preserveEnv, String cwd, String hostname, boolean disposable, StreamRepr.Repr stdin,
+                     int timeout, long truncateOutputAt, Map<String, File> files, int uid, int gid,
+                     ResourcesLimits resourcesLimits, Networking networking, InstanceResult result) {}
+
+    record File(String uuid, String mode, int uid, int gid) {}
+
+    record ResourcesLimits(long maxLayerBytes) {}
+
+    record Networking(boolean enabled) {}
+
+    record Import(Registry registry, String tag, int timeout) {}
+
+    /** {@code credentials} only when some were given. */
+    record Registry(String url, @JsonInclude(JsonInclude.Include.NON_NULL) Credentials credentials) {}
+
+    /** The password never: only that one was given. */
+    record Credentials(String username, String password) {}
+
+    /** {@code InstanceResult}: the main process's state, its captured output and its resources. */
+    record InstanceResult(State state, StreamRepr.Repr stdout, StreamRepr.Repr stderr, Resources resources) {}
+
+    record State(int exitCode, int pid, int signal, boolean timedOut, boolean coreDump, boolean stopped, boolean continued) {}
+
+    /** Linux keeps no shared/unshared memory figures; nothing has a cost. */
+    record Resources(double elapsedTime, double monotonicTime, double userCpuTime, double systemCpuTime, long maxRss,
+                     long pageFaults, long pageFaultsIo, long blockInput, long blockOutput, long voluntarySwitches,
+                     long involuntarySwitches, long signals, long swaps, int sharedMemory, int unsharedMemory, double cost,
+                     long layerBytes, long cgroupMemoryPeak, double cgroupCpuTime) {}
+
     static ObjectNode of(Operation op) {
-        ObjectNode o = request(op.request());
-        if (op.result() instanceof ExecutionResult r) o.set("result", result(r));
-        return o;
+        return Json.tree(op.request() instanceof ExecutionRequest e && op.result() instanceof ExecutionResult r
+                ? execution(e, result(r)) : shape(op.request()));
     }
 
     /** The request as {@code metadata} shows it; an execution's ends with {@code "result": null}. */
     static ObjectNode request(OperationRequest request) {
+        return Json.tree(shape(request));
+    }
+
+    private static Record shape(OperationRequest request) {
         return switch (request) {
-            case ExecutionRequest e -> execution(e);
+            case ExecutionRequest e -> execution(e, null);
             case ImportRequest i -> imageImport(i);
             default -> throw new IllegalArgumentException("no wire shape for " + request.getClass().getName());
         };
     }
 
-    /** MCP-old validates this strictly: no nulls where it wants values. */
-    private static ObjectNode execution(ExecutionRequest r) {
+    private static Execution execution(ExecutionRequest r, InstanceResult result) {
         InstanceSpec spec = r.spec();
-        ObjectNode o = Json.object();
-        o.put("command", spec.command());
-        o.put("image", r.imageUuid());
-        o.put("shell", spec.shell());
-        ArrayNode args = o.putArray("args");
-        spec.args().forEach(args::add);
-        ObjectNode env = o.putObject("env");
+        Map<String, String> env = new LinkedHashMap<>();
         spec.env().forEach((k, v) -> { if (v != null) env.put(k, v); });
-        o.put("preserve_env", spec.preserveEnv());
-        o.put("cwd", spec.cwd());
-        o.put("hostname", spec.hostname());
-        o.put("disposable", spec.disposable());
-        o.set("stdin", StreamRepr.repr(spec.stdin(), r.stdinOmitted()));
-        o.put("timeout", spec.timeoutSeconds());
-        o.put("truncate_output_at", spec.truncateOutputAt());
-        ObjectNode files = o.putObject("files");
-        spec.files().forEach((path, f) -> {
-            ObjectNode fo = files.putObject(path);
-            fo.put("uuid", f.fileUuid());
-            fo.put("mode", String.format("%04o", f.mode()));
-            fo.put("uid", f.uid());
-            fo.put("gid", f.gid());
-        });
-        o.put("uid", spec.uid());
-        o.put("gid", spec.gid());
-        o.putObject("resources_limits").put("max_layer_bytes", spec.maxLayerBytes());
-        o.putObject("networking").put("enabled", spec.networking());
-        o.putNull("result");
-        return o;
+        Map<String, File> files = new LinkedHashMap<>();
+        spec.files().forEach((path, f) -> files.put(path, new File(f.fileUuid(), String.format("%04o", f.mode()), f.uid(), f.gid())));
+        return new Execution(spec.command(), r.imageUuid(), spec.shell(), spec.args(), env, spec.preserveEnv(), spec.cwd(),
+                spec.hostname(), spec.disposable(), StreamRepr.repr(spec.stdin(), r.stdinOmitted()), spec.timeoutSeconds(),
+                spec.truncateOutputAt(), files, spec.uid(), spec.gid(), new ResourcesLimits(spec.maxLayerBytes()),
+                new Networking(spec.networking()), result);
     }
 
-    /** The password never: only that credentials were given. */
-    private static ObjectNode imageImport(ImportRequest r) {
-        ObjectNode o = Json.object();
-        ObjectNode registry = o.putObject("registry");
-        registry.put("url", r.url());
-        if (r.hasCredentials()) {
-            ObjectNode creds = registry.putObject("credentials");
-            creds.put("username", r.username());
-            creds.put("password", "<MASKED>");
-        }
-        o.put("tag", r.tag());
-        o.put("timeout", r.timeoutSeconds());
-        return o;
+    private static Import imageImport(ImportRequest r) {
+        Credentials credentials = r.hasCredentials() ? new Credentials(r.username(), "<MASKED>") : null;
+        return new Import(new Registry(r.url(), credentials), r.tag(), r.timeoutSeconds());
     }
 
-    /** {@code InstanceResult}: the main process's state, its captured output and its resources. */
-    static ObjectNode result(ExecutionResult result) {
+    private static InstanceResult result(ExecutionResult result) {
         SandboxResult r = result.sandbox();
-        ObjectNode o = Json.object();
-        ObjectNode state = o.putObject("state");
-        state.put("exit_code", r.exitCode());
-        state.put("pid", r.pid());
-        state.put("signal", r.signal());
-        state.put("timed_out", r.timedOut());
-        state.put("core_dump", r.coreDump());
-        state.put("stopped", false);
-        state.put("continued", false);
-        o.set("stdout", StreamRepr.repr(r.stdout(), r.stdoutTruncated()));
-        o.set("stderr", StreamRepr.repr(r.stderr(), r.stderrTruncated()));
+        State state = new State(r.exitCode(), r.pid(), r.signal(), r.timedOut(), r.coreDump(), false, false);
         ResourceUsage u = result.usage();
-        ObjectNode res = o.putObject("resources");
-        res.put("elapsed_time", u.elapsedSeconds());
-        res.put("monotonic_time", u.elapsedSeconds());
-        res.put("user_cpu_time", u.userCpuSeconds());
-        res.put("system_cpu_time", u.systemCpuSeconds());
-        res.put("max_rss", u.maxRssKiB());
-        res.put("page_faults", u.minorFaults());
-        res.put("page_faults_io", u.majorFaults());
-        res.put("block_input", u.blockInput());
-        res.put("block_output", u.blockOutput());
-        res.put("voluntary_switches", u.voluntarySwitches());
-        res.put("involuntary_switches", u.involuntarySwitches());
-        res.put("signals", u.signals());
-        res.put("swaps", u.swaps());
-        res.put("shared_memory", 0);
-        res.put("unshared_memory", 0);
-        res.put("cost", 0.0);
-        res.put("layer_bytes", result.layerBytes());
-        res.put("cgroup_memory_peak", u.cgroupMemoryPeakBytes());
-        res.put("cgroup_cpu_time", u.cgroupCpuSeconds());
-        return o;
+        Resources resources = new Resources(u.elapsedSeconds(), u.elapsedSeconds(), u.userCpuSeconds(), u.systemCpuSeconds(),
+                u.maxRssKiB(), u.minorFaults(), u.majorFaults(), u.blockInput(), u.blockOutput(), u.voluntarySwitches(),
+                u.involuntarySwitches(), u.signals(), u.swaps(), 0, 0, 0.0, result.layerBytes(), u.cgroupMemoryPeakBytes(),
+                u.cgroupCpuSeconds());
+        return new InstanceResult(state, StreamRepr.repr(r.stdout(), r.stdoutTruncated()),
+                StreamRepr.repr(r.stderr(), r.stderrTruncated()), resources);
     }
 }

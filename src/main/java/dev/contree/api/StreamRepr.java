@@ -1,7 +1,5 @@
 package dev.contree.api;
 
-import com.fasterxml.jackson.databind.node.ObjectNode;
-
 import java.nio.charset.StandardCharsets;
 import java.util.Base64;
 
@@ -9,7 +7,13 @@ import java.util.Base64;
 final class StreamRepr {
     private StreamRepr() {}
 
-    static boolean printable(byte[] b) {
+    /** An event payload ({@code EventDataStream}): value and encoding, no truncated flag. */
+    record Encoded(String value, String encoding) {}
+
+    /** {@code StreamRepr}: value, encoding and whether bytes were left out. */
+    record Repr(String value, String encoding, boolean truncated) {}
+
+    private static boolean printable(byte[] b) {
         for (byte x : b) {
             int c = x & 0xff;
             if ((c < 32 || c > 126) && c != '\t' && c != '\n' && c != '\r') return false;
@@ -17,23 +21,13 @@ final class StreamRepr {
         return true;
     }
 
-    /** {@code StreamRepr}: value, encoding and whether bytes were left out. */
-    static ObjectNode repr(byte[] bytes, boolean truncated) {
-        ObjectNode o = eventData(bytes);
-        o.put("truncated", truncated);
-        return o;
+    static Repr repr(byte[] bytes, boolean truncated) {
+        Encoded e = encoded(bytes);
+        return new Repr(e.value(), e.encoding(), truncated);
     }
 
-    /** An event payload ({@code EventDataStream}): value and encoding, no truncated flag. */
-    static ObjectNode eventData(byte[] bytes) {
-        ObjectNode o = Json.object();
-        if (printable(bytes)) {
-            o.put("value", new String(bytes, StandardCharsets.US_ASCII));
-            o.put("encoding", "ascii");
-        } else {
-            o.put("value", Base64.getEncoder().encodeToString(bytes));
-            o.put("encoding", "base64");
-        }
-        return o;
+    static Encoded encoded(byte[] bytes) {
+        return printable(bytes) ? new Encoded(new String(bytes, StandardCharsets.US_ASCII), "ascii")
+                : new Encoded(Base64.getEncoder().encodeToString(bytes), "base64");
     }
 }

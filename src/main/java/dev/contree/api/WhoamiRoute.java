@@ -1,10 +1,14 @@
 package dev.contree.api;
 
-import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.fasterxml.jackson.annotation.JsonInclude;
 import dev.contree.auth.Principal;
+import dev.contree.instances.InstanceSpec;
 import dev.contree.operations.OperationService;
 import io.javalin.config.RoutesConfig;
 import io.javalin.http.Context;
+
+import java.util.LinkedHashMap;
+import java.util.Map;
 
 /** {@code GET /v1/whoami}: the token, what it may do, the server's limits and the account's operation counts. */
 final class WhoamiRoute {
@@ -21,28 +25,29 @@ final class WhoamiRoute {
         r.get("/v1/whoami", this::whoami);
     }
 
+    /** The body: the token, its permissions (all of them), the server's limits, the account's operations by status. */
+    record Whoami(String tokenUuid, Long tokenExpiration, Map<String, Boolean> permissions, Limits limits,
+                  Map<String, Long> operationsStat) {}
+
+    /** {@code account_max_bytes} only when the server caps an account's bytes. */
+    record Limits(int instanceMaxTimeout, int instanceMaxConcurrency, int imagesImportMaxTimeout, long maxUploadBytes,
+                  long instanceMemoryBytes, long instancePids, long instanceCpuMillis, long instanceMaxLayerBytes,
+                  int accountMaxConcurrency, long imagesImportMaxBytes,
+                  @JsonInclude(JsonInclude.Include.NON_NULL) Long accountMaxBytes) {}
+
     private void whoami(Context ctx) {
         Principal p = Auth.principal(ctx);
-        ObjectNode body = Json.object();
-        body.put("token_uuid", p.tokenUuid());
-        if (p.tokenExpiration() == null) body.putNull("token_expiration");
-        else body.put("token_expiration", p.tokenExpiration().getEpochSecond());
-        ObjectNode perms = body.putObject("permissions");
-        for (String perm : PERMISSIONS) perms.put(perm, true);
-        ObjectNode shown = body.putObject("limits");
-        shown.put("instance_max_timeout", limits.instanceMaxTimeout());
-        shown.put("instance_max_concurrency", limits.instanceConcurrency());
-        shown.put("images_import_max_timeout", limits.importMaxTimeout());
-        shown.put("max_upload_bytes", limits.maxUploadBytes());
-        shown.put("instance_memory_bytes", limits.instanceMemoryBytes());
-        shown.put("instance_pids", limits.instancePids());
-        shown.put("instance_cpu_millis", Math.round(limits.instanceCpus() * 1000));
-        shown.put("instance_max_layer_bytes", dev.contree.instances.InstanceSpec.MAX_LAYER_BYTES);
-        shown.put("account_max_concurrency", limits.accountConcurrency());
-        shown.put("images_import_max_bytes", limits.maxImportBytes());
-        if (limits.maxAccountBytes() != Long.MAX_VALUE) shown.put("account_max_bytes", limits.maxAccountBytes());
-        ObjectNode stats = body.putObject("operations_stat");
-        operations.countByStatus(p.accountId()).forEach(stats::put);
-        Json.send(ctx, 200, body);
+        Json.send(ctx, 200, Json.tree(body(p, limits, operations.countByStatus(p.accountId()))));
+    }
+
+    static Whoami body(Principal p, ApiConfig.Limits limits, Map<String, Long> operationCounts) {
+        Map<String, Boolean> permissions = new LinkedHashMap<>();
+        for (String perm : PERMISSIONS) permissions.put(perm, true);
+        Limits shown = new Limits(limits.instanceMaxTimeout(), limits.instanceConcurrency(), limits.importMaxTimeout(),
+                limits.maxUploadBytes(), limits.instanceMemoryBytes(), limits.instancePids(),
+                Math.round(limits.instanceCpus() * 1000), InstanceSpec.MAX_LAYER_BYTES, limits.accountConcurrency(),
+                limits.maxImportBytes(), limits.maxAccountBytes() == Long.MAX_VALUE ? null : limits.maxAccountBytes());
+        Long expiration = p.tokenExpiration() == null ? null : p.tokenExpiration().getEpochSecond();
+        return new Whoami(p.tokenUuid(), expiration, permissions, shown, operationCounts);
     }
 }

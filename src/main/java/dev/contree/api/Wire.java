@@ -8,6 +8,7 @@ import dev.contree.operations.Operation;
 import java.time.Instant;
 import java.time.ZoneOffset;
 import java.time.format.DateTimeFormatter;
+import java.util.Map;
 
 /** Domain values rendered in the exact wire shapes of the ConTree v1 API. */
 public final class Wire {
@@ -21,67 +22,47 @@ public final class Wire {
         return t == null ? null : TIME.format(t);
     }
 
+    record ImageShape(String uuid, String tag, String createdAt, String operationUuid, String parentUuid, long size) {}
+
+    record ConfigShape(Map<String, String> env, String workingDir, String user) {}
+
+    /** {@code FileResponse}/{@code File}: all five fields always. */
+    record FileShape(String uuid, String sha256, long size, String createdAt, String updatedAt) {}
+
+    record OperationSummary(String uuid, String kind, String status, String error, String createdAt, String startedAt,
+                            String finishedAt, Double duration, String imageUuid, String resultImageUuid, Long imageSize,
+                            Double consumedCpu, Long consumedMemory) {}
+
+    record ResultShape(String image, String tag) {}
+
     /** An image with its execution defaults (env, working dir, user): for single-image answers, not listings. */
     public static ObjectNode imageWithConfig(Image i) {
         ObjectNode o = image(i);
-        ObjectNode config = o.putObject("config");
-        ObjectNode env = config.putObject("env");
-        i.config().env().forEach(env::put);
-        config.put("working_dir", i.config().workingDir());
-        config.put("user", i.config().user());
+        o.set("config", Json.tree(new ConfigShape(i.config().env(), i.config().workingDir(), i.config().user())));
         return o;
     }
 
     public static ObjectNode image(Image i) {
-        ObjectNode o = Json.object();
-        o.put("uuid", i.uuid());
-        o.put("tag", i.tag());
-        o.put("created_at", time(i.createdAt()));
-        o.put("operation_uuid", i.operationUuid());
-        o.put("parent_uuid", i.parentUuid());
-        o.put("size", i.size());
-        return o;
+        return Json.tree(new ImageShape(i.uuid(), i.tag(), time(i.createdAt()), i.operationUuid(), i.parentUuid(), i.size()));
     }
 
-    /** {@code FileResponse}/{@code File}: all five fields always. */
     public static ObjectNode file(FileRecord f) {
-        ObjectNode o = Json.object();
-        o.put("uuid", f.uuid());
-        o.put("sha256", f.sha256());
-        o.put("size", f.size());
-        o.put("created_at", time(f.createdAt()));
-        o.put("updated_at", time(f.updatedAt()));
-        return o;
+        return Json.tree(new FileShape(f.uuid(), f.sha256(), f.size(), time(f.createdAt()), time(f.updatedAt())));
     }
 
+    /** Its error text gets the host-path scrub. */
     public static ObjectNode operationSummary(Operation op) {
-        ObjectNode o = Json.object();
-        o.put("uuid", op.uuid());
-        o.put("kind", op.kind().wire);
-        o.put("status", op.status().name());
-        o.put("error", HostPaths.scrub(op.error()));
-        o.put("created_at", time(op.createdAt()));
-        o.put("started_at", time(op.startedAt()));
-        o.put("finished_at", time(op.finishedAt()));
-        o.put("duration", op.durationSeconds());
-        o.put("image_uuid", op.imageUuid());
-        o.put("result_image_uuid", op.resultImageUuid());
-        o.put("image_size", op.imageSize());
-        o.put("consumed_cpu", op.consumedCpu());
-        o.put("consumed_memory", op.consumedMemory());
-        return o;
+        return Json.tree(new OperationSummary(op.uuid(), op.kind().wire, op.status().name(), HostPaths.scrub(op.error()),
+                time(op.createdAt()), time(op.startedAt()), time(op.finishedAt()), op.durationSeconds(), op.imageUuid(),
+                op.resultImageUuid(), op.imageSize(), op.consumedCpu(), op.consumedMemory()));
     }
 
+    /** The summary, then {@code metadata}, then {@code result} (null until there is an image or tag). */
     public static ObjectNode operation(Operation op) {
         ObjectNode o = operationSummary(op);
         o.set("metadata", OperationMetadata.of(op));
-        if (op.resultImageUuid() != null || op.resultTag() != null) {
-            ObjectNode result = o.putObject("result");
-            result.put("image", op.resultImageUuid());
-            result.put("tag", op.resultTag());
-        } else {
-            o.putNull("result");
-        }
+        boolean produced = op.resultImageUuid() != null || op.resultTag() != null;
+        o.set("result", produced ? Json.tree(new ResultShape(op.resultImageUuid(), op.resultTag())) : null);
         return o;
     }
 }

@@ -6,8 +6,8 @@ import dev.contree.operations.OperationRequest;
  * An execution's request as its operation records it: the validated spec on the resolved image. Stdin is kept only
  * up to {@link #MAX_KEPT_STDIN} bytes (bigger inputs are spooled for the run and not kept).
  *
- * <p>Read back from the store, a request holds what the operation shows: the spec's {@code imageRef} is the image
- * uuid, unset ({@code null}) env entries and whether uid/gid were given are not kept.
+ * <p>Read back from a row an older server wrote, a request holds only what the operation shows: the spec's
+ * {@code imageRef} is the image uuid, unset ({@code null}) env entries and whether uid/gid were given are lost.
  *
  * @param stdinOmitted the request had more stdin than is kept; {@code spec.stdin()} is then empty
  */

@@ -7,8 +7,8 @@ import dev.contree.sandbox.SandboxResult;
 
 /**
  * What an execution produced: the main process's exit state, captured output and resources, and the bytes its kept
- * layer holds (0 when nothing was kept). Read back from the store, the sandbox result holds what the operation
- * shows: output totals are the captured lengths, no exec error.
+ * layer holds (0 when nothing was kept). Read back from a row an older server wrote, the sandbox result holds only
+ * what the operation shows: output totals are the captured lengths, no exec error.
  */
 public record ExecutionResult(SandboxResult sandbox, long layerBytes) implements OperationResult {
 

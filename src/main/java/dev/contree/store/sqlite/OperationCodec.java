@@ -1,12 +1,15 @@
 package dev.contree.store.sqlite;
 
+import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.core.StreamReadConstraints;
+import com.fasterxml.jackson.databind.DeserializationContext;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.deser.std.StdScalarDeserializer;
 import com.fasterxml.jackson.databind.json.JsonMapper;
-import com.fasterxml.jackson.databind.node.ArrayNode;
-import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.fasterxml.jackson.databind.module.SimpleModule;
+import com.fasterxml.jackson.databind.ser.std.ToStringSerializer;
 import dev.contree.imports.ImportRequest;
 import dev.contree.instances.ExecutionRequest;
 import dev.contree.instances.ExecutionResult;
@@ -19,6 +22,7 @@ import dev.contree.operations.OperationStatus;
 import dev.contree.sandbox.ResourceUsage;
 import dev.contree.sandbox.SandboxResult;
 
+import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -30,14 +34,29 @@ import java.util.Map;
 
 /**
  * The stored form of an operation's request and result ({@code operations.metadata}) and of its events' payloads
- * ({@code operation_events.data}): JSON text. The shapes are the ones the server has always stored (which were the
- * wire's), so every row an older server wrote reads back as the same values; the wire is rendered from those values
- * by {@code api}, never from this text.
+ * ({@code operation_events.data}): JSON text.
  *
- * <p>Reading is lenient about missing fields (a default value each), strict about unknown event types.
+ * <p>Rows are written as the domain records themselves, bound by Jackson, inside an object marked {@code "v": 2}
+ * ({@code {"v":2,"request":…,"result":…}}, {@code {"v":2,"payload":…}}; an event's {@code type} column names its
+ * payload's record). Renaming or dropping a component of those records changes this format: it then needs a new
+ * {@code v} and a reader for the old one. Rows without {@code v} were written by older servers in the wire's shapes
+ * of the time; they are read by the legacy half below, lenient about missing fields (a default value each). Unknown
+ * event types are corrupt either way. The wire is rendered by {@code api} from the values, never from this text.
  */
 final class OperationCodec {
-    private static final ObjectMapper JSON = JsonMapper.builder().build();
+    /** The format of rows this server writes. */
+    private static final int FORMAT = 2;
+
+    private static final ObjectMapper JSON = JsonMapper.builder()
+            .addModule(new SimpleModule("instants")
+                    .addSerializer(Instant.class, ToStringSerializer.instance)
+                    .addDeserializer(Instant.class, new StdScalarDeserializer<>(Instant.class) {
+                        @Override
+                        public Instant deserialize(JsonParser p, DeserializationContext ctx) throws IOException {
+                            return Instant.parse(p.getValueAsString());
+                        }
+                    }))
+            .build();
 
     static {
         // Captured output reaches 10 MiB (about 14 M base64 characters): no per-string cap below the row's own size.
@@ -47,22 +66,36 @@ final class OperationCodec {
     /** A decoded {@code metadata} column. */
     record Metadata(OperationRequest request, OperationResult result) {}
 
+    /** A {@code metadata} column as this server writes it. */
+    record StoredMetadata(int v, OperationRequest request, OperationResult result) {}
+
+    /** An event's {@code data} column as this server writes it. */
+    record StoredEvent(int v, EventPayload payload) {}
+
     private OperationCodec() {}
 
     // ------------------------------------------------------------------ metadata
 
-    /** The {@code metadata} column for a request and (once finished) its result. */
+    /** The {@code metadata} column for a request and (once finished) its result; a given password is not kept. */
     static String metadata(OperationRequest request, OperationResult result) {
-        ObjectNode o = switch (request) {
-            case ExecutionRequest e -> execution(e, (ExecutionResult) result);
-            case ImportRequest i -> importRequest(i);
+        OperationRequest kept = switch (request) {
+            case ExecutionRequest e -> e;
+            case ImportRequest i -> i.withoutPassword();
             default -> throw new IllegalArgumentException("no stored form for " + request.getClass().getName());
         };
-        return write(o);
+        return write(new StoredMetadata(FORMAT, kept, result));
     }
 
     static Metadata metadata(OperationKind kind, String text) {
         JsonNode o = read(text);
+        if (o.has("v")) {
+            version(o, text);
+            return switch (kind) {
+                case INSTANCE -> new Metadata(bind(o.get("request"), ExecutionRequest.class, text),
+                        bind(o.get("result"), ExecutionResult.class, text));
+                case IMAGE_IMPORT -> new Metadata(bind(o.get("request"), ImportRequest.class, text), null);
+            };
+        }
         return switch (kind) {
             case INSTANCE -> {
                 JsonNode result = o.get("result");
@@ -72,39 +105,34 @@ final class OperationCodec {
         };
     }
 
-    private static ObjectNode execution(ExecutionRequest r, ExecutionResult result) {
-        InstanceSpec spec = r.spec();
-        ObjectNode o = JSON.createObjectNode();
-        o.put("command", spec.command());
-        o.put("image", r.imageUuid());
-        o.put("shell", spec.shell());
-        ArrayNode args = o.putArray("args");
-        spec.args().forEach(args::add);
-        ObjectNode env = o.putObject("env");
-        spec.env().forEach((k, v) -> { if (v != null) env.put(k, v); });
-        o.put("preserve_env", spec.preserveEnv());
-        o.put("cwd", spec.cwd());
-        o.put("hostname", spec.hostname());
-        o.put("disposable", spec.disposable());
-        o.set("stdin", stream(spec.stdin(), r.stdinOmitted()));
-        o.put("timeout", spec.timeoutSeconds());
-        o.put("truncate_output_at", spec.truncateOutputAt());
-        ObjectNode files = o.putObject("files");
-        spec.files().forEach((path, f) -> {
-            ObjectNode fo = files.putObject(path);
-            fo.put("uuid", f.fileUuid());
-            fo.put("mode", String.format("%04o", f.mode()));
-            fo.put("uid", f.uid());
-            fo.put("gid", f.gid());
-        });
-        o.put("uid", spec.uid());
-        o.put("gid", spec.gid());
-        o.putObject("resources_limits").put("max_layer_bytes", spec.maxLayerBytes());
-        o.putObject("networking").put("enabled", spec.networking());
-        if (result == null) o.putNull("result");
-        else o.set("result", executionResult(result));
-        return o;
+    // ------------------------------------------------------------------ events
+
+    /** The {@code data} column of an event; its {@code type} column is {@link EventPayload#type()}. */
+    static String eventData(EventPayload payload) {
+        return write(new StoredEvent(FORMAT, payload));
     }
+
+    static EventPayload event(String type, String text) {
+        JsonNode o = read(text);
+        if (!o.has("v")) return legacyEvent(type, o, text);
+        version(o, text);
+        Class<? extends EventPayload> record = switch (type) {
+            case "init" -> EventPayload.Init.class;
+            case "spawn" -> EventPayload.Spawn.class;
+            case "stdout", "stderr" -> EventPayload.Output.class;
+            case "truncated" -> EventPayload.Truncated.class;
+            case "size_cap" -> EventPayload.SizeCap.class;
+            case "exit" -> EventPayload.Exit.class;
+            case "shutdown" -> EventPayload.Shutdown.class;
+            case "completion" -> EventPayload.Completion.class;
+            default -> throw new IllegalStateException("unknown event type in operations store: " + type);
+        };
+        EventPayload payload = bind(o.get("payload"), record, text);
+        if (payload == null) throw new IllegalStateException("corrupt " + type + " event in operations store: " + text);
+        return payload;
+    }
+
+    // ------------------------------------------------------------------ rows of older servers (the wire's shapes)
 
     private static ExecutionRequest executionRequest(JsonNode o) {
         List<String> args = new ArrayList<>();
@@ -128,43 +156,6 @@ final class OperationCodec {
         return new ExecutionRequest(spec, image, stdin.path("truncated").asBoolean());
     }
 
-    private static ObjectNode executionResult(ExecutionResult result) {
-        SandboxResult r = result.sandbox();
-        ObjectNode o = JSON.createObjectNode();
-        ObjectNode state = o.putObject("state");
-        state.put("exit_code", r.exitCode());
-        state.put("pid", r.pid());
-        state.put("signal", r.signal());
-        state.put("timed_out", r.timedOut());
-        state.put("core_dump", r.coreDump());
-        state.put("stopped", false);
-        state.put("continued", false);
-        o.set("stdout", stream(r.stdout(), r.stdoutTruncated()));
-        o.set("stderr", stream(r.stderr(), r.stderrTruncated()));
-        ResourceUsage u = result.usage();
-        ObjectNode res = o.putObject("resources");
-        res.put("elapsed_time", u.elapsedSeconds());
-        res.put("monotonic_time", u.elapsedSeconds());
-        res.put("user_cpu_time", u.userCpuSeconds());
-        res.put("system_cpu_time", u.systemCpuSeconds());
-        res.put("max_rss", u.maxRssKiB());
-        res.put("page_faults", u.minorFaults());
-        res.put("page_faults_io", u.majorFaults());
-        res.put("block_input", u.blockInput());
-        res.put("block_output", u.blockOutput());
-        res.put("voluntary_switches", u.voluntarySwitches());
-        res.put("involuntary_switches", u.involuntarySwitches());
-        res.put("signals", u.signals());
-        res.put("swaps", u.swaps());
-        res.put("shared_memory", 0);
-        res.put("unshared_memory", 0);
-        res.put("cost", 0.0);
-        res.put("layer_bytes", result.layerBytes());
-        res.put("cgroup_memory_peak", u.cgroupMemoryPeakBytes());
-        res.put("cgroup_cpu_time", u.cgroupCpuSeconds());
-        return o;
-    }
-
     private static ExecutionResult executionResult(JsonNode o) {
         JsonNode state = o.path("state");
         JsonNode res = o.path("resources");
@@ -182,20 +173,6 @@ final class OperationCodec {
         return new ExecutionResult(r, res.path("layer_bytes").asLong());
     }
 
-    private static ObjectNode importRequest(ImportRequest r) {
-        ObjectNode o = JSON.createObjectNode();
-        ObjectNode registry = o.putObject("registry");
-        registry.put("url", r.url());
-        if (r.hasCredentials()) {
-            ObjectNode creds = registry.putObject("credentials");
-            creds.put("username", r.username());
-            creds.put("password", ImportRequest.PASSWORD_NOT_KEPT);
-        }
-        o.put("tag", r.tag());
-        o.put("timeout", r.timeoutSeconds());
-        return o;
-    }
-
     private static ImportRequest importRequest(JsonNode o) {
         JsonNode registry = o.path("registry");
         JsonNode creds = registry.get("credentials");
@@ -204,83 +181,7 @@ final class OperationCodec {
                 given ? ImportRequest.PASSWORD_NOT_KEPT : "", text(o, "tag"), o.path("timeout").asInt(ImportRequest.DEFAULT_TIMEOUT));
     }
 
-    // ------------------------------------------------------------------ events
-
-    /** The {@code data} column of an event; its {@code type} column is {@link EventPayload#type()}. */
-    static String eventData(EventPayload payload) {
-        ObjectNode o = JSON.createObjectNode();
-        switch (payload) {
-            case EventPayload.Init i -> {
-                o.put("started_at", i.startedAt().toString());
-                o.put("runtime_path", i.runtimePath());
-                o.put("verbose", i.verbose());
-                o.put("init_pid", i.initPid());
-            }
-            case EventPayload.Spawn s -> {
-                o.put("pid", s.pid());
-                o.put("command", s.command());
-                ArrayNode args = o.putArray("args");
-                s.args().forEach(args::add);
-                o.put("shell", s.shell());
-                o.put("cwd", s.cwd());
-                o.put("uid", s.uid());
-                o.put("gid", s.gid());
-                o.put("timeout", s.timeoutSeconds());
-                o.put("truncate_at", s.truncateAt());
-                ObjectNode env = o.putObject("env");
-                s.env().forEach(env::put);
-            }
-            case EventPayload.Output out -> putBytes(o, out.bytes());
-            case EventPayload.Truncated t -> {
-                o.put("stream", t.stream().name);
-                o.put("bytes_emitted", t.bytesEmitted());
-                o.put("bytes_dropped", t.bytesDropped());
-            }
-            case EventPayload.SizeCap c -> {
-                o.put("limit_bytes", c.limitBytes());
-                o.put("file_size", c.layerBytes());
-            }
-            case EventPayload.Exit e -> {
-                ResourceUsage u = e.usage();
-                o.put("pid", e.pid());
-                o.put("code", e.exitCode());
-                o.put("signal", e.signal());
-                o.put("timed_out", e.timedOut());
-                o.put("duration_ms", Math.round(Math.max(0, u.elapsedSeconds()) * 1000));
-                ObjectNode res = o.putObject("resources");
-                res.put("user_time_us", Math.round(u.userCpuSeconds() * 1e6));
-                res.put("sys_time_us", Math.round(u.systemCpuSeconds() * 1e6));
-                res.put("max_rss_kb", u.maxRssKiB());
-                res.put("minor_faults", u.minorFaults());
-                res.put("major_faults", u.majorFaults());
-                res.put("voluntary_ctx_switches", u.voluntarySwitches());
-                res.put("involuntary_ctx_switches", u.involuntarySwitches());
-                res.put("block_input_ops", u.blockInput());
-                res.put("block_output_ops", u.blockOutput());
-                res.put("signals_received", u.signals());
-                res.put("swaps", u.swaps());
-                res.put("shared_memory", 0);
-                res.put("unshared_memory", 0);
-                res.put("ipc_msgs_sent", 0);
-                res.put("ipc_msgs_received", 0);
-            }
-            case EventPayload.Shutdown s -> {
-                o.put("stopped_at", s.stoppedAt().toString());
-                o.put("reason", s.reason().name().toLowerCase(Locale.ROOT));
-            }
-            case EventPayload.Completion c -> {
-                o.put("status", c.status().name());
-                o.put("error", c.error());
-                o.put("duration_ms", c.durationMillis());
-                o.put("result_image_uuid", c.resultImageUuid());
-                o.put("image_size_bytes", c.imageSizeBytes());
-            }
-        }
-        return write(o);
-    }
-
-    static EventPayload event(String type, String text) {
-        JsonNode o = read(text);
+    private static EventPayload legacyEvent(String type, JsonNode o, String text) {
         return switch (type) {
             case "init" -> new EventPayload.Init(instant(o, "started_at"), o.path("runtime_path").asText(""),
                     o.path("verbose").asBoolean(), o.path("init_pid").asInt(1));
@@ -320,38 +221,10 @@ final class OperationCodec {
         };
     }
 
-    // ------------------------------------------------------------------ shared pieces
-
-    /** Bytes as {@code value} + {@code encoding}: printable ASCII (plus tab, CR, LF) as text, anything else base64. */
-    private static void putBytes(ObjectNode o, byte[] b) {
-        if (printable(b)) {
-            o.put("value", new String(b, StandardCharsets.US_ASCII));
-            o.put("encoding", "ascii");
-        } else {
-            o.put("value", Base64.getEncoder().encodeToString(b));
-            o.put("encoding", "base64");
-        }
-    }
-
-    private static ObjectNode stream(byte[] b, boolean truncated) {
-        ObjectNode o = JSON.createObjectNode();
-        putBytes(o, b);
-        o.put("truncated", truncated);
-        return o;
-    }
-
     private static byte[] bytes(JsonNode o) {
         String value = o.path("value").asText("");
         return "base64".equals(o.path("encoding").asText()) ? Base64.getDecoder().decode(value)
                 : value.getBytes(StandardCharsets.UTF_8);
-    }
-
-    private static boolean printable(byte[] b) {
-        for (byte x : b) {
-            int c = x & 0xff;
-            if ((c < 32 || c > 126) && c != '\t' && c != '\n' && c != '\r') return false;
-        }
-        return true;
     }
 
     private static EventPayload.Stream stream(String name) {
@@ -370,9 +243,23 @@ final class OperationCodec {
         return s == null ? Instant.EPOCH : Instant.parse(s);
     }
 
-    private static String write(ObjectNode o) {
+    private static void version(JsonNode o, String text) {
+        if (o.path("v").asInt() != FORMAT) throw new IllegalStateException("unknown format in operations store: " + text);
+    }
+
+    /** Null for an absent or null field. */
+    private static <T> T bind(JsonNode node, Class<T> type, String text) {
+        if (node == null || node.isNull()) return null;
         try {
-            return JSON.writeValueAsString(o);
+            return JSON.treeToValue(node, type);
+        } catch (JsonProcessingException | IllegalArgumentException e) {
+            throw new IllegalStateException("corrupt " + type.getSimpleName() + " in operations store: " + text, e);
+        }
+    }
+
+    private static String write(Record stored) {
+        try {
+            return JSON.writeValueAsString(stored);
         } catch (JsonProcessingException e) {
             throw new IllegalStateException(e);
         }

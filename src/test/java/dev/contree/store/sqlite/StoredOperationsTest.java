@@ -17,6 +17,7 @@ import java.sql.DriverManager;
 import java.sql.PreparedStatement;
 import java.util.ArrayList;
 import java.util.Iterator;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -107,25 +108,65 @@ class StoredOperationsTest {
         }
     }
 
+    /**
+     * A row read back and written again (as the server does when an operation finishes) takes this server's format
+     * ({@code "v": 2}, see {@link OperationCodecTest}) and keeps every value the old row held.
+     */
     @Test
-    void storedFormsReadAndWriteBackUnchanged() throws Exception {
+    void storedFormsReadAndWriteBackAsTheSameValues() throws Exception {
         int metadata = 0, events = 0;
         for (Row row : rows()) {
             Map<String, Object> v = row.values();
             if (row.table().equals("operations")) {
-                String text = (String) v.get("metadata");
-                OperationCodec.Metadata m = OperationCodec.metadata(OperationKind.parse((String) v.get("kind")), text);
-                assertThat(OperationCodec.metadata(m.request(), m.result())).isEqualTo(text);
+                OperationKind kind = OperationKind.parse((String) v.get("kind"));
+                OperationCodec.Metadata m = OperationCodec.metadata(kind, (String) v.get("metadata"));
+                String rewritten = OperationCodec.metadata(m.request(), m.result());
+                assertThat(rewritten).startsWith("{\"v\":2,");
+                OperationCodec.Metadata again = OperationCodec.metadata(kind, rewritten);
+                assertThat(again).usingRecursiveComparison().isEqualTo(m);
+                assertThat(OperationCodec.metadata(again.request(), again.result())).isEqualTo(rewritten);
                 metadata++;
             } else {
                 String type = (String) v.get("type"), text = (String) v.get("data");
                 var payload = OperationCodec.event(type, text);
                 assertThat(payload.type()).isEqualTo(type);
-                assertThat(OperationCodec.eventData(payload)).isEqualTo(text);
+                String rewritten = OperationCodec.eventData(payload);
+                assertThat(rewritten).startsWith("{\"v\":2,");
+                assertThat(OperationCodec.event(type, rewritten)).usingRecursiveComparison().isEqualTo(payload);
+                assertThat(OperationCodec.eventData(OperationCodec.event(type, rewritten))).isEqualTo(rewritten);
                 events++;
             }
         }
         assertThat(metadata).isEqualTo(12);
         assertThat(events).isEqualTo(60);
+    }
+
+    /** The same rows in this server's format answer exactly as the old rows do, metadata still the old stored text. */
+    @Test
+    void rowsRewrittenInTheCurrentFormatRenderTheSame() throws Exception {
+        List<Row> old = rows(), rewritten = new ArrayList<>();
+        for (Row row : old) {
+            Map<String, Object> v = new LinkedHashMap<>(row.values());
+            if (row.table().equals("operations")) {
+                OperationCodec.Metadata m = OperationCodec.metadata(OperationKind.parse((String) v.get("kind")), (String) v.get("metadata"));
+                v.put("metadata", OperationCodec.metadata(m.request(), m.result()));
+            } else {
+                v.put("data", OperationCodec.eventData(OperationCodec.event((String) v.get("type"), (String) v.get("data"))));
+            }
+            rewritten.add(new Row(row.table(), v));
+        }
+        try (TestServer s = new TestServer(dir.resolve("data"))) {
+            insert(s.dataDir.resolve("contree.db"), s.accountA, rewritten);
+            String expected;
+            try (InputStream in = StoredOperationsTest.class.getResourceAsStream("operations-v2-wire.txt")) {
+                expected = new String(in.readAllBytes(), StandardCharsets.UTF_8);
+            }
+            assertThat(render(s, rewritten)).isEqualTo(expected);
+            for (Row row : old) {
+                if (!row.table().equals("operations")) continue;
+                String body = s.get(s.tokenA, "/v1/operations/" + row.values().get("uuid")).text();
+                assertThat(body).contains("\"metadata\":" + row.values().get("metadata") + ",\"result\":");
+            }
+        }
     }
 }
