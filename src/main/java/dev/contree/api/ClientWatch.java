@@ -20,6 +20,10 @@ import java.util.concurrent.TimeUnit;
  * end-of-stream or a reset means the client is gone. A client that pipelined its next request gets that
  * byte consumed: the request is then answered with {@code Connection: close}, so the client resends the rest
  * on a new connection (what HTTP/1.1 asks of pipelining clients when a connection closes).
+ *
+ * <p>Watching must stop before the first byte of the answer goes out ({@link Watched#stop}): once a client has
+ * its answer it may send the next request on the same connection, and a probe would eat that request's first
+ * byte. A stop waits for a probe in flight, so after it returns nothing reads the connection again.
  */
 final class ClientWatch {
     static final long PERIOD_MS = 200;
@@ -36,21 +40,46 @@ final class ClientWatch {
         timer.scheduleWithFixedDelay(this::probeAll, PERIOD_MS, PERIOD_MS, TimeUnit.MILLISECONDS);
     }
 
-    /** One watched request; close it when the request is done (before the response goes out). */
+    /** One watched request; stop it before the response goes out (close stops it too). */
     final class Watched implements AutoCloseable {
         private final SocketChannel channel;
         private final Runnable onGone;
-        private volatile boolean consumed;
+        private boolean consumed, stopped; // guarded by this: a probe reads only while not stopped
 
         private Watched(SocketChannel channel, Runnable onGone) {
             this.channel = channel;
             this.onGone = onGone;
         }
 
-        /** Whether a byte of a pipelined request was read (the connection must close after this answer). */
-        boolean consumedInput() { return consumed; }
+        /**
+         * Stops watching, waiting for a probe in flight; returns whether a byte of a pipelined request was read
+         * (then the answer must carry {@code Connection: close}).
+         */
+        synchronized boolean stop() {
+            stopped = true;
+            watched.remove(this);
+            return consumed;
+        }
 
-        @Override public void close() { watched.remove(this); }
+        /** Reads one byte if still watched: 0 nothing yet, 1 a pipelined byte, -1 the client is gone. */
+        private synchronized int probe(ByteBuffer one) {
+            if (stopped) return 0;
+            int r;
+            try {
+                one.clear();
+                r = channel.read(one);
+            } catch (IOException e) {
+                r = -1; // reset or closed
+            }
+            if (r != 0) {
+                stopped = true;
+                watched.remove(this);
+                consumed = r > 0;
+            }
+            return r;
+        }
+
+        @Override public void close() { stop(); }
     }
 
     /** Watches the connection of {@code ctx}; null when it is not a plain non-blocking socket (nothing to probe). */
@@ -70,17 +99,7 @@ final class ClientWatch {
     private void probeAll() {
         ByteBuffer one = ByteBuffer.allocate(1);
         for (Watched w : watched) {
-            int r;
-            try {
-                one.clear();
-                r = w.channel.read(one);
-            } catch (IOException e) {
-                r = -1; // reset or closed
-            }
-            if (r == 0) continue;
-            watched.remove(w);
-            if (r < 0) w.onGone.run();
-            else w.consumed = true;
+            if (w.probe(one) < 0) w.onGone.run();
         }
     }
 }

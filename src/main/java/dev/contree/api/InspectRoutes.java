@@ -107,12 +107,25 @@ final class InspectRoutes {
     }
 
     private static final String BUDGETS = "contree.inspect.budgets";
+    private static final String WATCH = "contree.inspect.watch";
+
+    /**
+     * Called before the answer's first byte is written (a streamed answer writes while the work runs): a client
+     * that has its answer may reuse the connection, and the watch must not read its next request.
+     */
+    private static void stopWatching(Context ctx) {
+        ClientWatch.Watched watch = ctx.attribute(WATCH);
+        if (watch == null) return;
+        ctx.attribute(WATCH, null);
+        if (watch.stop() && !ctx.res().isCommitted()) ctx.header("Connection", "close");
+    }
 
     /** Runs {@code work} in the inspect pool and maps domain failures to API errors. */
     private void inPool(Context ctx, Work work) throws Exception {
         Budgets budgets = new Budgets();
         ctx.attribute(BUDGETS, budgets);
         ClientWatch.Watched watch = clients.watch(ctx, budgets::cancelAll);
+        ctx.attribute(WATCH, watch);
         try {
             pool.run(Auth.account(ctx), () -> {
                 work.run();
@@ -127,10 +140,7 @@ final class InspectRoutes {
         } catch (MergedView.LayerUnavailableException e) {
             throw new ApiException(410, "this image's files are not available (a layer is missing)");
         } finally {
-            if (watch != null) {
-                watch.close();
-                if (watch.consumedInput()) ctx.header("Connection", "close");
-            }
+            stopWatching(ctx);
         }
     }
 
@@ -246,6 +256,7 @@ final class InspectRoutes {
         ctx.res().setContentLengthLong(entry.size());
         if (!withBody) return;
         Budget b = budget(ctx, 1, "files", limits.downloadMaxBytes(), "bytes", true);
+        stopWatching(ctx);
         try (InputStream in = view.open(p); OutputStream out = ctx.res().getOutputStream()) {
             byte[] buf = new byte[64 * 1024];
             int r;
@@ -271,6 +282,7 @@ final class InspectRoutes {
         boolean gzip = EventStream.accepts(ctx, "gzip");
         if (gzip) ctx.res().setHeader("Content-Encoding", "gzip");
         Budget b = budget(ctx, limits.walkMaxEntries(), "archive entries", limits.archiveMaxBytes(), "bytes of file data in an archive", true);
+        stopWatching(ctx);
         OutputStream raw = ctx.res().getOutputStream();
         try (OutputStream out = gzip ? new GZIPOutputStream(raw, 64 * 1024, true) : raw) {
             view.writeTar(p, out, b);

@@ -101,6 +101,51 @@ class InspectApiTest {
         return s.get(s.tokenA, "/v1/inspect/" + image + path).status();
     }
 
+    /**
+     * A streamed answer (a download) must leave the next request on the same connection intact: the server
+     * watches an idle connection for a client that left by reading it, and that read must stop before the answer
+     * goes out. The client sends a whoami while a 16 MiB download stalls on its full socket (it reads nothing for
+     * several watch periods), as a client that pipelines, or one that sends its next request early, does.
+     */
+    @Test
+    void aStreamedAnswerLeavesTheNextRequestOnItsConnectionIntact() throws Exception {
+        ByteArrayOutputStream buf = new ByteArrayOutputStream();
+        try (TarArchiveOutputStream tar = new TarArchiveOutputStream(buf)) {
+            file(tar, "big.bin", "x".repeat(16 << 20), 0644, 0, 0);
+        }
+        String big = s.importRootfs(s.tokenA, buf.toByteArray(), "big");
+        try (java.net.Socket sock = new java.net.Socket("127.0.0.1", s.server.port())) {
+            sock.setSoTimeout(30_000);
+            String auth = "Authorization: Bearer " + s.tokenA + "\r\nHost: x\r\n";
+            var out = sock.getOutputStream();
+            out.write(("GET /v1/inspect/" + big + "/download?path=/big.bin HTTP/1.1\r\n" + auth + "\r\n").getBytes(StandardCharsets.US_ASCII));
+            out.flush();
+            Thread.sleep(500); // the server has read the first request and stalls writing its answer
+            out.write(("GET /v1/whoami HTTP/1.1\r\n" + auth + "\r\n").getBytes(StandardCharsets.US_ASCII));
+            out.flush();
+            Thread.sleep(1_000); // five periods of the server's connection watch (200 ms)
+            var in = new java.io.BufferedInputStream(sock.getInputStream());
+            String first = headers(in);
+            assertThat(first).startsWith("HTTP/1.1 200");
+            long length = Long.parseLong(first.replaceAll("(?is).*\r\ncontent-length: *(\\d+).*", "$1"));
+            assertThat(length).isEqualTo(16 << 20);
+            assertThat(in.readNBytes((int) length)).hasSize(16 << 20);
+            String second = headers(in);
+            assertThat(second).startsWith("HTTP/1.1 200");
+        }
+    }
+
+    /** One answer's status line and headers, up to the blank line. */
+    private static String headers(java.io.InputStream in) throws IOException {
+        StringBuilder h = new StringBuilder();
+        while (!h.toString().endsWith("\r\n\r\n")) {
+            int c = in.read();
+            if (c < 0) break;
+            h.append((char) c);
+        }
+        return h.toString();
+    }
+
     @Test
     void listHasEveryFieldOfTheWireShape() {
         JsonNode body = s.get(s.tokenA, "/v1/inspect/" + image + "/list?path=/data").json();
