@@ -4,8 +4,8 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
 
 import static dev.contree.linux.Linux.A;
@@ -30,9 +30,10 @@ final class PolledFd {
 
     private static final MethodHandle PIPE2 = fn("pipe2", FunctionDescriptor.of(I, A, I));
     private static final MethodHandle FCNTL = fn("fcntl", FunctionDescriptor.of(I, I, I, I),
-            java.lang.foreign.Linker.Option.firstVariadicArg(2));
-    private static final MethodHandle READ = fn("read", FunctionDescriptor.of(L, I, A, L));
-    private static final MethodHandle WRITE = fn("write", FunctionDescriptor.of(L, I, A, L));
+            Linker.Option.firstVariadicArg(2));
+    // Non-blocking calls return at once, so they may touch the Java array directly (critical: no copy, no buffer).
+    private static final MethodHandle READ = fn("read", FunctionDescriptor.of(L, I, A, L), Linker.Option.critical(true));
+    private static final MethodHandle WRITE = fn("write", FunctionDescriptor.of(L, I, A, L), Linker.Option.critical(true));
 
     private final int fd;
     private final String what;
@@ -102,12 +103,10 @@ final class PolledFd {
         try {
             while (true) {
                 int want = Math.min(len, CHUNK);
+                MemorySegment buf = MemorySegment.ofArray(b).asSlice(off, want);
                 long n = call((a, st) -> {
-                    MemorySegment buf = a.allocate(want);
                     long r = (long) READ.invokeExact(st, fd, buf, (long) want);
-                    if (r < 0) return (long) -errno(st);
-                    MemorySegment.copy(buf, ValueLayout.JAVA_BYTE, 0, b, off, (int) r);
-                    return r;
+                    return r < 0 ? (long) -errno(st) : r;
                 });
                 if (n > 0) return (int) n;
                 if (n == 0) return -1;
@@ -125,9 +124,8 @@ final class PolledFd {
         try {
             while (len > 0) {
                 int want = Math.min(len, CHUNK), from = off;
+                MemorySegment buf = MemorySegment.ofArray(b).asSlice(from, want);
                 long n = call((a, st) -> {
-                    MemorySegment buf = a.allocate(want);
-                    MemorySegment.copy(b, from, buf, ValueLayout.JAVA_BYTE, 0, want);
                     long r = (long) WRITE.invokeExact(st, fd, buf, (long) want);
                     return r < 0 ? (long) -errno(st) : r;
                 });
