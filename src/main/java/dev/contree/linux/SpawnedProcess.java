@@ -127,13 +127,19 @@ public final class SpawnedProcess extends Process {
             try {
                 pidfd = call((a, st) -> (int) check((long) SYSCALL2.invokeExact(st, SYS_PIDFD_OPEN, pid, 0), st, "pidfd_open", pid));
             } catch (IOException e) {
-                // Cannot watch it: kill and reap it (it was just started, so this is quick), then fail.
+                // Cannot watch it: kill and reap it (it has just started, so this is quick), then fail.
                 kill(pid);
                 throw e;
             }
             SpawnedProcess p = new SpawnedProcess(pid, pidfd, stdinFd, stdoutFd, stderrFd);
+            try {
+                Poller.shared().onReady(pidfd, Poller.IN, p::reap);
+            } catch (IOException | RuntimeException e) {
+                Linux.close(pidfd);
+                kill(pid);
+                throw e;
+            }
             ours.clear();
-            Poller.shared().onReady(pidfd, Poller.IN, p::reap);
             return p;
         } finally {
             toClose.forEach(Linux::close);
@@ -141,6 +147,7 @@ public final class SpawnedProcess extends Process {
         }
     }
 
+    /** SIGKILL and reap a child nobody watches (start failed half-way): never left a zombie. */
     private static void kill(int pid) {
         try {
             call((a, st) -> {
