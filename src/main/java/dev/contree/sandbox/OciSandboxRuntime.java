@@ -5,6 +5,7 @@ import java.io.DataInputStream;
 import java.io.EOFException;
 import dev.contree.cancel.CancelToken;
 import dev.contree.linux.Dir;
+import dev.contree.linux.SpawnedProcess;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -35,6 +36,12 @@ import org.slf4j.LoggerFactory;
 /**
  * runsc / runc backend: writes an OCI bundle, runs {@code <runtime> run} in the foreground with
  * contree-init as PID 1, demultiplexes init's framed output, and cleans up.
+ *
+ * <p>Every runtime process is a {@link SpawnedProcess}: its pipes and exit are served by one epoll thread, so
+ * a sleeping sandbox holds no thread in a blocking native call, only parked virtual threads (its stdout demux,
+ * stderr drain, stdin writer and the caller waiting for the exit). With {@code java.lang.Process} each blocked
+ * pipe reader pinned a carrier; the JDK caps carriers at 256, so about 128 sandboxes stalled every other
+ * virtual thread of the server, HTTP requests included.
  */
 final class OciSandboxRuntime implements SandboxRuntime {
     private static final Logger log = LoggerFactory.getLogger(OciSandboxRuntime.class);
@@ -43,6 +50,7 @@ final class OciSandboxRuntime implements SandboxRuntime {
             List.of("memory", "pids", "cpu", "cpuacct", "cpuset", "blkio", "devices", "freezer", "systemd");
     private static final int RUNTIME_STDERR_CAP = 64 * 1024;
     private static final SecureRandom RANDOM = new SecureRandom();
+    private static final Path WORKING_DIR = Path.of("").toAbsolutePath(); // where ProcessBuilder would start them
 
     private final RuntimeConfig cfg;
     private final String binary;
@@ -132,7 +140,8 @@ final class OciSandboxRuntime implements SandboxRuntime {
         List<String> a = globalArgs();
         a.addAll(List.of(sub));
         try {
-            Process p = new ProcessBuilder(a).redirectErrorStream(true).redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
+            Process p = SpawnedProcess.start(a, WORKING_DIR, SpawnedProcess.Stderr.TO_STDOUT);
+            p.getOutputStream().close(); // reads see the end at once, as from /dev/null
             byte[] out;
             try (InputStream in = p.getInputStream()) {
                 out = in.readNBytes(8192);
@@ -156,7 +165,8 @@ final class OciSandboxRuntime implements SandboxRuntime {
     private String runtimeOutput(String... sub) throws IOException {
         List<String> a = globalArgs();
         a.addAll(List.of(sub));
-        Process p = new ProcessBuilder(a).redirectError(ProcessBuilder.Redirect.DISCARD).start();
+        Process p = SpawnedProcess.start(a, WORKING_DIR, SpawnedProcess.Stderr.DISCARD);
+        p.getOutputStream().close();
         try (InputStream in = p.getInputStream()) {
             String s = new String(in.readAllBytes(), StandardCharsets.UTF_8);
             p.waitFor(30, TimeUnit.SECONDS);
@@ -203,7 +213,7 @@ final class OciSandboxRuntime implements SandboxRuntime {
 
             long timeoutMs = spec.timeout() == null ? 0 : spec.timeout().toMillis();
             long t0 = System.nanoTime();
-            proc = new ProcessBuilder(runArgs(bundle, cid, spec.network())).directory(bundle.toFile()).start();
+            proc = SpawnedProcess.start(runArgs(bundle, cid, spec.network()), bundle, SpawnedProcess.Stderr.PIPE);
             killer = new Killer(cid, proc);
             Killer k = killer;
             cancel.onCancel(() -> k.kill("cancel"));
@@ -248,8 +258,15 @@ final class OciSandboxRuntime implements SandboxRuntime {
                 if (!waitFor(proc, 5000)) proc.destroyForcibly();
             }
             if (killer != null) killer.close();
+            if (proc != null) closeStreams(proc); // wakes a reader still parked on a pipe something else holds open
             cleanupContainer(cid);
             deleteTree(bundle);
+        }
+    }
+
+    private static void closeStreams(Process p) {
+        for (java.io.Closeable c : List.<java.io.Closeable>of(p.getOutputStream(), p.getInputStream(), p.getErrorStream())) {
+            try { c.close(); } catch (IOException ignored) { }
         }
     }
 
