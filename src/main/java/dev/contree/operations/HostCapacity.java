@@ -93,8 +93,9 @@ public final class HostCapacity {
     }
 
     private static String text(Path p) {
-        try {
-            return new String(Files.readAllBytes(p), StandardCharsets.US_ASCII);
+        // A stream, not Files.readAllBytes: procfs sysctl files report a size of 0 and that read returns one byte.
+        try (var in = Files.newInputStream(p)) {
+            return new String(in.readAllBytes(), StandardCharsets.US_ASCII);
         } catch (IOException | SecurityException e) {
             return null;
         }

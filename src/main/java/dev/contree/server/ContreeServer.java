@@ -124,10 +124,10 @@ public final class ContreeServer implements AutoCloseable {
     }
 
     /**
-     * Descriptors the server holds per running sandbox. Measured on runc with the blocking-pipe I/O: the three pipes
-     * to {@code runc run} (stdin, stdout, stderr) and, while the sandbox starts and ends, the bundle and layer files it
-     * writes; the {@code runc run} process's own 11 descriptors are its own, not the server's. Rounded up for runsc's
-     * and future I/O models' extra pipes.
+     * Descriptors the server holds per running sandbox: measured 5 for 2 sleeping runc sandboxes (MemoryAdmissionTest
+     * prints it), the pipes to {@code runc run} and what watches its exit, plus the bundle and layer files written while
+     * a sandbox starts and ends; the {@code runc run} process's own 11 descriptors are its own, not the server's. Rounded
+     * up for runsc's and future I/O models' extra pipes.
      */
     static final int FDS_PER_SANDBOX = 8;
     /** Descriptors for everything else: jars, the database and its journal, the layer store, registry connections. */
