@@ -346,8 +346,10 @@ public final class Scheduler implements AutoCloseable {
             fewest = held;
         }
         if (pick == null) {
-            hostBlocked = executionWaits && admission.bounded();
-            if (hostBlocked && now - hostBlockLoggedAt > 60_000_000_000L) {
+            // A cap lowered because the host admits less (not a slot count) lifts when memory frees, not only when
+            // one of ours ends: poll for that too.
+            hostBlocked = admission.bounded() && (executionWaits || cap < perAccount);
+            if (executionWaits && hostBlocked && now - hostBlockLoggedAt > 60_000_000_000L) {
                 hostBlockLoggedAt = now;
                 LOG.info("executions wait for host {} ({} running, {} queued)", admission.lastBlock(), sandboxes, queuedTotal);
             }

@@ -146,6 +146,7 @@ public final class ContreeServer implements AutoCloseable {
         long nofile = files != null ? files.soft()
                 : java.lang.management.ManagementFactory.getOperatingSystemMXBean() instanceof com.sun.management.UnixOperatingSystemMXBean u
                 ? u.getMaxFileDescriptorCount() : 4096;
+        if (nofile < 0) nofile = Long.MAX_VALUE / 2; // RLIM_INFINITY: no descriptor bound
         int connections = ApiServer.connectionLimit();
         long byFds = Math.max(1, (nofile - connections - FDS_BASE) / FDS_PER_SANDBOX);
         int slots = config.instanceConcurrency();
