@@ -50,8 +50,18 @@ public final class Main {
                 description = "a prepared network namespace (e.g. /var/run/netns/sandboxes) that executions asking for networking join; without it networking is refused")
         Path networkNamespace;
         @Option(names = "--concurrency", defaultValue = "${env:CONTREE_CONCURRENCY}",
-                description = "executions that run at once; more queue as PENDING (default 2 x CPUs)")
+                description = "upper bound of executions and imports that run at once; within it the host's free memory and pids decide, "
+                        + "more queue as PENDING (default 1000, lowered at start when the file descriptor limit cannot hold it)")
         Integer concurrency;
+        @Option(names = "--max-queued", defaultValue = "${env:CONTREE_MAX_QUEUED:-10000}",
+                description = "most operations waiting (PENDING) at once; past it spawns and imports answer 429 with Retry-After (default 10000)")
+        int maxQueued;
+        @Option(names = "--admission-memory-reserve", defaultValue = "${env:CONTREE_ADMISSION_MEMORY_RESERVE:-auto}",
+                description = "memory admission keeps free for the server and the kernel, e.g. 2g (default auto: 5% of RAM, at least 512m)")
+        String admissionReserve;
+        @Option(names = "--sandbox-memory-estimate", defaultValue = "${env:CONTREE_SANDBOX_MEMORY_ESTIMATE:-auto}",
+                description = "what admission charges a new sandbox until the host shows its cost, e.g. 64m (default auto: 16m runc, 96m runsc)")
+        String sandboxEstimate;
         @Option(names = "--max-timeout", defaultValue = "${env:CONTREE_MAX_TIMEOUT:-3600}",
                 description = "longest execution timeout a client may ask for, seconds (default 3600)")
         int maxTimeout;
@@ -103,6 +113,9 @@ public final class Main {
                         .withSandboxLimits(new ServerConfig.SandboxLimits(parseSize(sandboxMemory), sandboxPids, sandboxCpus))
                         .withMaxMountDepth(maxMountDepth)
                         .withAccountConcurrency(accountConcurrency)
+                        .withMaxQueued(maxQueued)
+                        .withAdmission(admissionReserve.strip().equalsIgnoreCase("auto") ? -1 : parseSize(admissionReserve),
+                                sandboxEstimate.strip().equalsIgnoreCase("auto") ? 0 : parseSize(sandboxEstimate))
                         .withStorageLimits(parseSize(maxImportBytes),
                                 maxAccountBytes.strip().equalsIgnoreCase("unlimited") ? Long.MAX_VALUE : parseSize(maxAccountBytes));
             } catch (IllegalArgumentException e) {

@@ -35,6 +35,15 @@ public final class ApiException extends RuntimeException {
         return new ApiException(status, e.getMessage());
     }
 
+    /**
+     * The answer to a request the domain refused, with {@code Retry-After} on {@code ctx} when the refusal says when to
+     * come back (a full queue, a full stdin spool).
+     */
+    public static ApiException rejected(io.javalin.http.Context ctx, RequestRejected e) {
+        if (e.retryAfterSeconds() > 0) ctx.header("Retry-After", Integer.toString(e.retryAfterSeconds()));
+        return rejected(e);
+    }
+
     /** The answer to an inspect request the image's files refused. */
     public static ApiException inspect(InspectException e) {
         int status = switch (e.kind()) {

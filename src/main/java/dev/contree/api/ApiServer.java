@@ -29,7 +29,7 @@ public final class ApiServer implements AutoCloseable {
         var imports = new ImportRoutes(s.imports(), maxJson, cfg.limits().importMaxTimeout());
         var lineage = new LineageRoute(s.images());
         var operations = new OperationsRoutes(s.operations());
-        var whoami = new WhoamiRoute(cfg.limits(), s.operations());
+        var whoami = new WhoamiRoute(cfg.limits(), cfg.instanceConcurrencyNow(), s.operations());
         HostPaths.dataDir(cfg.dataDir());
         // Four maximal JSON bodies in memory at once (1 GiB by default), any number of small ones.
         bodies = new BodyBudget(4 * maxJson);

@@ -31,7 +31,7 @@ final class ImportRoutes {
         try {
             op = imports.start(Auth.account(ctx), request);
         } catch (dev.contree.operations.RequestRejected e) {
-            throw ApiException.rejected(e);
+            throw ApiException.rejected(ctx, e);
         }
         InstancesRoutes.accepted(ctx, op);
     }

@@ -33,7 +33,7 @@ final class InstancesRoutes {
         try {
             op = instances.spawn(account, spec, image);
         } catch (dev.contree.operations.RequestRejected e) {
-            throw ApiException.rejected(e);
+            throw ApiException.rejected(ctx, e);
         }
         accepted(ctx, op);
     }

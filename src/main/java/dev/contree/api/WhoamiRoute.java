@@ -14,10 +14,13 @@ import java.util.Map;
 final class WhoamiRoute {
     private static final String[] PERMISSIONS = {"list", "spawn", "spawn_disposable", "import", "cancel", "set_image_tag"};
     private final ApiConfig.Limits limits;
+    private final java.util.function.IntSupplier concurrencyNow;
     private final OperationService operations;
 
-    WhoamiRoute(ApiConfig.Limits limits, OperationService operations) {
+    /** @param concurrencyNow the executions the server could run at once right now ({@code instance_max_concurrency}) */
+    WhoamiRoute(ApiConfig.Limits limits, java.util.function.IntSupplier concurrencyNow, OperationService operations) {
         this.limits = limits;
+        this.concurrencyNow = concurrencyNow;
         this.operations = operations;
     }
 
@@ -37,7 +40,8 @@ final class WhoamiRoute {
 
     private void whoami(Context ctx) {
         Principal p = Auth.principal(ctx);
-        Json.send(ctx, 200, Json.tree(body(p, limits, operations.countByStatus(p.accountId()))));
+        Json.send(ctx, 200, Json.tree(body(p, limits.withInstanceConcurrency(concurrencyNow.getAsInt()),
+                operations.countByStatus(p.accountId()))));
     }
 
     static Whoami body(Principal p, ApiConfig.Limits limits, Map<String, Long> operationCounts) {

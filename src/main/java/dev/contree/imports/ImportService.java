@@ -46,9 +46,11 @@ public final class ImportService {
         ImportSource source = source(accountId, request);
         AccountStorage storage = target.storage();
         if (storage.remaining(accountId) <= 0) throw new RequestRejected(RequestRejected.Reason.FORBIDDEN, storage.overMessage(accountId));
-        Operation op = operations.create(accountId, OperationKind.IMAGE_IMPORT, null, request.withoutPassword());
-        scheduler.submit(op, new ImportJob(request, source, target));
-        return op;
+        try (Scheduler.Reservation place = scheduler.reserve(accountId)) { // a full queue records nothing
+            Operation op = operations.create(accountId, OperationKind.IMAGE_IMPORT, null, request.withoutPassword());
+            scheduler.submit(place, op, new ImportJob(request, source, target));
+            return op;
+        }
     }
 
     private ImportSource source(String accountId, ImportRequest request) throws RequestRejected {

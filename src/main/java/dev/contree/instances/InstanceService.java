@@ -98,15 +98,18 @@ public final class InstanceService {
             resolved.put(uuid, record);
         }
         checkTargetsAgainstImage(image, spec.files().keySet());
-        // stdin leaves the heap before the operation exists: a refused spool records nothing.
-        StdinSpool.Spooled stdin = spec.stdin().length == 0 ? null : spool.put(spec.stdin());
-        try {
-            Operation op = operations.create(accountId, OperationKind.INSTANCE, image.uuid(), ExecutionRequest.of(spec, image.uuid()));
-            scheduler.submit(op, new ExecutionJob(engine, spec.withoutStdin(), stdin, image, resolved));
-            return op;
-        } catch (RuntimeException e) {
-            if (stdin != null) stdin.close();
-            throw e;
+        // A place in the queue first, then stdin leaves the heap, then the operation exists: a full queue or a refused
+        // spool records nothing and leaves nothing behind.
+        try (Scheduler.Reservation place = scheduler.reserve(accountId)) {
+            StdinSpool.Spooled stdin = spec.stdin().length == 0 ? null : spool.put(spec.stdin());
+            try {
+                Operation op = operations.create(accountId, OperationKind.INSTANCE, image.uuid(), ExecutionRequest.of(spec, image.uuid()));
+                scheduler.submit(place, op, new ExecutionJob(engine, spec.withoutStdin(), stdin, image, resolved));
+                return op;
+            } catch (RuntimeException e) {
+                if (stdin != null) stdin.close();
+                throw e;
+            }
         }
     }
 }

@@ -19,10 +19,21 @@ public final class RequestRejected extends Exception {
     }
 
     private final Reason reason;
+    private final int retryAfterSeconds;
 
     public RequestRejected(Reason reason, String message) {
+        this(reason, message, reason == Reason.TOO_MANY ? 1 : 0);
+    }
+
+    /** @param retryAfterSeconds when a retry may succeed (the HTTP {@code Retry-After}); 0 = no hint */
+    public RequestRejected(Reason reason, String message, int retryAfterSeconds) {
         super(message, null, false, false);
         this.reason = reason;
+        this.retryAfterSeconds = retryAfterSeconds;
+    }
+
+    public int retryAfterSeconds() {
+        return retryAfterSeconds;
     }
 
     public Reason reason() {

@@ -16,6 +16,8 @@ import dev.contree.instances.InstanceService;
 import dev.contree.instances.StdinSpool;
 import dev.contree.layers.LayerStore;
 import dev.contree.layers.LayerStoreConfig;
+import dev.contree.operations.Admission;
+import dev.contree.operations.HostCapacity;
 import dev.contree.operations.OperationService;
 import dev.contree.operations.Scheduler;
 import dev.contree.registry.RegistryClient;
@@ -81,8 +83,8 @@ public final class ContreeServer implements AutoCloseable {
             OperationService operations = new OperationService(db);
             int failed = Scheduler.failLeftovers(operations);
             if (failed > 0) LOG.warn("marked {} operation(s) interrupted by a restart as FAILED", failed);
-            Scheduler scheduler = new Scheduler(operations, config.instanceConcurrency(), config.accountConcurrency(),
-                    tokens::accountsWithTokens);
+            Scheduler scheduler = new Scheduler(operations, bounds(config, runtimeConfig.cgroupParent()), tokens::accountsWithTokens,
+                    Admission.byHost(new HostCapacity(runtimeConfig.cgroupParent()), config.admission()));
             opened.add(scheduler);
             LayerIndex layerIndex = new LayerIndex(db.layers());
             LayerLeases leases = new LayerLeases(layers);
@@ -109,7 +111,7 @@ public final class ContreeServer implements AutoCloseable {
             }, 1, 10, TimeUnit.MINUTES);
             opened.add(timers::shutdownNow);
 
-            ApiServer api = new ApiServer(config.api(),
+            ApiServer api = new ApiServer(config.api().withInstanceConcurrencyNow(scheduler::effectiveLimit),
                     new ApiServices(tokens, files, images, imageFiles, operations, instances, imports)).start();
             opened.add(api);
             LOG.info("ConTree listening on http://{}:{} (data {}, runtime {}, layer quotas {})", config.host(), api.port(), data,
@@ -119,6 +121,59 @@ public final class ContreeServer implements AutoCloseable {
             closeAll(opened);
             throw e;
         }
+    }
+
+    /**
+     * Descriptors the server holds per running sandbox: measured 5 for 2 sleeping runc sandboxes (MemoryAdmissionTest
+     * prints it), the pipes to {@code runc run} and what watches its exit, plus the bundle and layer files written while
+     * a sandbox starts and ends; the {@code runc run} process's own 11 descriptors are its own, not the server's. Rounded
+     * up for runsc's and future I/O models' extra pipes.
+     */
+    static final int FDS_PER_SANDBOX = 8;
+    /** Descriptors for everything else: jars, the database and its journal, the layer store, registry connections. */
+    static final int FDS_BASE = 512;
+
+    /**
+     * The scheduler's bounds: {@code --concurrency}, lowered (with a clear message) when this process's descriptor
+     * limit, after raising it to the hard limit, cannot hold that many sandboxes beside the HTTP connections it admits
+     * ({@link ApiServer#connectionLimit}). A pid limit below it is reported only: admission waits on pids as they free.
+     */
+    static Scheduler.Bounds bounds(ServerConfig config, String cgroupParent) {
+        HostCapacity.FileLimit files = HostCapacity.raiseFileLimit();
+        if (files != null && files.soft() > files.softBefore()) {
+            LOG.info("raised the open-file limit from {} to {} (the hard limit)", files.softBefore(), files.soft());
+        }
+        long nofile = files != null ? files.soft()
+                : java.lang.management.ManagementFactory.getOperatingSystemMXBean() instanceof com.sun.management.UnixOperatingSystemMXBean u
+                ? u.getMaxFileDescriptorCount() : 4096;
+        if (nofile < 0) nofile = Long.MAX_VALUE / 2; // RLIM_INFINITY: no descriptor bound
+        int connections = ApiServer.connectionLimit();
+        long byFds = Math.max(1, (nofile - connections - FDS_BASE) / FDS_PER_SANDBOX);
+        int slots = config.instanceConcurrency();
+        if (byFds < slots) {
+            LOG.warn("--concurrency {} needs about {} file descriptors, but this process may open {} ({} of them kept for HTTP "
+                    + "connections): running at most {} executions at once. Raise the hard limit (ulimit -Hn, systemd LimitNOFILE=) "
+                    + "to allow more.", slots, (long) slots * FDS_PER_SANDBOX + FDS_BASE + connections, nofile, connections, byFds);
+            slots = (int) byFds;
+        }
+        Admission.Settings admission = config.admission();
+        HostCapacity.Reading host = new HostCapacity(cgroupParent).read();
+        if (host.taskLimit() > 0 && host.tasks() >= 0) {
+            long byPids = Math.max(0, host.taskLimit() - host.tasks() - admission.taskReserve()) / admission.sandboxTasks();
+            if (byPids < slots) {
+                LOG.warn("the kernel's pid limit ({} tasks, {} in use) holds about {} sandboxes of ~{} tasks each, fewer than the "
+                        + "{} --concurrency allows: executions past it wait for pids to free. Raise kernel.pid_max and "
+                        + "kernel.threads-max to allow more.", host.taskLimit(), host.tasks(), byPids, admission.sandboxTasks(), slots);
+            }
+        }
+        int perAccount = config.accountConcurrency();
+        if (slots < config.instanceConcurrency()) {
+            perAccount = perAccount == config.instanceConcurrency() ? slots : Math.min(perAccount, ServerConfig.defaultAccountConcurrency(slots));
+        }
+        LOG.info("admission: at most {} executions at once, while memory (reserve {} MiB, ~{} MiB per new sandbox) and pids "
+                + "allow; {} imports; {} may wait", slots, admission.memoryReserveBytes() >> 20, admission.sandboxBytes() >> 20,
+                Math.min(slots, config.importConcurrency()), config.maxQueued());
+        return new Scheduler.Bounds(slots, perAccount, Math.min(slots, config.importConcurrency()), config.maxQueued());
     }
 
     public Services services() {

@@ -2,6 +2,8 @@ package dev.contree.server;
 
 import dev.contree.api.ApiConfig;
 import dev.contree.layers.LayerStoreConfig;
+import dev.contree.operations.Admission;
+import dev.contree.operations.HostCapacity;
 
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -20,7 +22,8 @@ import java.util.stream.Collectors;
  * @param maxUploadBytes        largest file accepted by {@code POST /v1/files}
  * @param maxJsonBytes          largest JSON request body
  * @param instanceMaxTimeout    longest execution timeout a client may ask for, seconds
- * @param instanceConcurrency   executions run at once; the rest queue as PENDING
+ * @param instanceConcurrency   upper bound of executions and imports running at once (the host's memory and pids
+ *                              admit fewer when they must, see {@link Admission}); the rest queue as PENDING
  * @param importMaxTimeout      longest import timeout, seconds
  * @param sandbox               cgroup limits every sandbox gets
  * @param networkNamespace      a prepared network namespace that executions asking for {@code networking.enabled} join;
@@ -34,13 +37,23 @@ import java.util.stream.Collectors;
  *                              {@link Long#MAX_VALUE} = unlimited
  * @param accountConcurrency    most slots one account may hold; below {@code instanceConcurrency} so another
  *                              account's work starts while one account keeps every slot it may have busy
+ * @param maxQueued             most operations waiting (PENDING) at once; past it a spawn or import answers 429
+ * @param admissionReserveBytes memory admission keeps free for the server and kernel; -1 = {@link Admission.Settings#defaultReserve}
+ * @param sandboxCostBytes      what one sandbox is assumed to cost the host until measured; 0 = the runtime's measured default
  */
 public record ServerConfig(String host, int port, Path dataDir, String runtime, String runscPlatform,
                            long maxUploadBytes, long maxJsonBytes, int instanceMaxTimeout, int instanceConcurrency,
                            int importMaxTimeout, SandboxLimits sandbox, Path networkNamespace, long layerPoolBytes,
                            int maxMountDepth, Set<String> insecureRegistries, long maxImportBytes, long maxAccountBytes,
-                           int accountConcurrency) {
+                           int accountConcurrency, int maxQueued, long admissionReserveBytes, long sandboxCostBytes) {
     public static final long DEFAULT_MAX_IMPORT_BYTES = 16L << 30;
+    /**
+     * The default upper bound of executions at once: the density this server is built and benchmarked for on one
+     * node (a sleeping runc sandbox costs the server ~5 descriptors and the host ~6 MiB). Memory and pids admit fewer
+     * when the host cannot hold that many, and start-up lowers it when the descriptor limit cannot.
+     */
+    public static final int DEFAULT_CONCURRENCY = 1000;
+    public static final int DEFAULT_MAX_QUEUED = 10_000;
 
     /** Memory (bytes), process count and CPUs of one sandbox's cgroup. */
     public record SandboxLimits(long memoryBytes, long pids, double cpus) {
@@ -63,6 +76,24 @@ public record ServerConfig(String host, int port, Path dataDir, String runtime, 
         if (maxAccountBytes < (1L << 20)) throw new IllegalArgumentException("max account bytes must be at least 1 MiB");
         if (accountConcurrency <= 0) accountConcurrency = defaultAccountConcurrency(instanceConcurrency);
         if (accountConcurrency > instanceConcurrency) throw new IllegalArgumentException("account concurrency must not exceed concurrency");
+        if (maxQueued < 1) throw new IllegalArgumentException("max queued must be at least 1");
+        if (admissionReserveBytes < -1) throw new IllegalArgumentException("admission memory reserve must not be negative");
+        if (sandboxCostBytes != 0 && sandboxCostBytes < (1L << 20)) throw new IllegalArgumentException("sandbox memory estimate must be at least 1 MiB");
+    }
+
+    /** What memory and pids admission charges and keeps free, for this runtime on this host. */
+    public Admission.Settings admission() {
+        long reserve = admissionReserveBytes >= 0 ? admissionReserveBytes : Admission.Settings.defaultReserve(HostCapacity.memTotalBytes());
+        Admission.Settings d = Admission.Settings.defaults(runtime.equals("runsc"), reserve);
+        return sandboxCostBytes > 0 ? new Admission.Settings(reserve, sandboxCostBytes, d.sandboxTasks(), d.taskReserve()) : d;
+    }
+
+    /**
+     * Imports at once: 2 × CPUs (at least 2, at most the concurrency). They unpack on the server's own CPUs and disk,
+     * so the host's memory is not what bounds them.
+     */
+    public int importConcurrency() {
+        return Math.min(instanceConcurrency, Math.max(2, Runtime.getRuntime().availableProcessors() * 2));
     }
 
     /**
@@ -75,9 +106,9 @@ public record ServerConfig(String host, int port, Path dataDir, String runtime, 
 
     public static ServerConfig defaults(Path dataDir) {
         return new ServerConfig("127.0.0.1", 8080, dataDir, "runsc", "ptrace",
-                8L << 30, 256L << 20, 3600, Math.max(2, Runtime.getRuntime().availableProcessors() * 2), 3600,
+                8L << 30, 256L << 20, 3600, DEFAULT_CONCURRENCY, 3600,
                 SandboxLimits.DEFAULT, null, 256L << 30, LayerStoreConfig.DEFAULT_MAX_MOUNT_DEPTH, insecureRegistriesFromEnv(),
-                DEFAULT_MAX_IMPORT_BYTES, Long.MAX_VALUE, 0);
+                DEFAULT_MAX_IMPORT_BYTES, Long.MAX_VALUE, 0, DEFAULT_MAX_QUEUED, -1, 0);
     }
 
     /** What the HTTP layer needs of this configuration. */
@@ -118,6 +149,19 @@ public record ServerConfig(String host, int port, Path dataDir, String runtime, 
         return with(b -> { b.maxImportBytes = maxImportBytes; b.maxAccountBytes = maxAccountBytes; });
     }
 
+    /** Most operations waiting at once; past it spawns and imports answer 429. */
+    public ServerConfig withMaxQueued(int n) {
+        return with(b -> b.maxQueued = n);
+    }
+
+    /**
+     * Memory admission: what it keeps free ({@code -1}: 5% of RAM, at least 512 MiB) and what it assumes one sandbox
+     * costs until measured ({@code 0}: the runtime's default).
+     */
+    public ServerConfig withAdmission(long reserveBytes, long sandboxCostBytes) {
+        return with(b -> { b.admissionReserveBytes = reserveBytes; b.sandboxCostBytes = sandboxCostBytes; });
+    }
+
     public ServerConfig withSandboxLimits(SandboxLimits limits) {
         return with(b -> b.sandbox = limits);
     }
@@ -148,9 +192,9 @@ public record ServerConfig(String host, int port, Path dataDir, String runtime, 
     /** The record's fields, mutable, so each {@code with…} names only what it changes. */
     private static final class Fields {
         String host, runtime, runscPlatform;
-        int port, instanceMaxTimeout, instanceConcurrency, importMaxTimeout, maxMountDepth, accountConcurrency;
+        int port, instanceMaxTimeout, instanceConcurrency, importMaxTimeout, maxMountDepth, accountConcurrency, maxQueued;
         Path dataDir, networkNamespace;
-        long maxUploadBytes, maxJsonBytes, layerPoolBytes, maxImportBytes, maxAccountBytes;
+        long maxUploadBytes, maxJsonBytes, layerPoolBytes, maxImportBytes, maxAccountBytes, admissionReserveBytes, sandboxCostBytes;
         SandboxLimits sandbox;
         Set<String> insecureRegistries;
 
@@ -160,13 +204,14 @@ public record ServerConfig(String host, int port, Path dataDir, String runtime, 
             instanceConcurrency = c.instanceConcurrency; importMaxTimeout = c.importMaxTimeout; sandbox = c.sandbox;
             networkNamespace = c.networkNamespace; layerPoolBytes = c.layerPoolBytes; maxMountDepth = c.maxMountDepth;
             insecureRegistries = c.insecureRegistries; maxImportBytes = c.maxImportBytes; maxAccountBytes = c.maxAccountBytes;
-            accountConcurrency = c.accountConcurrency;
+            accountConcurrency = c.accountConcurrency; maxQueued = c.maxQueued; admissionReserveBytes = c.admissionReserveBytes;
+            sandboxCostBytes = c.sandboxCostBytes;
         }
 
         ServerConfig build() {
             return new ServerConfig(host, port, dataDir, runtime, runscPlatform, maxUploadBytes, maxJsonBytes, instanceMaxTimeout,
                     instanceConcurrency, importMaxTimeout, sandbox, networkNamespace, layerPoolBytes, maxMountDepth, insecureRegistries,
-                    maxImportBytes, maxAccountBytes, accountConcurrency);
+                    maxImportBytes, maxAccountBytes, accountConcurrency, maxQueued, admissionReserveBytes, sandboxCostBytes);
         }
     }
 
