@@ -3,11 +3,15 @@
 # processes / RSS / PSS / fds per sandbox from /proc, MemAvailable, API p50/p99 for whoami / get operation /
 # spawn from a separate client JVM, all SUCCESS?), then a burst of B kept `echo $i > /f` executions from one
 # parent against the raw runtime doing the same B runs at the same parallelism. See docs/benchmarks.md.
-# Usage: bench/density.sh      (root; runc, runsc, busybox-static, jq, btrfs-progs)
+# Usage: bench/density.sh [runsc-flags]     (root; runc, runsc, busybox-static, jq, btrfs-progs)
+#   runsc-flags: instead, what one idle sleeping sandbox costs under runc and under runsc with each flag
+#   variant (FLAGS_K=8 raw sandboxes per variant; FLAGS_ONLY=substring picks variants).
 # Env: DENSITY_RUNTIMES=runc,runsc  DENSITY_N=100,300,1000  DENSITY_RUNSC_MAX=300 (runsc skips larger N)
 #      DENSITY_BURST=1000 (0 = skip)  DENSITY_BURST_PARALLEL=4  DENSITY_HOLD_S (sleep window; default from N)
 #      DENSITY_SANDBOX_MEMORY=64m  DENSITY_PROBE_MS=250  DENSITY_MAX_S=3600 (hard bound on the whole run)
 set -euo pipefail
+main=dev.contree.bench.DensityBench
+case "${1:-}" in "") ;; runsc-flags) main=dev.contree.bench.RunscFlagsBench ;; *) echo "usage: $0 [runsc-flags]" >&2; exit 2 ;; esac
 cd "$(dirname "$0")/.."
 export JAVA_HOME=${JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}
 export MAVEN_OPTS=${MAVEN_OPTS:---sun-misc-unsafe-memory-access=allow}
@@ -27,7 +31,7 @@ cleanup() {
     set +e
     [ -n "$java_pid" ] && kill "$java_pid" 2>/dev/null && sleep 5
     # Whatever the servers left: containers in the runtimes' state dirs under the work dir, then mounts, then files.
-    for root in $(find "$DENSITY_WORK" -maxdepth 5 -type d \( -name 'raw-state-*' -o -path '*/data/runtime*' \) 2>/dev/null); do
+    for root in $(find "$DENSITY_WORK" -maxdepth 5 -type d \( -name 'raw-state-*' -o -name 'flags-state-*' -o -path '*/data/runtime*' \) 2>/dev/null); do
         for rt in runc runsc; do
             command -v "$rt" >/dev/null || continue
             for cid in $("$rt" --root "$root" list -q 2>/dev/null); do "$rt" --root "$root" delete --force "$cid" >/dev/null 2>&1; done
@@ -41,7 +45,7 @@ trap cleanup EXIT INT TERM
 
 echo "uptime before: $(uptime)"
 timeout --signal=TERM "${DENSITY_MAX_S:-3600}" "$JAVA_HOME/bin/java" --enable-native-access=ALL-UNNAMED \
-    -cp "target/classes:target/test-classes:$(cat target/bench-cp.txt)" dev.contree.bench.DensityBench &
+    -cp "target/classes:target/test-classes:$(cat target/bench-cp.txt)" "$main" &
 java_pid=$!
 rc=0
 wait "$java_pid" || rc=$?

@@ -17,9 +17,9 @@ import java.util.stream.Stream;
  * plus the root's own RSS and fds and the host's MemAvailable. Two snapshots subtracted and divided by the
  * number of sandboxes started between them give the per-sandbox cost.
  */
-record HostCost(int processes, long rssKiB, long pssKiB, long fds, Map<String, long[]> byName, long rootRssKiB, long rootFds, long memAvailableKiB) {
+record HostCost(int processes, long threads, long rssKiB, long pssKiB, long fds, Map<String, long[]> byName, long rootRssKiB, long rootFds, long memAvailableKiB) {
 
-    /** byName values: {processes, rssKiB, pssKiB, fds}. */
+    /** byName values: {processes, rssKiB, pssKiB, fds, threads}. */
     static HostCost of(long root) throws IOException {
         Map<Long, List<Long>> children = new HashMap<>();
         try (Stream<Path> s = Files.list(Path.of("/proc"))) {
@@ -36,27 +36,34 @@ record HostCost(int processes, long rssKiB, long pssKiB, long fds, Map<String, l
             }
         }
         int procs = 0;
-        long rss = 0, pss = 0, fds = 0;
+        long rss = 0, pss = 0, fds = 0, threads = 0;
         Map<String, long[]> byName = new TreeMap<>();
         ArrayDeque<Long> todo = new ArrayDeque<>(children.getOrDefault(root, List.of()));
+        Map<Long, String> names = new HashMap<>();
         while (!todo.isEmpty()) {
             long pid = todo.poll();
-            todo.addAll(children.getOrDefault(pid, List.of()));
+            for (long c : children.getOrDefault(pid, List.of())) {
+                todo.add(c);
+                names.put(c, name(c, names.get(pid)));
+            }
+            names.putIfAbsent(pid, name(pid, null));
             long[] m = memory(pid);
-            long fd = fds(pid);
+            long fd = fds(pid), th = threads(pid);
             if (m == null) continue;
             procs++;
+            threads += th;
             rss += m[0];
             pss += m[1];
             fds += fd;
-            long[] g = byName.computeIfAbsent(comm(pid), k -> new long[4]);
+            long[] g = byName.computeIfAbsent(names.get(pid), k -> new long[5]);
             g[0]++;
             g[1] += m[0];
             g[2] += m[1];
             g[3] += fd;
+            g[4] += th;
         }
         long[] rootMem = memory(root);
-        return new HostCost(procs, rss, pss, fds, byName, rootMem == null ? 0 : rootMem[0], fds(root), memAvailable());
+        return new HostCost(procs, threads, rss, pss, fds, byName, rootMem == null ? 0 : rootMem[0], fds(root), memAvailable());
     }
 
     /** {Rss, Pss} in KiB, or null when the process is gone or has no memory map (a zombie). */
@@ -81,6 +88,31 @@ record HostCost(int processes, long rssKiB, long pssKiB, long fds, Map<String, l
         }
     }
 
+    static long threads(long pid) {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/" + pid + "/status"))) if (line.startsWith("Threads:")) return kib(line);
+        } catch (IOException | RuntimeException e) {
+            // gone
+        }
+        return 0;
+    }
+
+    /**
+     * The command name; runsc re-executes itself (comm "exe") as runsc-sandbox (the sentry) and runsc-gofer,
+     * named by argv[0]; under ptrace the sentry's forked stub processes carry its argv, hence "… fork".
+     */
+    static String name(long pid, String parent) {
+        String comm = comm(pid);
+        if (!comm.equals("exe")) return comm;
+        try {
+            String argv0 = Files.readString(Path.of("/proc/" + pid + "/cmdline")).split("\0", 2)[0];
+            String n = argv0.substring(argv0.lastIndexOf('/') + 1);
+            return parent != null && parent.startsWith(n) ? n + " fork" : n;
+        } catch (IOException | RuntimeException e) {
+            return comm;
+        }
+    }
+
     static String comm(long pid) {
         try {
             return Files.readString(Path.of("/proc/" + pid + "/comm")).trim();
@@ -101,16 +133,17 @@ record HostCost(int processes, long rssKiB, long pssKiB, long fds, Map<String, l
     /** (after - before) / n, as one line; the per-name breakdown follows. */
     static String perSandbox(HostCost before, HostCost after, int n) {
         StringBuilder b = new StringBuilder(String.format(java.util.Locale.ROOT,
-                "per sandbox: %.2f processes, RSS %.2f MiB, PSS %.2f MiB, %.1f fds in them; server JVM +%.2f MiB RSS, +%.1f fds;"
-                        + " MemAvailable -%.2f MiB",
-                (after.processes - before.processes) / (double) n, (after.rssKiB - before.rssKiB) / 1024.0 / n,
+                "per sandbox: %.2f processes (%.1f threads), RSS %.2f MiB, PSS %.2f MiB, %.1f fds in them; server JVM %+.2f MiB RSS,"
+                        + " %+.1f fds; MemAvailable %+.2f MiB (host-wide: other work moves it)",
+                (after.processes - before.processes) / (double) n, (after.threads - before.threads) / (double) n, (after.rssKiB - before.rssKiB) / 1024.0 / n,
                 (after.pssKiB - before.pssKiB) / 1024.0 / n, (after.fds - before.fds) / (double) n,
                 (after.rootRssKiB - before.rootRssKiB) / 1024.0 / n, (after.rootFds - before.rootFds) / (double) n,
-                (before.memAvailableKiB - after.memAvailableKiB) / 1024.0 / n));
+                (after.memAvailableKiB - before.memAvailableKiB) / 1024.0 / n));
         for (var e : after.byName.entrySet()) {
-            long[] a = e.getValue(), z = before.byName.getOrDefault(e.getKey(), new long[4]);
-            b.append(String.format(java.util.Locale.ROOT, "%n    %-16s %6.2f procs  RSS %7.2f MiB  PSS %7.2f MiB  %6.1f fds", e.getKey(),
-                    (a[0] - z[0]) / (double) n, (a[1] - z[1]) / 1024.0 / n, (a[2] - z[2]) / 1024.0 / n, (a[3] - z[3]) / (double) n));
+            long[] a = e.getValue(), z = before.byName.getOrDefault(e.getKey(), new long[5]);
+            b.append(String.format(java.util.Locale.ROOT, "%n    %-16s %6.2f procs %6.1f threads  RSS %7.2f MiB  PSS %7.2f MiB  %6.1f fds", e.getKey(),
+                    (a[0] - z[0]) / (double) n, (a[4] - z[4]) / (double) n, (a[1] - z[1]) / 1024.0 / n, (a[2] - z[2]) / 1024.0 / n,
+                    (a[3] - z[3]) / (double) n));
         }
         return b.toString();
     }
