@@ -99,7 +99,7 @@ record HostCost(int processes, long threads, long rssKiB, long pssKiB, long fds,
 
     /**
      * The command name; runsc re-executes itself (comm "exe") as runsc-sandbox (the sentry) and runsc-gofer,
-     * named by argv[0]; under ptrace the sentry's forked stub processes carry its argv, hence "… fork".
+     * named by argv[0]; under ptrace the sentry's stub processes (one per address space) have none.
      */
     static String name(long pid, String parent) {
         String comm = comm(pid);
@@ -107,6 +107,7 @@ record HostCost(int processes, long threads, long rssKiB, long pssKiB, long fds,
         try {
             String argv0 = Files.readString(Path.of("/proc/" + pid + "/cmdline")).split("\0", 2)[0];
             String n = argv0.substring(argv0.lastIndexOf('/') + 1);
+            if (n.isEmpty()) return "ptrace stub"; // the sentry's forked stubs clear their argv
             return parent != null && parent.startsWith(n) ? n + " fork" : n;
         } catch (IOException | RuntimeException e) {
             return comm;
