@@ -37,7 +37,8 @@ import java.util.concurrent.atomic.AtomicInteger;
  *   <li>Sleepers: N sandboxes that all sleep until one shared deadline, submitted at once. Reported: time from
  *       the first submit until all N are EXECUTING, what each costs the host (processes, RSS/PSS, fds from /proc,
  *       MemAvailable), API p50/p99 while they ramp up and while they all sleep, and whether all end SUCCESS.</li>
- *   <li>Burst: B executions of {@code echo $i > /f} (kept: one child image each) from one parent, all POSTed at
+ *   <li>Burst (after {@code DENSITY_BURST_WARMUP}=100 untimed disposable runs that warm the server's JIT): B executions
+ *       of {@code echo $i > /f} (kept: one child image each) from one parent, all POSTed at
  *       once to a server with concurrency P, against the raw runtime doing the same B runs with P workers
  *       ({@code runc run} / {@code runsc run} of a bundle over the extracted rootfs, as ExecBench's raw side).</li>
  * </ol>
@@ -117,12 +118,17 @@ public final class DensityBench {
         }
 
         JsonNode await(String op, Duration max) throws Exception {
+            return await(op, max, 20);
+        }
+
+        /** Polls every {@code pollMs}: a burst polls slowly, so the client does not compete with it for the CPU. */
+        JsonNode await(String op, Duration max, long pollMs) throws Exception {
             long end = System.nanoTime() + max.toNanos();
             while (true) {
                 JsonNode o = call("GET", "/v1/operations/" + op, null);
                 if (terminal(o)) return o;
                 if (System.nanoTime() > end) throw new IllegalStateException("operation " + op + " not done in " + max + ": " + o);
-                Thread.sleep(20);
+                Thread.sleep(pollMs);
             }
         }
 
@@ -348,6 +354,15 @@ public final class DensityBench {
         }
         double raw = (System.nanoTime() - r0) / 1e9;
         System.out.printf("raw %s run x %d, %d workers: %.1f s%n", s.rt, count, parallel, raw);
+        // Warm-up, untimed: a fresh server JVM runs its first executions interpreted (measured: the first 200 cost
+        // ~1.3x the steady state), and the ratio is meant to show the steady state.
+        int warmup = Integer.parseInt(env("DENSITY_BURST_WARMUP", "100"));
+        List<String> warm = new ArrayList<>();
+        for (int i = 0; i < warmup; i++) {
+            warm.add("{\"image\":\"" + s.image + "\",\"command\":\"true\",\"shell\":true,\"disposable\":true,\"timeout\":600}");
+        }
+        for (String op : s.submit(warm)) s.await(op, Duration.ofSeconds(1800), 200);
+        if (warmup > 0) System.out.printf("warm-up: %d disposable executions, untimed%n", warmup);
         // API: all POSTed at once; the server runs `parallel` at a time.
         List<String> bodies = new ArrayList<>();
         for (int i = 0; i < count; i++) {
@@ -358,7 +373,7 @@ public final class DensityBench {
         List<String> ops = s.submit(bodies);
         double posted = (System.nanoTime() - a0) / 1e9;
         List<JsonNode> done = new ArrayList<>();
-        for (String op : ops) done.add(s.await(op, Duration.ofSeconds(1800)));
+        for (String op : ops) done.add(s.await(op, Duration.ofSeconds(1800), 200));
         double api = (System.nanoTime() - a0) / 1e9;
         Instant last = wall0;
         Set<String> images = new HashSet<>();
