@@ -229,11 +229,7 @@ final class ExecutionJob implements Job {
 
     /** The image's env, then the request's (null unsets), with a default PATH and HOME. */
     Map<String, String> effectiveEnv(int uid) {
-        Map<String, String> env = new LinkedHashMap<>(image.config().env());
-        spec.env().forEach((k, v) -> {
-            if (v == null) env.remove(k);
-            else env.put(k, v);
-        });
+        Map<String, String> env = requestedOverImage();
         env.putIfAbsent("PATH", DEFAULT_PATH);
         env.putIfAbsent("HOME", uid == 0 ? "/root" : "/");
         env.putIfAbsent("HOSTNAME", spec.hostname());
@@ -254,12 +250,17 @@ final class ExecutionJob implements Job {
 
     private ImageConfig childConfig() {
         if (!spec.preserveEnv()) return image.config();
-        Map<String, String> kept = new LinkedHashMap<>(image.config().env());
+        return new ImageConfig(requestedOverImage(), image.config().workingDir(), image.config().user());
+    }
+
+    /** The image's env with the request's variables set over it (a null value unsets one), in the image's order. */
+    private Map<String, String> requestedOverImage() {
+        Map<String, String> env = new LinkedHashMap<>(image.config().env());
         spec.env().forEach((k, v) -> {
-            if (v == null) kept.remove(k);
-            else kept.put(k, v);
+            if (v == null) env.remove(k);
+            else env.put(k, v);
         });
-        return new ImageConfig(kept, image.config().workingDir(), image.config().user());
+        return env;
     }
 
     private EventPayload.Spawn spawnEvent(Plan plan) {
