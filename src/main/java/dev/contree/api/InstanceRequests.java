@@ -111,7 +111,9 @@ final class InstanceRequests {
             if (!ENV_NAME.matcher(e.getKey()).matches()) throw ApiException.badRequest("invalid env name '" + e.getKey() + "'");
             JsonNode v = e.getValue();
             if (v.isNull()) out.put(e.getKey(), null);
-            else if (v.isTextual() && v.textValue().indexOf('\0') < 0) out.put(e.getKey(), v.textValue());
+            else if (v.isTextual() && v.textValue().indexOf('\0') >= 0)
+                throw ApiException.badRequest("env value of '" + e.getKey() + "' must not contain a NUL character");
+            else if (v.isTextual()) out.put(e.getKey(), v.textValue());
             else if (v.isNumber() || v.isBoolean()) out.put(e.getKey(), v.asText());
             else throw ApiException.badRequest("env value of '" + e.getKey() + "' must be a string or null");
         }
