@@ -4,6 +4,8 @@ import dev.contree.auth.Token;
 import dev.contree.auth.Tokens;
 import dev.contree.server.ContreeServer;
 import dev.contree.server.DataDir;
+import dev.contree.network.EgressPolicy;
+import dev.contree.network.NetworkSettings;
 import dev.contree.server.ServerConfig;
 import dev.contree.store.sqlite.SqliteStore;
 import picocli.CommandLine;
@@ -17,6 +19,7 @@ import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
+import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.Callable;
 
@@ -46,8 +49,23 @@ public final class Main {
         String runtime;
         @Option(names = "--runsc-platform", defaultValue = "${env:CONTREE_RUNSC_PLATFORM:-ptrace}", description = "gVisor platform: ptrace, kvm, systrap")
         String platform;
-        @Option(names = "--network-namespace", defaultValue = "${env:CONTREE_NETWORK_NAMESPACE}",
-                description = "a prepared network namespace (e.g. /var/run/netns/sandboxes) that executions asking for networking join; without it networking is refused")
+        @Option(names = "--network", defaultValue = "${env:CONTREE_NETWORK:-off}",
+                description = "on: executions asking for networking get a network namespace and slirp4netns uplink of their own, under the "
+                        + "egress policy below (outbound only); off (default): such requests get 403 and every sandbox has only loopback")
+        String network;
+        @Option(names = "--network-allow", split = ",", defaultValue = "${env:CONTREE_NETWORK_ALLOW}", paramLabel = "CIDR|HOST",
+                description = "ranges, addresses or host names sandboxes may reach although denied by default (private ranges, "
+                        + "link-local/metadata, loopback); a host's own address only when named exactly (a.b.c.d)")
+        List<String> networkAllow;
+        @Option(names = "--network-deny", split = ",", defaultValue = "${env:CONTREE_NETWORK_DENY}", paramLabel = "CIDR",
+                description = "ranges or addresses sandboxes may not reach (0.0.0.0/0 with --network-allow makes an allow-list)")
+        List<String> networkDeny;
+        @Option(names = "--network-dns", split = ",", defaultValue = "${env:CONTREE_NETWORK_DNS}", paramLabel = "IP",
+                description = "resolvers sandboxes' DNS queries are forwarded to (default: the host's /etc/resolv.conf)")
+        List<String> networkDns;
+        @Option(names = "--network-namespace", defaultValue = "${env:CONTREE_NETWORK_NAMESPACE}", hidden = true,
+                description = "deprecated: one prepared network namespace every networked execution shares (no egress policy, "
+                        + "sandboxes reach each other); use --network on")
         Path networkNamespace;
         @Option(names = "--concurrency", defaultValue = "${env:CONTREE_CONCURRENCY}",
                 description = "upper bound of executions and imports that run at once; within it the host's free memory and pids decide, "
@@ -106,9 +124,20 @@ public final class Main {
                 return 1;
             }
             ServerConfig config;
+            NetworkSettings networking;
+            try {
+                networking = networking();
+            } catch (IllegalArgumentException e) {
+                throw new CommandLine.ParameterException(new CommandLine(this), e.getMessage());
+            }
+            if (networkNamespace != null) {
+                System.err.println("warning: --network-namespace is deprecated: every networked execution shares " + networkNamespace
+                        + " (they can reach each other, no egress policy applies, and runsc cannot use it). Use --network on: "
+                        + "a namespace and uplink per sandbox under --network-allow/--network-deny.");
+            }
             try {
                 ServerConfig base = ServerConfig.defaults(data.data);
-                config = base.withListen(host, port).withRuntime(runtime, platform).withNetwork(networkNamespace)
+                config = base.withListen(host, port).withRuntime(runtime, platform).withNetwork(networking)
                         .withExecutions(concurrency != null ? concurrency : base.instanceConcurrency(), maxTimeout)
                         .withSandboxLimits(new ServerConfig.SandboxLimits(parseSize(sandboxMemory), sandboxPids, sandboxCpus))
                         .withMaxMountDepth(maxMountDepth)
@@ -139,6 +168,25 @@ public final class Main {
             }, "shutdown"));
             stopped.await();
             return 0;
+        }
+
+        private NetworkSettings networking() {
+            String mode = network.strip().toLowerCase(java.util.Locale.ROOT);
+            if (!mode.equals("on") && !mode.equals("off")) throw new IllegalArgumentException("--network must be on or off");
+            if (mode.equals("off")) {
+                if (networkAllow != null || networkDeny != null || networkDns != null)
+                    throw new IllegalArgumentException("--network-allow, --network-deny and --network-dns need --network on");
+                return networkNamespace != null ? NetworkSettings.sharedNamespace(networkNamespace) : NetworkSettings.OFF;
+            }
+            if (networkNamespace != null)
+                throw new IllegalArgumentException("--network on and --network-namespace exclude each other (--network on gives each sandbox its own namespace)");
+            NetworkSettings on = NetworkSettings.on(orEmpty(networkAllow), orEmpty(networkDeny), orEmpty(networkDns));
+            EgressPolicy.of(on.allow(), on.deny(), on.dns(), EgressPolicy.Resolver.SYSTEM); // a bad entry fails here, named
+            return on;
+        }
+
+        private static List<String> orEmpty(List<String> l) {
+            return l == null ? List.of() : l.stream().map(String::strip).filter(s -> !s.isEmpty()).toList();
         }
 
         /** Bytes from "1073741824", "512m", "2g" (binary units k, m, g, t; case-insensitive). */

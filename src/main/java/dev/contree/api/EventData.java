@@ -1,5 +1,6 @@
 package dev.contree.api;
 
+import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.contree.operations.EventPayload;
 import dev.contree.sandbox.ResourceUsage;
@@ -14,8 +15,9 @@ final class EventData {
 
     record Init(String startedAt, String runtimePath, boolean verbose, int initPid) {}
 
+    /** {@code network} (how the process reaches the network: {@code slirp4netns}, {@code namespace}) only when it does. */
     record Spawn(int pid, String command, List<String> args, boolean shell, String cwd, int uid, int gid, int timeout,
-                 long truncateAt, Map<String, String> env) {}
+                 long truncateAt, Map<String, String> env, @JsonInclude(JsonInclude.Include.NON_NULL) String network) {}
 
     record Truncated(String stream, long bytesEmitted, long bytesDropped) {}
 
@@ -42,7 +44,7 @@ final class EventData {
         return switch (payload) {
             case EventPayload.Init i -> new Init(i.startedAt().toString(), i.runtimePath(), i.verbose(), i.initPid());
             case EventPayload.Spawn s -> new Spawn(s.pid(), s.command(), s.args(), s.shell(), s.cwd(), s.uid(), s.gid(),
-                    s.timeoutSeconds(), s.truncateAt(), s.env());
+                    s.timeoutSeconds(), s.truncateAt(), s.env(), "none".equals(s.network()) ? null : s.network());
             case EventPayload.Output out -> StreamRepr.encoded(out.bytes());
             case EventPayload.Truncated t -> new Truncated(t.stream().name, t.bytesEmitted(), t.bytesDropped());
             case EventPayload.SizeCap c -> new SizeCap(c.limitBytes(), c.layerBytes());

@@ -47,11 +47,16 @@ final class OperationMetadata {
 
     record State(int exitCode, int pid, int signal, boolean timedOut, boolean coreDump, boolean stopped, boolean continued) {}
 
-    /** Linux keeps no shared/unshared memory figures; nothing has a cost. */
+    /**
+     * Linux keeps no shared/unshared memory figures; nothing has a cost. The network byte counts (the sandbox's interface,
+     * frames included) only for a run that had a network; -1 when its stack could not count them (a shared namespace).
+     */
     record Resources(double elapsedTime, double monotonicTime, double userCpuTime, double systemCpuTime, long maxRss,
                      long pageFaults, long pageFaultsIo, long blockInput, long blockOutput, long voluntarySwitches,
                      long involuntarySwitches, long signals, long swaps, int sharedMemory, int unsharedMemory, double cost,
-                     long layerBytes, long cgroupMemoryPeak, double cgroupCpuTime) {}
+                     long layerBytes, long cgroupMemoryPeak, double cgroupCpuTime,
+                     @JsonInclude(JsonInclude.Include.NON_NULL) Long networkBytesSent,
+                     @JsonInclude(JsonInclude.Include.NON_NULL) Long networkBytesReceived) {}
 
     static ObjectNode of(Operation op) {
         return Json.tree(op.request() instanceof ExecutionRequest e && op.result() instanceof ExecutionResult r
@@ -95,7 +100,8 @@ final class OperationMetadata {
         Resources resources = new Resources(u.elapsedSeconds(), u.elapsedSeconds(), u.userCpuSeconds(), u.systemCpuSeconds(),
                 u.maxRssKiB(), u.minorFaults(), u.majorFaults(), u.blockInput(), u.blockOutput(), u.voluntarySwitches(),
                 u.involuntarySwitches(), u.signals(), u.swaps(), 0, 0, 0.0, result.layerBytes(), u.cgroupMemoryPeakBytes(),
-                u.cgroupCpuSeconds());
+                u.cgroupCpuSeconds(), r.network() == null ? null : r.network().bytesSent(),
+                r.network() == null ? null : r.network().bytesReceived());
         return new InstanceResult(state, StreamRepr.repr(r.stdout(), r.stdoutTruncated()),
                 StreamRepr.repr(r.stderr(), r.stderrTruncated()), resources);
     }

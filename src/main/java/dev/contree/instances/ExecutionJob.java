@@ -40,6 +40,9 @@ final class ExecutionJob implements Job {
     /** Mount points a runtime may have created in the rootfs; dropped at commit unless the command used them. */
     private static final List<String> SCRATCH = java.util.stream.Stream.concat(
             SandboxRuntime.SCRATCH_PATHS.stream(), java.util.stream.Stream.of(SandboxRuntime.INIT_PATH)).toList();
+    /** A networked run's also: the server's resolv.conf is bound at RESOLV_CONF. */
+    private static final List<String> SCRATCH_NETWORKED = java.util.stream.Stream.concat(SCRATCH.stream(),
+            java.util.stream.Stream.of(SandboxRuntime.RESOLV_CONF)).toList();
     private static final List<String> SECRET_HINTS = List.of("token", "secret", "password", "api_key", "credentials", "authorization");
 
     private final Execution engine;
@@ -178,7 +181,7 @@ final class ExecutionJob implements Job {
         }
         Optional<String> committed;
         try {
-            committed = layer.commit(SCRATCH);
+            committed = layer.commit(spec.networking() ? SCRATCH_NETWORKED : SCRATCH);
         } catch (TreeTooDeepException e) {
             return new JobOutcome.Failed("the result cannot be kept: " + e.getMessage() + "; nothing was kept");
         }
@@ -223,7 +226,7 @@ final class ExecutionJob implements Job {
     /** After injection, before the runtime: no path the runtime mounts on may go through a link the image made. */
     private void secureMountPoints(WritableLayer layer) throws IOException {
         List<String> dirs = new ArrayList<>(), files = new ArrayList<>();
-        for (SandboxRuntime.MountPoint mp : engine.runtime().rootfsMountPoints()) (mp.directory() ? dirs : files).add(mp.path());
+        for (SandboxRuntime.MountPoint mp : engine.runtime().rootfsMountPoints(spec.networking())) (mp.directory() ? dirs : files).add(mp.path());
         engine.store().secureMountPoints(layer, dirs, files);
     }
 
@@ -268,7 +271,8 @@ final class ExecutionJob implements Job {
         Map<String, String> env = new LinkedHashMap<>();
         plan.env().forEach((k, v) -> env.put(k, secret(k) ? "<redacted>" : v));
         return new EventPayload.Spawn(1, argv.getFirst(), List.copyOf(argv.subList(1, argv.size())), spec.shell(), plan.cwd(),
-                plan.user().uid(), plan.user().gid(), spec.timeoutSeconds(), spec.truncateOutputAt(), env);
+                plan.user().uid(), plan.user().gid(), spec.timeoutSeconds(), spec.truncateOutputAt(), env,
+                spec.networking() ? engine.runtime().networkMode() : "none");
     }
 
     private static boolean secret(String name) {

@@ -84,7 +84,7 @@ public final class InstanceService {
     /** Records and queues an execution of {@code spec} on {@code image}. */
     public Operation spawn(String accountId, InstanceSpec spec, Image image) throws RequestRejected {
         if (spec.networking() && !networkAllowed) {
-            throw new RequestRejected(RequestRejected.Reason.FORBIDDEN, "networking is disabled on this server (an operator enables it with serve --network-namespace)");
+            throw new RequestRejected(RequestRejected.Reason.FORBIDDEN, "networking is disabled on this server (an operator enables it with serve --network on)");
         }
         // A run that keeps its result adds storage; a disposable one only borrows its capped scratch layer.
         if (!spec.disposable() && engine.storage().remaining(accountId) <= 0) {

@@ -51,8 +51,19 @@ public sealed interface EventPayload {
      *
      * @param env the environment it got, secret-looking values already redacted
      */
+    /** {@code network}: how the process reaches the network ({@code none}, {@code slirp4netns}, {@code namespace}). */
     record Spawn(int pid, String command, List<String> args, boolean shell, String cwd, int uid, int gid, int timeoutSeconds,
-                 long truncateAt, Map<String, String> env) implements EventPayload {}
+                 long truncateAt, Map<String, String> env, String network) implements EventPayload {
+        public Spawn {
+            if (network == null) network = "none"; // events older servers stored
+        }
+
+        /** A process without network. */
+        public Spawn(int pid, String command, List<String> args, boolean shell, String cwd, int uid, int gid, int timeoutSeconds,
+                     long truncateAt, Map<String, String> env) {
+            this(pid, command, args, shell, cwd, uid, gid, timeoutSeconds, truncateAt, env, "none");
+        }
+    }
 
     /** A chunk of a process's output, as it arrived. */
     record Output(Stream stream, byte[] bytes) implements EventPayload {}

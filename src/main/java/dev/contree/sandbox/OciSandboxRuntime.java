@@ -6,6 +6,8 @@ import java.io.EOFException;
 import dev.contree.cancel.CancelToken;
 import dev.contree.linux.Dir;
 import dev.contree.linux.SpawnedProcess;
+import dev.contree.network.RunscNetworking;
+import dev.contree.network.SandboxNetwork;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -58,7 +60,7 @@ final class OciSandboxRuntime implements SandboxRuntime {
     private final Path bundles;
     private final Path initBinary;
     /** Where the runtime mounts or creates, relative to any rootfs (the spec's mounts do not depend on which). */
-    private final List<MountPoint> mountPoints;
+    private final List<MountPoint> mountPoints, networkedMountPoints;
     private final boolean memsw;
 
     OciSandboxRuntime(RuntimeConfig cfg) throws IOException {
@@ -74,6 +76,8 @@ final class OciSandboxRuntime implements SandboxRuntime {
         Path placeholder = Path.of("/rootfs");
         this.mountPoints = List.copyOf(OciSpecs.rootfsMountPoints(OciSpecs.mounts(cfg.kind(), placeholder, initBinary),
                 placeholder, initBinary));
+        this.networkedMountPoints = List.copyOf(OciSpecs.rootfsMountPoints(OciSpecs.mounts(cfg.kind(), placeholder, initBinary,
+                Path.of("/resolv.conf")), placeholder, initBinary));
     }
 
     @Override public String name() { return cfg.kind() == RuntimeConfig.Kind.RUNSC ? "runsc" : "runc"; }
@@ -83,6 +87,16 @@ final class OciSandboxRuntime implements SandboxRuntime {
     @Override
     public List<MountPoint> rootfsMountPoints() {
         return mountPoints;
+    }
+
+    @Override
+    public List<MountPoint> rootfsMountPoints(boolean network) {
+        return network && cfg.network() != null ? networkedMountPoints : mountPoints;
+    }
+
+    @Override
+    public String networkMode() {
+        return cfg.network() == null ? "none" : cfg.network().mode();
     }
 
     /** Copies contree-init from the classpath to stateDir/contree-init-&lt;sha&gt; (root-owned, 0555). */
@@ -123,16 +137,17 @@ final class OciSandboxRuntime implements SandboxRuntime {
         return a;
     }
 
-    private List<String> runArgs(Path bundle, String cid, boolean network) {
+    private List<String> runArgs(Path bundle, String cid, SandboxNetwork network) {
         List<String> a = globalArgs();
         if (cfg.kind() == RuntimeConfig.Kind.RUNSC) {
-            a.add(1, network ? "--network=sandbox" : "--network=none");
+            a.add(1, network != null ? "--network=sandbox" : "--network=none");
         }
         a.add("run");
         a.add("--bundle");
         a.add(bundle.toString());
         a.add(cid);
-        return a;
+        // runsc takes the namespace's interfaces into gVisor's netstack; the wrap gets its own namespace past gVisor #10704
+        return cfg.kind() == RuntimeConfig.Kind.RUNSC && network != null && network.dedicated() ? RunscNetworking.wrap(a) : a;
     }
 
     /** Runs a short runtime subcommand; returns exit code, -1 on timeout. Output discarded (logged at debug). */
@@ -187,8 +202,8 @@ final class OciSandboxRuntime implements SandboxRuntime {
         if (cancel.isCancelled()) return cancelledBeforeStart(spec, outputCap);
         if (!Files.isDirectory(spec.rootfs(), LinkOption.NOFOLLOW_LINKS))
             throw new IOException("the sandbox rootfs is not a directory"); // no host path: messages reach clients
-        if (spec.network() && cfg.networkNamespace() == null)
-            return infra("network requested but no network namespace is configured for sandboxes");
+        if (spec.network() && cfg.network() == null)
+            return infra("network requested but networking is off on this server");
 
         String cid = CONTAINER_PREFIX + spec.id();
         Path bundle = bundles.resolve(cid);
@@ -199,7 +214,15 @@ final class OciSandboxRuntime implements SandboxRuntime {
         }
         Process proc = null;
         Killer killer = null;
+        SandboxNetwork network = null;
         try {
+            if (spec.network()) {
+                try {
+                    network = cfg.network().attach(cid);
+                } catch (IOException e) {
+                    return infra("the sandbox's network could not be set up: " + e.getMessage());
+                }
+            }
             if (cfg.kind() == RuntimeConfig.Kind.RUNSC) ensureTmp(spec.rootfs());
             // The runtime resolves these on the host: refuse a rootfs where one goes through a symlink.
             RootfsCheck.verify(spec.rootfs(), mountPoints);
@@ -207,13 +230,13 @@ final class OciSandboxRuntime implements SandboxRuntime {
                     pick(spec.memoryBytes(), cfg.defaultMemoryBytes()),
                     pick(spec.pidsLimit(), cfg.defaultPidsLimit()),
                     spec.cpus() != 0 ? spec.cpus() : cfg.defaultCpus());
-            RuntimeSpec config = OciSpecs.build(cfg.kind(), spec, initArgs(spec), initBinary,
-                    "/" + cfg.cgroupParent() + "/" + cid, limits, spec.network() ? cfg.networkNamespace() : null, memsw);
+            RuntimeSpec config = OciSpecs.buildWithNetwork(cfg.kind(), spec, initArgs(spec), initBinary,
+                    "/" + cfg.cgroupParent() + "/" + cid, limits, network, memsw);
             Files.writeString(bundle.resolve("config.json"), OciSpecs.toJson(config), StandardCharsets.US_ASCII);
 
             long timeoutMs = spec.timeout() == null ? 0 : spec.timeout().toMillis();
             long t0 = System.nanoTime();
-            proc = SpawnedProcess.start(runArgs(bundle, cid, spec.network()), bundle, SpawnedProcess.Stderr.PIPE);
+            proc = SpawnedProcess.start(runArgs(bundle, cid, network), bundle, SpawnedProcess.Stderr.PIPE);
             killer = new Killer(cid, proc);
             Killer k = killer;
             cancel.onCancel(() -> k.kill("cancel"));
@@ -247,7 +270,8 @@ final class OciSandboxRuntime implements SandboxRuntime {
             errThread.join(2_000);
             stdinThread.interrupt();
             double elapsedHost = (System.nanoTime() - t0) / 1e9;
-            return buildResult(spec, demux, rtErr, proc, killer, cancel, elapsedHost);
+            SandboxResult result = buildResult(spec, demux, rtErr, proc, killer, cancel, elapsedHost);
+            return network == null ? result : result.withNetwork(network.usage());
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             if (killer != null) killer.kill("interrupted");
@@ -261,6 +285,7 @@ final class OciSandboxRuntime implements SandboxRuntime {
             if (proc != null) closeStreams(proc); // wakes a reader still parked on a pipe something else holds open
             cleanupContainer(cid);
             deleteTree(bundle);
+            if (network != null) network.close(); // after the sandbox: nothing of it may still use the namespace
         }
     }
 
@@ -359,7 +384,7 @@ final class OciSandboxRuntime implements SandboxRuntime {
                     + (err.isEmpty() ? "" : ": " + tail(err, 2000));
             if (err.contains("cannot run with network enabled in root network namespace"))
                 infraError += " (runsc releases from before gVisor's fix for issue #10704, July 2024, take every network namespace"
-                        + " for the root one on kernels that have /proc/sys/net/core/rmem_default in each: networking needs a newer runsc, or runc)";
+                        + " for the root one on kernels that have /proc/sys/net/core/rmem_default in each: networking needs a newer runsc, or runc; serve --network on gives runsc sandboxes namespaces of their own, which works)";
         }
         if (cancelled) { exit = -1; signal = 9; }
         return new SandboxResult(exit, signal, timedOut, core, pid, usage, d.out.bytes(), d.out.truncated(),

@@ -1,5 +1,8 @@
 package dev.contree.sandbox;
 
+import dev.contree.network.SandboxNetwork;
+import dev.contree.network.UidBlock;
+
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -48,8 +51,23 @@ final class OciSpecs {
 
     record Limits(long memoryBytes, long pidsLimit, double cpus) {}
 
+    /** @param network the sandbox's network when it asked for one, else null (a new namespace with only lo) */
+    static RuntimeSpec buildWithNetwork(RuntimeConfig.Kind kind, SandboxSpec spec, List<String> initArgs, Path initBinary,
+                                        String cgroupsPath, Limits limits, SandboxNetwork network, boolean memswAvailable) {
+        return build(kind, spec, initArgs, initBinary, cgroupsPath, limits, network == null ? null : network.namespace(),
+                network == null ? null : network.resolvConf(), network != null && network.dedicated(), memswAvailable);
+    }
+
+    /** A sandbox joining the namespace {@code networkNs} (null: a new one with only lo), with the image's resolv.conf. */
     static RuntimeSpec build(RuntimeConfig.Kind kind, SandboxSpec spec, List<String> initArgs, Path initBinary,
                              String cgroupsPath, Limits limits, Path networkNs, boolean memswAvailable) {
+        return build(kind, spec, initArgs, initBinary, cgroupsPath, limits, networkNs, null, false, memswAvailable);
+    }
+
+    /** {@code uplinkUids}: the namespace belongs to an uplink's user namespace ({@link #withoutUplinkUids}). */
+    private static RuntimeSpec build(RuntimeConfig.Kind kind, SandboxSpec spec, List<String> initArgs, Path initBinary,
+                                     String cgroupsPath, Limits limits, Path networkNs, Path resolvConf, boolean uplinkUids,
+                                     boolean memswAvailable) {
         boolean runc = kind == RuntimeConfig.Kind.RUNC;
         List<String> env = new ArrayList<>();
         spec.env().forEach((k, v) -> env.add(k + "=" + v));
@@ -77,14 +95,25 @@ final class OciSpecs {
                 ? new RuntimeSpec.Pids(runc ? limits.pidsLimit() : limits.pidsLimit() * RUNSC_PIDS_FACTOR + RUNSC_PIDS_OVERHEAD) : null;
         var resources = new RuntimeSpec.Resources(List.of(new RuntimeSpec.DeviceRule(false, "rwm")), memory, cpu, pids);
         // runsc applies the seccomp profile inside the sentry (--oci-seccomp)
-        var linux = new RuntimeSpec.Linux(ns, resources, cgroupsPath, MASKED, READONLY, seccomp());
+        RuntimeSpec.Seccomp seccomp = seccomp();
+        if (uplinkUids) seccomp = withoutUplinkUids(seccomp);
+        var linux = new RuntimeSpec.Linux(ns, resources, cgroupsPath, MASKED, READONLY, seccomp);
 
         return new RuntimeSpec("1.0.2", process, new RuntimeSpec.Root(spec.rootfs().toAbsolutePath().toString(), false),
-                spec.hostname(), mounts(kind, spec.rootfs(), initBinary), linux);
+                spec.hostname(), mounts(kind, spec.rootfs(), initBinary, resolvConf), linux);
     }
 
-    /** The mounts of a sandbox over {@code rootfs}, in the order the runtime makes them. */
+    /** The mounts of a sandbox without network over {@code rootfs}, in the order the runtime makes them. */
     static List<RuntimeSpec.Mount> mounts(RuntimeConfig.Kind kind, Path rootfs, Path initBinary) {
+        return mounts(kind, rootfs, initBinary, null);
+    }
+
+    /**
+     * The mounts over {@code rootfs}, in the order the runtime makes them; {@code resolvConf} (a networked sandbox's,
+     * else null) is bound read-only over {@code /etc/resolv.conf}, so the image's layers never change for it and the
+     * commit drops the mount point the runtime may have created ({@link SandboxRuntime#RESOLV_CONF}).
+     */
+    static List<RuntimeSpec.Mount> mounts(RuntimeConfig.Kind kind, Path rootfs, Path initBinary, Path resolvConf) {
         boolean runc = kind == RuntimeConfig.Kind.RUNC;
         List<RuntimeSpec.Mount> mounts = new ArrayList<>();
         mounts.add(mount("/proc", "proc", "proc", List.of("nosuid", "noexec", "nodev")));
@@ -103,14 +132,16 @@ final class OciSpecs {
         }
         mounts.add(mount(SandboxRuntime.INIT_PATH, "bind", initBinary.toString(),
                 List.of("bind", "ro", "nosuid", "nodev")));
+        if (resolvConf != null)
+            mounts.add(mount(SandboxRuntime.RESOLV_CONF, "bind", resolvConf.toString(), List.of("bind", "ro", "nosuid", "nodev", "noexec")));
         return mounts;
     }
 
     /**
      * The paths inside the rootfs that the runtime resolves on the host for {@code mounts}: every mount
      * destination not below a fresh file system mounted earlier (/dev/pts lives in the /dev tmpfs), and every
-     * bind source inside the rootfs (runsc's /tmp). A file bind (contree-init) needs a file there, the rest
-     * a directory. None may hold a symlink when the runtime starts ({@link RootfsCheck}).
+     * bind source inside the rootfs (runsc's /tmp). A file bind (contree-init, resolv.conf) needs a file there, the
+     * rest a directory. None may hold a symlink when the runtime starts ({@link RootfsCheck}).
      */
     static List<SandboxRuntime.MountPoint> rootfsMountPoints(List<RuntimeSpec.Mount> mounts, Path rootfs, Path initBinary) {
         List<SandboxRuntime.MountPoint> out = new ArrayList<>();
@@ -123,7 +154,8 @@ final class OciSpecs {
             if (!bind) freshFs.add(dest);
             if (nested) continue;
             Path source = Path.of(m.source()).normalize();
-            out.add(new SandboxRuntime.MountPoint(dest, !(bind && source.equals(initBinary))));
+            boolean fileBind = bind && (source.equals(initBinary) || dest.equals(SandboxRuntime.RESOLV_CONF));
+            out.add(new SandboxRuntime.MountPoint(dest, !fileBind));
             if (bind && source.isAbsolute() && source.startsWith(root) && !source.equals(root))
                 out.add(new SandboxRuntime.MountPoint("/" + root.relativize(source), true));
         }
@@ -160,6 +192,26 @@ final class OciSpecs {
         for (String call : List.of("kill", "tkill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo", "pidfd_open"))
             rules.add(errno(call, 1, cmp(0, "SCMP_CMP_EQ", 1)));
         return new RuntimeSpec.Seccomp("SCMP_ACT_ALLOW", List.of("SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"), rules);
+    }
+
+    /** setuid-family calls and the arguments that name a uid. */
+    private static final List<List<Object>> UID_ARGS = List.of(List.of("setuid", 0), List.of("setuid32", 0),
+            List.of("setreuid", 0), List.of("setreuid", 1), List.of("setreuid32", 0), List.of("setreuid32", 1),
+            List.of("setresuid", 0), List.of("setresuid", 1), List.of("setresuid", 2),
+            List.of("setresuid32", 0), List.of("setresuid32", 1), List.of("setresuid32", 2));
+
+    /**
+     * A networked sandbox's namespace belongs to a user namespace owned by an uplink uid, and the kernel gives a process
+     * whose effective uid owns a user namespace every capability in it: root in a runc sandbox (CAP_SETUID) could
+     * setuid to that uid and hold CAP_NET_ADMIN over its network namespace. So no uid in the uplinks' reserved range
+     * ({@link UidBlock}): setuid-family calls into it fail with EPERM (one masked compare per argument; -1, "leave
+     * unchanged", is outside the range).
+     */
+    static RuntimeSpec.Seccomp withoutUplinkUids(RuntimeSpec.Seccomp base) {
+        List<RuntimeSpec.SyscallRule> rules = new ArrayList<>(base.syscalls());
+        for (List<Object> c : UID_ARGS)
+            rules.add(errno((String) c.get(0), 1, new RuntimeSpec.SyscallArg((Integer) c.get(1), UidBlock.MASK, UidBlock.BASE, "SCMP_CMP_MASKED_EQ")));
+        return new RuntimeSpec.Seccomp(base.defaultAction(), base.architectures(), rules);
     }
 
     private static RuntimeSpec.SyscallArg cmp(int index, String op, long value) {

@@ -1,5 +1,7 @@
 package dev.contree.sandbox;
 
+import dev.contree.network.SandboxNetworks;
+
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Objects;
@@ -17,12 +19,13 @@ import java.util.Objects;
  * @param defaultOutputCap   per-stream output cap when the spec says 0
  * @param killGrace          extra time after the spec's timeout before the server kills a stuck sandbox
  * @param cgroupParent       cgroup (v1 path relative to each hierarchy root) under which sandboxes are placed
- * @param networkNamespace   for spec.network=true: a prepared network namespace (e.g. /var/run/netns/contree)
- *                           the sandbox joins; null = network requests fail with an infra error
+ * @param network            for spec.network=true: where a sandbox's network comes from (its own namespace and uplink,
+ *                           or the deprecated shared namespace); null = networking is off and such requests fail
+ *                           with an infra error, never host networking
  */
 public record RuntimeConfig(Kind kind, Path binary, String runscPlatform, Path stateDir, long defaultMemoryBytes,
                             long defaultPidsLimit, double defaultCpus, long defaultOutputCap, Duration killGrace,
-                            String cgroupParent, Path networkNamespace) {
+                            String cgroupParent, SandboxNetworks network) {
 
     public enum Kind { RUNSC, RUNC }
 
@@ -44,17 +47,17 @@ public record RuntimeConfig(Kind kind, Path binary, String runscPlatform, Path s
 
     public RuntimeConfig withPlatform(String p) {
         return new RuntimeConfig(kind, binary, p, stateDir, defaultMemoryBytes, defaultPidsLimit, defaultCpus,
-                defaultOutputCap, killGrace, cgroupParent, networkNamespace);
+                defaultOutputCap, killGrace, cgroupParent, network);
     }
 
     /** The cgroup limits a sandbox gets when its spec says 0. */
     public RuntimeConfig withLimits(long memoryBytes, long pidsLimit, double cpus) {
         return new RuntimeConfig(kind, binary, runscPlatform, stateDir, memoryBytes, pidsLimit, cpus,
-                defaultOutputCap, killGrace, cgroupParent, networkNamespace);
+                defaultOutputCap, killGrace, cgroupParent, network);
     }
 
-    public RuntimeConfig withNetworkNamespace(Path ns) {
+    public RuntimeConfig withNetwork(SandboxNetworks networks) {
         return new RuntimeConfig(kind, binary, runscPlatform, stateDir, defaultMemoryBytes, defaultPidsLimit,
-                defaultCpus, defaultOutputCap, killGrace, cgroupParent, ns);
+                defaultCpus, defaultOutputCap, killGrace, cgroupParent, networks);
     }
 }

@@ -1,5 +1,7 @@
 package dev.contree.sandbox;
 
+import dev.contree.network.NetworkUsage;
+
 /**
  * Outcome of one run.
  *
@@ -13,6 +15,7 @@ package dev.contree.sandbox;
  *                      exit code is then 127 (not found) / 126 (not executable) / 125 (setup), and
  *                      the message is also written to the command's stderr. Not an infra failure.
  * @param infraError    non-null: the sandbox itself failed (runtime error, init stuck, ...)
+ * @param network       bytes the sandbox's network moved; null when it had none
  */
 public record SandboxResult(
         int exitCode,
@@ -29,7 +32,21 @@ public record SandboxResult(
         long stderrTotalBytes,
         boolean cancelled,
         String execError,
-        String infraError) {
+        String infraError,
+        NetworkUsage network) {
+
+    /** A run without network. */
+    public SandboxResult(int exitCode, int signal, boolean timedOut, boolean coreDump, int pid, ResourceUsage usage, byte[] stdout,
+                         boolean stdoutTruncated, long stdoutTotalBytes, byte[] stderr, boolean stderrTruncated, long stderrTotalBytes,
+                         boolean cancelled, String execError, String infraError) {
+        this(exitCode, signal, timedOut, coreDump, pid, usage, stdout, stdoutTruncated, stdoutTotalBytes, stderr, stderrTruncated,
+                stderrTotalBytes, cancelled, execError, infraError, null);
+    }
+
+    public SandboxResult withNetwork(NetworkUsage n) {
+        return new SandboxResult(exitCode, signal, timedOut, coreDump, pid, usage, stdout, stdoutTruncated, stdoutTotalBytes, stderr,
+                stderrTruncated, stderrTotalBytes, cancelled, execError, infraError, n);
+    }
 
     public boolean ok() { return infraError == null; }
 
@@ -41,6 +58,6 @@ public record SandboxResult(
         return "SandboxResult[exit=" + exitCode + ", signal=" + signal + ", timedOut=" + timedOut + ", pid=" + pid
                 + ", cancelled=" + cancelled + ", execError=" + execError + ", infraError=" + infraError
                 + ", stdout=" + stdout.length + "/" + stdoutTotalBytes + ", stderr=" + stderr.length + "/"
-                + stderrTotalBytes + ", usage=" + usage + "]";
+                + stderrTotalBytes + ", usage=" + usage + (network == null ? "" : ", network=" + network) + "]";
     }
 }

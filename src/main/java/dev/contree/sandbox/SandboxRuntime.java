@@ -24,6 +24,12 @@ public interface SandboxRuntime {
      */
     List<String> SCRATCH_PATHS = List.of("/.contree", "/proc", "/sys", "/dev", "/tmp");
 
+    /**
+     * Where a networked sandbox gets the server's resolv.conf, bound read-only: the image keeps its own file. The
+     * commit of a networked run drops the mount point the runtime may have created there, as for the paths above.
+     */
+    String RESOLV_CONF = "/etc/resolv.conf";
+
     /** A path in the rootfs where the runtime mounts or creates something: a directory, or a file (a file bind). */
     record MountPoint(String path, boolean directory) {}
 
@@ -34,6 +40,16 @@ public interface SandboxRuntime {
      */
     default java.util.List<MountPoint> rootfsMountPoints() {
         return java.util.List.of();
+    }
+
+    /** {@link #rootfsMountPoints()} of a run with ({@code network}) or without network ({@link #RESOLV_CONF}). */
+    default java.util.List<MountPoint> rootfsMountPoints(boolean network) {
+        return rootfsMountPoints();
+    }
+
+    /** The network mode of a networked run on this server ({@code slirp4netns}, {@code namespace}), "none" when off. */
+    default String networkMode() {
+        return "none";
     }
 
     /** "runsc" or "runc". */

@@ -16,6 +16,7 @@ import dev.contree.instances.InstanceService;
 import dev.contree.instances.StdinSpool;
 import dev.contree.layers.LayerStore;
 import dev.contree.layers.LayerStoreConfig;
+import dev.contree.network.SandboxNetworks;
 import dev.contree.operations.Admission;
 import dev.contree.operations.HostCapacity;
 import dev.contree.operations.OperationService;
@@ -71,7 +72,12 @@ public final class ContreeServer implements AutoCloseable {
             RuntimeConfig.Kind kind = config.runtime().equals("runc") ? RuntimeConfig.Kind.RUNC : RuntimeConfig.Kind.RUNSC;
             RuntimeConfig runtimeConfig = RuntimeConfig.defaults(kind, data.resolve("runtime")).withPlatform(config.runscPlatform())
                     .withLimits(config.sandbox().memoryBytes(), config.sandbox().pids(), config.sandbox().cpus());
-            if (config.networkNamespace() != null) runtimeConfig = runtimeConfig.withNetworkNamespace(config.networkNamespace());
+            // Before the runtime's own cleanup: leftovers of a crash go, and the egress policy is in place before any run.
+            SandboxNetworks networks = SandboxNetworks.open(config.network(), data.resolve("runtime"), data);
+            if (networks != null) {
+                opened.add(networks);
+                runtimeConfig = runtimeConfig.withNetwork(networks);
+            }
             SandboxRuntime runtime = SandboxRuntimes.create(runtimeConfig);
             int stale = runtime.cleanupStale();
             if (stale > 0) LOG.warn("removed {} sandbox(es) left by a previous run", stale);
@@ -93,7 +99,7 @@ public final class ContreeServer implements AutoCloseable {
             StdinSpool spool = new StdinSpool(data.resolve("spool"), 4 * config.maxJsonBytes());
             ImageFilesystem imageFiles = new ImageFilesystem(layers, leases);
             InstanceService instances = new InstanceService(images, files, operations, scheduler, layers, runtime, layerIndex, leases,
-                    config.networkNamespace() != null, storage, spool, imageFiles);
+                    networks != null, storage, spool, imageFiles);
             RegistryClient registry = new RegistryClient(RegistryConfig.defaults().withInsecureHosts(config.insecureRegistries()));
             opened.add(registry);
             ImportService imports = new ImportService(files, operations, scheduler, layers, layerIndex, leases, registry,

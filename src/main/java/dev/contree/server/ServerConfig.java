@@ -2,6 +2,7 @@ package dev.contree.server;
 
 import dev.contree.api.ApiConfig;
 import dev.contree.layers.LayerStoreConfig;
+import dev.contree.network.NetworkSettings;
 import dev.contree.operations.Admission;
 import dev.contree.operations.HostCapacity;
 
@@ -26,8 +27,8 @@ import java.util.stream.Collectors;
  *                              admit fewer when they must, see {@link Admission}); the rest queue as PENDING
  * @param importMaxTimeout      longest import timeout, seconds
  * @param sandbox               cgroup limits every sandbox gets
- * @param networkNamespace      a prepared network namespace that executions asking for {@code networking.enabled} join;
- *                              null refuses networking
+ * @param network               whether and how executions asking for {@code networking.enabled} get a network: off
+ *                              (the default: refused), built in with an egress policy, or the deprecated shared namespace
  * @param layerPoolBytes        size of the sparse btrfs image holding layers (when the data dir is not on btrfs)
  * @param maxMountDepth         image chains deeper than this are compacted before they run (overlay lower dirs)
  * @param insecureRegistries    registry hosts ({@code host} or {@code host:port}) that may be pulled over plain HTTP
@@ -43,7 +44,7 @@ import java.util.stream.Collectors;
  */
 public record ServerConfig(String host, int port, Path dataDir, String runtime, String runscPlatform,
                            long maxUploadBytes, long maxJsonBytes, int instanceMaxTimeout, int instanceConcurrency,
-                           int importMaxTimeout, SandboxLimits sandbox, Path networkNamespace, long layerPoolBytes,
+                           int importMaxTimeout, SandboxLimits sandbox, NetworkSettings network, long layerPoolBytes,
                            int maxMountDepth, Set<String> insecureRegistries, long maxImportBytes, long maxAccountBytes,
                            int accountConcurrency, int maxQueued, long admissionReserveBytes, long sandboxCostBytes) {
     public static final long DEFAULT_MAX_IMPORT_BYTES = 16L << 30;
@@ -69,6 +70,7 @@ public record ServerConfig(String host, int port, Path dataDir, String runtime, 
     public ServerConfig {
         insecureRegistries = insecureRegistries == null ? Set.of() : Set.copyOf(insecureRegistries);
         if (sandbox == null) sandbox = SandboxLimits.DEFAULT;
+        if (network == null) network = NetworkSettings.OFF;
         if (instanceConcurrency < 1) throw new IllegalArgumentException("concurrency must be at least 1");
         if (instanceMaxTimeout < 1) throw new IllegalArgumentException("max timeout must be at least 1 s");
         if (maxMountDepth < 2 || maxMountDepth > 32) throw new IllegalArgumentException("max mount depth must be between 2 and 32");
@@ -107,7 +109,7 @@ public record ServerConfig(String host, int port, Path dataDir, String runtime, 
     public static ServerConfig defaults(Path dataDir) {
         return new ServerConfig("127.0.0.1", 8080, dataDir, "runsc", "ptrace",
                 8L << 30, 256L << 20, 3600, DEFAULT_CONCURRENCY, 3600,
-                SandboxLimits.DEFAULT, null, 256L << 30, LayerStoreConfig.DEFAULT_MAX_MOUNT_DEPTH, insecureRegistriesFromEnv(),
+                SandboxLimits.DEFAULT, NetworkSettings.OFF, 256L << 30, LayerStoreConfig.DEFAULT_MAX_MOUNT_DEPTH, insecureRegistriesFromEnv(),
                 DEFAULT_MAX_IMPORT_BYTES, Long.MAX_VALUE, 0, DEFAULT_MAX_QUEUED, -1, 0);
     }
 
@@ -175,8 +177,13 @@ public record ServerConfig(String host, int port, Path dataDir, String runtime, 
         return with(b -> b.maxMountDepth = depth);
     }
 
-    public ServerConfig withNetwork(Path namespace) {
-        return with(b -> b.networkNamespace = namespace);
+    public ServerConfig withNetwork(NetworkSettings settings) {
+        return with(b -> b.network = settings);
+    }
+
+    /** The deprecated shared namespace ({@code --network-namespace}); null: networking off. */
+    public ServerConfig withNetwork(Path sharedNamespace) {
+        return withNetwork(sharedNamespace == null ? NetworkSettings.OFF : NetworkSettings.sharedNamespace(sharedNamespace));
     }
 
     public ServerConfig withInsecureRegistries(Set<String> hosts) {
@@ -193,7 +200,8 @@ public record ServerConfig(String host, int port, Path dataDir, String runtime, 
     private static final class Fields {
         String host, runtime, runscPlatform;
         int port, instanceMaxTimeout, instanceConcurrency, importMaxTimeout, maxMountDepth, accountConcurrency, maxQueued;
-        Path dataDir, networkNamespace;
+        Path dataDir;
+        NetworkSettings network;
         long maxUploadBytes, maxJsonBytes, layerPoolBytes, maxImportBytes, maxAccountBytes, admissionReserveBytes, sandboxCostBytes;
         SandboxLimits sandbox;
         Set<String> insecureRegistries;
@@ -202,7 +210,7 @@ public record ServerConfig(String host, int port, Path dataDir, String runtime, 
             host = c.host; port = c.port; dataDir = c.dataDir; runtime = c.runtime; runscPlatform = c.runscPlatform;
             maxUploadBytes = c.maxUploadBytes; maxJsonBytes = c.maxJsonBytes; instanceMaxTimeout = c.instanceMaxTimeout;
             instanceConcurrency = c.instanceConcurrency; importMaxTimeout = c.importMaxTimeout; sandbox = c.sandbox;
-            networkNamespace = c.networkNamespace; layerPoolBytes = c.layerPoolBytes; maxMountDepth = c.maxMountDepth;
+            network = c.network; layerPoolBytes = c.layerPoolBytes; maxMountDepth = c.maxMountDepth;
             insecureRegistries = c.insecureRegistries; maxImportBytes = c.maxImportBytes; maxAccountBytes = c.maxAccountBytes;
             accountConcurrency = c.accountConcurrency; maxQueued = c.maxQueued; admissionReserveBytes = c.admissionReserveBytes;
             sandboxCostBytes = c.sandboxCostBytes;
@@ -210,7 +218,7 @@ public record ServerConfig(String host, int port, Path dataDir, String runtime, 
 
         ServerConfig build() {
             return new ServerConfig(host, port, dataDir, runtime, runscPlatform, maxUploadBytes, maxJsonBytes, instanceMaxTimeout,
-                    instanceConcurrency, importMaxTimeout, sandbox, networkNamespace, layerPoolBytes, maxMountDepth, insecureRegistries,
+                    instanceConcurrency, importMaxTimeout, sandbox, network, layerPoolBytes, maxMountDepth, insecureRegistries,
                     maxImportBytes, maxAccountBytes, accountConcurrency, maxQueued, admissionReserveBytes, sandboxCostBytes);
         }
     }

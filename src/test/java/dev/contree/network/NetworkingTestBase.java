@@ -1,130 +1,304 @@
 package dev.contree.network;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.contree.TestServer;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Test;
 
 import java.io.IOException;
-import java.io.InputStream;
-import java.io.OutputStream;
 import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.stream.Stream;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
 /**
- * {@code networking.enabled} with an operator-prepared network namespace: a veth pair into a fresh
- * netns, a TCP listener on the host end. Only executions that ask for networking reach it.
- *
- * <p>runsc releases from before gVisor's fix for issue #10704 (July 2024; Debian 12 ships 20221219)
- * refuse every networked sandbox on current kernels ("cannot run with network enabled in root network
- * namespace"): with such a runsc the networked run must FAIL with that reason and the hint, and the
- * test is then reported as skipped, since the networking itself went untested.
+ * Built-in networking ({@code --network on}) end to end, per runtime: a test-made remote host ({@link RemoteHost})
+ * whose range the policy allows (but one address of it denied), reached by address and by name; nothing reached
+ * without networking; no way between two networked sandboxes, to the host's loopback, the API, the host's own
+ * addresses, the metadata address or a denied range; the policy out of the sandbox's reach; and nothing left behind.
+ * Everything stays on this machine: the listeners bind loopback or the test's own addresses.
  */
 abstract class NetworkingTestBase {
+    static final ObjectMapper JSON = new ObjectMapper();
     static TestServer s;
     static String image;
-    static String netns;
-    static String hostIf;
-    static String hostIp;
-    static ServerSocket listener;
-    static final AtomicInteger connections = new AtomicInteger();
+    static RemoteHost remote;
+    static String runtime;
 
-    static void start(String runtime, int subnet) throws Exception {
-        netns = "contree-test-" + runtime;
-        hostIf = "ctv" + subnet + "h";
-        String sandboxIf = "ctv" + subnet + "s";
-        hostIp = "10.231." + subnet + ".1";
-        cleanupNetwork();
-        sh("ip", "netns", "add", netns);
-        sh("ip", "link", "add", hostIf, "type", "veth", "peer", "name", sandboxIf);
-        sh("ip", "link", "set", sandboxIf, "netns", netns);
-        sh("ip", "addr", "add", hostIp + "/24", "dev", hostIf);
-        sh("ip", "link", "set", hostIf, "up");
-        sh("ip", "netns", "exec", netns, "ip", "addr", "add", "10.231." + subnet + ".2/24", "dev", sandboxIf);
-        sh("ip", "netns", "exec", netns, "ip", "link", "set", sandboxIf, "up");
-        sh("ip", "netns", "exec", netns, "ip", "link", "set", "lo", "up");
-
-        listener = new ServerSocket(0, 50, InetAddress.getByName(hostIp));
-        Thread.ofVirtual().start(() -> {
-            while (!listener.isClosed()) {
-                try (Socket c = listener.accept(); OutputStream out = c.getOutputStream()) {
-                    connections.incrementAndGet();
-                    out.write("pong\n".getBytes(StandardCharsets.US_ASCII));
-                } catch (IOException e) {
-                    return;
-                }
-            }
-        });
-
-        s = TestServer.inTempDir("net-" + runtime, c -> c.withRuntime(runtime, "ptrace").withNetwork(Path.of("/var/run/netns", netns)));
+    static void start(String runtimeName, int subnet) throws Exception {
+        runtime = runtimeName;
+        remote = RemoteHost.start(subnet, 0);
+        s = TestServer.inTempDir("net-" + runtimeName, c -> c.withRuntime(runtimeName, "ptrace").withNetwork(policy(remote)));
         image = s.importBusybox(null);
+    }
+
+    /** The remote's range allowed, its .3 denied, its DNS server the resolver. */
+    static NetworkSettings policy(RemoteHost r) {
+        return NetworkSettings.on(List.of("10.231." + r.subnet + ".0/24"), List.of(r.denied + "/32"), List.of(r.allowed));
     }
 
     @AfterAll
     static void stop() throws Exception {
-        if (listener != null) listener.close();
         if (s != null) s.close();
-        cleanupNetwork();
+        if (remote != null) remote.close();
     }
 
-    static void cleanupNetwork() throws Exception {
-        run(List.of("ip", "link", "del", hostIf));
-        run(List.of("ip", "netns", "del", netns));
+    // ------------------------------------------------------------------ helpers
+
+    static JsonNode exec(String script, boolean networked) {
+        return exec(script, networked, true, 30);
     }
 
-    static void sh(String... cmd) throws Exception {
-        int rc = run(List.of(cmd));
-        if (rc != 0) throw new IOException(String.join(" ", cmd) + " failed with " + rc);
+    static JsonNode exec(String script, boolean networked, boolean disposable, int timeout) {
+        return s.await(s.tokenA, spawn(script, networked, disposable, timeout), Duration.ofSeconds(120));
     }
 
-    static int run(List<String> cmd) throws Exception {
-        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
-        try (InputStream in = p.getInputStream()) {
-            in.readAllBytes();
-        }
-        return p.waitFor();
-    }
-
-    JsonNode exec(boolean networking) {
-        String script = "echo hi | nc -w 3 " + hostIp + " " + listener.getLocalPort() + "; echo rc=$?";
-        String body = "{\"image\":\"" + image + "\",\"command\":" + quote(script) + ",\"shell\":true,\"disposable\":true,"
-                + "\"timeout\":20,\"networking\":{\"enabled\":" + networking + "}}";
-        return s.await(s.tokenA, s.start(s.tokenA, "/v1/instances", body), Duration.ofSeconds(60));
+    static String spawn(String script, boolean networked, boolean disposable, int timeout) {
+        String body = "{\"image\":\"" + image + "\",\"command\":" + quote(script) + ",\"shell\":true,\"disposable\":" + disposable
+                + ",\"timeout\":" + timeout + ",\"networking\":{\"enabled\":" + networked + "}}";
+        return s.start(s.tokenA, "/v1/instances", body);
     }
 
     static String quote(String v) {
-        return "\"" + v.replace("\\", "\\\\").replace("\"", "\\\"") + "\"";
+        return "\"" + v.replace("\\", "\\\\").replace("\"", "\\\"").replace("\n", "\\n") + "\"";
     }
 
     static String stdout(JsonNode op) {
+        assertThat(op.get("status").asText()).as(op.toString()).isEqualTo("SUCCESS");
         return op.get("metadata").get("result").get("stdout").get("value").asText();
     }
 
-    @Test
-    void onlyExecutionsThatAskForNetworkingReachTheNetwork() {
-        int before = connections.get();
-        JsonNode isolated = exec(false);
-        assertThat(isolated.get("status").asText()).isEqualTo("SUCCESS");
-        assertThat(stdout(isolated)).doesNotContain("pong").doesNotContain("rc=0");
-        assertThat(connections.get()).isEqualTo(before);
+    static JsonNode resources(JsonNode op) {
+        return op.get("metadata").get("result").get("resources");
+    }
 
-        JsonNode connected = exec(true);
-        if (connected.get("status").asText().equals("FAILED")
-                && connected.get("error").asText().contains("cannot run with network enabled in root network namespace")) {
-            assertThat(connected.get("error").asText()).contains("networking needs a newer runsc");
-            assertThat(connections.get()).isEqualTo(before);
-            org.junit.jupiter.api.Assumptions.abort("this runsc predates gVisor's fix for issue #10704: networking untested");
+    /** The events of an operation, replayed (SSE {@code data:} lines). */
+    static List<JsonNode> events(String op) throws IOException {
+        List<JsonNode> out = new ArrayList<>();
+        for (String line : s.get(s.tokenA, "/v1/operations/" + op + "/events").text().split("\n"))
+            if (line.startsWith("data:")) out.add(JSON.readTree(line.substring(5).strip()));
+        return out;
+    }
+
+    /** A TCP listener on the test's side that counts connections. */
+    static final class Listener implements AutoCloseable {
+        final ServerSocket socket;
+        final AtomicInteger accepted = new AtomicInteger();
+
+        Listener(String address) throws IOException {
+            socket = new ServerSocket(0, 50, InetAddress.getByName(address));
+            Thread.ofVirtual().start(() -> {
+                while (!socket.isClosed()) {
+                    try (Socket c = socket.accept()) {
+                        accepted.incrementAndGet();
+                        c.getOutputStream().write("pong\n".getBytes(StandardCharsets.US_ASCII));
+                    } catch (IOException e) {
+                        return;
+                    }
+                }
+            });
         }
-        assertThat(connected.get("status").asText()).as(connected.toString()).isEqualTo("SUCCESS");
-        assertThat(stdout(connected)).contains("pong");
-        assertThat(connections.get()).isEqualTo(before + 1);
+
+        int port() { return socket.getLocalPort(); }
+
+        @Override public void close() throws IOException { socket.close(); }
+    }
+
+    // ------------------------------------------------------------------ tests
+
+    @Test
+    void downloadsFromTheRemoteByAddressAndByName() throws Exception {
+        int before = remote.requests().size();
+        String op = spawn("cat /etc/resolv.conf; timeout 10 wget -q -O - " + remote.url(remote.allowed, "hello.txt") + " && timeout 10 wget -q -O - "
+                + remote.url(RemoteHost.NAME, "hello.txt") + "; echo rc=$?", true, false, 30);
+        JsonNode done = s.await(s.tokenA, op, Duration.ofSeconds(120));
+        String out = stdout(done);
+        assertThat(out).contains("nameserver 10.0.2.3");
+        assertThat(out.split(RemoteHost.MARKER, -1)).as(out).hasSize(3);
+        assertThat(out).contains("rc=0");
+        assertThat(remote.requests().subList(before, remote.requests().size()))
+                .containsExactly(remote.allowed + " /hello.txt", remote.allowed + " /hello.txt");
+        // The interface counted the traffic; the spawn event says how the sandbox was connected.
+        assertThat(resources(done).get("network_bytes_received").asLong()).isGreaterThan(200);
+        assertThat(resources(done).get("network_bytes_sent").asLong()).isGreaterThan(100);
+        JsonNode spawn = events(op).stream().filter(e -> e.get("type").asText().equals("spawn")).findFirst().orElseThrow();
+        assertThat(spawn.get("data").get("network").asText()).isEqualTo("slirp4netns");
+        // The resolv.conf mount left no trace: the run changed nothing, so its result is the input image.
+        assertThat(done.get("result").get("image").asText()).isEqualTo(image);
+    }
+
+    @Test
+    void withoutNetworkingNothingGoesOut() throws Exception {
+        int before = remote.requests().size();
+        JsonNode done = exec("cat /proc/net/dev; timeout 3 wget -q -O - " + remote.url(remote.allowed, "hello.txt") + "; echo rc=$?", false);
+        String out = stdout(done);
+        assertThat(out).doesNotContain(RemoteHost.MARKER).doesNotContain("eth0").doesNotContain("rc=0");
+        assertThat(remote.requests()).hasSize(before);
+        assertThat(resources(done).has("network_bytes_received")).isFalse(); // no network, no counts
+        String op = spawn("true", false, true, 10);
+        s.await(s.tokenA, op, Duration.ofSeconds(60));
+        JsonNode spawn = events(op).stream().filter(e -> e.get("type").asText().equals("spawn")).findFirst().orElseThrow();
+        assertThat(spawn.get("data").has("network")).as(spawn.toString()).isFalse();
+    }
+
+    @Test
+    void twoNetworkedSandboxesCannotReachEachOther() throws Exception {
+        // A listens on every address it has and says which; B, running meanwhile, tries them all and the usual suspects.
+        String a = spawn("nc -l -p 7777 > /tmp/got 2>&1 & sleep 0.5; ip -4 -o addr; echo listening; sleep 10; kill %1 2>/dev/null;"
+                + " echo got=$(wc -c < /tmp/got)", true, true, 30);
+        String addresses = awaitOutput(a, "listening", Duration.ofSeconds(60));
+        List<String> targets = new ArrayList<>(List.of("10.0.2.2", "10.0.2.3", "10.0.2.15", remote.hostEnd));
+        Matcher m = Pattern.compile("inet (\\d+\\.\\d+\\.\\d+\\.\\d+)").matcher(addresses);
+        while (m.find()) if (!m.group(1).startsWith("127.")) targets.add(m.group(1));
+        assertThat(targets).as(addresses).contains("10.0.2.100");
+        StringBuilder script = new StringBuilder();
+        for (String t : targets) script.append("echo hello | nc -w 2 ").append(t).append(" 7777; echo ").append(t).append(" rc=$?; ");
+        String b = stdout(exec(script.toString(), true));
+        JsonNode aDone = s.await(s.tokenA, a, Duration.ofSeconds(60));
+        assertThat(stdout(aDone)).as("A's listener got nothing while B tried " + targets + ": " + b).contains("got=0");
+    }
+
+    /** The stdout events of a running operation until one contains {@code marker}; their text. */
+    static String awaitOutput(String op, String marker, Duration timeout) throws Exception {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (System.nanoTime() < deadline) {
+            StringBuilder out = new StringBuilder();
+            for (JsonNode e : events(op))
+                if (e.get("type").asText().equals("stdout")) out.append(e.get("data").get("value").asText());
+            if (out.toString().contains(marker)) return out.toString();
+            Thread.sleep(100);
+        }
+        throw new AssertionError("no '" + marker + "' from " + op);
+    }
+
+    @Test
+    void noWayToTheHostItsApiTheMetadataAddressOrADeniedRange() throws Exception {
+        int before = remote.requests().size();
+        try (Listener loopback = new Listener("127.0.0.1"); Listener hostAddress = new Listener(remote.hostEnd)) {
+            int api = s.server.port();
+            List<String> targets = List.of(
+                    "127.0.0.1:" + loopback.port(), "10.0.2.2:" + loopback.port(), remote.hostEnd + ":" + hostAddress.port(),
+                    "10.0.2.2:" + api, "127.0.0.1:" + api, remote.hostEnd + ":" + api,
+                    RemoteHost.METADATA + ":8000", RemoteHost.METADATA + ":80", remote.denied + ":8000", RemoteHost.DENIED_NAME + ":8000");
+            StringBuilder script = new StringBuilder();
+            for (String t : targets) script.append("timeout 5 wget -q -O - http://").append(t).append("/hello.txt; echo ").append(t).append(" rc=$?; ");
+            script.append("timeout 5 wget -q -O - ").append(remote.url(remote.allowed, "hello.txt")).append("; echo control rc=$?");
+            String out = stdout(exec(script.toString(), true));
+            for (String t : targets) assertThat(out).as(out).contains(t + " rc=1");
+            assertThat(out).contains("control rc=0").contains(RemoteHost.MARKER);
+            assertThat(out.split(RemoteHost.MARKER, -1)).as(out).hasSize(2); // only the control got through
+            assertThat(loopback.accepted.get()).isZero();
+            assertThat(hostAddress.accepted.get()).isZero();
+            assertThat(remote.requests().subList(before, remote.requests().size())).containsExactly(remote.allowed + " /hello.txt");
+            // The host itself reaches both listeners and the remote's denied address: the sandbox's failures are the policy's.
+            try (Socket c = new Socket(remote.hostEnd, hostAddress.port())) {
+                assertThat(c.getInputStream().read()).isEqualTo('p');
+            }
+            try (Socket c = new Socket(remote.denied, 8000)) {
+                assertThat(c.isConnected()).isTrue();
+            }
+        }
+    }
+
+    @Test
+    void theSandboxCannotChangeItsNetworkNorBecomeItsUplink() {
+        // An uplink uid would own the user namespace of the sandbox's network namespace: every capability over it.
+        long low = UidBlock.BASE + 5, high = UidBlock.BASE + 0x3FFFFFF;
+        String out = stdout(exec("ip route del default; echo route rc=$?; ip addr add 10.9.9.9/32 dev lo; echo addr rc=$?;"
+                + " ip link set eth0 down; echo link rc=$?;"
+                + " echo 'low:x:" + low + ":0::/:/bin/sh' >> /etc/passwd; echo 'high:x:" + high + ":0::/:/bin/sh' >> /etc/passwd;"
+                + " echo 'other:x:4242:0::/:/bin/sh' >> /etc/passwd;"
+                + " su -s /bin/sh low -c 'id -u'; echo setuid rc=$?; su -s /bin/sh high -c 'id -u'; echo setuid-top rc=$?;"
+                + " su -s /bin/sh other -c 'id -u'; echo other rc=$?;"
+                + " timeout 5 wget -q -O - " + remote.url(remote.allowed, "hello.txt"), true));
+        assertThat(out).as(out).contains("route rc=2", "addr rc=2", "link rc=2", "setuid rc=1", "setuid-top rc=1", "4242", "other rc=0");
+        assertThat(out).contains(RemoteHost.MARKER); // and the network still works
+    }
+
+    /** Processes of the server's uplink uids. */
+    static List<Long> uplinkProcesses(Path dataDir) throws IOException {
+        UidBlock block = UidBlock.forDataDir(dataDir);
+        List<Long> out = new ArrayList<>();
+        try (Stream<Path> procs = Files.list(Path.of("/proc"))) {
+            for (Path p : (Iterable<Path>) procs::iterator) {
+                if (!p.getFileName().toString().chars().allMatch(Character::isDigit)) continue;
+                try {
+                    for (String line : Files.readAllLines(p.resolve("status"))) {
+                        if (line.startsWith("Uid:") && block.contains(Long.parseLong(line.substring(4).strip().split("\\s+")[0])))
+                            out.add(Long.parseLong(p.getFileName().toString()));
+                    }
+                } catch (IOException | RuntimeException gone) {
+                    // exited meanwhile
+                }
+            }
+        }
+        return out;
+    }
+
+    /** Everything of the host a sandbox's network could leave behind, as text to compare. */
+    static String hostState(Path dataDir) throws Exception {
+        StringBuilder b = new StringBuilder();
+        b.append("uplink processes: ").append(uplinkProcesses(dataDir)).append('\n');
+        b.append("links: ").append(command("ip", "-o", "link", "show").replaceAll("\\\\\\s+", " ").lines()
+                .map(l -> l.split(":")[1].strip()).sorted().toList()).append('\n');
+        b.append("nsfs mounts: ").append(Files.readAllLines(Path.of("/proc/self/mountinfo")).stream().filter(l -> l.contains(" nsfs ")).count()).append('\n');
+        long netFds = 0;
+        try (Stream<Path> fds = Files.list(Path.of("/proc/self/fd"))) {
+            for (Path fd : (Iterable<Path>) fds::iterator) {
+                try {
+                    if (Files.readSymbolicLink(fd).toString().startsWith("net:")) netFds++;
+                } catch (IOException ignored) {
+                }
+            }
+        }
+        b.append("netns fds: ").append(netFds).append('\n');
+        b.append("nft: ").append(Firewall.list(Firewall.tableName(dataDir))).append('\n');
+        b.append("contree nft tables: ").append(command("nft", "list", "tables").lines().filter(l -> l.contains(Firewall.tableName(dataDir))).count());
+        return b.toString();
+    }
+
+    static String command(String... cmd) throws Exception {
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        p.waitFor();
+        return out;
+    }
+
+    @Test
+    void nothingIsLeftAfterFiftyRunsACancelAndATimeout() throws Exception {
+        String clean = hostState(s.dataDir);
+        assertThat(clean).contains("uplink processes: []");
+        List<String> ops = new ArrayList<>();
+        for (int i = 0; i < 50; i++) ops.add(spawn(i % 10 == 0 ? "wget -q -O /dev/null " + remote.url(remote.allowed, "hello.txt") : "true", true, true, 30));
+        for (String op : ops) assertThat(s.await(s.tokenA, op, Duration.ofSeconds(300)).get("status").asText()).isEqualTo("SUCCESS");
+
+        String cancelled = spawn("echo up; sleep 60", true, true, 120);
+        awaitOutput(cancelled, "up", Duration.ofSeconds(60));
+        assertThat(uplinkProcesses(s.dataDir)).as("a running sandbox's uplink").isNotEmpty();
+        assertThat(s.delete(s.tokenA, "/v1/operations/" + cancelled).status()).isEqualTo(202);
+        assertThat(s.await(s.tokenA, cancelled, Duration.ofSeconds(60)).get("status").asText()).isEqualTo("CANCELLED");
+
+        JsonNode timedOut = exec("sleep 60", true, true, 2);
+        assertThat(timedOut.get("metadata").get("result").get("state").get("timed_out").asBoolean()).isTrue();
+
+        long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
+        String now = hostState(s.dataDir);
+        while (!now.equals(clean) && System.nanoTime() < deadline) { // a cancelled run's cleanup ends after its operation
+            Thread.sleep(200);
+            now = hostState(s.dataDir);
+        }
+        assertThat(now).isEqualTo(clean);
     }
 }

@@ -192,7 +192,7 @@ final class OperationCodec {
                 o.path("env").properties().forEach(e -> env.put(e.getKey(), e.getValue().asText()));
                 yield new EventPayload.Spawn(o.path("pid").asInt(1), o.path("command").asText(""), args, o.path("shell").asBoolean(),
                         o.path("cwd").asText(""), o.path("uid").asInt(), o.path("gid").asInt(), o.path("timeout").asInt(),
-                        o.path("truncate_at").asLong(), env);
+                        o.path("truncate_at").asLong(), env, o.path("network").asText("none"));
             }
             case "stdout", "stderr" -> new EventPayload.Output(EventPayload.Stream.parse(type), bytes(o));
             case "truncated" -> new EventPayload.Truncated(stream(o.path("stream").asText()), o.path("bytes_emitted").asLong(),

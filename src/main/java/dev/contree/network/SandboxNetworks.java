@@ -1,0 +1,30 @@
+package dev.contree.network;
+
+import java.io.IOException;
+import java.nio.file.Path;
+
+/**
+ * Networking for sandboxes that ask for it: one {@link SandboxNetwork} per sandbox, attached before its runtime
+ * starts and closed after the sandbox is gone. Thread-safe.
+ */
+public interface SandboxNetworks extends AutoCloseable {
+
+    /** What the spawn event records as the network mode of a networked execution ({@code slirp4netns}, {@code namespace}). */
+    String mode();
+
+    /** A network for the sandbox {@code sandboxId}; an IOException says why there is none (the run then fails). */
+    SandboxNetwork attach(String sandboxId) throws IOException;
+
+    /** Removes what a crashed server left (helper processes); how many. */
+    int cleanupStale() throws IOException;
+
+    /** Closes what is still attached and removes the server's firewall table. */
+    @Override void close();
+
+    /** The operator's choice: null when networking is off; else started, leftovers of a crash removed. */
+    static SandboxNetworks open(NetworkSettings settings, Path stateDir, Path dataDir) throws IOException {
+        if (settings.sharedNamespace() != null) return new SharedNamespace(settings.sharedNamespace());
+        if (!settings.enabled()) return null;
+        return SlirpNetworks.start(settings, stateDir, dataDir);
+    }
+}
