@@ -85,6 +85,8 @@ public record EgressPolicy(List<Rule> rules, List<Ipv4Range> resolvers) {
         for (String a : allow) {
             String s = a.strip();
             if (s.isEmpty()) continue;
+            if (s.contains(":"))
+                throw new IllegalArgumentException("--network-allow '" + s + "': IPv6 is not supported (sandboxes get IPv4 only)");
             if (looksNumeric(s)) {
                 rules.add(new Rule(Ipv4Range.parse(s), Origin.ALLOW, s));
                 continue;
@@ -135,7 +137,7 @@ public record EgressPolicy(List<Rule> rules, List<Ipv4Range> resolvers) {
     }
 
     private static boolean looksNumeric(String s) {
-        return s.chars().allMatch(c -> Character.isDigit(c) || c == '.' || c == '/' || c == ':');
+        return s.chars().allMatch(c -> Character.isDigit(c) || c == '.' || c == '/');
     }
 
     private static Rule builtIn(String cidr, String why) {

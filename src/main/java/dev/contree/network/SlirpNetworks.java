@@ -86,7 +86,11 @@ final class SlirpNetworks implements SandboxNetworks {
         return up;
     }
 
-    /** Kills every process of this server's uplink uids: helpers of sandboxes that no longer exist. */
+    /**
+     * Kills every live process of this server's uplink uids: helpers of sandboxes that no longer exist. (They end by
+     * themselves when a crashed server's ends of their pipes close; this is for one that did not.) Zombies are already
+     * gone but for their entry, which their new parent reaps.
+     */
     @Override
     public int cleanupStale() throws IOException {
         int n = 0;
@@ -94,7 +98,7 @@ final class SlirpNetworks implements SandboxNetworks {
             for (Path p : (Iterable<Path>) procs::iterator) {
                 String name = p.getFileName().toString();
                 if (!name.chars().allMatch(Character::isDigit)) continue;
-                long uid = uidOf(p);
+                long uid = liveUidOf(p);
                 if (uid < 0 || !uids.contains(uid) || live.stream().anyMatch(u -> u.uid() == uid)) continue;
                 ProcessHandle.of(Long.parseLong(name)).ifPresent(ProcessHandle::destroyForcibly);
                 n++;
@@ -103,10 +107,11 @@ final class SlirpNetworks implements SandboxNetworks {
         return n;
     }
 
-    /** The real uid of a /proc entry, -1 when it is gone. */
-    private static long uidOf(Path proc) {
+    /** The real uid of a /proc entry, -1 when it is gone or a zombie. */
+    static long liveUidOf(Path proc) {
         try {
             for (String line : Files.readAllLines(proc.resolve("status"), StandardCharsets.UTF_8)) {
+                if (line.startsWith("State:") && line.substring(6).strip().startsWith("Z")) return -1;
                 if (line.startsWith("Uid:")) return Long.parseLong(line.substring(4).strip().split("\\s+")[0]);
             }
         } catch (IOException | RuntimeException e) {

@@ -227,21 +227,14 @@ abstract class NetworkingTestBase {
         assertThat(out).contains(RemoteHost.MARKER); // and the network still works
     }
 
-    /** Processes of the server's uplink uids. */
+    /** Live processes of the server's uplink uids (a zombie is gone but for the entry its new parent reaps). */
     static List<Long> uplinkProcesses(Path dataDir) throws IOException {
         UidBlock block = UidBlock.forDataDir(dataDir);
         List<Long> out = new ArrayList<>();
         try (Stream<Path> procs = Files.list(Path.of("/proc"))) {
             for (Path p : (Iterable<Path>) procs::iterator) {
                 if (!p.getFileName().toString().chars().allMatch(Character::isDigit)) continue;
-                try {
-                    for (String line : Files.readAllLines(p.resolve("status"))) {
-                        if (line.startsWith("Uid:") && block.contains(Long.parseLong(line.substring(4).strip().split("\\s+")[0])))
-                            out.add(Long.parseLong(p.getFileName().toString()));
-                    }
-                } catch (IOException | RuntimeException gone) {
-                    // exited meanwhile
-                }
+                if (block.contains(SlirpNetworks.liveUidOf(p))) out.add(Long.parseLong(p.getFileName().toString()));
             }
         }
         return out;

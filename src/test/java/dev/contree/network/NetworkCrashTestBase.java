@@ -1,0 +1,119 @@
+package dev.contree.network;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.contree.TestDirs;
+import dev.contree.TestImages;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * kill -9 of a server with networked sandboxes running, then a restart on the same data dir: no uplink process, no
+ * namespace, no interface and no second firewall table is left, the interrupted run FAILED, a finished run keeps its
+ * network counts, and networking works again.
+ */
+abstract class NetworkCrashTestBase {
+    static final ObjectMapper JSON = new ObjectMapper();
+    static final String TOKEN = "network-crash-token";
+    final HttpClient http = HttpClient.newHttpClient();
+    Path dir;
+    RemoteHost remote;
+
+    abstract String runtime();
+
+    abstract int subnet();
+
+    @BeforeEach
+    void setUp() throws Exception {
+        dir = Files.createTempDirectory("net-crash-" + runtime());
+        remote = RemoteHost.start(subnet(), 0);
+    }
+
+    @AfterEach
+    void tearDown() throws Exception {
+        if (remote != null) remote.close();
+        TestDirs.removeWithMounts(dir);
+    }
+
+    JsonNode call(NetworkServerProcess s, String method, String path, byte[] body) throws Exception {
+        var b = HttpRequest.newBuilder(URI.create(s.url(path))).header("Authorization", "Bearer " + TOKEN)
+                .method(method, body == null ? HttpRequest.BodyPublishers.noBody() : HttpRequest.BodyPublishers.ofByteArray(body));
+        HttpResponse<byte[]> r = http.send(b.build(), HttpResponse.BodyHandlers.ofByteArray());
+        assertThat(r.statusCode()).as(method + " " + path + ": " + new String(r.body())).isBetween(200, 299);
+        return r.body().length == 0 ? null : JSON.readTree(r.body());
+    }
+
+    JsonNode await(NetworkServerProcess s, String op) throws Exception {
+        for (int i = 0; i < 1200; i++) {
+            JsonNode o = call(s, "GET", "/v1/operations/" + op, null);
+            if (o.get("status").asText().matches("SUCCESS|FAILED|CANCELLED")) return o;
+            Thread.sleep(100);
+        }
+        throw new AssertionError("operation " + op + " never finished");
+    }
+
+    String run(NetworkServerProcess s, String image, String script) throws Exception {
+        String body = "{\"image\":\"" + image + "\",\"command\":" + NetworkingTestBase.quote(script)
+                + ",\"shell\":true,\"disposable\":true,\"timeout\":300,\"networking\":{\"enabled\":true}}";
+        return call(s, "POST", "/v1/instances", body.getBytes()).get("uuid").asText();
+    }
+
+    @Test
+    void killDashNineWithNetworkedSandboxesRunningLeavesNothingAfterTheRestart() throws Exception {
+        Path data = dir.resolve("data");
+        Path log = dir.resolve("server.log");
+        List<String> policy = List.of("--network-allow", "10.231." + subnet() + ".0/24", "--network-deny", remote.denied + "/32",
+                "--network-dns", remote.allowed);
+        String get = "timeout 20 wget -q -O - " + remote.url(remote.allowed, "hello.txt");
+        String image, finished, interrupted;
+        String clean;
+        try (NetworkServerProcess s = new NetworkServerProcess(data, TOKEN, runtime(), policy, log)) {
+            clean = NetworkingTestBase.hostState(data);
+            assertThat(clean).contains("uplink processes: []").contains("contree nft tables: 1");
+            String file = call(s, "POST", "/v1/files", TestImages.busyboxRootfs()).get("uuid").asText();
+            String imp = call(s, "POST", "/v1/images/import", ("{\"registry\":{\"url\":\"rootfs+file://" + file + "\"}}").getBytes()).get("uuid").asText();
+            image = await(s, imp).get("result").get("image").asText();
+            finished = run(s, image, get);
+            assertThat(await(s, finished).get("metadata").get("result").get("stdout").get("value").asText()).contains(RemoteHost.MARKER);
+            interrupted = run(s, image, "echo up; " + get + "; sleep 200");
+            String second = run(s, image, "sleep 200");
+            for (int i = 0; i < 300 && NetworkingTestBase.uplinkProcesses(data).size() < 4; i++) Thread.sleep(100);
+            assertThat(NetworkingTestBase.uplinkProcesses(data)).as("two running sandboxes' holders and uplinks").hasSize(4);
+            assertThat(call(s, "GET", "/v1/operations/" + second, null).get("status").asText()).isEqualTo("EXECUTING");
+            s.crash();
+        }
+        // The uplinks end by themselves when the server's ends of their pipes close...
+        for (int i = 0; i < 100 && !NetworkingTestBase.uplinkProcesses(data).isEmpty(); i++) Thread.sleep(100);
+        assertThat(NetworkingTestBase.uplinkProcesses(data)).as("uplinks of a dead server").isEmpty();
+        // ...and one that did not (a stuck helper, here a stand-in with an uplink uid) is killed at the next start.
+        int stuckUid = UidBlock.forDataDir(data).first() + 7;
+        Process stuck = new ProcessBuilder("setpriv", "--reuid=" + stuckUid, "--regid=" + stuckUid, "--clear-groups", "sleep", "300").start();
+        try (NetworkServerProcess s = new NetworkServerProcess(data, TOKEN, runtime(), policy, log)) {
+            assertThat(stuck.waitFor(10, java.util.concurrent.TimeUnit.SECONDS)).as("the stuck helper was killed").isTrue();
+            assertThat(Files.readString(log)).contains("removed 1 uplink process(es) left by a previous run");
+            assertThat(NetworkingTestBase.hostState(data)).isEqualTo(clean);
+            JsonNode op = call(s, "GET", "/v1/operations/" + interrupted, null);
+            assertThat(op.get("status").asText()).isEqualTo("FAILED");
+            assertThat(op.get("error").asText()).contains("restarted");
+            JsonNode resources = call(s, "GET", "/v1/operations/" + finished, null).get("metadata").get("result").get("resources");
+            assertThat(resources.get("network_bytes_received").asLong()).as("kept across the restart").isGreaterThan(200);
+            String again = run(s, image, get);
+            assertThat(await(s, again).get("metadata").get("result").get("stdout").get("value").asText()).contains(RemoteHost.MARKER);
+        }
+        // A clean stop removes the table too.
+        assertThat(NetworkingTestBase.command("nft", "list", "tables")).doesNotContain(Firewall.tableName(data));
+        assertThat(NetworkingTestBase.uplinkProcesses(data)).isEmpty();
+    }
+}
