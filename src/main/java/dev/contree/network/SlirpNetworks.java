@@ -25,7 +25,7 @@ final class SlirpNetworks implements SandboxNetworks {
     private static final Logger log = LoggerFactory.getLogger(SlirpNetworks.class);
     /** What the sandbox's resolver asks: slirp4netns's forwarder, which relays to the upstream resolvers. */
     static final String SANDBOX_RESOLV_CONF = "nameserver 10.0.2.3\n";
-    static final List<String> TOOLS = List.of("slirp4netns", "nft", "setpriv", "unshare", "nsenter", "mount", "mknod", "chown");
+    static final List<String> TOOLS = List.of("slirp4netns", "nft", "setpriv", "unshare", "nsenter", "prlimit", "mount", "mknod", "chown");
 
     private final String table;
     private final UidBlock uids;

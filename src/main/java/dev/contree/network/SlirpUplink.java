@@ -41,6 +41,13 @@ final class SlirpUplink implements SandboxNetwork {
     private static final Path ROOT = Path.of("/");
     private static final Duration START_TIMEOUT = Duration.ofSeconds(10), EXIT_WAIT = Duration.ofSeconds(2);
     static final int MTU = 65520;
+    /**
+     * What a sandbox can make its uplink hold: sockets (one per connection it opens; the server's own limit is far
+     * higher), address space (slirp4netns maps ~6 MiB and grows with connections' buffers) and processes of its uid
+     * (the holder, slirp4netns and its short-lived setup child). Past them the sandbox's new connections fail; nothing
+     * of the host's or another sandbox's is touched. CPU: slirp4netns is one thread, so at most one core.
+     */
+    static final long MAX_FILES = 4096, MAX_ADDRESS_SPACE = 512L << 20, MAX_PROCESSES = 16;
     private static final String HOST_NET = readLink(Path.of("/proc/self/ns/net"));
 
     /**
@@ -54,7 +61,8 @@ final class SlirpUplink implements SandboxNetwork {
             "mknod -m 0600 /dev/net/tun c 10 200",
             "chown \"$1:$1\" /dev/net/tun",
             "mount --bind \"$3\" /etc/resolv.conf",
-            "exec setpriv --reuid=\"$1\" --regid=\"$1\" --clear-groups --inh-caps=-all --bounding-set=-all --"
+            "exec prlimit --nofile=" + MAX_FILES + " --as=" + MAX_ADDRESS_SPACE + " --nproc=" + MAX_PROCESSES + " --"
+                    + " setpriv --reuid=\"$1\" --regid=\"$1\" --clear-groups --inh-caps=-all --bounding-set=-all --"
                     + " nsenter --preserve-credentials --user=\"/proc/$2/ns/user\" --"
                     + " slirp4netns --configure --mtu=" + MTU + " --disable-host-loopback --enable-sandbox --enable-seccomp"
                     + " --exit-fd=0 --ready-fd=3 --netns-type=path \"/proc/$2/ns/net\" eth0 3>&1 1>&2");

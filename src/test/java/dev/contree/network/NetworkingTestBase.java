@@ -280,6 +280,17 @@ abstract class NetworkingTestBase {
         String cancelled = spawn("echo up; sleep 60", true, true, 120);
         awaitOutput(cancelled, "up", Duration.ofSeconds(60));
         assertThat(uplinkProcesses(s.dataDir)).as("a running sandbox's uplink").isNotEmpty();
+        int uplinks = 0;
+        for (long pid : uplinkProcesses(s.dataDir)) {
+            if (!Files.readString(Path.of("/proc/" + pid + "/comm")).strip().equals("slirp4netns")) continue;
+            uplinks++;
+            String limits = Files.readString(Path.of("/proc/" + pid + "/limits"));
+            assertThat(limits).containsPattern("Max open files\\s+4096\\s+4096").containsPattern("Max processes\\s+16\\s+16")
+                    .containsPattern("Max address space\\s+536870912\\s+536870912");
+            String status = Files.readString(Path.of("/proc/" + pid + "/status"));
+            assertThat(status).containsPattern("CapEff:\\s+0000000000000400").containsPattern("NoNewPrivs:\\s+1").containsPattern("Seccomp:\\s+2");
+        }
+        assertThat(uplinks).as("the running sandbox's slirp4netns, confined").isEqualTo(1);
         assertThat(s.delete(s.tokenA, "/v1/operations/" + cancelled).status()).isEqualTo(202);
         assertThat(s.await(s.tokenA, cancelled, Duration.ofSeconds(60)).get("status").asText()).isEqualTo("CANCELLED");
 
