@@ -123,6 +123,15 @@ final class SlirpNetworks implements SandboxNetworks {
     @Override
     public void close() {
         for (SlirpUplink up : new ArrayList<>(live)) up.close();
+        long deadline = System.nanoTime() + 10_000_000_000L; // each ends within 2 s, a kill then 2 s more
+        while (!live.isEmpty() && System.nanoTime() < deadline) {
+            try {
+                Thread.sleep(10);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                break;
+            }
+        }
         try {
             Firewall.remove(table);
         } catch (IOException e) {
