@@ -42,9 +42,11 @@
  * root (its mem and ptrace checks do honour it), so the token is what proves a
  * control frame is init's there: it is read from fd 0 before any command exists
  * and kept only in init's memory, and the server believes only frames that
- * start with it. (There a sandboxed root can also read fd 0 and so spoil its
- * own run's control; it cannot write into it.) init's fd 2 carries only
- * init's own diagnostics.
+ * start with it. There a sandboxed root can also read fd 0 (steal control
+ * bytes: it spoils its own run's control; what it writes there does not reach
+ * init) and open init's pipes: so the exec-error pipe is closed as soon as the
+ * exec succeeded, and its message is believed only from a child that exited
+ * with a setup code (125-127). init's fd 2 carries only init's diagnostics.
  *
  * Signals: only a sender outside the sandbox (the runtime, ssi_pid 0) can ask
  * init to stop the command; a sandboxed root's kill(1, SIGTERM) is ignored
@@ -292,6 +294,8 @@ struct proc {
     uint32_t spid;
     pid_t pid;
     int in_fd, out_fd, err_fd, ep_fd; /* init's ends; -1 once closed */
+    char *epmsg;                      /* what came through the exec-error pipe */
+    size_t eplen;
     char *pend;                       /* stdin bytes waiting for the pipe */
     size_t pend_off, pend_len, pend_cap;
     int close_req;                    /* close stdin once pend is written */
@@ -474,14 +478,40 @@ static int relay(struct proc *p, int is_err, int rounds) {
     return *fd >= 0;
 }
 
-/* The exec-error pipe's message ("CODE what arg: strerror"), minus the code; "" if the exec succeeded. */
-static void exec_error(struct proc *p, char *msg, size_t cap) {
-    size_t len = 0;
-    if (p->ep_fd >= 0) {
-        ssize_t r;
-        while (len < cap - 1 && (r = read(p->ep_fd, msg + len, cap - 1 - len)) > 0) len += (size_t)r;
+#define EPMSG_CAP (PATH_MAX + 256)
+
+/*
+ * Reads the exec-error pipe; closes it at EOF, i.e. as soon as the exec succeeded, so that nothing can write
+ * into it later (gVisor lets a sandboxed root open init's descriptors).
+ */
+static void ep_read(struct proc *p) {
+    while (p->ep_fd >= 0) {
+        if (!p->epmsg && !(p->epmsg = malloc(EPMSG_CAP))) { close_fd(&p->ep_fd); return; }
+        char drop[256];
+        int full = p->eplen >= EPMSG_CAP - 1;
+        ssize_t r = full ? read(p->ep_fd, drop, sizeof drop) : read(p->ep_fd, p->epmsg + p->eplen, EPMSG_CAP - 1 - p->eplen);
+        if (r > 0) { if (!full) p->eplen += (size_t)r; continue; }
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0 && errno == EAGAIN) return;
         close_fd(&p->ep_fd);
     }
+}
+
+/*
+ * The exec-error message ("CODE what arg: strerror"), minus the code; "" if the exec succeeded. Believed only
+ * from a child that exited with the code child_fail gives.
+ */
+static void exec_error(struct proc *p, char *msg, size_t cap) {
+    ep_read(p);
+    close_fd(&p->ep_fd);
+    size_t len = p->eplen < cap - 1 ? p->eplen : cap - 1;
+    if (len) memcpy(msg, p->epmsg, len);
+    free(p->epmsg);
+    p->epmsg = NULL;
+    p->eplen = 0;
+    msg[len] = 0;
+    int st = p->status;
+    if (len && !(WIFEXITED(st) && WEXITSTATUS(st) >= 125 && WEXITSTATUS(st) <= 127)) len = 0;
     msg[len] = 0;
     if (!len) return;
     char *sp = strchr(msg, ' ');
@@ -761,10 +791,10 @@ int main(int argc, char **argv) {
     long long drain_deadline = 0;
     char main_err[PATH_MAX + 256];
     main_err[0] = 0;
-    /* Poll set: signalfd, fd 0, and per process stdout, stderr and (with pending bytes) stdin. */
-    struct pollfd pfd[2 + 3 * SLOTS];
-    struct proc *pproc[2 + 3 * SLOTS];
-    char pkind[2 + 3 * SLOTS];
+    /* Poll set: signalfd, fd 0, and per process stdout, stderr, exec-error pipe and (with pending bytes) stdin. */
+    struct pollfd pfd[2 + 4 * SLOTS];
+    struct proc *pproc[2 + 4 * SLOTS];
+    char pkind[2 + 4 * SLOTS];
 
     for (;;) {
         /* Reap everything that has exited. */
@@ -823,6 +853,7 @@ int main(int argc, char **argv) {
             if (p->out_fd >= 0) { pfd[n] = (struct pollfd){.fd = p->out_fd, .events = POLLIN}; pproc[n] = p; pkind[n++] = 'o'; }
             if (p->err_fd >= 0) { pfd[n] = (struct pollfd){.fd = p->err_fd, .events = POLLIN}; pproc[n] = p; pkind[n++] = 'e'; }
             if (p->in_fd >= 0 && p->pend_len) { pfd[n] = (struct pollfd){.fd = p->in_fd, .events = POLLOUT}; pproc[n] = p; pkind[n++] = 'i'; }
+            if (p->ep_fd >= 0) { pfd[n] = (struct pollfd){.fd = p->ep_fd, .events = POLLIN}; pproc[n] = p; pkind[n++] = 'p'; }
             if (k > 0 && p->deadline_ns && !p->timed_out) {
                 if (p->deadline_ns <= now) {
                     /* A subprocess's timeout: its process group, not the instance. */
@@ -877,6 +908,9 @@ int main(int argc, char **argv) {
             case 'o':
             case 'e':
                 if (p->used && (re & (POLLIN | POLLHUP | POLLERR))) relay(p, pkind[k] == 'e', 16);
+                break;
+            case 'p':
+                if (p->used) ep_read(p);
                 break;
             case 'i':
                 if (p->used && p->in_fd >= 0) {

@@ -75,6 +75,7 @@ final class InitChannel implements LiveSandbox {
     private final ReentrantLock writeLock = new ReentrantLock();
     private final byte[] frameBuf = new byte[9 + CHUNK];
     private Thread feeder;
+    private volatile Runnable onTampered = () -> {};
 
     private static final class Proc {
         final int spid;
@@ -151,6 +152,9 @@ final class InitChannel implements LiveSandbox {
         });
     }
 
+    /** What to do once the stream proves tampered with (nothing more from it can be believed): end the run. */
+    void whenTampered(Runnable r) { onTampered = r; }
+
     /** Reads init's frames until the end of its output (run on the run's output thread). */
     void demux() {
         byte[] buf = new byte[65536];
@@ -183,6 +187,7 @@ final class InitChannel implements LiveSandbox {
         } catch (Tampered e) {
             tampered = true;
             error = e.getMessage();
+            try { onTampered.run(); } catch (RuntimeException ex) { log.warn("tamper hook failed", ex); }
         } catch (IOException e) {
             error = e.toString();
         }

@@ -217,6 +217,7 @@ final class OciSandboxRuntime implements SandboxRuntime {
             Process p = proc;
             InitChannel demux = new InitChannel(proc.getOutputStream(), proc.getInputStream(), listener, outputCap,
                     cfg.defaultOutputCap(), newToken(), this::usage, cid);
+            demux.whenTampered(() -> k.kill("its report channel was tampered with"));
             demux.start(spec.stdin(), spec.stdinFile(), spec.keepStdinOpen());
             Thread demuxThread = Thread.ofVirtual().name("sandbox-out-" + cid).start(demux::demux);
             ByteArrayOutputStream rtErr = new ByteArrayOutputStream();
