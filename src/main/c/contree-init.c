@@ -767,8 +767,7 @@ int main(int argc, char **argv) {
     sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
     if (sfd < 0) die("signalfd: %s", strerror(errno));
     signal(SIGPIPE, SIG_IGN);
-    fcntl(0, F_SETFL, fcntl(0, F_GETFL) | O_NONBLOCK);
-    fcntl(0, F_SETFD, FD_CLOEXEC);
+    fcntl(0, F_SETFL, O_NONBLOCK); /* a pipe: no other status flag matters; children get their own fd 0 */
 
     if (cwd && mkcwd) ensure_cwd(cwd);
 
