@@ -393,7 +393,7 @@ final class InitChannel implements LiveSandbox {
             try {
                 putInt(frameBuf, 5, p.spid);
                 System.arraycopy(data, off, frameBuf, 9, n);
-                writeFrame('I', frameBuf, n + 4, true);
+                writeFrameInPlace('I', frameBuf, n + 4);
             } finally {
                 writeLock.unlock();
             }
@@ -429,7 +429,7 @@ final class InitChannel implements LiveSandbox {
     }
 
     /** The same, with the payload already at offset 5 of {@code f}. */
-    private void writeFrame(char type, byte[] f, int len, boolean inPlace) throws IOException {
+    private void writeFrameInPlace(char type, byte[] f, int len) throws IOException {
         f[0] = (byte) type;
         putInt(f, 1, len);
         toInit.write(f, 0, 5 + len);
