@@ -15,4 +15,12 @@ public interface SandboxListener {
 
     /** Called once per stream at the end of the run if the stream exceeded its cap. */
     default void onOutputTruncated(String stream, long emitted, long dropped) {}
+
+    default void onLive(LiveSandbox live) {}
+
+    default void onSubprocessStart(int spid, int pid, ProcessSpec spec) {}
+
+    default void onSubprocessOutput(int spid, boolean stderr, byte[] b, int off, int len) {}
+
+    default void onSubprocessExit(ProcessExit exit) {}
 }
