@@ -119,8 +119,9 @@ class SubprocessApiTest {
         assertThat(s.delete(s.tokenA, "/v1/operations/" + op).status()).isEqualTo(202);
         assertThat(s.await(s.tokenA, op, Duration.ofSeconds(30)).get("status").asText()).isEqualTo("CANCELLED");
 
-        // One event log: every spid's spawn and exit, in order, each exit after its own spawn.
-        List<JsonNode> all = events(op, "");
+        // One event log: every spid's spawn and exit, in order, each exit after its own spawn. (CANCELLED is
+        // recorded at once; following the log waits for its completion event.)
+        List<JsonNode> all = events(op, "?follow=1");
         for (int spid : List.of(echo, cat, sleeper)) {
             List<String> kinds = all.stream().filter(e -> e.get("spid").asInt() == spid).map(e -> e.get("type").asText()).toList();
             assertThat(kinds.getFirst()).isEqualTo("spawn");
