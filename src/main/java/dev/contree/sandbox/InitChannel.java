@@ -42,6 +42,8 @@ final class InitChannel implements LiveSandbox {
     /** Stdin data per 'I' frame. */
     static final int CHUNK = 64 * 1024;
     static final int MAX_SPAWN_PAYLOAD = 1 << 20;
+    /** The prefix of each subprocess stream a {@link ProcessExit} keeps (all of it goes to the listener). */
+    static final int SUBPROCESS_KEPT = 64 * 1024;
     private static final int MAX_FRAME = 1 << 20;
 
     private final OutputStream toInit;
@@ -485,7 +487,10 @@ final class InitChannel implements LiveSandbox {
             if (n < 0) throw new EOFException();
             int k = Math.min(n, keep - kept);
             if (k > 0) {
-                c.keep(buf, 0, k);
+                // A subprocess's output reaches its events through the listener; its ProcessExit keeps only a prefix:
+                // 64 of them holding 2 × a 10 MiB cap each would let one instance pin over a GiB of the heap.
+                int held = spid == MAIN ? k : (int) Math.max(0, Math.min(k, SUBPROCESS_KEPT - c.kept.size()));
+                if (held > 0) c.keep(buf, 0, held);
                 try {
                     if (spid != MAIN) listener.onSubprocessOutput(spid, stderr, buf, 0, k);
                     else if (stderr) listener.onStderr(buf, 0, k);

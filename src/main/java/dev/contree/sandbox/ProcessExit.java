@@ -11,6 +11,7 @@ import java.nio.charset.StandardCharsets;
  * @param exitCode exit status; -1 if killed by a signal or never started
  * @param signal   terminating signal; -1 if none
  * @param usage    its own {@code wait4} rusage (no cgroup figures: those are the whole sandbox's)
+ * @param stdout   the first 64 KiB of what was kept (within the cap); all of it went to the listener
  */
 public record ProcessExit(int spid, int pid, int exitCode, int signal, boolean timedOut, boolean coreDump,
                           ResourceUsage usage, byte[] stdout, boolean stdoutTruncated, long stdoutTotal,
