@@ -66,6 +66,9 @@ public final class Reaper {
         return AdoptedChild.adopt(pid);
     }
 
+    /** How long an orphan stays a zombie before the sweep reaps it. */
+    public static java.time.Duration orphanGrace() { return java.time.Duration.ofNanos(ORPHAN_GRACE_NANOS); }
+
     /** Orphans the sweep has reaped since start-up. */
     public static long orphansReaped() { return REAPED.get(); }
 

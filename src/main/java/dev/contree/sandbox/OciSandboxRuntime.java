@@ -598,8 +598,24 @@ final class OciSandboxRuntime implements SandboxRuntime {
                 runtimeCommand(Duration.ofSeconds(5), "kill", cid, "KILL");
                 runtimeCommand(Duration.ofSeconds(20), "delete", "--force", cid);
             }
+            removeOrphanedRunscLock(cid);
         }
         removeCgroups(cid);
+    }
+
+    /**
+     * runsc keeps a lock file beside each container's state file and leaves it behind when the sandbox dies while
+     * it starts (then {@code delete} finds no container): without a state file the lock guards nothing.
+     */
+    private void removeOrphanedRunscLock(String cid) {
+        if (cfg.kind() != RuntimeConfig.Kind.RUNSC) return;
+        String base = cid + "_sandbox:" + cid;
+        if (Files.exists(stateRoot.resolve(base + ".state"), LinkOption.NOFOLLOW_LINKS)) return;
+        try {
+            Files.deleteIfExists(stateRoot.resolve(base + ".lock"));
+        } catch (IOException e) {
+            log.debug("runsc lock of {}: {}", cid, e.toString());
+        }
     }
 
     /**
