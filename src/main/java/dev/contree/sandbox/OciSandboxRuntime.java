@@ -5,6 +5,7 @@ import java.io.DataInputStream;
 import java.io.EOFException;
 import dev.contree.cancel.CancelToken;
 import dev.contree.linux.Dir;
+import dev.contree.linux.Reaper;
 import dev.contree.linux.SpawnedProcess;
 
 import java.io.IOException;
@@ -73,6 +74,7 @@ final class OciSandboxRuntime implements SandboxRuntime {
         Files.createDirectories(bundles);
         this.initBinary = extractInit(state);
         this.memsw = OciSpecs.memswAvailable();
+        Reaper.becomeSubreaper(); // at start-up: detached containers' inits become our children, not PID 1's
         Path placeholder = Path.of("/rootfs");
         this.mountPoints = List.copyOf(OciSpecs.rootfsMountPoints(OciSpecs.mounts(cfg.kind(), placeholder, initBinary),
                 placeholder, initBinary));

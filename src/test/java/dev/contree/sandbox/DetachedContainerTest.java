@@ -188,6 +188,9 @@ class DetachedContainerTest {
         cancel.cancel(CancelToken.Reason.CLIENT_REQUEST);
         SandboxResult r = f.get(20, TimeUnit.SECONDS);
         assertThat(r.cancelled()).isTrue();
+        // Adopted, so reaped as they exit, not left to the orphan sweep: by the time the run is over they are gone
+        // (runsc's delete waits for its gofer, and a zombie would still count as there).
+        for (Proc p : ours) assertThat(Files.exists(Path.of("/proc/" + p.pid()))).as(p + " reaped").isFalse();
         assertNoZombieChildren();
         assertNothingLeftBehind(k);
     }
@@ -254,12 +257,21 @@ class DetachedContainerTest {
         List<String> cmd = new ArrayList<>(List.of(rt.name(), "--root", stateDir.resolve(rt.name() + "-root").toString()));
         if (k == RuntimeConfig.Kind.RUNSC) cmd.addAll(List.of("--platform=ptrace", "--network=none"));
         cmd.addAll(List.of("run", "--detach", "--bundle", bundle.toString(), cid));
-        Process p = new ProcessBuilder(cmd).redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
-                .redirectOutput(ProcessBuilder.Redirect.DISCARD).redirectError(ProcessBuilder.Redirect.DISCARD).start();
-        assertThat(p.waitFor(30, TimeUnit.SECONDS)).isTrue();
-        assertThat(p.exitValue()).isZero();
-        assertThat(rt.cleanupStale()).isGreaterThanOrEqualTo(1);
-        assertNoZombieChildren(); // its processes were orphaned to us (the subreaper) and nobody adopted them
+        // stdin: a fifo we keep open and never write, so init waits for its token and the container keeps running
+        // (a pipe from ProcessBuilder would be closed by the JDK as soon as the runtime exits).
+        Path fifo = tmp.resolve("stdin");
+        assertThat(new ProcessBuilder("mkfifo", fifo.toString()).start().waitFor()).isZero();
+        try (var holder = new java.io.RandomAccessFile(fifo.toFile(), "rw")) {
+            Process p = new ProcessBuilder(cmd).redirectInput(fifo.toFile()).redirectOutput(ProcessBuilder.Redirect.DISCARD)
+                    .redirectError(ProcessBuilder.Redirect.DISCARD).start();
+            assertThat(p.waitFor(30, TimeUnit.SECONDS)).isTrue();
+            assertThat(p.exitValue()).isZero();
+            String initName = k == RuntimeConfig.Kind.RUNC ? "init" : "runsc-sandbox";
+            assertThat(processes().values()).as("the container's init, orphaned to us (the subreaper) as the runtime exited")
+                    .anyMatch(x -> x.ppid() == SELF && x.state() != 'Z' && x.argv0().equals(initName));
+            assertThat(rt.cleanupStale()).isGreaterThanOrEqualTo(1);
+        }
+        assertNoZombieChildren(); // killed by cleanupStale, adopted by nobody: the sweep reaps them
         assertNothingLeftBehind(k);
     }
 }
