@@ -645,18 +645,32 @@ final class OciSandboxRuntime implements SandboxRuntime {
     }
 
     private void removeCgroups(String cid) {
-        for (String c : CGROUP_CONTROLLERS) {
-            Path dir = Path.of("/sys/fs/cgroup", c, cfg.cgroupParent(), cid);
-            if (!Files.isDirectory(dir)) continue;
-            // cgroup dirs are removed with rmdir, deepest first (runsc may nest one level).
-            try (Stream<Path> s = Files.walk(dir)) {
-                s.filter(Files::isDirectory).sorted(Comparator.reverseOrder()).forEach(p -> {
-                    try { Files.delete(p); } catch (IOException e) { log.debug("rmdir {}: {}", p, e.toString()); }
-                });
-            } catch (IOException | RuntimeException e) {
-                log.debug("cgroup cleanup {}: {}", dir, e.toString());
+        // A cgroup whose last task is still exiting refuses rmdir (EBUSY) for a moment: a few short retries
+        // (runc's own delete retries too, and for a stopped runc container this is the only removal).
+        for (int attempt = 0; attempt < 4; attempt++) {
+            boolean left = false;
+            for (String c : CGROUP_CONTROLLERS) {
+                Path dir = Path.of("/sys/fs/cgroup", c, cfg.cgroupParent(), cid);
+                if (!Files.isDirectory(dir)) continue;
+                // cgroup dirs are removed with rmdir, deepest first (runsc may nest one level).
+                try (Stream<Path> s = Files.walk(dir)) {
+                    s.filter(Files::isDirectory).sorted(Comparator.reverseOrder()).forEach(p -> {
+                        try { Files.delete(p); } catch (IOException e) { log.debug("rmdir {}: {}", p, e.toString()); }
+                    });
+                } catch (IOException | RuntimeException e) {
+                    log.debug("cgroup cleanup {}: {}", dir, e.toString());
+                }
+                left |= Files.isDirectory(dir);
+            }
+            if (!left) return;
+            try {
+                Thread.sleep(20L << attempt);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
             }
         }
+        log.warn("cgroups of {} could not be removed", cid);
     }
 
     private static void deleteTree(Path p) {
