@@ -123,12 +123,14 @@ public final class SpawnedProcess extends Process {
                 }
             }
             int pid = spawn(argv, dir, in[0], out[1], childErr);
+            Reaper.own(pid); // ours to reap: the orphan sweep keeps off it
             int pidfd;
             try {
                 pidfd = call((a, st) -> (int) check((long) SYSCALL2.invokeExact(st, SYS_PIDFD_OPEN, pid, 0), st, "pidfd_open", pid));
             } catch (IOException e) {
                 // Cannot watch it: kill and reap it (it has just started, so this is quick), then fail.
                 kill(pid);
+                Reaper.disown(pid);
                 throw e;
             }
             SpawnedProcess p = new SpawnedProcess(pid, pidfd, stdinFd, stdoutFd, stderrFd);
@@ -137,6 +139,7 @@ public final class SpawnedProcess extends Process {
             } catch (IOException | RuntimeException e) {
                 Linux.close(pidfd);
                 kill(pid);
+                Reaper.disown(pid);
                 throw e;
             }
             ours.clear();
@@ -247,6 +250,7 @@ public final class SpawnedProcess extends Process {
             Linux.close(pidfd);
             pidfd = -1;
         }
+        Reaper.disown(pid);
         exit.complete(code);
     }
 
