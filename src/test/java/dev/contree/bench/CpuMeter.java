@@ -24,6 +24,11 @@ record CpuMeter(long hostBusy, long self, long children) {
         return new CpuMeter(busy, Long.parseLong(f[11]) + Long.parseLong(f[12]), Long.parseLong(f[13]) + Long.parseLong(f[14]));
     }
 
+    /** The process's own CPU per run since {@code before}, ms. */
+    double selfMs(CpuMeter before, int runs) {
+        return (self - before.self) * TICK_MS / runs;
+    }
+
     /** Per run between {@code before} and this reading, in ms of CPU: host, the process, its children. */
     String perRun(CpuMeter before, int runs) {
         return String.format(Locale.ROOT, "CPU per run: host %.1f ms (process %.1f ms, its reaped children %.1f ms, the rest %.1f ms)",

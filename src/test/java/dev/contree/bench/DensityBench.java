@@ -374,7 +374,7 @@ public final class DensityBench {
         for (int i = 0; i < count; i++) {
             bodies.add("{\"image\":\"" + s.image + "\",\"command\":\"echo " + i + " > /f\",\"shell\":true,\"timeout\":600}");
         }
-        CpuMeter apiCpu0 = CpuMeter.of(s.proc.pid());
+        CpuMeter apiCpu0 = CpuMeter.of(s.proc.pid()), clientCpu0 = CpuMeter.of(self);
         Instant wall0 = Instant.now();
         long a0 = System.nanoTime();
         List<String> ops = s.submit(bodies);
@@ -382,7 +382,8 @@ public final class DensityBench {
         List<JsonNode> done = new ArrayList<>();
         for (String op : ops) done.add(s.await(op, Duration.ofSeconds(1800), 200));
         double api = (System.nanoTime() - a0) / 1e9;
-        String apiCpu = "  server " + CpuMeter.of(s.proc.pid()).perRun(apiCpu0, count);
+        String apiCpu = "  server " + CpuMeter.of(s.proc.pid()).perRun(apiCpu0, count) + String.format(Locale.ROOT,
+                "; this client (POSTs, polling) %.1f ms", CpuMeter.of(self).selfMs(clientCpu0, count));
         Instant last = wall0;
         Set<String> images = new HashSet<>();
         int ok = 0;
