@@ -10,7 +10,7 @@ import java.util.Locale;
  * reaped children's (a server's runtimes and sandboxes once they exited). Two readings subtracted and divided by the
  * runs between them say what a run costs the host, which is what a CPU-bound burst's wall time follows.
  */
-record CpuMeter(long hostBusy, long self, long children) {
+record CpuMeter(long hostBusy, long self, long children, long selfSystem) {
     /** USER_HZ: 100 on every Linux this runs on. */
     static final double TICK_MS = 10.0;
 
@@ -21,7 +21,8 @@ record CpuMeter(long hostBusy, long self, long children) {
         String stat = Files.readString(Path.of("/proc/" + pid + "/stat"));
         String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
         // after the comm: state(0) ppid(1) ... utime(11) stime(12) cutime(13) cstime(14)
-        return new CpuMeter(busy, Long.parseLong(f[11]) + Long.parseLong(f[12]), Long.parseLong(f[13]) + Long.parseLong(f[14]));
+        return new CpuMeter(busy, Long.parseLong(f[11]) + Long.parseLong(f[12]), Long.parseLong(f[13]) + Long.parseLong(f[14]),
+                Long.parseLong(f[12]));
     }
 
     /** The process's own CPU per run since {@code before}, ms. */
@@ -31,8 +32,9 @@ record CpuMeter(long hostBusy, long self, long children) {
 
     /** Per run between {@code before} and this reading, in ms of CPU: host, the process, its children. */
     String perRun(CpuMeter before, int runs) {
-        return String.format(Locale.ROOT, "CPU per run: host %.1f ms (process %.1f ms, its reaped children %.1f ms, the rest %.1f ms)",
-                (hostBusy - before.hostBusy) * TICK_MS / runs, (self - before.self) * TICK_MS / runs,
+        return String.format(Locale.ROOT, "CPU per run: host %.1f ms (process %.1f ms of which system %.1f, its reaped children %.1f ms,"
+                        + " the rest %.1f ms)",
+                (hostBusy - before.hostBusy) * TICK_MS / runs, (self - before.self) * TICK_MS / runs, (selfSystem - before.selfSystem) * TICK_MS / runs,
                 (children - before.children) * TICK_MS / runs,
                 ((hostBusy - before.hostBusy) - (self - before.self) - (children - before.children)) * TICK_MS / runs);
     }

@@ -89,7 +89,9 @@ public final class DensityBench {
             // e.g. -XX:StartFlightRecording=filename=/tmp/server-%p.jfr to profile a server
             String opts = env("DENSITY_SERVER_JAVA_OPTS", "");
             if (!opts.isEmpty()) cmd.addAll(Arrays.asList(opts.split("\\s+")));
-            cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), "dev.contree.Main", "serve",
+            // DENSITY_SERVER_CLASSES: the server from another build's classes first (an A/B comparison)
+            String classes = env("DENSITY_SERVER_CLASSES", "");
+            cmd.addAll(List.of("-cp", (classes.isEmpty() ? "" : classes + ":") + System.getProperty("java.class.path"), "dev.contree.Main", "serve",
                     "--data", dir.resolve("data").toString(), "--listen", "127.0.0.1:" + port, "--token", TOKEN, "--runtime", rt,
                     "--concurrency", String.valueOf(concurrency), "--account-concurrency", String.valueOf(concurrency),
                     "--sandbox-memory", memory, "--max-timeout", "3600"));
@@ -170,7 +172,9 @@ public final class DensityBench {
     public static void main(String[] args) throws Exception {
         Path work = Path.of(System.getenv().getOrDefault("DENSITY_WORK", Files.createTempDirectory("density").toString()));
         List<String> runtimes = Arrays.asList(env("DENSITY_RUNTIMES", "runc,runsc").split(","));
-        List<Integer> ns = Arrays.stream(env("DENSITY_N", "100,300,1000").split(",")).map(String::trim).map(Integer::parseInt).toList();
+        // DENSITY_N=none: the burst only
+        List<Integer> ns = env("DENSITY_N", "100,300,1000").equals("none") ? List.of()
+                : Arrays.stream(env("DENSITY_N", "100,300,1000").split(",")).map(String::trim).map(Integer::parseInt).toList();
         int runscMax = Integer.parseInt(env("DENSITY_RUNSC_MAX", "300"));
         int burst = Integer.parseInt(env("DENSITY_BURST", "1000"));
         int parallel = Integer.parseInt(env("DENSITY_BURST_PARALLEL", "4"));
@@ -420,6 +424,7 @@ public final class DensityBench {
         List<List<Double>> ms = new ArrayList<>();
         for (String ignored : names) ms.add(new ArrayList<>());
         double busy = 0;
+        List<Instant> starts = new ArrayList<>(), completions = new ArrayList<>();
         for (int i = 0; i < ops.size(); i++) {
             JsonNode op = done.get(i);
             if (!op.get("status").asText().equals("SUCCESS")) continue;
@@ -437,11 +442,26 @@ public final class DensityBench {
                 if (a != null && b != null) ms.get(k).add(Duration.between(a, b).toNanos() / 1e6);
             }
             if (at.get("completion") != null) busy += Duration.between(at.get("started"), at.get("completion")).toNanos() / 1e9;
+            starts.add(at.get("started"));
+            if (at.get("completion") != null) completions.add(at.get("completion"));
+        }
+        // The slot a run starts in was freed by the latest completion before it (all slots are busy in a burst).
+        List<Double> gaps = new ArrayList<>();
+        List<Instant> ends = completions.stream().sorted().toList();
+        for (Instant start : starts) {
+            Instant freed = null;
+            for (Instant e : ends) {
+                if (e.isAfter(start)) break;
+                freed = e;
+            }
+            if (freed != null) gaps.add(Duration.between(freed, start).toNanos() / 1e6);
         }
         StringBuilder b = new StringBuilder(String.format("  %-32s %8s %8s%n", "phase (ms)", "p50", "p90"));
         for (int k = 0; k < names.length; k++) {
             b.append(String.format(Locale.ROOT, "  %-32s %8.2f %8.2f%n", names[k], ExecBench.quantile(ms.get(k), 0.5), ExecBench.quantile(ms.get(k), 0.9)));
         }
+        b.append(String.format(Locale.ROOT, "  %-32s %8.2f %8.2f%n", "a completion -> the next start", ExecBench.quantile(gaps, 0.5),
+                ExecBench.quantile(gaps, 0.9)));
         double slotSeconds = wall.toNanos() / 1e9 * parallel;
         b.append(String.format(Locale.ROOT, "  slots busy (EXECUTING -> completion) %.1f%% of %d x %.1f s; %.2f ms per execution outside it%n",
                 100 * busy / slotSeconds, parallel, wall.toNanos() / 1e9, (slotSeconds - busy) * 1000 / ops.size()));
