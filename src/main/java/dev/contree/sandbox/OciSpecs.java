@@ -65,8 +65,11 @@ final class OciSpecs {
                 new RuntimeSpec.Capabilities(CAPS, CAPS, CAPS), rlimits, true);
 
         List<RuntimeSpec.Namespace> ns = new ArrayList<>();
-        for (String t : runc ? List.of("pid", "ipc", "uts", "mount", "cgroup") : List.of("pid", "ipc", "uts", "mount"))
-            ns.add(new RuntimeSpec.Namespace(t, null));
+        // No cgroup namespace (Docker's default on cgroup v1 too): runc then bind-mounts the sandbox's own cgroup
+        // directories read-only at /sys/fs/cgroup, where in a cgroup namespace it mounts every v1 hierarchy afresh,
+        // 3.2 ms of CPU per run (of ~20). The sandbox sees the same files (its own limits and counters, which
+        // contree-init reads); /proc/self/cgroup shows its host path (/<cgroupParent>/contree-<id>) instead of /.
+        for (String t : List.of("pid", "ipc", "uts", "mount")) ns.add(new RuntimeSpec.Namespace(t, null));
         ns.add(new RuntimeSpec.Namespace("network", networkNs == null ? null : networkNs.toString()));
 
         RuntimeSpec.Memory memory = limits.memoryBytes() > 0

@@ -138,6 +138,6 @@ class JsonWriterTest {
         assertThat(c.at("/linux/resources/memory").has("swap")).isFalse();
         assertThat(c.at("/linux/resources").has("cpu")).isFalse();
         assertThat(c.at("/linux/resources/pids/limit").longValue()).isEqualTo(10);
-        assertThat(c.at("/linux/namespaces").findValuesAsText("type")).containsExactly("pid", "ipc", "uts", "mount", "cgroup", "network");
+        assertThat(c.at("/linux/namespaces").findValuesAsText("type")).containsExactly("pid", "ipc", "uts", "mount", "network");
     }
 }
