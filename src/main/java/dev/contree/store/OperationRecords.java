@@ -51,9 +51,9 @@ public interface OperationRecords {
 
     /**
      * Appends an event with the next id of the operation's log (ids start at 0). An implementation may write events
-     * in groups: the event is then readable and announced ({@link #onCommitted}) within tens of milliseconds, always
-     * before any later status change of its operation, and a crash may lose it while the operation is running. A
-     * completion event is durable when this returns.
+     * in groups: the event is then announced ({@link #onCommitted}) within tens of milliseconds, always committed
+     * before any later status change of its operation, and a crash may lose it while the operation is running;
+     * {@link #events} sees it at once all the same. A completion event is durable when this returns.
      */
     OperationEvent append(String operationUuid, int spid, EventPayload payload);
 
@@ -66,6 +66,6 @@ public interface OperationRecords {
     /** No more events will be appended to this log: an implementation may drop what it kept to number them. */
     void logClosed(String operationUuid);
 
-    /** The log's events with an id above {@code afterId}, in order. */
+    /** The log's events with an id above {@code afterId}, in order: every event appended before the call among them. */
     List<OperationEvent> events(String operationUuid, long afterId);
 }

@@ -41,6 +41,8 @@ final class SqliteOperations implements OperationRecords {
      */
     private final Map<String, Long> nextEventId = new HashMap<>();
     private final ReentrantLock ids = new ReentrantLock();
+    /** Per log, its appended events not yet committed; guarded by {@link #ids}. A read of the log commits them first. */
+    private final Map<String, Integer> uncommitted = new HashMap<>();
     private final List<Consumer<OperationEvent>> committedListeners = new CopyOnWriteArrayList<>();
 
     SqliteOperations(Database db) {
@@ -198,6 +200,7 @@ final class SqliteOperations implements OperationRecords {
         ids.lock();
         try {
             event = new OperationEvent(operationUuid, nextId(operationUuid), Times.now(), spid, payload);
+            uncommitted.merge(operationUuid, 1, Integer::sum);
             // Queued under the id lock: the inserts of one log are queued, and so committed, in id order.
             db.defer(new Database.Deferred() {
                 @Override
@@ -207,6 +210,12 @@ final class SqliteOperations implements OperationRecords {
 
                 @Override
                 public void committed() {
+                    ids.lock();
+                    try {
+                        uncommitted.computeIfPresent(operationUuid, (k, n) -> n > 1 ? n - 1 : null);
+                    } finally {
+                        ids.unlock();
+                    }
                     announce(event);
                 }
             });
@@ -261,13 +270,23 @@ final class SqliteOperations implements OperationRecords {
         ids.lock();
         try {
             nextEventId.remove(operationUuid);
+            uncommitted.remove(operationUuid);
         } finally {
             ids.unlock();
         }
     }
 
+    /** A read of the log sees every event appended before it: those still deferred are committed first. */
     @Override
     public List<OperationEvent> events(String operationUuid, long afterId) {
+        boolean pending;
+        ids.lock();
+        try {
+            pending = uncommitted.containsKey(operationUuid);
+        } finally {
+            ids.unlock();
+        }
+        if (pending) db.flush();
         return db.read(c -> Sql.query(c, "SELECT * FROM operation_events WHERE operation_uuid = ? AND id > ? ORDER BY id",
                 rs -> new OperationEvent(operationUuid, rs.getLong("id"), Sql.instant(rs, "ts"), rs.getInt("spid"),
                         OperationCodec.event(rs.getString("type"), rs.getString("data"))),

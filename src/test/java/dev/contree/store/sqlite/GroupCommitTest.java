@@ -175,6 +175,18 @@ class GroupCommitTest {
     }
 
     @Test
+    void aReadOfTheLogSeesEveryEventAppendedBeforeIt() throws Exception {
+        Operation op = executing();
+        for (int i = 0; i < 3; i++) {
+            ops.appendEvent(op.uuid(), 1, out("line " + i + "\n"));
+            assertThat(ops.events(op.uuid(), -1)).hasSize(i + 1); // at once: the read commits what was deferred
+        }
+        try (Connection c = other()) {
+            assertThat(storedIds(c, op.uuid())).containsExactly(0L, 1L, 2L);
+        }
+    }
+
+    @Test
     void whatWasDeferredIsWrittenAtClose() throws Exception {
         Operation op = executing();
         ops.appendEvent(op.uuid(), 1, out("kept\n"));
