@@ -75,6 +75,11 @@ public final class Main {
                 description = "CPU quota of each sandbox, in CPUs, e.g. 0.5 or 2 (default 1)")
         double sandboxCpus;
 
+        @Option(names = "--sandbox-32bit", defaultValue = "${env:CONTREE_SANDBOX_32BIT:-false}", arity = "0..1",
+                description = "runc: let sandboxes make 32-bit (i386) system calls, so 32-bit binaries in images run; off by default,"
+                        + " a 32-bit system call then kills the process with SIGSYS (the kernel's compat syscall entry stays closed)")
+        boolean sandbox32Bit;
+
         @Option(names = "--max-mount-depth", defaultValue = "${env:CONTREE_MAX_MOUNT_DEPTH:-16}",
                 description = "image chains deeper than this are compacted before they run (default 16; lower lists faster, compacts more)")
         int maxMountDepth;
@@ -112,6 +117,7 @@ public final class Main {
                         .withExecutions(concurrency != null ? concurrency : base.instanceConcurrency(), maxTimeout)
                         .withSandboxLimits(new ServerConfig.SandboxLimits(parseSize(sandboxMemory), sandboxPids, sandboxCpus))
                         .withMaxMountDepth(maxMountDepth)
+                        .withSandbox32Bit(sandbox32Bit)
                         .withAccountConcurrency(accountConcurrency)
                         .withMaxQueued(maxQueued)
                         .withAdmission(admissionReserve.strip().equalsIgnoreCase("auto") ? -1 : parseSize(admissionReserve),

@@ -215,8 +215,10 @@ final class ExecutionJob implements Job {
         }
         String id = committed.get();
         long layerBytes = engine.store().sizeOf(id);
-        engine.layerIndex().record(id, null, layerBytes);
         AccountStorage storage = engine.storage();
+        // Written with the image unless the storage check below must read it first.
+        if (storage.bounded()) engine.layerIndex().record(id, null, layerBytes);
+        else engine.layerIndex().recordLater(id, null, layerBytes);
         if (storage.bounded() && storage.usedWith(image.accountId(), List.of(id)) > storage.cap()) {
             // Concurrent runs of one account can each fit alone and not together: the last to commit loses.
             engine.layerIndex().forget(id);

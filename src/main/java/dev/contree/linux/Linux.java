@@ -254,12 +254,7 @@ public final class Linux {
 
     /** Like {@link #lstat} but {@code null} when the path does not exist (ENOENT/ENOTDIR). */
     public static Stat lstatOrNull(Path path) throws IOException {
-        try {
-            return Dir.statxAt(AT_FDCWD, pathBytes(path), AT_SYMLINK_NOFOLLOW, path);
-        } catch (ErrnoException e) {
-            if (e.errno() == ENOENT || e.errno() == ENOTDIR) return null;
-            throw e;
-        }
+        return Dir.statxAtOrNull(AT_FDCWD, pathBytes(path), AT_SYMLINK_NOFOLLOW, path);
     }
 
     /** Decodes a struct statx buffer (256 bytes) filled with STATX_BASIC_STATS. */

@@ -211,7 +211,7 @@ final class OciSandboxRuntime implements SandboxRuntime {
                     pick(spec.memoryBytes(), cfg.defaultMemoryBytes()),
                     pick(spec.pidsLimit(), cfg.defaultPidsLimit()),
                     spec.cpus() != 0 ? spec.cpus() : cfg.defaultCpus());
-            RuntimeSpec config = OciSpecs.build(cfg.kind(), spec, initArgs(spec), initBinary,
+            RuntimeSpec config = OciSpecs.build(cfg, spec, initArgs(spec), initBinary,
                     "/" + cfg.cgroupParent() + "/" + cid, limits, spec.network() ? cfg.networkNamespace() : null, memsw);
             Files.writeString(bundle.resolve("config.json"), OciSpecs.toJson(config), StandardCharsets.US_ASCII);
 

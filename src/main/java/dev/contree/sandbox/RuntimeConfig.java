@@ -19,10 +19,13 @@ import java.util.Objects;
  * @param cgroupParent       cgroup (v1 path relative to each hierarchy root) under which sandboxes are placed
  * @param networkNamespace   for spec.network=true: a prepared network namespace (e.g. /var/run/netns/contree)
  *                           the sandbox joins; null = network requests fail with an infra error
+ * @param compat32           runc: the seccomp filter also admits the 32-bit x86 ABI (32-bit binaries run, and the
+ *                           kernel's compat syscall entry is reachable); false = a 32-bit system call kills the
+ *                           process with SIGSYS. gVisor implements no 32-bit ABI either way.
  */
 public record RuntimeConfig(Kind kind, Path binary, String runscPlatform, Path stateDir, long defaultMemoryBytes,
                             long defaultPidsLimit, double defaultCpus, long defaultOutputCap, Duration killGrace,
-                            String cgroupParent, Path networkNamespace) {
+                            String cgroupParent, Path networkNamespace, boolean compat32) {
 
     public enum Kind { RUNSC, RUNC }
 
@@ -39,22 +42,28 @@ public record RuntimeConfig(Kind kind, Path binary, String runscPlatform, Path s
     /** 1 GiB memory, 512 pids, 1 CPU, 1 MiB output per stream. */
     public static RuntimeConfig defaults(Kind kind, Path stateDir) {
         return new RuntimeConfig(kind, null, "ptrace", stateDir, 1L << 30, 512, 1.0, 1 << 20,
-                Duration.ofSeconds(10), "contree", null);
+                Duration.ofSeconds(10), "contree", null, false);
     }
 
     public RuntimeConfig withPlatform(String p) {
         return new RuntimeConfig(kind, binary, p, stateDir, defaultMemoryBytes, defaultPidsLimit, defaultCpus,
-                defaultOutputCap, killGrace, cgroupParent, networkNamespace);
+                defaultOutputCap, killGrace, cgroupParent, networkNamespace, compat32);
     }
 
     /** The cgroup limits a sandbox gets when its spec says 0. */
     public RuntimeConfig withLimits(long memoryBytes, long pidsLimit, double cpus) {
         return new RuntimeConfig(kind, binary, runscPlatform, stateDir, memoryBytes, pidsLimit, cpus,
-                defaultOutputCap, killGrace, cgroupParent, networkNamespace);
+                defaultOutputCap, killGrace, cgroupParent, networkNamespace, compat32);
     }
 
     public RuntimeConfig withNetworkNamespace(Path ns) {
         return new RuntimeConfig(kind, binary, runscPlatform, stateDir, defaultMemoryBytes, defaultPidsLimit,
-                defaultCpus, defaultOutputCap, killGrace, cgroupParent, ns);
+                defaultCpus, defaultOutputCap, killGrace, cgroupParent, ns, compat32);
+    }
+
+    /** Whether runc sandboxes may make 32-bit x86 system calls (see {@code compat32}). */
+    public RuntimeConfig withCompat32(boolean on) {
+        return new RuntimeConfig(kind, binary, runscPlatform, stateDir, defaultMemoryBytes, defaultPidsLimit,
+                defaultCpus, defaultOutputCap, killGrace, cgroupParent, networkNamespace, on);
     }
 }

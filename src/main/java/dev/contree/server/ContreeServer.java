@@ -70,7 +70,8 @@ public final class ContreeServer implements AutoCloseable {
             opened.add(layers);
             RuntimeConfig.Kind kind = config.runtime().equals("runc") ? RuntimeConfig.Kind.RUNC : RuntimeConfig.Kind.RUNSC;
             RuntimeConfig runtimeConfig = RuntimeConfig.defaults(kind, data.resolve("runtime")).withPlatform(config.runscPlatform())
-                    .withLimits(config.sandbox().memoryBytes(), config.sandbox().pids(), config.sandbox().cpus());
+                    .withLimits(config.sandbox().memoryBytes(), config.sandbox().pids(), config.sandbox().cpus())
+                    .withCompat32(config.sandbox32Bit());
             if (config.networkNamespace() != null) runtimeConfig = runtimeConfig.withNetworkNamespace(config.networkNamespace());
             SandboxRuntime runtime = SandboxRuntimes.create(runtimeConfig);
             int stale = runtime.cleanupStale();

@@ -45,7 +45,8 @@ public record ServerConfig(String host, int port, Path dataDir, String runtime, 
                            long maxUploadBytes, long maxJsonBytes, int instanceMaxTimeout, int instanceConcurrency,
                            int importMaxTimeout, SandboxLimits sandbox, Path networkNamespace, long layerPoolBytes,
                            int maxMountDepth, Set<String> insecureRegistries, long maxImportBytes, long maxAccountBytes,
-                           int accountConcurrency, int maxQueued, long admissionReserveBytes, long sandboxCostBytes) {
+                           int accountConcurrency, int maxQueued, long admissionReserveBytes, long sandboxCostBytes,
+                           boolean sandbox32Bit) {
     public static final long DEFAULT_MAX_IMPORT_BYTES = 16L << 30;
     /**
      * The default upper bound of executions at once: the density this server is built and benchmarked for on one
@@ -108,7 +109,7 @@ public record ServerConfig(String host, int port, Path dataDir, String runtime, 
         return new ServerConfig("127.0.0.1", 8080, dataDir, "runsc", "ptrace",
                 8L << 30, 256L << 20, 3600, DEFAULT_CONCURRENCY, 3600,
                 SandboxLimits.DEFAULT, null, 256L << 30, LayerStoreConfig.DEFAULT_MAX_MOUNT_DEPTH, insecureRegistriesFromEnv(),
-                DEFAULT_MAX_IMPORT_BYTES, Long.MAX_VALUE, 0, DEFAULT_MAX_QUEUED, -1, 0);
+                DEFAULT_MAX_IMPORT_BYTES, Long.MAX_VALUE, 0, DEFAULT_MAX_QUEUED, -1, 0, false);
     }
 
     /** What the HTTP layer needs of this configuration. */
@@ -162,6 +163,11 @@ public record ServerConfig(String host, int port, Path dataDir, String runtime, 
         return with(b -> { b.admissionReserveBytes = reserveBytes; b.sandboxCostBytes = sandboxCostBytes; });
     }
 
+    /** runc: whether sandboxes may make 32-bit (i386) system calls; see {@code RuntimeConfig#compat32}. */
+    public ServerConfig withSandbox32Bit(boolean on) {
+        return with(b -> b.sandbox32Bit = on);
+    }
+
     public ServerConfig withSandboxLimits(SandboxLimits limits) {
         return with(b -> b.sandbox = limits);
     }
@@ -197,6 +203,7 @@ public record ServerConfig(String host, int port, Path dataDir, String runtime, 
         long maxUploadBytes, maxJsonBytes, layerPoolBytes, maxImportBytes, maxAccountBytes, admissionReserveBytes, sandboxCostBytes;
         SandboxLimits sandbox;
         Set<String> insecureRegistries;
+        boolean sandbox32Bit;
 
         Fields(ServerConfig c) {
             host = c.host; port = c.port; dataDir = c.dataDir; runtime = c.runtime; runscPlatform = c.runscPlatform;
@@ -205,13 +212,13 @@ public record ServerConfig(String host, int port, Path dataDir, String runtime, 
             networkNamespace = c.networkNamespace; layerPoolBytes = c.layerPoolBytes; maxMountDepth = c.maxMountDepth;
             insecureRegistries = c.insecureRegistries; maxImportBytes = c.maxImportBytes; maxAccountBytes = c.maxAccountBytes;
             accountConcurrency = c.accountConcurrency; maxQueued = c.maxQueued; admissionReserveBytes = c.admissionReserveBytes;
-            sandboxCostBytes = c.sandboxCostBytes;
+            sandboxCostBytes = c.sandboxCostBytes; sandbox32Bit = c.sandbox32Bit;
         }
 
         ServerConfig build() {
             return new ServerConfig(host, port, dataDir, runtime, runscPlatform, maxUploadBytes, maxJsonBytes, instanceMaxTimeout,
                     instanceConcurrency, importMaxTimeout, sandbox, networkNamespace, layerPoolBytes, maxMountDepth, insecureRegistries,
-                    maxImportBytes, maxAccountBytes, accountConcurrency, maxQueued, admissionReserveBytes, sandboxCostBytes);
+                    maxImportBytes, maxAccountBytes, accountConcurrency, maxQueued, admissionReserveBytes, sandboxCostBytes, sandbox32Bit);
         }
     }
 

@@ -46,7 +46,7 @@ class DetachedContainerTest {
         stateDir = Files.createTempDirectory("contree-detached-state");
         for (RuntimeConfig.Kind k : RuntimeConfig.Kind.values()) {
             RuntimeConfig c = new RuntimeConfig(k, null, "ptrace", stateDir, 256L << 20, 256, 1.0, 1 << 20, Duration.ofSeconds(10),
-                    CGROUP_PARENT, null);
+                    CGROUP_PARENT, null, false);
             RUNTIMES.put(k, (OciSandboxRuntime) SandboxRuntimes.create(c));
         }
     }
@@ -251,7 +251,7 @@ class DetachedContainerTest {
         SandboxSpec s = sh("sleep 100").build();
         String cid = OciSandboxRuntime.CONTAINER_PREFIX + s.id();
         Path bundle = Files.createDirectories(stateDir.resolve(rt.name() + "-bundles").resolve(cid));
-        RuntimeSpec cfg = OciSpecs.build(k, s, List.of(SandboxRuntime.INIT_PATH, "--", "sleep", "100"),
+        RuntimeSpec cfg = OciSpecs.build(RuntimeConfig.defaults(k, stateDir), s, List.of(SandboxRuntime.INIT_PATH, "--", "sleep", "100"),
                 rt.initBinary(), "/" + CGROUP_PARENT + "/" + cid, new OciSpecs.Limits(64 << 20, 64, 1), null, false);
         Files.writeString(bundle.resolve("config.json"), OciSpecs.toJson(cfg));
         List<String> cmd = new ArrayList<>(List.of(rt.name(), "--root", stateDir.resolve(rt.name() + "-root").toString()));

@@ -54,7 +54,7 @@ class LiveSandboxTest {
         stateDir = Files.createTempDirectory("contree-live-state");
         for (RuntimeConfig.Kind k : RuntimeConfig.Kind.values()) {
             RuntimeConfig c = new RuntimeConfig(k, null, "ptrace", stateDir, 512L << 20, 256, 1.0, 1 << 20,
-                    Duration.ofSeconds(10), CGROUP_PARENT, null);
+                    Duration.ofSeconds(10), CGROUP_PARENT, null, false);
             RUNTIMES.put(k, SandboxRuntimes.create(c));
         }
     }

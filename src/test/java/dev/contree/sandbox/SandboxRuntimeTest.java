@@ -48,7 +48,7 @@ class SandboxRuntimeTest {
         for (RuntimeConfig.Kind k : RuntimeConfig.Kind.values()) {
             RuntimeConfig c = RuntimeConfig.defaults(k, stateDir);
             c = new RuntimeConfig(k, null, "ptrace", stateDir, 512L << 20, 256, 1.0, 1 << 20, Duration.ofSeconds(10),
-                    CGROUP_PARENT, null);
+                    CGROUP_PARENT, null, false);
             RUNTIMES.put(k, SandboxRuntimes.create(c));
         }
     }
@@ -388,7 +388,7 @@ class SandboxRuntimeTest {
         SandboxSpec s = sh("sleep 100").build();
         String cid = OciSandboxRuntime.CONTAINER_PREFIX + s.id();
         Path bundle = Files.createDirectories(stateDir.resolve(rt.name() + "-bundles").resolve(cid));
-        RuntimeSpec cfg = OciSpecs.build(k, s, List.of(SandboxRuntime.INIT_PATH, "--", "sleep", "100"),
+        RuntimeSpec cfg = OciSpecs.build(RuntimeConfig.defaults(k, stateDir), s, List.of(SandboxRuntime.INIT_PATH, "--", "sleep", "100"),
                 rt.initBinary(), "/" + CGROUP_PARENT + "/" + cid, new OciSpecs.Limits(64 << 20, 64, 1), null, false);
         Files.writeString(bundle.resolve("config.json"), OciSpecs.toJson(cfg));
         List<String> cmd = new ArrayList<>(List.of(rt.name(), "--root", stateDir.resolve(rt.name() + "-root").toString()));

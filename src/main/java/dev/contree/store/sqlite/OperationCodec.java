@@ -78,12 +78,21 @@ final class OperationCodec {
 
     /** The {@code metadata} column for a request and (once finished) its result; a given password is not kept. */
     static String metadata(OperationRequest request, OperationResult result) {
-        OperationRequest kept = switch (request) {
+        return write(new StoredMetadata(FORMAT, stored(request), result));
+    }
+
+    /** The request as the {@code metadata} column keeps it (and a read gives it back): a given password is not kept. */
+    static OperationRequest stored(OperationRequest request) {
+        return switch (request) {
             case ExecutionRequest e -> e;
             case ImportRequest i -> i.withoutPassword();
             default -> throw new IllegalArgumentException("no stored form for " + request.getClass().getName());
         };
-        return write(new StoredMetadata(FORMAT, kept, result));
+    }
+
+    /** The {@code result} member of a {@code metadata} column, as {@link #metadata} writes it. */
+    static String result(OperationResult result) {
+        return write(result);
     }
 
     static Metadata metadata(OperationKind kind, String text) {
@@ -257,7 +266,7 @@ final class OperationCodec {
         }
     }
 
-    private static String write(Record stored) {
+    private static String write(Object stored) {
         try {
             return JSON.writeValueAsString(stored);
         } catch (JsonProcessingException e) {

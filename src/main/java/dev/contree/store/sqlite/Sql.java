@@ -6,7 +6,10 @@ import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Types;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 import java.time.Instant;
 
 /** Small JDBC helpers shared by the SQLite record stores: bind parameters, map rows. */
@@ -18,8 +21,61 @@ final class Sql {
         T map(ResultSet rs) throws SQLException;
     }
 
-    static PreparedStatement prepare(Connection c, String sql, Object... params) throws SQLException {
-        PreparedStatement ps = c.prepareStatement(sql);
+    /**
+     * Statements kept prepared per connection, the SQL text the key: compiling a statement costs more than running
+     * most of ours. A connection is only ever used by one thread at a time (the writer under its lock, a reader taken
+     * from the pool), and so is its cache. Statements are reset after each use (result set closed, parameters
+     * cleared), so none holds a read transaction open between uses.
+     */
+    private static final Map<Connection, StatementCache> CACHES = new ConcurrentHashMap<>();
+    /** Distinct statements kept per connection; past it the least recently used is closed. */
+    private static final int CACHED_PER_CONNECTION = 96;
+
+    private static final class StatementCache extends LinkedHashMap<String, PreparedStatement> {
+        /** Kept statements in use now: a nested use of the same SQL gets a statement of its own. */
+        final java.util.Set<PreparedStatement> busy = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+
+        StatementCache() {
+            super(32, 0.75f, true);
+        }
+
+        @Override
+        protected boolean removeEldestEntry(Map.Entry<String, PreparedStatement> eldest) {
+            if (size() <= CACHED_PER_CONNECTION || busy.contains(eldest.getValue())) return false;
+            closeQuietly(eldest.getValue());
+            return true;
+        }
+    }
+
+    /** Keeps {@code c}'s statements prepared from now on ({@link #forget} before closing it). */
+    static void cacheStatements(Connection c) {
+        CACHES.put(c, new StatementCache());
+    }
+
+    /** Closes the statements kept for {@code c}. */
+    static void forget(Connection c) {
+        StatementCache cache = CACHES.remove(c);
+        if (cache != null) cache.values().forEach(Sql::closeQuietly);
+    }
+
+    private static void closeQuietly(PreparedStatement ps) {
+        try {
+            ps.close();
+        } catch (SQLException ignored) {
+            // a statement of a connection being closed
+        }
+    }
+
+    /** A statement for {@code sql} with {@code params} bound; given back by {@link #release}. */
+    private static PreparedStatement prepare(Connection c, String sql, Object... params) throws SQLException {
+        StatementCache cache = CACHES.get(c);
+        PreparedStatement ps = cache == null ? null : cache.get(sql);
+        if (ps == null || cache.busy.contains(ps)) {
+            boolean keep = cache != null && ps == null;
+            ps = c.prepareStatement(sql);
+            if (keep) cache.put(sql, ps);
+        }
+        if (cache != null && cache.get(sql) == ps) cache.busy.add(ps);
         for (int i = 0; i < params.length; i++) {
             Object p = params[i];
             if (p == null) ps.setNull(i + 1, Types.NULL);
@@ -33,16 +89,32 @@ final class Sql {
     }
 
     static int update(Connection c, String sql, Object... params) throws SQLException {
-        try (PreparedStatement ps = prepare(c, sql, params)) {
+        PreparedStatement ps = prepare(c, sql, params);
+        try {
             return ps.executeUpdate();
+        } finally {
+            release(c, sql, ps);
         }
     }
 
     static <T> List<T> query(Connection c, String sql, RowMapper<T> mapper, Object... params) throws SQLException {
-        try (PreparedStatement ps = prepare(c, sql, params); ResultSet rs = ps.executeQuery()) {
+        PreparedStatement ps = prepare(c, sql, params);
+        try (ResultSet rs = ps.executeQuery()) {
             List<T> out = new ArrayList<>();
             while (rs.next()) out.add(mapper.map(rs));
             return out;
+        } finally {
+            release(c, sql, ps);
+        }
+    }
+
+    /** Done with a statement of {@link #prepare}: a kept one is cleared for its next use, any other closed. */
+    private static void release(Connection c, String sql, PreparedStatement ps) throws SQLException {
+        StatementCache cache = CACHES.get(c);
+        if (cache != null && cache.busy.remove(ps)) {
+            ps.clearParameters();
+        } else {
+            ps.close();
         }
     }
 

@@ -6,7 +6,6 @@ import dev.contree.store.ImageRecords;
 import dev.contree.store.Page;
 
 import java.sql.Connection;
-import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.time.Instant;
@@ -65,11 +64,13 @@ final class SqliteImages implements ImageRecords {
             }
         }
         String uuid = UUID.randomUUID().toString();
+        Instant created = Times.now();
         Sql.update(c, "INSERT INTO images (uuid, account_id, created_at, operation_uuid, parent_uuid, config, size) VALUES (?,?,?,?,?,?,?)",
-                uuid, n.accountId(), Times.toMicros(Times.now()), n.operationUuid(), n.parentUuid(), config, n.size());
+                uuid, n.accountId(), Times.toMicros(created), n.operationUuid(), n.parentUuid(), config, n.size());
         writeLayers(c, uuid, n.layers());
         if (n.tag() != null) moveTag(c, n.accountId(), uuid, n.tag());
-        return get(c, n.accountId(), uuid);
+        // What a read of the rows would give, without reading them back.
+        return new Image(uuid, n.accountId(), n.tag(), created, n.operationUuid(), n.parentUuid(), List.copyOf(n.layers()), n.config(), n.size());
     }
 
     /** The newest root image of the account with this config and exactly these layers, or null. */
@@ -89,14 +90,8 @@ final class SqliteImages implements ImageRecords {
     }
 
     static void writeLayers(Connection c, String imageUuid, List<String> layersTopFirst) throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement("INSERT INTO image_layers (image_uuid, position, layer_id) VALUES (?,?,?)")) {
-            for (int i = 0; i < layersTopFirst.size(); i++) {
-                ps.setString(1, imageUuid);
-                ps.setInt(2, i);
-                ps.setString(3, layersTopFirst.get(i));
-                ps.addBatch();
-            }
-            ps.executeBatch();
+        for (int i = 0; i < layersTopFirst.size(); i++) {
+            Sql.update(c, "INSERT INTO image_layers (image_uuid, position, layer_id) VALUES (?,?,?)", imageUuid, i, layersTopFirst.get(i));
         }
     }
 

@@ -29,6 +29,13 @@ final class SqliteLayers implements LayerRecords {
     }
 
     @Override
+    public void recordLater(String layerId, String digest, long size) {
+        long now = Times.toMicros(Times.now());
+        db.defer(c -> Sql.update(c, "INSERT OR IGNORE INTO layers (id, digest, size, created_at) VALUES (?,?,?,?)",
+                layerId, digest, size, now));
+    }
+
+    @Override
     public boolean proven(String accountId, String digest) {
         return db.read(c -> Sql.one(c, "SELECT 1 FROM digest_proofs WHERE account_id = ? AND digest = ?",
                 rs -> Boolean.TRUE, accountId, digest)) != null;

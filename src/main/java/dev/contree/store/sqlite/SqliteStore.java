@@ -72,7 +72,7 @@ public final class SqliteStore implements MetadataStore {
                 Image created = outcome instanceof JobOutcome.Succeeded done && done.image() instanceof JobOutcome.Created n
                         ? SqliteImages.insert(c, n.image()) : null;
                 // Thrown, not returned: the rollback also undoes the image.
-                if (!SqliteOperations.finish(c, operationUuid, outcome, created)) throw new LostRace();
+                if (operations.finish(c, operationUuid, outcome, created) == null) throw new LostRace();
                 return true;
             });
         } catch (LostRace lost) {
