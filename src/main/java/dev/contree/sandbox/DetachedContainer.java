@@ -14,10 +14,6 @@ import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ExecutionException;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -34,7 +30,7 @@ import org.slf4j.LoggerFactory;
  * (runsc's gofer) are adopted too, only to be reaped at once when they exit: {@code runsc delete} waits until
  * the gofer is gone, and a zombie still counts as there.
  */
-final class DetachedContainer extends Process {
+final class DetachedContainer extends dev.contree.linux.FutureExitProcess {
     private static final Logger log = LoggerFactory.getLogger(DetachedContainer.class);
     /** Reported when the launcher succeeded but left no init to wait for (cannot normally happen). */
     static final int NO_INIT = 255;
@@ -42,7 +38,6 @@ final class DetachedContainer extends Process {
     private final SpawnedProcess launcher;
     private final Path pidFile;
     private final Path cgroupProcs;
-    private final CompletableFuture<Integer> exit = new CompletableFuture<>();
     private volatile AdoptedChild init;
     private volatile int killSignal; // 0 until destroy/destroyForcibly
     private volatile boolean initExited;
@@ -141,7 +136,6 @@ final class DetachedContainer extends Process {
     @Override public OutputStream getOutputStream() { return launcher.getOutputStream(); }
     @Override public InputStream getInputStream() { return launcher.getInputStream(); }
     @Override public InputStream getErrorStream() { return launcher.getErrorStream(); }
-    @Override public boolean isAlive() { return !exit.isDone(); }
     @Override public boolean supportsNormalTermination() { return true; }
 
     @Override
@@ -164,41 +158,6 @@ final class DetachedContainer extends Process {
         AdoptedChild i = init;
         if (i != null) i.signal(sig);
         else launcher.destroyForcibly();
-    }
-
-    @Override
-    public int exitValue() {
-        Integer c = exit.getNow(null);
-        if (c == null) throw new IllegalThreadStateException("process has not exited");
-        return c;
-    }
-
-    @Override
-    public int waitFor() throws InterruptedException {
-        try {
-            return exit.get();
-        } catch (ExecutionException e) {
-            throw new AssertionError(e);
-        }
-    }
-
-    @Override
-    public boolean waitFor(long timeout, TimeUnit unit) throws InterruptedException {
-        if (exit.isDone()) return true;
-        if (timeout <= 0) return false;
-        try {
-            exit.get(timeout, unit);
-            return true;
-        } catch (TimeoutException e) {
-            return false;
-        } catch (ExecutionException e) {
-            throw new AssertionError(e);
-        }
-    }
-
-    @Override
-    public CompletableFuture<Process> onExit() {
-        return exit.thenApply(c -> this);
     }
 
     @Override

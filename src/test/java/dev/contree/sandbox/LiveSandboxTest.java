@@ -49,24 +49,12 @@ class LiveSandboxTest {
 
     @BeforeAll
     static void setUp() throws IOException {
-        Assumptions.assumeTrue(Files.isExecutable(Path.of("/bin/busybox")), "busybox-static missing");
-        Assumptions.assumeTrue("root".equals(System.getProperty("user.name")), "needs root");
-        stateDir = Files.createTempDirectory("contree-live-state");
-        for (RuntimeConfig.Kind k : RuntimeConfig.Kind.values()) {
-            RuntimeConfig c = new RuntimeConfig(k, null, "ptrace", stateDir, 512L << 20, 256, 1.0, 1 << 20,
-                    Duration.ofSeconds(10), CGROUP_PARENT, null, false);
-            RUNTIMES.put(k, SandboxRuntimes.create(c));
-        }
+        stateDir = TestRuntimes.open("contree-live-state", CGROUP_PARENT, 512L << 20, RUNTIMES);
     }
 
     @AfterAll
     static void tearDown() throws IOException {
-        for (SandboxRuntime r : RUNTIMES.values()) r.cleanupStale();
-        if (stateDir != null) {
-            try (Stream<Path> s = Files.walk(stateDir)) {
-                s.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-            }
-        }
+        TestRuntimes.close(RUNTIMES, stateDir);
     }
 
     @AfterEach
