@@ -1,6 +1,8 @@
 package dev.contree.store.sqlite;
 
 import dev.contree.store.StoreException;
+import dev.contree.store.jdbc.Engine;
+import dev.contree.store.jdbc.Schema;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -23,7 +25,7 @@ import org.sqlite.SQLiteOpenMode;
  * writer, so polling clients never queue behind an execution's event inserts. The record stores go
  * through {@link #read} and {@link #write}; work inside {@code write} uses the connection it is given.
  */
-final class Database implements AutoCloseable {
+final class Database implements Engine {
     private static final int READERS = 4;
 
     private final Connection connection;
@@ -60,7 +62,7 @@ final class Database implements AutoCloseable {
 
     /**
      * Opens an existing database for reading only, changing nothing on disk: no journal mode change, no
-     * migration, and a schema version other than {@link #currentVersion()} is refused. Without a {@code -wal}
+     * migration, and a schema version other than the current one is refused. Without a {@code -wal}
      * file SQLite's read-only mode would still create {@code -wal} and {@code -shm}; {@code immutable=1} avoids
      * that and is safe because the caller holds the data dir lock (nobody writes meanwhile). With a {@code -wal}
      * (a crash) it is needed to see the last transactions, so plain read-only mode is used.
@@ -78,11 +80,11 @@ final class Database implements AutoCloseable {
             try {
                 int version;
                 try {
-                    version = Migrations.recorded(c);
+                    version = Schema.recorded(c);
                 } catch (SQLException e) {
                     throw new StoreException(abs + " is not a ConTree database (no schema version: " + e.getMessage() + ")", e);
                 }
-                int expected = Migrations.current();
+                int expected = Migrations.SCHEMA.current();
                 if (version != expected) {
                     throw new StoreException("database schema version " + version + ", expected " + expected
                             + (version < expected ? " (older: a server start or fsck --repair migrates it)" : " (newer than this build)"));
@@ -115,13 +117,13 @@ final class Database implements AutoCloseable {
 
     private void migrate() {
         write(c -> {
-            Migrations.apply(c);
+            Migrations.SCHEMA.apply(c);
             return null;
         });
     }
 
-    /** Runs {@code work} in a transaction; commits on success, rolls back on any exception. */
-    <T> T write(SqlWork<T> work) {
+    @Override
+    public <T> T write(Work<T> work) {
         if (readOnly) throw new StoreException("database opened read-only");
         lock.lock();
         try {
@@ -143,8 +145,8 @@ final class Database implements AutoCloseable {
         }
     }
 
-    /** Runs a read-only query. */
-    <T> T read(SqlWork<T> work) {
+    @Override
+    public <T> T read(Work<T> work) {
         Connection r;
         try {
             r = readers.take();
@@ -174,8 +176,7 @@ final class Database implements AutoCloseable {
         }
     }
 
-    @FunctionalInterface
-    interface SqlWork<T> {
-        T run(Connection c) throws SQLException;
-    }
+    /** Nothing to take: there is one writer connection, and every write holds it. */
+    @Override
+    public void lock(Connection c, String scope, String key) {}
 }

@@ -1,0 +1,193 @@
+package dev.contree.store.jdbc;
+
+import dev.contree.images.Image;
+import dev.contree.operations.JobOutcome;
+import dev.contree.operations.Operation;
+import dev.contree.operations.OperationEvent;
+import dev.contree.operations.OperationKind;
+import dev.contree.operations.OperationRequest;
+import dev.contree.operations.OperationService;
+import dev.contree.operations.OperationStatus;
+import dev.contree.store.OperationRecords;
+import dev.contree.store.Page;
+import dev.contree.store.codec.OperationCodec;
+
+import java.sql.Connection;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.EnumSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.UUID;
+
+/**
+ * Operations and the reading of their event logs, the same on every engine. How an event gets the next id of its log
+ * is the engine's ({@link #append}): SQLite's single writer may count in memory, PostgreSQL's concurrent writers may not.
+ * Every status change is one conditional UPDATE, so of two racing changes exactly one applies on any engine.
+ */
+public abstract class JdbcOperations implements OperationRecords {
+    protected static final Set<OperationStatus> ACTIVE = EnumSet.copyOf(
+            Arrays.stream(OperationStatus.values()).filter(s -> !s.terminal()).toList());
+
+    protected final Engine db;
+
+    protected JdbcOperations(Engine db) {
+        this.db = db;
+    }
+
+    @Override
+    public Operation create(String accountId, OperationKind kind, String imageUuid, OperationRequest request) {
+        String uuid = UUID.randomUUID().toString();
+        return db.write(c -> {
+            Sql.update(c, "INSERT INTO operations (uuid, account_id, kind, status, created_at, image_uuid, metadata) VALUES (?,?,?,?,?,?,?)",
+                    uuid, accountId, kind.wire, OperationStatus.PENDING.name(), Times.toMicros(Times.now()), imageUuid,
+                    OperationCodec.metadata(request, null));
+            return get(c, uuid);
+        });
+    }
+
+    @Override
+    public Optional<Operation> get(String uuid) {
+        return Optional.ofNullable(db.read(c -> get(c, uuid)));
+    }
+
+    @Override
+    public List<Operation> list(String accountId, OperationService.Query q, Page page) {
+        Where where = new Where().and("account_id = ?", accountId);
+        if (q.status() != null) where.and("status = ?", q.status().name());
+        if (q.kind() != null) where.and("kind = ?", q.kind().wire);
+        where.range("created_at", q.range());
+        return db.read(c -> Sql.query(c, "SELECT * FROM operations WHERE " + where.sql()
+                + " ORDER BY created_at DESC, uuid DESC LIMIT ? OFFSET ?", JdbcOperations::row, where.params(page.limit(), page.offset())));
+    }
+
+    @Override
+    public Map<String, Long> countByStatus(String accountId) {
+        Map<String, Long> out = new LinkedHashMap<>();
+        db.read(c -> Sql.query(c, "SELECT status, COUNT(*) AS n FROM operations WHERE account_id = ? GROUP BY status ORDER BY status",
+                rs -> out.put(rs.getString("status"), rs.getLong("n")), accountId));
+        return out;
+    }
+
+    @Override
+    public List<Operation> active() {
+        List<String> names = ACTIVE.stream().map(Enum::name).toList();
+        return db.read(c -> Sql.query(c, "SELECT * FROM operations WHERE status IN (" + Sql.placeholders(names.size())
+                + ") ORDER BY created_at, uuid", JdbcOperations::row, names.toArray()));
+    }
+
+    @Override
+    public boolean transition(String uuid, Set<OperationStatus> from, OperationStatus to) {
+        return db.write(c -> transition(c, uuid, from, to));
+    }
+
+    private static boolean transition(Connection c, String uuid, Set<OperationStatus> from, OperationStatus to) throws SQLException {
+        if (from.isEmpty()) return false;
+        long now = Times.toMicros(Times.now());
+        List<Object> params = new ArrayList<>(List.of(to.name()));
+        String stamps = "";
+        if (to == OperationStatus.EXECUTING) {
+            stamps = ", started_at = COALESCE(started_at, ?)";
+            params.add(now);
+        } else if (to.terminal()) {
+            stamps = ", finished_at = ?";
+            params.add(now);
+        }
+        params.add(uuid);
+        from.forEach(s -> params.add(s.name()));
+        return Sql.update(c, "UPDATE operations SET status = ?" + stamps + " WHERE uuid = ? AND status IN ("
+                + Sql.placeholders(from.size()) + ")", params.toArray()) == 1;
+    }
+
+    /**
+     * Records the outcome if the operation is still active (false if it already ended), inside the caller's
+     * transaction ({@link JdbcStore#finish}).
+     *
+     * @param created the image recorded in this transaction for a {@link JobOutcome.Created} outcome, else null
+     */
+    static boolean finish(Connection c, String uuid, JobOutcome outcome, Image created) throws SQLException {
+        String error = null, resultImage = null, resultTag = null, metadata = null;
+        Long imageSize = null, memory = null;
+        Double cpu = null;
+        OperationStatus status;
+        switch (outcome) {
+            case JobOutcome.Failed f -> {
+                status = OperationStatus.FAILED;
+                error = f.reason();
+            }
+            case JobOutcome.Cancelled x -> {
+                status = OperationStatus.CANCELLED;
+                error = x.reason();
+            }
+            case JobOutcome.Succeeded done -> {
+                status = OperationStatus.SUCCESS;
+                imageSize = done.imageSize();
+                switch (done.image()) {
+                    case JobOutcome.Created n -> {
+                        if (created == null) throw new IllegalArgumentException("a created image is recorded with its outcome");
+                        resultImage = created.uuid();
+                        resultTag = n.image().tag() != null ? n.image().tag() : created.tag();
+                    }
+                    case JobOutcome.Unchanged u -> resultImage = u.imageUuid();
+                    case JobOutcome.Discarded d -> { }
+                }
+                if (done.usage() != null) {
+                    cpu = done.usage().cpuSeconds();
+                    memory = done.usage().memoryKiB();
+                }
+                if (done.result() != null) {
+                    Operation op = get(c, uuid);
+                    if (op != null) metadata = OperationCodec.metadata(op.request(), done.result());
+                }
+            }
+        }
+        if (!transition(c, uuid, ACTIVE, status)) return false;
+        Sql.update(c, "UPDATE operations SET error = ?, result_image_uuid = ?, result_tag = ?, image_size = ?, consumed_cpu = ?,"
+                        + " consumed_memory = ?, metadata = COALESCE(?, metadata) WHERE uuid = ?",
+                error, resultImage, resultTag, imageSize, cpu, memory, metadata, uuid);
+        return true;
+    }
+
+    @Override
+    public boolean cancel(String uuid, String reason) {
+        return db.write(c -> {
+            if (!transition(c, uuid, ACTIVE, OperationStatus.CANCELLED)) return false;
+            Sql.update(c, "UPDATE operations SET error = ? WHERE uuid = ?", reason, uuid);
+            return true;
+        });
+    }
+
+    @Override
+    public List<OperationEvent> events(String operationUuid, long afterId) {
+        return db.read(c -> Sql.query(c, "SELECT * FROM operation_events WHERE operation_uuid = ? AND id > ? ORDER BY id",
+                rs -> new OperationEvent(operationUuid, rs.getLong("id"), Sql.instant(rs, "ts"), rs.getInt("spid"),
+                        OperationCodec.event(rs.getString("type"), rs.getString("data"))),
+                operationUuid, afterId));
+    }
+
+    /** Inserts one event row, inside the caller's transaction, with the id the engine chose. */
+    protected static void insertEvent(Connection c, OperationEvent e) throws SQLException {
+        Sql.update(c, "INSERT INTO operation_events (operation_uuid, id, ts, spid, type, data) VALUES (?,?,?,?,?,?)",
+                e.operationUuid(), e.id(), Times.toMicros(e.ts()), e.spid(), e.payload().type(), OperationCodec.eventData(e.payload()));
+    }
+
+    private static Operation get(Connection c, String uuid) throws SQLException {
+        return Sql.one(c, "SELECT * FROM operations WHERE uuid = ?", JdbcOperations::row, uuid);
+    }
+
+    private static Operation row(ResultSet rs) throws SQLException {
+        OperationKind kind = OperationKind.parse(rs.getString("kind"));
+        OperationCodec.Metadata metadata = OperationCodec.metadata(kind, rs.getString("metadata"));
+        return new Operation(rs.getString("uuid"), rs.getString("account_id"), kind,
+                OperationStatus.valueOf(rs.getString("status")), rs.getString("error"), Sql.instant(rs, "created_at"),
+                Sql.instant(rs, "started_at"), Sql.instant(rs, "finished_at"), rs.getString("image_uuid"),
+                rs.getString("result_image_uuid"), rs.getString("result_tag"), Sql.nullableLong(rs, "image_size"),
+                Sql.nullableDouble(rs, "consumed_cpu"), Sql.nullableLong(rs, "consumed_memory"),
+                metadata.request(), metadata.result());
+    }
+}
