@@ -3,6 +3,7 @@ package dev.contree.store.sqlite;
 import dev.contree.store.StoreException;
 import dev.contree.store.jdbc.Engine;
 import dev.contree.store.jdbc.Schema;
+import dev.contree.store.jdbc.Transactions;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -127,19 +128,7 @@ final class Database implements Engine {
         if (readOnly) throw new StoreException("database opened read-only");
         lock.lock();
         try {
-            connection.setAutoCommit(false);
-            try {
-                T result = work.run(connection);
-                connection.commit();
-                return result;
-            } catch (Throwable t) {
-                connection.rollback();
-                throw t;
-            } finally {
-                connection.setAutoCommit(true);
-            }
-        } catch (SQLException e) {
-            throw new StoreException("database error: " + e.getMessage(), e);
+            return Transactions.inTransaction(connection, work);
         } finally {
             lock.unlock();
         }
@@ -155,9 +144,7 @@ final class Database implements Engine {
             throw new StoreException("interrupted while waiting for a database connection", e);
         }
         try {
-            return work.run(r);
-        } catch (SQLException e) {
-            throw new StoreException("database error: " + e.getMessage(), e);
+            return Transactions.run(r, work);
         } finally {
             readers.add(r);
         }

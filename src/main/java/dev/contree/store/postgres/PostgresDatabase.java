@@ -1,0 +1,99 @@
+package dev.contree.store.postgres;
+
+import com.zaxxer.hikari.HikariConfig;
+import com.zaxxer.hikari.HikariDataSource;
+import com.zaxxer.hikari.pool.HikariPool;
+import dev.contree.store.StoreException;
+import dev.contree.store.jdbc.Engine;
+import dev.contree.store.jdbc.Schema;
+import dev.contree.store.jdbc.Sql;
+import dev.contree.store.jdbc.Transactions;
+
+import java.sql.Connection;
+import java.sql.SQLException;
+
+/**
+ * A PostgreSQL database behind a HikariCP pool. Transactions run at READ COMMITTED, many at once: every status change
+ * is a conditional UPDATE (PostgreSQL re-checks its condition on the row a concurrent writer left), and the few
+ * read-then-write steps take a transaction-scoped advisory lock ({@link #lock}).
+ */
+final class PostgresDatabase implements Engine {
+    /** Connections per server: enough for the record stores' short transactions beside each other. */
+    static final int POOL_SIZE = 16;
+    /** The advisory lock (one bigint key) under which a node migrates; record locks use the two-int keys, a separate space. */
+    private static final long MIGRATION_LOCK = 0x436f6e5472656531L;
+
+    private final HikariDataSource pool;
+
+    private PostgresDatabase(HikariDataSource pool) {
+        this.pool = pool;
+    }
+
+    static PostgresDatabase open(PostgresUrl url, Schema schema) {
+        HikariConfig config = new HikariConfig();
+        config.setPoolName("contree-metadata");
+        config.setJdbcUrl(url.jdbcUrl());
+        if (url.user() != null) config.setUsername(url.user());
+        if (url.password() != null) config.setPassword(url.password());
+        config.setMaximumPoolSize(POOL_SIZE);
+        config.addDataSourceProperty("ApplicationName", "contree");
+        config.addDataSourceProperty("reWriteBatchedInserts", "true");
+        HikariDataSource pool;
+        try {
+            pool = new HikariDataSource(config);
+        } catch (HikariPool.PoolInitializationException e) {
+            Throwable cause = e.getCause() != null ? e.getCause() : e;
+            throw new StoreException("cannot connect to the database " + url + ": " + cause.getMessage(), e);
+        }
+        PostgresDatabase db = new PostgresDatabase(pool);
+        try {
+            db.write(c -> {
+                // Nodes starting at once migrate one after the other; the later ones find nothing left to apply.
+                Sql.query(c, "SELECT pg_advisory_xact_lock(?)", rs -> null, MIGRATION_LOCK);
+                schema.apply(c);
+                return null;
+            });
+        } catch (RuntimeException e) {
+            db.close();
+            throw e;
+        }
+        return db;
+    }
+
+    @Override
+    public <T> T write(Work<T> work) {
+        try (Connection c = connection()) {
+            return Transactions.inTransaction(c, work);
+        } catch (SQLException e) {
+            throw new StoreException("database error: " + e.getMessage(), e);
+        }
+    }
+
+    @Override
+    public <T> T read(Work<T> work) {
+        try (Connection c = connection()) {
+            return Transactions.run(c, work);
+        } catch (SQLException e) {
+            throw new StoreException("database error: " + e.getMessage(), e);
+        }
+    }
+
+    /** An advisory lock on the hashes of {@code scope} and {@code key}; a collision only orders two unrelated writers. */
+    @Override
+    public void lock(Connection c, String scope, String key) throws SQLException {
+        Sql.query(c, "SELECT pg_advisory_xact_lock(hashtext(?), hashtext(?))", rs -> null, scope, key);
+    }
+
+    private Connection connection() throws SQLException {
+        try {
+            return pool.getConnection();
+        } catch (SQLException e) {
+            throw new StoreException("no database connection: " + e.getMessage(), e);
+        }
+    }
+
+    @Override
+    public void close() {
+        pool.close();
+    }
+}
