@@ -22,8 +22,12 @@ final class PostgresDatabase implements Engine {
     static final int POOL_SIZE = 16;
     /** The advisory lock (one bigint key) under which a node migrates; record locks use the two-int keys, a separate space. */
     private static final long MIGRATION_LOCK = 0x436f6e5472656531L;
+    /** The advisory lock a serving server holds for as long as it runs (see {@link #lockServer}). */
+    private static final long SERVER_LOCK = 0x436f6e5472656532L;
 
     private final HikariDataSource pool;
+    /** The session holding {@link #SERVER_LOCK}, or null. */
+    private Connection serverLock;
 
     private PostgresDatabase(HikariDataSource pool) {
         this.pool = pool;
@@ -84,7 +88,31 @@ final class PostgresDatabase implements Engine {
         Sql.query(c, "SELECT pg_advisory_xact_lock(hashtext(?), hashtext(?))", rs -> null, scope, key);
     }
 
-    private Connection connection() throws SQLException {
+    /**
+     * Takes, on a connection kept for it until {@link #close}, the session lock one serving server holds; false if
+     * another session holds it. The lock ends with that session, so a server that died frees it.
+     */
+    synchronized boolean lockServer() {
+        if (serverLock != null) return true;
+        Connection c = connection();
+        try {
+            if (Boolean.TRUE.equals(Sql.one(c, "SELECT pg_try_advisory_lock(?)", rs -> rs.getBoolean(1), SERVER_LOCK))) {
+                serverLock = c;
+                return true;
+            }
+            c.close();
+            return false;
+        } catch (SQLException e) {
+            try {
+                c.close();
+            } catch (SQLException ignored) {
+                // the failure that matters is the first
+            }
+            throw new StoreException("database error: " + e.getMessage(), e);
+        }
+    }
+
+    private Connection connection() {
         try {
             return pool.getConnection();
         } catch (SQLException e) {
@@ -93,7 +121,15 @@ final class PostgresDatabase implements Engine {
     }
 
     @Override
-    public void close() {
+    public synchronized void close() {
+        if (serverLock != null) {
+            try {
+                serverLock.close(); // back to the pool, which closes it: the session and its lock end
+            } catch (SQLException ignored) {
+                // closing at shutdown; the session ends with the pool anyway
+            }
+            serverLock = null;
+        }
         pool.close();
     }
 }

@@ -30,6 +30,16 @@ public final class PostgresStore extends JdbcStore {
         return new PostgresStore(PostgresDatabase.open(url, SCHEMA));
     }
 
+    /**
+     * Claims the database for one serving server, until {@link #close}; false if another server holds it. Until
+     * operations are queued in PostgreSQL, a server takes every unfinished operation it finds at start for its own
+     * (it fails them as interrupted), so two servers on one database would fail each other's work. Other commands
+     * (tokens) need no claim.
+     */
+    public boolean claimForServer() {
+        return db.lockServer();
+    }
+
     /** The schema version this code writes and expects. */
     public static int schemaVersion() {
         return SCHEMA.current();

@@ -13,14 +13,19 @@ import java.nio.charset.StandardCharsets;
  * @param jdbcUrl  the driver's URL, without user or password
  * @param user     null: the driver's default
  * @param password null: none (trust or peer authentication)
- * @param display  the database without password or parameters, for logs and messages
+ * @param location {@code host:port/database}: which database this is, whoever connects to it
  */
-public record PostgresUrl(String jdbcUrl, String user, String password, String display) {
+public record PostgresUrl(String jdbcUrl, String user, String password, String location) {
     public static final int DEFAULT_PORT = 5432;
+
+    /** The database as logs and messages show it: no password, no parameters. */
+    public String display() {
+        return "postgresql://" + (user == null ? "" : user + "@") + location;
+    }
 
     @Override
     public String toString() {
-        return display;
+        return display();
     }
 
     /**
@@ -58,8 +63,7 @@ public record PostgresUrl(String jdbcUrl, String user, String password, String d
         int port = u.getPort() < 0 ? DEFAULT_PORT : u.getPort();
         String hostPort = u.getHost() + ":" + port;
         String jdbc = "jdbc:postgresql://" + hostPort + path + (u.getRawQuery() == null ? "" : "?" + u.getRawQuery());
-        String display = "postgresql://" + (user == null ? "" : user + "@") + hostPort + "/" + decode(path.substring(1));
-        return new PostgresUrl(jdbc, user, password, display);
+        return new PostgresUrl(jdbc, user, password, hostPort + "/" + decode(path.substring(1)));
     }
 
     /** Percent-decoding as URIs mean it ({@code +} stays a plus). */

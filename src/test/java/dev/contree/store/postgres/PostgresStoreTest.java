@@ -96,4 +96,18 @@ class PostgresStoreTest extends StoreContractTest {
         assertThatThrownBy(() -> PostgresStore.open(PostgresUrl.parse(nowhere, null))).isInstanceOf(StoreException.class)
                 .hasMessageContaining("postgresql://contree@127.0.0.1:1/contree").hasMessageNotContaining("secret");
     }
+
+    @Test
+    void oneServerAtATimeClaimsTheDatabase() {
+        PostgresStore first = (PostgresStore) store;
+        assertThat(first.claimForServer()).isTrue();
+        try (PostgresStore second = PostgresStore.open(PostgresUrl.parse(url, null))) {
+            assertThat(second.claimForServer()).isFalse();
+            // What needs no claim still works beside the server.
+            assertThat(second.tokens().register("h-cli", "alice", "cli", null).accountName()).isEqualTo("alice");
+            first.close();
+            store = open();
+            assertThat(second.claimForServer()).isTrue(); // the first server's session ended, and its claim with it
+        }
+    }
 }

@@ -13,6 +13,7 @@ class PostgresUrlTest {
         assertThat(u.user()).isEqualTo("alice");
         assertThat(u.password()).isEqualTo("p@ss:w/rd+x");
         assertThat(u.display()).isEqualTo("postgresql://alice@db.example:6543/meta");
+        assertThat(u.location()).isEqualTo("db.example:6543/meta");
         assertThat(u.toString()).doesNotContain("p%40ss").doesNotContain("p@ss");
     }
 
