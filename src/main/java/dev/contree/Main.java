@@ -41,14 +41,15 @@ public final class Main {
                 description = "keep the metadata in this PostgreSQL database, postgresql://user:password@host:port/database"
                         + " (the password may come from PGPASSWORD instead); default: SQLite in the data dir")
         String database;
+        @CommandLine.Spec(CommandLine.Spec.Target.MIXEE) CommandLine.Model.CommandSpec command;
 
         /** The database, or null for SQLite; a malformed URL is a usage error. */
-        PostgresUrl parse(Object command) {
+        PostgresUrl parse() {
             if (database == null || database.isBlank()) return null;
             try {
                 return PostgresUrl.parse(database, System.getenv("PGPASSWORD"));
             } catch (IllegalArgumentException e) {
-                throw new CommandLine.ParameterException(new CommandLine(command), "--database: " + e.getMessage());
+                throw new CommandLine.ParameterException(command.commandLine(), "--database: " + e.getMessage());
             }
         }
     }
@@ -124,7 +125,7 @@ public final class Main {
                         + "OCI runtimes (runsc/runc). Run it with sudo, or as root in a VM/container you dedicate to it.");
                 return 1;
             }
-            PostgresUrl metadata = database.parse(this);
+            PostgresUrl metadata = database.parse();
             ServerConfig config;
             try {
                 ServerConfig base = ServerConfig.defaults(data.data);
@@ -228,7 +229,7 @@ public final class Main {
 
             @Override
             public Integer call() throws Exception {
-                try (MetadataStore db = MetadataStores.openForCommand(data.data, database.parse(this))) {
+                try (MetadataStore db = MetadataStores.openForCommand(data.data, database.parse())) {
                     return run(new Tokens(db.tokens()));
                 }
             }

@@ -10,7 +10,10 @@ import dev.contree.store.postgres.PostgresUrl;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import picocli.CommandLine;
 
+import java.io.PrintWriter;
+import java.io.StringWriter;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -127,6 +130,42 @@ class PostgresServerTest {
         assertThatThrownBy(() -> new TestServer(data, on(url)).close()).isInstanceOf(StoreException.class)
                 .hasMessageContaining("keeps its metadata in contree.db (SQLite)");
         assertThat(data.resolve(MetadataStores.MARKER)).doesNotExist();
+    }
+
+    /** {@code contree token create/list --database} act on the database (no data dir involved), and serve sees the token. */
+    @Test
+    void tokenCommandsUseTheDatabase() throws Exception {
+        String url = pg.createDatabase();
+        Path data = dir.resolve("token-data");
+        String secret = cli("token", "create", "--database", url, "--account", "carol", "--name", "ops", "--data", data.toString()).strip();
+        assertThat(secret).startsWith("ct_");
+        assertThat(data).doesNotExist();
+        assertThat(cli("token", "list", "--database", url)).contains("carol").contains("ops");
+        try (TestServer s = new TestServer(data, on(url))) {
+            assertThat(s.get(secret, "/v1/whoami").status()).isEqualTo(200);
+        }
+        // The data dir now belongs to the database: a token command without it is told so.
+        StringWriter err = new StringWriter();
+        int code = new CommandLine(new dev.contree.Main()).setErr(new PrintWriter(err))
+                .setExecutionExceptionHandler((e, cmd, parsed) -> {
+                    err.write(e.getMessage());
+                    return 1;
+                }).execute("token", "list", "--data", data.toString());
+        assertThat(code).isEqualTo(1);
+        assertThat(err.toString()).contains("is in postgresql://127.0.0.1:" + pg.port);
+    }
+
+    /** Runs the command line in this JVM; returns what it printed. */
+    private static String cli(String... args) {
+        java.io.PrintStream old = System.out;
+        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+        System.setOut(new java.io.PrintStream(out, true, StandardCharsets.UTF_8));
+        try {
+            assertThat(new CommandLine(new dev.contree.Main()).execute(args)).as(String.join(" ", args)).isZero();
+        } finally {
+            System.setOut(old);
+        }
+        return out.toString(StandardCharsets.UTF_8);
     }
 
     private static String output(JsonNode op, String stream) {
