@@ -11,6 +11,7 @@ import dev.contree.store.jdbc.Transactions;
 
 import java.sql.Connection;
 import java.sql.SQLException;
+import java.util.function.Function;
 
 /**
  * A PostgreSQL database behind a HikariCP pool. Transactions run at READ COMMITTED, many at once: every status change
@@ -66,17 +67,18 @@ final class PostgresDatabase implements Engine {
 
     @Override
     public <T> T write(Work<T> work) {
-        try (Connection c = connection()) {
-            return Transactions.inTransaction(c, work);
-        } catch (SQLException e) {
-            throw new StoreException("database error: " + e.getMessage(), e);
-        }
+        return withConnection(c -> Transactions.inTransaction(c, work));
     }
 
     @Override
     public <T> T read(Work<T> work) {
+        return withConnection(c -> Transactions.run(c, work));
+    }
+
+    /** {@code use} on a pooled connection, given back afterwards. */
+    private <T> T withConnection(Function<Connection, T> use) {
         try (Connection c = connection()) {
-            return Transactions.run(c, work);
+            return use.apply(c);
         } catch (SQLException e) {
             throw new StoreException("database error: " + e.getMessage(), e);
         }
