@@ -170,12 +170,6 @@ public abstract class JdbcOperations implements OperationRecords {
                 operationUuid, afterId));
     }
 
-    /** Inserts one event row, inside the caller's transaction, with the id the engine chose. */
-    protected static void insertEvent(Connection c, OperationEvent e) throws SQLException {
-        Sql.update(c, "INSERT INTO operation_events (operation_uuid, id, ts, spid, type, data) VALUES (?,?,?,?,?,?)",
-                e.operationUuid(), e.id(), Times.toMicros(e.ts()), e.spid(), e.payload().type(), OperationCodec.eventData(e.payload()));
-    }
-
     private static Operation get(Connection c, String uuid) throws SQLException {
         return Sql.one(c, "SELECT * FROM operations WHERE uuid = ?", JdbcOperations::row, uuid);
     }

@@ -2,10 +2,12 @@ package dev.contree.store.sqlite;
 
 import dev.contree.operations.EventPayload;
 import dev.contree.operations.OperationEvent;
+import dev.contree.store.codec.OperationCodec;
 import dev.contree.store.jdbc.JdbcOperations;
 import dev.contree.store.jdbc.Sql;
 import dev.contree.store.jdbc.Times;
 
+import java.time.Instant;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 
@@ -26,11 +28,12 @@ final class SqliteOperations extends JdbcOperations {
                 next = Sql.one(c, "SELECT COALESCE(MAX(id) + 1, 0) FROM operation_events WHERE operation_uuid = ?",
                         rs -> rs.getLong(1), operationUuid);
             }
-            OperationEvent event = new OperationEvent(operationUuid, next, Times.now(), spid, payload);
-            insertEvent(c, event);
+            Instant ts = Times.now();
+            Sql.update(c, "INSERT INTO operation_events (operation_uuid, id, ts, spid, type, data) VALUES (?,?,?,?,?,?)",
+                    operationUuid, next, Times.toMicros(ts), spid, payload.type(), OperationCodec.eventData(payload));
             // Under the writer lock, after the insert: a failed insert leaves the counter as it was.
             nextEventId.put(operationUuid, next + 1);
-            return event;
+            return new OperationEvent(operationUuid, next, ts, spid, payload);
         });
     }
 
