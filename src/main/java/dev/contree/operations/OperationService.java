@@ -108,4 +108,9 @@ public final class OperationService {
     public List<OperationEvent> events(String operationUuid, long afterId) {
         return records.events(operationUuid, afterId);
     }
+
+    /** One process's events: what its subprocess record is folded from. */
+    public List<OperationEvent> events(String operationUuid, long afterId, int spid) {
+        return records.events(operationUuid, afterId, spid);
+    }
 }

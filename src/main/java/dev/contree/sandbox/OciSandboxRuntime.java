@@ -1,15 +1,12 @@
 package dev.contree.sandbox;
 
 import java.io.ByteArrayOutputStream;
-import java.io.DataInputStream;
-import java.io.EOFException;
 import dev.contree.cancel.CancelToken;
 import dev.contree.linux.Dir;
 import dev.contree.linux.SpawnedProcess;
 
 import java.io.IOException;
 import java.io.InputStream;
-import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
@@ -21,9 +18,7 @@ import java.security.MessageDigest;
 import java.security.SecureRandom;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.Comparator;
-import java.util.HashMap;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
@@ -35,11 +30,12 @@ import org.slf4j.LoggerFactory;
 
 /**
  * runsc / runc backend: writes an OCI bundle, runs {@code <runtime> run} in the foreground with
- * contree-init as PID 1, demultiplexes init's framed output, and cleans up.
+ * contree-init as PID 1, talks to it through an {@link InitChannel} (stdin, subprocesses, framed output), and
+ * cleans up.
  *
  * <p>Every runtime process is a {@link SpawnedProcess}: its pipes and exit are served by one epoll thread, so
  * a sleeping sandbox holds no thread in a blocking native call, only parked virtual threads (its stdout demux,
- * stderr drain, stdin writer and the caller waiting for the exit). With {@code java.lang.Process} each blocked
+ * stderr drain, stdin feeder and the caller waiting for the exit). With {@code java.lang.Process} each blocked
  * pipe reader pinned a carrier; the JDK caps carriers at 256, so about 128 sandboxes stalled every other
  * virtual thread of the server, HTTP requests included.
  */
@@ -219,19 +215,11 @@ final class OciSandboxRuntime implements SandboxRuntime {
             cancel.onCancel(() -> k.kill("cancel"));
 
             Process p = proc;
-            byte[] stdinBytes = spec.stdin();
-            String token = newToken();
-            Thread stdinThread = Thread.ofVirtual().name("sandbox-stdin-" + cid).start(() -> {
-                try (OutputStream os = p.getOutputStream()) {
-                    os.write((token + "\n").getBytes(StandardCharsets.US_ASCII)); // init reads it before the command exists
-                    os.write(stdinBytes);
-                    if (spec.stdinFile() != null) Files.copy(spec.stdinFile(), os); // streamed: never all in the heap
-                } catch (IOException ignored) {
-                    // the command closed its stdin or exited: not an error
-                }
-            });
-            Demux demux = new Demux(proc.getInputStream(), listener, outputCap, token);
-            Thread demuxThread = Thread.ofVirtual().name("sandbox-out-" + cid).start(demux);
+            InitChannel demux = new InitChannel(proc.getOutputStream(), proc.getInputStream(), listener, outputCap,
+                    cfg.defaultOutputCap(), newToken(), this::usage, cid);
+            demux.whenTampered(() -> k.kill("its report channel was tampered with"));
+            demux.start(spec.stdin(), spec.stdinFile(), spec.keepStdinOpen());
+            Thread demuxThread = Thread.ofVirtual().name("sandbox-out-" + cid).start(demux::demux);
             ByteArrayOutputStream rtErr = new ByteArrayOutputStream();
             Thread errThread = Thread.ofVirtual().name("sandbox-err-" + cid).start(() -> drain(p.getErrorStream(), rtErr));
 
@@ -245,7 +233,7 @@ final class OciSandboxRuntime implements SandboxRuntime {
             }
             demuxThread.join(5_000);
             errThread.join(2_000);
-            stdinThread.interrupt();
+            demux.finish(cancel.isCancelled());
             double elapsedHost = (System.nanoTime() - t0) / 1e9;
             return buildResult(spec, demux, rtErr, proc, killer, cancel, elapsedHost);
         } catch (InterruptedException e) {
@@ -324,7 +312,7 @@ final class OciSandboxRuntime implements SandboxRuntime {
                 false, 0, false, null, msg);
     }
 
-    private SandboxResult buildResult(SandboxSpec spec, Demux d, ByteArrayOutputStream rtErr, Process proc,
+    private SandboxResult buildResult(SandboxSpec spec, InitChannel d, ByteArrayOutputStream rtErr, Process proc,
                                       Killer killer, CancelToken cancel, double elapsedHost) {
         d.out.finish(d.listener, "stdout");
         d.err.finish(d.listener, "stderr");
@@ -408,138 +396,6 @@ final class OciSandboxRuntime implements SandboxRuntime {
                 if (room > 0) keep.write(buf, 0, Math.min(room, n));
             }
         } catch (IOException ignored) {
-        }
-    }
-
-    // ---------------------------------------------------------------- output demultiplexing
-
-    /** Bounded capture of one stream: first {@code cap} bytes kept, the rest counted. */
-    static final class Capture {
-        private final long cap;
-        private final ByteArrayOutputStream kept = new ByteArrayOutputStream();
-        long total;
-
-        Capture(long cap) { this.cap = cap; }
-
-        /** Returns how many of the given bytes are kept (a prefix). */
-        int accept(int len) {
-            long room = Math.max(0, cap - total);
-            total += len;
-            return (int) Math.min(room, len);
-        }
-
-        boolean truncated() { return total > cap; }
-
-        byte[] bytes() { return kept.toByteArray(); }
-
-        void finish(SandboxListener l, String stream) {
-            if (truncated()) {
-                try { l.onOutputTruncated(stream, kept.size(), total - kept.size()); }
-                catch (RuntimeException e) { log.warn("listener failed", e); }
-            }
-        }
-    }
-
-    /**
-     * Reads contree-init's frames from the runtime's stdout. The stream is control data only if it is exactly
-     * what init writes: 'S' at most once, then 'O'/'E', then one 'R' and the end. Anything else (a second
-     * result, bytes after it, an unknown type, an over-long frame, a result without version=1) sets {@link #error}
-     * and the run is an infrastructure failure: a result that was not init's is never believed.
-     */
-    static final class Demux implements Runnable {
-        final DataInputStream in;
-        final SandboxListener listener;
-        final Capture out, err;
-        volatile Map<String, String> result;
-        volatile int pid = -1;
-        volatile String error;
-        volatile boolean tampered;
-        private final byte[] tokenLine;
-
-        Demux(InputStream in, SandboxListener listener, long cap, String token) {
-            this.in = new DataInputStream(in);
-            this.tokenLine = ("token=" + token + "\n").getBytes(StandardCharsets.US_ASCII);
-            this.listener = listener;
-            this.out = new Capture(cap);
-            this.err = new Capture(cap);
-        }
-
-        @Override public void run() {
-            byte[] buf = new byte[65536];
-            try (in) {
-                while (true) {
-                    int type = in.read();
-                    if (type < 0) break;
-                    if (result != null) throw new Tampered("output after the result frame");
-                    int len = in.readInt();
-                    if (len < 0 || len > (1 << 20)) throw new Tampered("bad frame length " + len);
-                    switch (type) {
-                        case 'O', 'E' -> {
-                            Capture c = type == 'O' ? out : err;
-                            int keep = c.accept(len);
-                            int left = len;
-                            int kept = 0;
-                            while (left > 0) {
-                                int n = in.read(buf, 0, Math.min(buf.length, left));
-                                if (n < 0) throw new EOFException();
-                                int k = Math.min(n, keep - kept);
-                                if (k > 0) {
-                                    c.kept.write(buf, 0, k);
-                                    try {
-                                        if (type == 'O') listener.onStdout(buf, 0, k);
-                                        else listener.onStderr(buf, 0, k);
-                                    } catch (RuntimeException e) {
-                                        log.warn("listener failed", e);
-                                    }
-                                    kept += k;
-                                }
-                                left -= n;
-                            }
-                        }
-                        case 'S' -> {
-                            if (pid != -1 || len > 128) throw new Tampered("unexpected start frame");
-                            Map<String, String> m = parse(control(len));
-                            pid = intOf(m, "pid", -1);
-                            try { listener.onStart(pid); } catch (RuntimeException e) { log.warn("listener failed", e); }
-                        }
-                        case 'R' -> {
-                            if (len > 8192) throw new Tampered("result frame too long: " + len);
-                            Map<String, String> m = parse(control(len));
-                            if (!"1".equals(m.get("version"))) throw new Tampered("result frame without version=1");
-                            result = m;
-                        }
-                        default -> throw new Tampered("unknown frame type " + type);
-                    }
-                }
-            } catch (Tampered e) {
-                tampered = true;
-                error = e.getMessage();
-            } catch (IOException e) {
-                error = e.toString();
-            }
-        }
-
-        /** The stream is not what init writes: something in the sandbox wrote to init's output. */
-        static final class Tampered extends IOException {
-            Tampered(String msg) { super(msg); }
-        }
-
-        /** A control frame's payload after its token line; a frame without this run's token is not init's. */
-        private byte[] control(int len) throws IOException {
-            byte[] b = new byte[len];
-            in.readFully(b); // a truncated control frame is an error, not a shorter record
-            if (len < tokenLine.length || !MessageDigest.isEqual(Arrays.copyOf(b, tokenLine.length), tokenLine))
-                throw new Tampered("control frame without the run token");
-            return Arrays.copyOfRange(b, tokenLine.length, len);
-        }
-
-        private static Map<String, String> parse(byte[] b) {
-            Map<String, String> m = new HashMap<>();
-            for (String line : new String(b, StandardCharsets.UTF_8).split("\n")) {
-                int i = line.indexOf('=');
-                if (i > 0) m.put(line.substring(0, i), line.substring(i + 1));
-            }
-            return m;
         }
     }
 

@@ -51,4 +51,7 @@ public interface OperationRecords {
 
     /** The log's events with an id above {@code afterId}, in order. */
     List<OperationEvent> events(String operationUuid, long afterId);
+
+    /** The log's events of one process ({@code spid}) with an id above {@code afterId}, in order. */
+    List<OperationEvent> events(String operationUuid, long afterId, int spid);
 }

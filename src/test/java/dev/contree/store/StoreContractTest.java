@@ -542,6 +542,11 @@ public abstract class StoreContractTest {
         assertThat(store.operations().events(op, 7)).usingRecursiveComparison().isEqualTo(appended.subList(8, appended.size()));
         assertThat(store.operations().events(op, appended.size() - 1)).isEmpty();
         assertThat(store.operations().events("no-such-operation", -1)).isEmpty();
+        // One process's events: spid 1 appended events 1, 4, 7, 10.
+        assertThat(store.operations().events(op, -1, 1)).usingRecursiveComparison()
+                .isEqualTo(List.of(appended.get(1), appended.get(4), appended.get(7), appended.get(10)));
+        assertThat(store.operations().events(op, 4, 1)).extracting(OperationEvent::id).containsExactly(7L, 10L);
+        assertThat(store.operations().events(op, -1, 9)).isEmpty();
 
         // After a reopen, or once a log was closed, numbering goes on where the log ends.
         assertThat(store.operations().append(op, 0, payloads.getFirst()).id()).isEqualTo(payloads.size());

@@ -165,9 +165,19 @@ public abstract class JdbcOperations implements OperationRecords {
     @Override
     public List<OperationEvent> events(String operationUuid, long afterId) {
         return db.read(c -> Sql.query(c, "SELECT * FROM operation_events WHERE operation_uuid = ? AND id > ? ORDER BY id",
-                rs -> new OperationEvent(operationUuid, rs.getLong("id"), Sql.instant(rs, "ts"), rs.getInt("spid"),
-                        OperationCodec.event(rs.getString("type"), rs.getString("data"))),
-                operationUuid, afterId));
+                rs -> event(operationUuid, rs), operationUuid, afterId));
+    }
+
+    @Override
+    public List<OperationEvent> events(String operationUuid, long afterId, int spid) {
+        return db.read(c -> Sql.query(c,
+                "SELECT * FROM operation_events WHERE operation_uuid = ? AND id > ? AND spid = ? ORDER BY id",
+                rs -> event(operationUuid, rs), operationUuid, afterId, spid));
+    }
+
+    private static OperationEvent event(String operationUuid, ResultSet rs) throws SQLException {
+        return new OperationEvent(operationUuid, rs.getLong("id"), Sql.instant(rs, "ts"), rs.getInt("spid"),
+                OperationCodec.event(rs.getString("type"), rs.getString("data")));
     }
 
     private static Operation get(Connection c, String uuid) throws SQLException {
