@@ -1,5 +1,6 @@
 # The Debian packages ConTree needs: one list, sourced by bin/contree and .ci/run.
 # Serving: the OCI runtimes, the layer store's btrfs tools, skopeo, and gcc to build contree-init.
 SERVE_PACKAGES=(runc runsc btrfs-progs util-linux e2fsprogs skopeo gcc libc6-dev)
-# Tests on top: busybox for test images, a registry process, htpasswd for its auth, ip for network namespaces.
-TEST_PACKAGES=(busybox-static docker-registry python3 apache2-utils iproute2)
+# Tests on top: busybox for test images, a registry process, htpasswd for its auth, ip for network namespaces,
+# PostgreSQL 15's server, which the store tests start in a temp dir (initdb + pg_ctl).
+TEST_PACKAGES=(busybox-static docker-registry python3 apache2-utils iproute2 postgresql)

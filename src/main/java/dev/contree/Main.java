@@ -3,9 +3,10 @@ package dev.contree;
 import dev.contree.auth.Token;
 import dev.contree.auth.Tokens;
 import dev.contree.server.ContreeServer;
-import dev.contree.server.DataDir;
+import dev.contree.server.MetadataStores;
 import dev.contree.server.ServerConfig;
-import dev.contree.store.sqlite.SqliteStore;
+import dev.contree.store.MetadataStore;
+import dev.contree.store.postgres.PostgresUrl;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -35,9 +36,28 @@ public final class Main {
         Path data;
     }
 
+    static class DatabaseOption {
+        @Option(names = "--database", defaultValue = "${env:CONTREE_DATABASE}", paramLabel = "URL",
+                description = "keep the metadata in this PostgreSQL database, postgresql://user:password@host:port/database"
+                        + " (the password may come from PGPASSWORD instead); default: SQLite in the data dir")
+        String database;
+        @CommandLine.Spec(CommandLine.Spec.Target.MIXEE) CommandLine.Model.CommandSpec command;
+
+        /** The database, or null for SQLite; a malformed URL is a usage error. */
+        PostgresUrl parse() {
+            if (database == null || database.isBlank()) return null;
+            try {
+                return PostgresUrl.parse(database, System.getenv("PGPASSWORD"));
+            } catch (IllegalArgumentException e) {
+                throw new CommandLine.ParameterException(command.commandLine(), "--database: " + e.getMessage());
+            }
+        }
+    }
+
     @Command(name = "serve", description = "Serve the ConTree v1 API.")
     static final class Serve implements Callable<Integer> {
         @CommandLine.Mixin DataOption data = new DataOption();
+        @CommandLine.Mixin DatabaseOption database = new DatabaseOption();
         @Option(names = "--listen", defaultValue = "${env:CONTREE_LISTEN:-127.0.0.1:8080}", description = "HOST:PORT (default 127.0.0.1:8080)")
         String listen;
         @Option(names = "--token", defaultValue = "${env:CONTREE_TOKEN}", description = "API token for the default account (else generated once)")
@@ -110,10 +130,11 @@ public final class Main {
                         + "OCI runtimes (runsc/runc). Run it with sudo, or as root in a VM/container you dedicate to it.");
                 return 1;
             }
+            PostgresUrl metadata = database.parse();
             ServerConfig config;
             try {
                 ServerConfig base = ServerConfig.defaults(data.data);
-                config = base.withListen(host, port).withRuntime(runtime, platform).withNetwork(networkNamespace)
+                config = base.withListen(host, port).withDatabase(metadata).withRuntime(runtime, platform).withNetwork(networkNamespace)
                         .withExecutions(concurrency != null ? concurrency : base.instanceConcurrency(), maxTimeout)
                         .withSandboxLimits(new ServerConfig.SandboxLimits(parseSize(sandboxMemory), sandboxPids, sandboxCpus))
                         .withMaxMountDepth(maxMountDepth)
@@ -131,7 +152,8 @@ public final class Main {
             String secret = bootstrapToken(server, config.dataDir(), token);
             String url = "http://" + (host.contains(":") ? "[" + host + "]" : host) + ":" + server.port();
             System.out.println();
-            System.out.println("ConTree is serving " + url + " (data: " + config.dataDir().toAbsolutePath().normalize() + ", runtime: " + runtime + ")");
+            System.out.println("ConTree is serving " + url + " (data: " + config.dataDir().toAbsolutePath().normalize()
+                    + (metadata == null ? "" : ", metadata: " + metadata) + ", runtime: " + runtime + ")");
             if (secret != null) {
                 System.out.println("  token:  " + secret);
                 System.out.println("  CLI:    contree auth --type jwt --url " + url + " --token " + secret + " -y");
@@ -204,15 +226,16 @@ public final class Main {
     @Command(name = "token", description = "Manage API tokens (stored hashed).",
             subcommands = {TokenCommand.Create.class, TokenCommand.ListTokens.class, TokenCommand.Revoke.class})
     static final class TokenCommand {
-        /** A token subcommand: {@link #run} gets the tokens of the data dir's store, open for the call only. */
+        /** A token subcommand: {@link #run} gets the tokens of the data dir's store (or the database's), open for the call only. */
         abstract static class TokenSubcommand implements Callable<Integer> {
             @CommandLine.Mixin DataOption data = new DataOption();
+            @CommandLine.Mixin DatabaseOption database = new DatabaseOption();
 
             abstract int run(Tokens tokens) throws Exception;
 
             @Override
             public Integer call() throws Exception {
-                try (SqliteStore db = SqliteStore.open(DataDir.prepare(data.data).resolve("contree.db"))) {
+                try (MetadataStore db = MetadataStores.openForCommand(data.data, database.parse())) {
                     return run(new Tokens(db.tokens()));
                 }
             }

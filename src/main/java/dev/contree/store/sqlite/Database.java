@@ -1,6 +1,10 @@
 package dev.contree.store.sqlite;
 
 import dev.contree.store.StoreException;
+import dev.contree.store.jdbc.Engine;
+import dev.contree.store.jdbc.Schema;
+import dev.contree.store.jdbc.Sql;
+import dev.contree.store.jdbc.Transactions;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -27,7 +31,8 @@ import org.sqlite.SQLiteOpenMode;
  * <p>One writer connection guarded by a lock (SQLite serialises writers anyway, and one connection
  * keeps transactions simple) and a small pool of reader connections, which WAL lets run beside the
  * writer, so polling clients never queue behind an execution's event inserts. The record stores go
- * through {@link #read} and {@link #write}; work inside {@code write} uses the connection it is given.
+ * through {@link #read} and {@link #write}; work inside {@code write} uses the connection it is given. Every
+ * connection keeps its statements prepared ({@link Sql#cacheStatements}).
  *
  * <p>Group commit: writes nobody waits for (an operation's events, its move to EXECUTING) are {@link #defer}red and
  * written together, by the next {@link #write} of anyone (first in its transaction, so they keep their order with
@@ -37,7 +42,7 @@ import org.sqlite.SQLiteOpenMode;
  * operations, never a finished operation's record (finishing is a {@code write}, which takes every deferred write
  * of the operation with it).
  */
-final class Database implements AutoCloseable {
+final class Database implements Engine {
     private static final Logger LOG = LoggerFactory.getLogger(Database.class);
     private static final int READERS = 4;
     /**
@@ -64,8 +69,6 @@ final class Database implements AutoCloseable {
     private final Condition queued = queueLock.newCondition();
     /** Deferred writes run by {@link #runDeferredHere} in the current transaction; guarded by {@link #lock}. */
     private final ArrayList<Deferred> lateDeferred = new ArrayList<>();
-    /** Callbacks of the current transaction for after its commit; guarded by {@link #lock}. */
-    private final ArrayList<Runnable> afterCommit = new ArrayList<>();
     private Thread groupWriter;
     private volatile boolean closing;
 
@@ -101,7 +104,7 @@ final class Database implements AutoCloseable {
 
     /**
      * Opens an existing database for reading only, changing nothing on disk: no journal mode change, no
-     * migration, and a schema version other than {@link #currentVersion()} is refused. Without a {@code -wal}
+     * migration, and a schema version other than the current one is refused. Without a {@code -wal}
      * file SQLite's read-only mode would still create {@code -wal} and {@code -shm}; {@code immutable=1} avoids
      * that and is safe because the caller holds the data dir lock (nobody writes meanwhile). With a {@code -wal}
      * (a crash) it is needed to see the last transactions, so plain read-only mode is used.
@@ -119,11 +122,11 @@ final class Database implements AutoCloseable {
             try {
                 int version;
                 try {
-                    version = Migrations.recorded(c);
+                    version = Schema.recorded(c);
                 } catch (SQLException e) {
                     throw new StoreException(abs + " is not a ConTree database (no schema version: " + e.getMessage() + ")", e);
                 }
-                int expected = Migrations.current();
+                int expected = Migrations.SCHEMA.current();
                 if (version != expected) {
                     throw new StoreException("database schema version " + version + ", expected " + expected
                             + (version < expected ? " (older: a server start or fsck --repair migrates it)" : " (newer than this build)"));
@@ -156,7 +159,7 @@ final class Database implements AutoCloseable {
 
     private void migrate() {
         write(c -> {
-            Migrations.apply(c);
+            Migrations.SCHEMA.apply(c);
             return null;
         });
     }
@@ -165,7 +168,8 @@ final class Database implements AutoCloseable {
      * Runs {@code work} in a transaction, after every deferred write (so they keep their order with it); commits on
      * success, and on any exception rolls back what {@code work} did (the deferred writes are kept) and rethrows.
      */
-    <T> T write(SqlWork<T> work) {
+    @Override
+    public <T> T write(Work<T> work) {
         if (readOnly) throw new StoreException("database opened read-only");
         lock.lock();
         try {
@@ -179,7 +183,6 @@ final class Database implements AutoCloseable {
                     result = work.run(connection);
                     if (mine != null) connection.releaseSavepoint(mine);
                 } catch (Throwable t) {
-                    afterCommit.clear();
                     if (!lateDeferred.isEmpty()) requeue(lateDeferred); // rolled back with the work
                     lateDeferred.clear();
                     if (mine == null) throw t;
@@ -194,17 +197,14 @@ final class Database implements AutoCloseable {
                 done = List.of();
                 committed(lateDeferred);
                 lateDeferred.clear();
-                for (Runnable r : afterCommit) r.run();
                 return result;
             } catch (Throwable t) {
                 if (!lateDeferred.isEmpty()) requeue(lateDeferred);
                 lateDeferred.clear();
                 if (!done.isEmpty()) requeue(done);
-                afterCommit.clear();
                 if (!connection.getAutoCommit()) connection.rollback();
                 throw t;
             } finally {
-                afterCommit.clear();
                 connection.setAutoCommit(true);
             }
         } catch (SQLException e) {
@@ -214,12 +214,6 @@ final class Database implements AutoCloseable {
         }
     }
 
-    /** Inside a {@link #write}: {@code r} runs after its commit (under the writer lock: it must not block), never on rollback. */
-    void afterCommit(Runnable r) {
-        if (!lock.isHeldByCurrentThread()) throw new IllegalStateException("not inside a write");
-        afterCommit.add(r);
-    }
-
     /**
      * Inside a {@link #write}: runs what was deferred since it began, now, in it (a write that must come after every
      * deferred write so far, like an operation's last event, calls this first).
@@ -227,6 +221,12 @@ final class Database implements AutoCloseable {
     void runDeferredHere() throws SQLException {
         if (!lock.isHeldByCurrentThread()) throw new IllegalStateException("not inside a write");
         lateDeferred.addAll(runDeferred());
+    }
+
+    /** Deferred: written with the next group of writes (see the class comment). */
+    @Override
+    public void writeLater(Work<?> work) {
+        defer(work::run);
     }
 
     /** Queues {@code d} for the next transaction; the group writer commits it within {@link #LINGER_MILLIS} if nobody else does. */
@@ -337,8 +337,8 @@ final class Database implements AutoCloseable {
         }
     }
 
-    /** Runs a read-only query. */
-    <T> T read(SqlWork<T> work) {
+    @Override
+    public <T> T read(Work<T> work) {
         Connection r;
         try {
             r = readers.take();
@@ -347,9 +347,7 @@ final class Database implements AutoCloseable {
             throw new StoreException("interrupted while waiting for a database connection", e);
         }
         try {
-            return work.run(r);
-        } catch (SQLException e) {
-            throw new StoreException("database error: " + e.getMessage(), e);
+            return Transactions.run(r, work);
         } finally {
             readers.add(r);
         }
@@ -386,8 +384,7 @@ final class Database implements AutoCloseable {
         }
     }
 
-    @FunctionalInterface
-    interface SqlWork<T> {
-        T run(Connection c) throws SQLException;
-    }
+    /** Nothing to take: there is one writer connection, and every write holds it. */
+    @Override
+    public void lock(Connection c, String scope, String key) {}
 }
