@@ -76,11 +76,11 @@ def start_pasta(uid):
             try:
                 for c in open(f"/proc/{p.pid}/task/{p.pid}/children").read().split():
                     if open(f"/proc/{c}/comm").read().strip() == "cat": child = c
-            except FileNotFoundError: pass
+            except OSError: pass  # pasta's short-lived helpers come and go
         if child:
             try:
                 if any(l.split("\t")[1] == "00000000" for l in open(f"/proc/{child}/net/route").read().splitlines()[1:]): break
-            except (FileNotFoundError, IndexError): pass
+            except (OSError, IndexError): pass
         time.sleep(0.0002)
     return p, None, int(child)
 

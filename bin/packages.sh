@@ -2,5 +2,6 @@
 # Serving: the OCI runtimes, the layer store's btrfs tools, skopeo, gcc to build contree-init, and slirp4netns + nftables
 # for --network on (a user-mode uplink per sandbox, the egress policy).
 SERVE_PACKAGES=(runc runsc btrfs-progs util-linux e2fsprogs skopeo gcc libc6-dev slirp4netns nftables)
-# Tests on top: busybox for test images, a registry process, htpasswd for its auth, ip for network namespaces.
-TEST_PACKAGES=(busybox-static docker-registry python3 apache2-utils iproute2)
+# Tests on top: busybox for test images, a registry process, htpasswd for its auth, ip for network namespaces,
+# PostgreSQL 15's server, which the store tests start in a temp dir (initdb + pg_ctl).
+TEST_PACKAGES=(busybox-static docker-registry python3 apache2-utils iproute2 postgresql)

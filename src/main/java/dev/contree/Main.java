@@ -3,11 +3,12 @@ package dev.contree;
 import dev.contree.auth.Token;
 import dev.contree.auth.Tokens;
 import dev.contree.server.ContreeServer;
-import dev.contree.server.DataDir;
+import dev.contree.server.MetadataStores;
 import dev.contree.network.EgressPolicy;
 import dev.contree.network.NetworkSettings;
 import dev.contree.server.ServerConfig;
-import dev.contree.store.sqlite.SqliteStore;
+import dev.contree.store.MetadataStore;
+import dev.contree.store.postgres.PostgresUrl;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -38,9 +39,28 @@ public final class Main {
         Path data;
     }
 
+    static class DatabaseOption {
+        @Option(names = "--database", defaultValue = "${env:CONTREE_DATABASE}", paramLabel = "URL",
+                description = "keep the metadata in this PostgreSQL database, postgresql://user:password@host:port/database"
+                        + " (the password may come from PGPASSWORD instead); default: SQLite in the data dir")
+        String database;
+        @CommandLine.Spec(CommandLine.Spec.Target.MIXEE) CommandLine.Model.CommandSpec command;
+
+        /** The database, or null for SQLite; a malformed URL is a usage error. */
+        PostgresUrl parse() {
+            if (database == null || database.isBlank()) return null;
+            try {
+                return PostgresUrl.parse(database, System.getenv("PGPASSWORD"));
+            } catch (IllegalArgumentException e) {
+                throw new CommandLine.ParameterException(command.commandLine(), "--database: " + e.getMessage());
+            }
+        }
+    }
+
     @Command(name = "serve", description = "Serve the ConTree v1 API.")
     static final class Serve implements Callable<Integer> {
         @CommandLine.Mixin DataOption data = new DataOption();
+        @CommandLine.Mixin DatabaseOption database = new DatabaseOption();
         @Option(names = "--listen", defaultValue = "${env:CONTREE_LISTEN:-127.0.0.1:8080}", description = "HOST:PORT (default 127.0.0.1:8080)")
         String listen;
         @Option(names = "--token", defaultValue = "${env:CONTREE_TOKEN}", description = "API token for the default account (else generated once)")
@@ -93,6 +113,11 @@ public final class Main {
                 description = "CPU quota of each sandbox, in CPUs, e.g. 0.5 or 2 (default 1)")
         double sandboxCpus;
 
+        @Option(names = "--sandbox-32bit", defaultValue = "${env:CONTREE_SANDBOX_32BIT:-false}", arity = "0..1",
+                description = "runc: let sandboxes make 32-bit (i386) system calls, so 32-bit binaries in images run; off by default,"
+                        + " a 32-bit system call then kills the process with SIGSYS (the kernel's compat syscall entry stays closed)")
+        boolean sandbox32Bit;
+
         @Option(names = "--max-mount-depth", defaultValue = "${env:CONTREE_MAX_MOUNT_DEPTH:-16}",
                 description = "image chains deeper than this are compacted before they run (default 16; lower lists faster, compacts more)")
         int maxMountDepth;
@@ -123,6 +148,7 @@ public final class Main {
                         + "OCI runtimes (runsc/runc). Run it with sudo, or as root in a VM/container you dedicate to it.");
                 return 1;
             }
+            PostgresUrl metadata = database.parse();
             ServerConfig config;
             NetworkSettings networking;
             try {
@@ -132,15 +158,16 @@ public final class Main {
             }
             if (networkNamespace != null) {
                 System.err.println("warning: --network-namespace is deprecated: every networked execution shares " + networkNamespace
-                        + " (they can reach each other, no egress policy applies, and runsc cannot use it). Use --network on: "
-                        + "a namespace and uplink per sandbox under --network-allow/--network-deny.");
+                        + " (they can reach each other, no egress policy applies, and runsc cannot use it). Use --network on:"
+                        + " a namespace and uplink per sandbox under --network-allow/--network-deny.");
             }
             try {
                 ServerConfig base = ServerConfig.defaults(data.data);
-                config = base.withListen(host, port).withRuntime(runtime, platform).withNetwork(networking)
+                config = base.withListen(host, port).withDatabase(metadata).withRuntime(runtime, platform).withNetwork(networking)
                         .withExecutions(concurrency != null ? concurrency : base.instanceConcurrency(), maxTimeout)
                         .withSandboxLimits(new ServerConfig.SandboxLimits(parseSize(sandboxMemory), sandboxPids, sandboxCpus))
                         .withMaxMountDepth(maxMountDepth)
+                        .withSandbox32Bit(sandbox32Bit)
                         .withAccountConcurrency(accountConcurrency)
                         .withMaxQueued(maxQueued)
                         .withAdmission(admissionReserve.strip().equalsIgnoreCase("auto") ? -1 : parseSize(admissionReserve),
@@ -154,7 +181,8 @@ public final class Main {
             String secret = bootstrapToken(server, config.dataDir(), token);
             String url = "http://" + (host.contains(":") ? "[" + host + "]" : host) + ":" + server.port();
             System.out.println();
-            System.out.println("ConTree is serving " + url + " (data: " + config.dataDir().toAbsolutePath().normalize() + ", runtime: " + runtime + ")");
+            System.out.println("ConTree is serving " + url + " (data: " + config.dataDir().toAbsolutePath().normalize()
+                    + (metadata == null ? "" : ", metadata: " + metadata) + ", runtime: " + runtime + ")");
             if (secret != null) {
                 System.out.println("  token:  " + secret);
                 System.out.println("  CLI:    contree auth --type jwt --url " + url + " --token " + secret + " -y");
@@ -246,15 +274,16 @@ public final class Main {
     @Command(name = "token", description = "Manage API tokens (stored hashed).",
             subcommands = {TokenCommand.Create.class, TokenCommand.ListTokens.class, TokenCommand.Revoke.class})
     static final class TokenCommand {
-        /** A token subcommand: {@link #run} gets the tokens of the data dir's store, open for the call only. */
+        /** A token subcommand: {@link #run} gets the tokens of the data dir's store (or the database's), open for the call only. */
         abstract static class TokenSubcommand implements Callable<Integer> {
             @CommandLine.Mixin DataOption data = new DataOption();
+            @CommandLine.Mixin DatabaseOption database = new DatabaseOption();
 
             abstract int run(Tokens tokens) throws Exception;
 
             @Override
             public Integer call() throws Exception {
-                try (SqliteStore db = SqliteStore.open(DataDir.prepare(data.data).resolve("contree.db"))) {
+                try (MetadataStore db = MetadataStores.openForCommand(data.data, database.parse())) {
                     return run(new Tokens(db.tokens()));
                 }
             }

@@ -2,6 +2,10 @@ package dev.contree;
 
 import dev.contree.server.ServerConfig;
 import org.junit.jupiter.api.Test;
+import picocli.CommandLine;
+
+import java.io.PrintWriter;
+import java.io.StringWriter;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
@@ -47,5 +51,17 @@ class ServeOptionsTest {
         assertThat(c.withExecutions(4, 60).withAccountConcurrency(4).accountConcurrency()).isEqualTo(4);
         assertThat(c.maxImportBytes()).isEqualTo(16L << 30);
         assertThat(c.maxAccountBytes()).isEqualTo(Long.MAX_VALUE);
+    }
+
+    /** A database URL that cannot be one is a usage error that says why, before anything starts. */
+    @Test
+    void aMalformedDatabaseIsAUsageError() {
+        for (String[] bad : new String[][] {{"mysql://h/db", "unsupported database URL scheme 'mysql'"},
+                {"postgresql://h", "names no database"}}) {
+            StringWriter err = new StringWriter();
+            CommandLine cli = new CommandLine(new Main()).setErr(new PrintWriter(err));
+            assertThat(cli.execute("token", "list", "--database", bad[0])).as(bad[0]).isEqualTo(2);
+            assertThat(err.toString()).contains("--database: ").contains(bad[1]);
+        }
     }
 }

@@ -46,11 +46,50 @@ public final class TestServer implements AutoCloseable {
     private TestServer(Path tempDir, Path dataDir, UnaryOperator<ServerConfig> customise) throws IOException {
         this.tempDir = tempDir;
         this.dataDir = dataDir;
-        server = ContreeServer.start(customise.apply(ServerConfig.defaults(dataDir).withListen("127.0.0.1", 0)));
+        server = ContreeServer.start(onTestDatabase(dataDir, customise.apply(ServerConfig.defaults(dataDir).withListen("127.0.0.1", 0))));
         var a = server.services().tokens().issue("alice", "test", null);
         tokenA = a.secret();
         accountA = a.token().accountId();
         tokenB = server.services().tokens().issue("bob", "test", null).secret();
+    }
+
+    /**
+     * With {@code -Dcontree.test.database=postgresql}, a server that would keep its metadata in SQLite keeps it in a
+     * new database of one PostgreSQL server the test JVM shares ({@link TestPostgres}, started on first use, stopped at
+     * exit), or in the database its data dir already belongs to (a restart): the suites that go through TestServer
+     * then run on PostgreSQL unchanged. (Tests that write SQLite rows by hand cannot.)
+     */
+    private static ServerConfig onTestDatabase(Path dataDir, ServerConfig config) throws IOException {
+        if (config.database() != null || !"postgresql".equals(System.getProperty("contree.test.database"))) return config;
+        try {
+            TestPostgres pg = sharedPostgres();
+            var recorded = dev.contree.server.MetadataStores.recorded(dataDir);
+            String url = recorded.isPresent() ? pg.url(TestPostgres.name(recorded.get())) : pg.createDatabase();
+            return config.withDatabase(dev.contree.store.postgres.PostgresUrl.parse(url, null));
+        } catch (java.sql.SQLException e) {
+            throw new IOException("cannot create a test database: " + e.getMessage(), e);
+        }
+    }
+
+    private static TestPostgres shared;
+
+    private static synchronized TestPostgres sharedPostgres() throws IOException {
+        if (shared != null) return shared;
+        try {
+            shared = TestPostgres.start();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException("interrupted while starting PostgreSQL", e);
+        }
+        TestPostgres started = shared;
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            try {
+                started.close();
+            } catch (Exception e) {
+                System.err.println("could not stop the test PostgreSQL in " + started.dir + ": " + e);
+            }
+        }));
+        return shared;
     }
 
     /**

@@ -30,6 +30,7 @@ public final class ApiException extends RuntimeException {
             case FORBIDDEN -> 403;
             case CONFLICT -> 409;
             case TOO_MANY -> 429;
+            case NOT_YET -> 425;
             case UNAVAILABLE -> 503;
         };
         return new ApiException(status, e.getMessage());

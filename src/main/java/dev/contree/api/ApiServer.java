@@ -29,6 +29,7 @@ public final class ApiServer implements AutoCloseable {
         var imports = new ImportRoutes(s.imports(), maxJson, cfg.limits().importMaxTimeout());
         var lineage = new LineageRoute(s.images());
         var operations = new OperationsRoutes(s.operations());
+        var subprocesses = new SubprocessRoutes(s.instances(), maxJson, cfg.limits().instanceMaxTimeout());
         var whoami = new WhoamiRoute(cfg.limits(), cfg.instanceConcurrencyNow(), s.operations());
         HostPaths.dataDir(cfg.dataDir());
         // Four maximal JSON bodies in memory at once (1 GiB by default), any number of small ones.
@@ -62,6 +63,7 @@ public final class ApiServer implements AutoCloseable {
             images.register(r);
             inspect.register(r);
             operations.register(r);
+            subprocesses.register(r);
             instances.register(r);
             imports.register(r);
             lineage.register(r);

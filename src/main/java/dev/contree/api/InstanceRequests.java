@@ -56,19 +56,19 @@ final class InstanceRequests {
         boolean network = networking != null && Fields.bool(networking, "enabled", false);
         return new InstanceSpec(command, image, shell, args, env, Fields.bool(body, "preserve_env", false), cwd, hostname,
                 Fields.bool(body, "disposable", false), stdin(body), timeout, truncate, files(body), uid, gid, maxLayer, network,
-                present(body, "uid") || present(body, "gid"));
+                present(body, "uid") || present(body, "gid"), !closesStdin(body));
     }
 
     private static int utf8(String s) { return s.getBytes(StandardCharsets.UTF_8).length; }
 
-    private static boolean fitsPathLimits(String path) {
+    static boolean fitsPathLimits(String path) {
         if (utf8(path) > PATH_MAX - 1) return false;
         for (String p : path.split("/")) if (utf8(p) > NAME_MAX) return false;
         return true;
     }
 
     /** What execve would refuse with E2BIG is a 400 now, not a failed run later. */
-    private static void checkExecSize(String command, boolean shell, List<String> args, Map<String, String> env) {
+    static void checkExecSize(String command, boolean shell, List<String> args, Map<String, String> env) {
         long total = utf8(command) + 1 + (shell ? 16 : 0);
         if (utf8(command) > MAX_ARG_BYTES) throw ApiException.badRequest("'command' exceeds " + MAX_ARG_BYTES + " bytes");
         for (String a : args) {
@@ -89,7 +89,7 @@ final class InstanceRequests {
         return body.hasNonNull(name);
     }
 
-    private static List<String> stringList(ObjectNode body, String name) {
+    static List<String> stringList(ObjectNode body, String name) {
         JsonNode v = body.get(name);
         List<String> out = new ArrayList<>();
         if (v == null || v.isNull()) return out;
@@ -102,7 +102,7 @@ final class InstanceRequests {
         return out;
     }
 
-    private static Map<String, String> env(ObjectNode body) {
+    static Map<String, String> env(ObjectNode body) {
         ObjectNode env = Fields.object(body, "env");
         Map<String, String> out = new LinkedHashMap<>();
         if (env == null) return out;
@@ -120,7 +120,13 @@ final class InstanceRequests {
         return out;
     }
 
-    private static byte[] stdin(ObjectNode body) {
+    /** A {@code ClosableStreamRepr}'s {@code close}: true unless the stream says {@code "close": false}. */
+    static boolean closesStdin(ObjectNode body) {
+        JsonNode v = body.get("stdin");
+        return v == null || !v.isObject() || Fields.bool((ObjectNode) v, "close", true);
+    }
+
+    static byte[] stdin(ObjectNode body) {
         JsonNode v = body.get("stdin");
         if (v == null || v.isNull()) return new byte[0];
         if (v.isTextual()) return v.textValue().getBytes(StandardCharsets.UTF_8);

@@ -93,6 +93,11 @@ final class OperationMetadata {
         return new Import(new Registry(r.url(), credentials), r.tag(), r.timeoutSeconds());
     }
 
+    /** A process's {@code InstanceResult} on its own (a subprocess's record). */
+    static ObjectNode instanceResult(ExecutionResult result) {
+        return Json.tree(result(result));
+    }
+
     private static InstanceResult result(ExecutionResult result) {
         SandboxResult r = result.sandbox();
         State state = new State(r.exitCode(), r.pid(), r.signal(), r.timedOut(), r.coreDump(), false, false);

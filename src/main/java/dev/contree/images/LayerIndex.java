@@ -19,6 +19,11 @@ public final class LayerIndex {
         records.record(layerId, digest, size);
     }
 
+    /** {@link #record} with the store's next group of writes (before the image that uses the layer); see {@link LayerRecords#recordLater}. */
+    public void recordLater(String layerId, String digest, long size) {
+        records.recordLater(layerId, digest, size);
+    }
+
     public Optional<String> byDigest(String digest) {
         return records.byDigest(digest);
     }

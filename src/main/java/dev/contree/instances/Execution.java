@@ -9,4 +9,4 @@ import dev.contree.sandbox.SandboxRuntime;
 
 /** What executions need from the rest of the server. */
 record Execution(LayerStore store, SandboxRuntime runtime, LayerIndex layerIndex, LayerLeases leases, FileService files,
-                 AccountStorage storage) {}
+                 AccountStorage storage, LiveInstances live) {}

@@ -13,6 +13,9 @@ import dev.contree.operations.EventPayload;
 import dev.contree.operations.EventPayload.Shutdown;
 import dev.contree.operations.Job;
 import dev.contree.operations.JobOutcome;
+import dev.contree.sandbox.LiveSandbox;
+import dev.contree.sandbox.ProcessExit;
+import dev.contree.sandbox.ProcessSpec;
 import dev.contree.sandbox.ResourceUsage;
 import dev.contree.sandbox.SandboxListener;
 import dev.contree.sandbox.SandboxResult;
@@ -72,6 +75,18 @@ final class ExecutionJob implements Job {
 
     @Override
     public JobOutcome run(Context ctx) throws Exception {
+        // Registered before EXECUTING, so a subprocess call that sees the status finds the instance (and waits for init).
+        LiveInstance live = new LiveInstance(image.accountId());
+        engine.live().add(ctx.operation().uuid(), live);
+        try {
+            return run(ctx, live);
+        } finally {
+            live.end();
+            engine.live().remove(ctx.operation().uuid());
+        }
+    }
+
+    private JobOutcome run(Context ctx, LiveInstance live) throws Exception {
         ctx.executing();
         ctx.event(0, new EventPayload.Init(Instant.now(), SandboxRuntime.INIT_PATH, false, 1));
 
@@ -89,13 +104,13 @@ final class ExecutionJob implements Job {
             engine.layerIndex().replaceChain(image.uuid(), compacted);
             chain = compacted;
         }
-        return execute(ctx, chain);
+        return execute(ctx, chain, live);
     }
 
     /** Who runs the command, where, with which environment: decided from the request and the image. */
     private record Plan(ImageUser.Ids user, String cwd, Map<String, String> env) {}
 
-    private JobOutcome execute(Context ctx, List<String> chain) throws Exception {
+    private JobOutcome execute(Context ctx, List<String> chain, LiveInstance live) throws Exception {
         // A kept result may not take the account past its storage bound: the writable layer's cap is the smaller one.
         long remaining = spec.disposable() ? AccountStorage.UNLIMITED : engine.storage().remaining(image.accountId());
         if (remaining <= 0) return new JobOutcome.Failed(engine.storage().overMessage(image.accountId()));
@@ -103,8 +118,10 @@ final class ExecutionJob implements Job {
         try (SandboxLayer layer = new SandboxLayer(engine.store(), engine.store().prepare(chain, cap))) {
             held.add(engine.leases().reserve(layer.layer().id())); // the committed layer is protected from the moment it appears
             Plan plan = prepare(chain);
+            live.planned(new LiveInstance.Inherited(plan.user().uid(), plan.user().gid(), plan.cwd(), plan.env(),
+                    spec.keepStdinOpen()));
             inject(layer.layer());
-            SandboxResult r = run(ctx, layer.layer(), plan);
+            SandboxResult r = run(ctx, layer.layer(), plan, live);
             if (ctx.cancel().isCancelled()) {
                 ctx.event(0, shutdown(Shutdown.Reason.CANCELLED));
                 layer.discard();
@@ -147,7 +164,7 @@ final class ExecutionJob implements Job {
     }
 
     /** Starts the command and waits for it; a runtime that throws leaves a shutdown event behind. */
-    private SandboxResult run(Context ctx, WritableLayer layer, Plan plan) throws IOException {
+    private SandboxResult run(Context ctx, WritableLayer layer, Plan plan, LiveInstance live) throws IOException {
         SandboxSpec sandbox = SandboxSpec.builder(ctx.operation().uuid(), layer.rootfs(), spec.argv())
                 .lookupPath(!spec.shell())
                 .env(plan.env())
@@ -159,13 +176,18 @@ final class ExecutionJob implements Job {
                 .timeout(Duration.ofSeconds(spec.timeoutSeconds()))
                 .network(spec.networking())
                 .outputCap(Math.max(1, spec.truncateOutputAt()))
+                .keepStdinOpen(spec.keepStdinOpen())
                 .build();
         ctx.event(1, spawnEvent(plan));
         try {
-            return engine.runtime().run(sandbox, new EventListener(ctx), ctx.cancel());
+            return engine.runtime().run(sandbox, new EventListener(ctx, live, networkMode()), ctx.cancel());
         } catch (IOException | RuntimeException e) {
             ctx.event(0, shutdown(Shutdown.Reason.ERROR));
             throw e;
+        } finally {
+            live.end();
+            // Every started process gets its exit event: one the sandbox took down unreported died with it.
+            for (int spid : live.unexited()) ctx.event(spid, new EventPayload.Exit(-1, -1, 9, false, ResourceUsage.UNKNOWN));
         }
     }
 
@@ -196,8 +218,10 @@ final class ExecutionJob implements Job {
         }
         String id = committed.get();
         long layerBytes = engine.store().sizeOf(id);
-        engine.layerIndex().record(id, null, layerBytes);
         AccountStorage storage = engine.storage();
+        // Written with the image unless the storage check below must read it first.
+        if (storage.bounded()) engine.layerIndex().record(id, null, layerBytes);
+        else engine.layerIndex().recordLater(id, null, layerBytes);
         if (storage.bounded() && storage.usedWith(image.accountId(), List.of(id)) > storage.cap()) {
             // Concurrent runs of one account can each fit alone and not together: the last to commit loses.
             engine.layerIndex().forget(id);
@@ -268,11 +292,21 @@ final class ExecutionJob implements Job {
 
     private EventPayload.Spawn spawnEvent(Plan plan) {
         List<String> argv = spec.argv();
-        Map<String, String> env = new LinkedHashMap<>();
-        plan.env().forEach((k, v) -> env.put(k, secret(k) ? "<redacted>" : v));
         return new EventPayload.Spawn(1, argv.getFirst(), List.copyOf(argv.subList(1, argv.size())), spec.shell(), plan.cwd(),
-                plan.user().uid(), plan.user().gid(), spec.timeoutSeconds(), spec.truncateOutputAt(), env,
-                spec.networking() ? engine.runtime().networkMode() : "none");
+                plan.user().uid(), plan.user().gid(), spec.timeoutSeconds(), spec.truncateOutputAt(), redacted(plan.env()),
+                networkMode());
+    }
+
+    /** How the sandbox's processes reach the network: "none", or the server's mode when the run asked for one. */
+    private String networkMode() {
+        return spec.networking() ? engine.runtime().networkMode() : "none";
+    }
+
+    /** The environment as a spawn event shows it: secret-looking values replaced. */
+    private static Map<String, String> redacted(Map<String, String> env) {
+        Map<String, String> shown = new LinkedHashMap<>();
+        env.forEach((k, v) -> shown.put(k, secret(k) ? "<redacted>" : v));
+        return shown;
     }
 
     private static boolean secret(String name) {
@@ -280,12 +314,45 @@ final class ExecutionJob implements Job {
         return SECRET_HINTS.stream().anyMatch(n::endsWith);
     }
 
-    /** Streams output and truncation into the operation's event log as it happens. */
+    /** Streams output, truncation and every subprocess's life into the operation's event log as it happens. */
     private static final class EventListener implements SandboxListener {
         private final Context ctx;
+        private final LiveInstance live;
+        private final String network; // subprocesses share the sandbox's network
 
-        EventListener(Context ctx) {
+        EventListener(Context ctx, LiveInstance live, String network) {
             this.ctx = ctx;
+            this.live = live;
+            this.network = network;
+        }
+
+        @Override public void onLive(LiveSandbox sandbox) { live.live(sandbox); }
+
+        @Override
+        public void onSubprocessStart(int spid, int pid, ProcessSpec p) {
+            List<String> argv = p.argv();
+            int timeout = p.timeout() == null ? 0 : (int) p.timeout().toSeconds();
+            ctx.event(spid, new EventPayload.Spawn(pid, argv.getFirst(), List.copyOf(argv.subList(1, argv.size())),
+                    !p.lookupPath(), p.cwd(), p.uid(), p.gid(), timeout, p.outputCap(), redacted(p.env()), network));
+        }
+
+        @Override
+        public void onSubprocessOutput(int spid, boolean stderr, byte[] b, int off, int len) {
+            ctx.event(spid, new EventPayload.Output(stderr ? EventPayload.Stream.STDERR : EventPayload.Stream.STDOUT,
+                    java.util.Arrays.copyOfRange(b, off, off + len)));
+        }
+
+        @Override
+        public void onSubprocessExit(ProcessExit x) {
+            if (x.pid() <= 0 && x.error() != null) // refused before it existed: say why where its output goes
+                ctx.event(x.spid(), new EventPayload.Output(EventPayload.Stream.STDERR,
+                        ("contree: " + x.error() + "\n").getBytes(java.nio.charset.StandardCharsets.UTF_8)));
+            long cap = live.outputCap(x.spid());
+            if (x.stdoutTruncated()) ctx.event(x.spid(), truncated(EventPayload.Stream.STDOUT, cap, x.stdoutTotal()));
+            if (x.stderrTruncated()) ctx.event(x.spid(), truncated(EventPayload.Stream.STDERR, cap, x.stderrTotal()));
+            ctx.event(x.spid(), new EventPayload.Exit(x.pid(), x.exitCode(), x.signal(), x.timedOut(),
+                    x.usage() == null ? ResourceUsage.UNKNOWN : x.usage()));
+            live.exited(x.spid());
         }
 
         @Override public void onStdout(byte[] b, int off, int len) { output(EventPayload.Stream.STDOUT, b, off, len); }
@@ -294,6 +361,11 @@ final class ExecutionJob implements Job {
         private void output(EventPayload.Stream stream, byte[] b, int off, int len) {
             // The runtime reuses its buffer: the event keeps a copy.
             ctx.event(1, new EventPayload.Output(stream, java.util.Arrays.copyOfRange(b, off, off + len)));
+        }
+
+        /** A truncated stream kept exactly its cap. */
+        private static EventPayload.Truncated truncated(EventPayload.Stream stream, long cap, long total) {
+            return new EventPayload.Truncated(stream, Math.min(cap, total), Math.max(0, total - cap));
         }
 
         @Override

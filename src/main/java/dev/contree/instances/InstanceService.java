@@ -16,6 +16,10 @@ import dev.contree.operations.RequestRejected;
 import dev.contree.operations.Scheduler;
 import dev.contree.sandbox.SandboxRuntime;
 
+import dev.contree.operations.OperationStatus;
+import dev.contree.operations.RequestRejected.Reason;
+
+import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Optional;
@@ -39,7 +43,7 @@ public final class InstanceService {
         this.files = files;
         this.operations = operations;
         this.scheduler = scheduler;
-        this.engine = new Execution(store, runtime, layerIndex, leases, files, storage);
+        this.engine = new Execution(store, runtime, layerIndex, leases, files, storage, new LiveInstances());
         this.networkAllowed = networkAllowed;
         this.spool = spool;
         this.imageFiles = imageFiles;
@@ -109,6 +113,71 @@ public final class InstanceService {
             } catch (RuntimeException e) {
                 if (stdin != null) stdin.close();
                 throw e;
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ live instances: subprocesses
+
+    /** How long a subprocess call waits for an instance that is ASSIGNED or EXECUTING but whose init is not up yet. */
+    private static final Duration STARTING_WAIT = Duration.ofSeconds(10);
+
+    /** Starts one more process in the account's running instance; returns its spid (2, 3, …). */
+    public int startSubprocess(String accountId, String operationUuid, SubprocessRequest request) throws RequestRejected {
+        return running(accountId, operationUuid).spawn(request, STARTING_WAIT);
+    }
+
+    /** Writes to a process's stdin (spid 1 = the main process), closing it after the bytes when {@code close}. */
+    public void writeStdin(String accountId, String operationUuid, int spid, byte[] data, boolean close) throws RequestRejected {
+        running(accountId, operationUuid).writeStdin(spid, data, close, STARTING_WAIT);
+    }
+
+    /** Sends a signal to a process of the account's running instance (spid 1 = the main process). */
+    public void signal(String accountId, String operationUuid, int spid, int signo) throws RequestRejected {
+        running(accountId, operationUuid).signal(spid, signo, STARTING_WAIT);
+    }
+
+    /**
+     * A process's state, output and resources folded from the operation's event log, for any status of the
+     * instance: while the process runs its exit code and signal are -1.
+     */
+    public ExecutionResult subprocess(String accountId, String operationUuid, int spid) throws RequestRejected {
+        Operation op = instance(accountId, operationUuid);
+        var events = operations.events(op.uuid(), -1, spid);
+        boolean known = !events.isEmpty() || engine.live().get(op.uuid()).map(l -> l.knows(spid)).orElse(false);
+        if (!known) throw new RequestRejected(Reason.NOT_FOUND, "no subprocess " + spid + " in this operation");
+        boolean over = operations.get(op.uuid()).map(o -> o.status().terminal()).orElse(true);
+        return SubprocessFold.of(events, over);
+    }
+
+    private Operation instance(String accountId, String operationUuid) throws RequestRejected {
+        Operation op = operations.get(accountId, operationUuid)
+                .orElseThrow(() -> new RequestRejected(Reason.NOT_FOUND, "operation not found"));
+        if (op.kind() != OperationKind.INSTANCE)
+            throw new RequestRejected(Reason.CONFLICT, "operation " + operationUuid + " is an image import, not an instance");
+        return op;
+    }
+
+    /** The live side of the account's instance, which must be ASSIGNED or EXECUTING. */
+    private LiveInstance running(String accountId, String operationUuid) throws RequestRejected {
+        Operation op = instance(accountId, operationUuid);
+        OperationStatus status = op.status();
+        if (status.terminal())
+            throw new RequestRejected(Reason.CONFLICT, "the instance already finished (" + status + "): nothing more can run in it");
+        if (status == OperationStatus.PENDING)
+            throw new RequestRejected(Reason.NOT_YET, "the instance is still queued (PENDING): retry once it is EXECUTING", 1);
+        // ASSIGNED: its job may not have registered yet; give it the same bounded wait as a starting init.
+        long deadline = System.nanoTime() + STARTING_WAIT.toNanos();
+        while (true) {
+            var live = engine.live().get(op.uuid());
+            if (live.isPresent() && live.get().accountId().equals(accountId)) return live.get();
+            if (System.nanoTime() > deadline || operations.get(op.uuid()).map(o -> o.status().terminal()).orElse(true))
+                throw new RequestRejected(Reason.CONFLICT, "the instance is not running on this server");
+            try {
+                Thread.sleep(20);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new RequestRejected(Reason.UNAVAILABLE, "interrupted");
             }
         }
     }

@@ -13,11 +13,22 @@ import java.util.Map;
  * @param files       absolute path in the sandbox → file to place there before the command starts
  * @param maxLayerBytes cap on the bytes the sandbox may write
  * @param userGiven   whether the request named uid or gid; if not, the image's USER (if any) applies
+ * @param keepStdinOpen the request's stdin said {@code close: false}: the main process's stdin stays open after
+ *                    {@code stdin} for writes through {@code /subprocesses/1/stdin}
  */
 public record InstanceSpec(String command, String imageRef, boolean shell, List<String> args, Map<String, String> env,
                            boolean preserveEnv, String cwd, String hostname, boolean disposable, byte[] stdin,
                            int timeoutSeconds, long truncateOutputAt, Map<String, FileSpec> files, int uid, int gid,
-                           long maxLayerBytes, boolean networking, boolean userGiven) {
+                           long maxLayerBytes, boolean networking, boolean userGiven, boolean keepStdinOpen) {
+
+    /** A request whose stdin closes after its bytes (every client but a live session's). */
+    public InstanceSpec(String command, String imageRef, boolean shell, List<String> args, Map<String, String> env,
+                        boolean preserveEnv, String cwd, String hostname, boolean disposable, byte[] stdin,
+                        int timeoutSeconds, long truncateOutputAt, Map<String, FileSpec> files, int uid, int gid,
+                        long maxLayerBytes, boolean networking, boolean userGiven) {
+        this(command, imageRef, shell, args, env, preserveEnv, cwd, hostname, disposable, stdin, timeoutSeconds,
+                truncateOutputAt, files, uid, gid, maxLayerBytes, networking, userGiven, false);
+    }
 
     /** A file to inject: the uploaded file, permission bits (no type bits), owner. */
     public record FileSpec(String fileUuid, int mode, int uid, int gid) {}
@@ -33,7 +44,7 @@ public record InstanceSpec(String command, String imageRef, boolean shell, List<
     /** The same request without its stdin bytes (they wait in a {@link StdinSpool} file instead). */
     public InstanceSpec withoutStdin() {
         return new InstanceSpec(command, imageRef, shell, args, env, preserveEnv, cwd, hostname, disposable, new byte[0],
-                timeoutSeconds, truncateOutputAt, files, uid, gid, maxLayerBytes, networking, userGiven);
+                timeoutSeconds, truncateOutputAt, files, uid, gid, maxLayerBytes, networking, userGiven, keepStdinOpen);
     }
 
     /** The argv to exec: {@code /bin/sh -c command args…} in shell mode. */

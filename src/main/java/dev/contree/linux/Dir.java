@@ -126,27 +126,41 @@ public final class Dir implements AutoCloseable {
     /** {@link #openDir(String)} for a path given as bytes (components separated by '/'). */
     public Dir openDir(byte[] rel, String relLabel) throws IOException {
         String child = childLabel(relLabel);
-        if (rel.length == 0 || (rel.length == 1 && rel[0] == '.')) rel = new byte[] {'.'};
-        byte[] path = rel;
-        int r = Linux.call((a, st) -> {
-            MemorySegment how = a.allocate(24, 8); // struct open_how {u64 flags; u64 mode; u64 resolve;}
-            how.set(L, 0, (long) (Linux.O_RDONLY | Linux.O_DIRECTORY | Linux.O_NOFOLLOW | Linux.O_CLOEXEC));
-            how.set(L, 8, 0L);
-            how.set(L, 16, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
-            long res = (long) SYSCALL_OPENAT2.invokeExact(st, SYS_OPENAT2, fd, bytes(a, path), how, 24L);
-            return (int) Linux.check(res, st, "open directory", child);
-        });
+        int r = openDirOrErrno(rel);
+        if (r < 0) throw new Linux.ErrnoException("open directory", child, -r);
         return new Dir(r, child);
     }
 
     /** Like {@link #openDir(String)}, but null when the path is missing or not a directory (ENOENT/ENOTDIR). */
     public Dir openDirOrNull(String rel) throws IOException {
-        try {
-            return openDir(rel);
-        } catch (Linux.ErrnoException e) {
-            if (e.errno() == Linux.ENOENT || e.errno() == Linux.ENOTDIR) return null;
-            throw e;
-        }
+        return openDirUnless(rel, Linux.ENOENT, Linux.ENOTDIR);
+    }
+
+    /** Like {@link #openDir(String)}, but null when the path is missing (ENOENT only). */
+    public Dir openDirIfExists(String rel) throws IOException {
+        return openDirUnless(rel, Linux.ENOENT, Linux.ENOENT);
+    }
+
+    /** {@link #openDir(String)}, or null on either errno: no exception is made for an expected miss. */
+    private Dir openDirUnless(String rel, int errno1, int errno2) throws IOException {
+        int r = openDirOrErrno(rel.getBytes(StandardCharsets.UTF_8));
+        if (r == -errno1 || r == -errno2) return null;
+        if (r < 0) throw new Linux.ErrnoException("open directory", childLabel(rel), -r);
+        return new Dir(r, childLabel(rel));
+    }
+
+    /** openat2 of a directory below this one, never through a symlink: the descriptor, or -errno. */
+    private int openDirOrErrno(byte[] rel) throws IOException {
+        if (rel.length == 0 || (rel.length == 1 && rel[0] == '.')) rel = new byte[] {'.'};
+        byte[] path = rel;
+        return Linux.call((a, st) -> {
+            MemorySegment how = a.allocate(24, 8); // struct open_how {u64 flags; u64 mode; u64 resolve;}
+            how.set(L, 0, (long) (Linux.O_RDONLY | Linux.O_DIRECTORY | Linux.O_NOFOLLOW | Linux.O_CLOEXEC));
+            how.set(L, 8, 0L);
+            how.set(L, 16, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+            long res = (long) SYSCALL_OPENAT2.invokeExact(st, SYS_OPENAT2, fd, bytes(a, path), how, 24L);
+            return res < 0 ? -Linux.errno(st) : (int) res;
+        });
     }
 
     /** {@link #openDir} of one name (a subdirectory). */
@@ -161,12 +175,7 @@ public final class Dir implements AutoCloseable {
 
     /** lstat of {@code name} in this directory; null when absent. */
     public Linux.Stat statOrNull(Name name) throws IOException {
-        try {
-            return statx(name.bytes(), Linux.AT_SYMLINK_NOFOLLOW, childLabel(name.toString()));
-        } catch (Linux.ErrnoException e) {
-            if (e.errno() == Linux.ENOENT || e.errno() == Linux.ENOTDIR) return null;
-            throw e;
-        }
+        return statxAtOrNull(fd, name.bytes(), Linux.AT_SYMLINK_NOFOLLOW, childLabel(name.toString()));
     }
 
     private Linux.Stat statx(byte[] name, int flags, String what) throws IOException {
@@ -230,6 +239,14 @@ public final class Dir implements AutoCloseable {
         unlinkat(name, AT_REMOVEDIR);
     }
 
+    /** Removes the directory {@code name} if it is empty: false (and no exception made) when it is not. */
+    boolean rmdirIfEmpty(Name name) throws IOException {
+        int r = Linux.call((a, st) -> (int) UNLINKAT.invokeExact(st, fd, bytes(a, name.bytes()), AT_REMOVEDIR) < 0 ? -Linux.errno(st) : 0);
+        if (r == -Linux.ENOTEMPTY) return false;
+        if (r < 0) throw new Linux.ErrnoException("remove", childLabel(name.toString()), -r);
+        return true;
+    }
+
     private void unlinkat(Name name, int flags) throws IOException {
         Linux.call((a, st) -> Linux.check((int) UNLINKAT.invokeExact(st, fd, bytes(a, name.bytes()), flags), st,
                 "remove", childLabel(name.toString())));
@@ -278,12 +295,7 @@ public final class Dir implements AutoCloseable {
                     dir.unlink(n);
                     continue;
                 }
-                try {
-                    dir.rmdir(n);
-                } catch (Linux.ErrnoException e) {
-                    if (e.errno() != Linux.ENOTEMPTY) throw e;
-                    return n; // entries before it are gone: the next listing starts about here
-                }
+                if (!dir.rmdirIfEmpty(n)) return n; // entries before it are gone: the next listing starts about here
             }
         }
     }
@@ -459,6 +471,23 @@ public final class Dir implements AutoCloseable {
     }
 
     // ---- one binding per syscall: these take the directory descriptor, so Linux's path calls (AT_FDCWD) share them ----
+
+    /**
+     * {@link #statxAt}, or null when the name is missing (ENOENT/ENOTDIR): a lookup that expects misses makes no
+     * exception for them (a message with strerror and a stack trace each, some ten per execution).
+     */
+    static Linux.Stat statxAtOrNull(int dirFd, byte[] name, int flags, Object what) throws IOException {
+        return Linux.call((a, st) -> {
+            MemorySegment buf = a.allocate(256, 8);
+            int r = (int) STATX.invokeExact(st, dirFd, bytes(a, name), flags, Linux.STATX_BASIC_STATS, buf);
+            if (r < 0) {
+                int errno = Linux.errno(st);
+                if (errno == Linux.ENOENT || errno == Linux.ENOTDIR) return null;
+                throw new Linux.ErrnoException("statx", what, errno);
+            }
+            return Linux.parseStatx(buf);
+        });
+    }
 
     /** statx(2) of {@code name} relative to {@code dirFd}. */
     static Linux.Stat statxAt(int dirFd, byte[] name, int flags, Object what) throws IOException {

@@ -108,6 +108,10 @@ public final class Linux {
     private static final MethodHandle LLISTXATTR = fn("llistxattr", FunctionDescriptor.of(L, A, A, L));
     private static final MethodHandle STRERROR = LINKER.downcallHandle(
             LIBC.find("strerror").orElseThrow(), FunctionDescriptor.of(A, I));
+    private static final MethodHandle PRCTL = fn("prctl", FunctionDescriptor.of(I, I, L), Linker.Option.firstVariadicArg(1));
+    private static final MethodHandle WAITID = fn("waitid", FunctionDescriptor.of(I, I, I, A, I));
+    private static final MethodHandle SYSCALL2 = fn("syscall", FunctionDescriptor.of(L, L, I, I), Linker.Option.firstVariadicArg(1));
+    private static final MethodHandle SYSCALL4 = fn("syscall", FunctionDescriptor.of(L, L, I, I, A, I), Linker.Option.firstVariadicArg(1));
 
     /** A libc downcall whose errno is captured into a state segment passed as the first argument. */
     static MethodHandle fn(String name, FunctionDescriptor fd, Linker.Option... extra) {
@@ -250,12 +254,7 @@ public final class Linux {
 
     /** Like {@link #lstat} but {@code null} when the path does not exist (ENOENT/ENOTDIR). */
     public static Stat lstatOrNull(Path path) throws IOException {
-        try {
-            return Dir.statxAt(AT_FDCWD, pathBytes(path), AT_SYMLINK_NOFOLLOW, path);
-        } catch (ErrnoException e) {
-            if (e.errno() == ENOENT || e.errno() == ENOTDIR) return null;
-            throw e;
-        }
+        return Dir.statxAtOrNull(AT_FDCWD, pathBytes(path), AT_SYMLINK_NOFOLLOW, path);
     }
 
     /** Decodes a struct statx buffer (256 bytes) filled with STATX_BASIC_STATS. */
@@ -358,6 +357,67 @@ public final class Linux {
             }
         }
         return names;
+    }
+
+    // ---- processes ----
+
+    public static final int SIGKILL = 9, SIGTERM = 15;
+    public static final int ECHILD = 10, ESRCH = 3;
+    static final int P_ALL = 0, P_PIDFD = 3;
+    static final int WNOHANG = 1, WEXITED = 4, WNOWAIT = 0x01000000;
+    private static final int PR_SET_CHILD_SUBREAPER = 36;
+    private static final long SYS_PIDFD_SEND_SIGNAL = 424, SYS_PIDFD_OPEN = 434; // the same on every architecture
+    private static final int CLD_KILLED = 2, CLD_DUMPED = 3;
+    private static final long SIGINFO_SIZE = 128;
+
+    /** How a child ended, from waitid(2)'s siginfo. */
+    public record ChildStatus(int pid, boolean signaled, int value, boolean coreDumped) {
+        /** As {@code java.lang.Process} reports it: the exit status, or 128 + the signal. */
+        public int exitValue() { return signaled ? 128 + value : value; }
+    }
+
+    /**
+     * prctl(PR_SET_CHILD_SUBREAPER): orphans among our descendants are re-parented to this process instead of
+     * PID 1, so they become our children (waitable, and our job to reap).
+     */
+    public static void setChildSubreaper() throws IOException {
+        call((a, st) -> check((int) PRCTL.invokeExact(st, PR_SET_CHILD_SUBREAPER, 1L), st, "prctl", "PR_SET_CHILD_SUBREAPER"));
+    }
+
+    /** pidfd_open(2) (close-on-exec): a descriptor that names this process, never a later one with its pid. */
+    public static int pidfdOpen(int pid) throws IOException {
+        return call((a, st) -> (int) check((long) SYSCALL2.invokeExact(st, SYS_PIDFD_OPEN, pid, 0), st, "pidfd_open", pid));
+    }
+
+    /** pidfd_send_signal(2); false when the process has already exited (ESRCH). */
+    public static boolean pidfdSendSignal(int pidfd, int sig) throws IOException {
+        return call((a, st) -> {
+            long r = (long) SYSCALL4.invokeExact(st, SYS_PIDFD_SEND_SIGNAL, pidfd, sig, MemorySegment.NULL, 0);
+            if (r < 0 && errno(st) == ESRCH) return false;
+            check(r, st, "pidfd_send_signal", "signal " + sig);
+            return true;
+        });
+    }
+
+    /**
+     * waitid(2) for an exited child ({@code WEXITED} is implied); {@code null} when, with {@code WNOHANG}, none has
+     * exited yet. With {@code WNOWAIT} the child stays waitable. No such child is an {@link ErrnoException} (ECHILD).
+     */
+    static ChildStatus waitid(int idtype, int id, int options) throws IOException {
+        return call((a, st) -> {
+            MemorySegment si = a.allocate(SIGINFO_SIZE, 8); // zeroed: si_pid stays 0 when nothing is reported
+            int r;
+            do {
+                r = (int) WAITID.invokeExact(st, idtype, id, si, options | WEXITED);
+            } while (r < 0 && errno(st) == 4); // EINTR
+            check(r, st, "waitid", id);
+            // siginfo_t on 64-bit Linux: si_code at 8, then _sigchld: si_pid at 16, si_status at 24.
+            int pid = si.get(I, 16);
+            if (pid == 0) return null;
+            int code = si.get(I, 8);
+            boolean signaled = code == CLD_KILLED || code == CLD_DUMPED;
+            return new ChildStatus(pid, signaled, si.get(I, 24), code == CLD_DUMPED);
+        });
     }
 
     // ---- helpers ----

@@ -14,10 +14,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ExecutionException;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -45,7 +41,7 @@ import static dev.contree.linux.Linux.fn;
  * follows the JDK: the exit status, or 128 + signal for a child killed by a signal. Signals go through the
  * pidfd, so they can never reach a recycled pid.
  */
-public final class SpawnedProcess extends Process {
+public final class SpawnedProcess extends FutureExitProcess {
     private static final Logger log = LoggerFactory.getLogger(SpawnedProcess.class);
 
     /** What the child's stderr is. */
@@ -81,7 +77,6 @@ public final class SpawnedProcess extends Process {
 
     private final int pid;
     private int pidfd; // -1 once reaped; guarded by this
-    private final CompletableFuture<Integer> exit = new CompletableFuture<>();
     private final OutputStream stdin;
     private final InputStream stdout, stderr;
 
@@ -123,12 +118,14 @@ public final class SpawnedProcess extends Process {
                 }
             }
             int pid = spawn(argv, dir, in[0], out[1], childErr);
+            Reaper.own(pid); // ours to reap: the orphan sweep keeps off it
             int pidfd;
             try {
                 pidfd = call((a, st) -> (int) check((long) SYSCALL2.invokeExact(st, SYS_PIDFD_OPEN, pid, 0), st, "pidfd_open", pid));
             } catch (IOException e) {
                 // Cannot watch it: kill and reap it (it has just started, so this is quick), then fail.
                 kill(pid);
+                Reaper.disown(pid);
                 throw e;
             }
             SpawnedProcess p = new SpawnedProcess(pid, pidfd, stdinFd, stdoutFd, stderrFd);
@@ -137,6 +134,7 @@ public final class SpawnedProcess extends Process {
             } catch (IOException | RuntimeException e) {
                 Linux.close(pidfd);
                 kill(pid);
+                Reaper.disown(pid);
                 throw e;
             }
             ours.clear();
@@ -247,6 +245,7 @@ public final class SpawnedProcess extends Process {
             Linux.close(pidfd);
             pidfd = -1;
         }
+        Reaper.disown(pid);
         exit.complete(code);
     }
 
@@ -267,7 +266,6 @@ public final class SpawnedProcess extends Process {
     @Override public InputStream getInputStream() { return stdout; }
     @Override public InputStream getErrorStream() { return stderr; }
     @Override public long pid() { return pid; }
-    @Override public boolean isAlive() { return !exit.isDone(); }
     @Override public boolean supportsNormalTermination() { return true; }
     @Override public void destroy() { signal(SIGTERM); }
 
@@ -275,40 +273,5 @@ public final class SpawnedProcess extends Process {
     public Process destroyForcibly() {
         signal(SIGKILL);
         return this;
-    }
-
-    @Override
-    public int exitValue() {
-        Integer c = exit.getNow(null);
-        if (c == null) throw new IllegalThreadStateException("process " + pid + " has not exited");
-        return c;
-    }
-
-    @Override
-    public int waitFor() throws InterruptedException {
-        try {
-            return exit.get();
-        } catch (ExecutionException e) {
-            throw new AssertionError(e); // only ever completed normally
-        }
-    }
-
-    @Override
-    public boolean waitFor(long timeout, TimeUnit unit) throws InterruptedException {
-        if (exit.isDone()) return true;
-        if (timeout <= 0) return false;
-        try {
-            exit.get(timeout, unit);
-            return true;
-        } catch (TimeoutException e) {
-            return false;
-        } catch (ExecutionException e) {
-            throw new AssertionError(e);
-        }
-    }
-
-    @Override
-    public CompletableFuture<Process> onExit() {
-        return exit.thenApply(c -> this);
     }
 }

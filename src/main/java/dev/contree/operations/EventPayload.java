@@ -84,5 +84,12 @@ public sealed interface EventPayload {
 
     /** The operation is over: always the last event of its log. */
     record Completion(OperationStatus status, String error, long durationMillis, String resultImageUuid, long imageSizeBytes)
-            implements EventPayload {}
+            implements EventPayload {
+        /** The completion of a finished operation. */
+        public static Completion of(Operation op) {
+            Double seconds = op.durationSeconds();
+            return new Completion(op.status(), op.error(), seconds == null ? 0 : Math.round(seconds * 1000), op.resultImageUuid(),
+                    op.imageSize() == null ? 0 : op.imageSize());
+        }
+    }
 }

@@ -19,7 +19,7 @@ public interface Job {
         /** Appends an event to the operation's log (spid 0 = the sandbox daemon, 1 = the main process). */
         OperationEvent event(int spid, EventPayload payload);
 
-        /** Moves the operation to EXECUTING (records started_at). */
+        /** Moves the operation to EXECUTING (started_at: now) with the store's next group of writes: nothing waits for it. */
         void executing();
     }
 }

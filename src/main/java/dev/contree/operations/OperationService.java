@@ -25,6 +25,7 @@ public final class OperationService {
     public OperationService(MetadataStore store) {
         this.store = store;
         this.records = store.operations();
+        records.onCommitted(e -> eventListeners.forEach(l -> l.accept(e)));
     }
 
     public Operation create(String accountId, OperationKind kind, String imageUuid, OperationRequest request) {
@@ -61,9 +62,14 @@ public final class OperationService {
         return records.transition(uuid, from, to);
     }
 
+    /** Moves an ASSIGNED operation to EXECUTING with the store's next group of writes (nothing waits for it). */
+    public void executingLater(String uuid) {
+        records.executingLater(uuid);
+    }
+
     /**
-     * Records the outcome if the operation is still active, with its new image (a {@link JobOutcome.Created}) in the
-     * same transaction; false, and nothing recorded, if it already ended (e.g. cancelled).
+     * Records the outcome if the operation is still active, with its new image (a {@link JobOutcome.Created}) and its
+     * completion event in the same transaction; false, and nothing recorded, if it already ended (e.g. cancelled).
      */
     public boolean complete(String uuid, JobOutcome outcome) {
         return store.finish(uuid, outcome);
@@ -84,7 +90,7 @@ public final class OperationService {
         cancelListeners.add(listener);
     }
 
-    /** Called with every appended event (for live SSE followers). */
+    /** Called with every event once it is stored, in id order per operation (for live SSE followers); must not block. */
     public void onEvent(Consumer<OperationEvent> listener) {
         eventListeners.add(listener);
     }
@@ -93,11 +99,12 @@ public final class OperationService {
         eventListeners.remove(listener);
     }
 
-    /** Appends an event to the operation's log and notifies followers. */
+    /**
+     * Appends an event to the operation's log; followers hear of it once it is stored (events are written in groups,
+     * within tens of milliseconds; a completion at once).
+     */
     public OperationEvent appendEvent(String operationUuid, int spid, EventPayload payload) {
-        OperationEvent event = records.append(operationUuid, spid, payload);
-        eventListeners.forEach(l -> l.accept(event));
-        return event;
+        return records.append(operationUuid, spid, payload);
     }
 
     /** Forget per-operation counters once an operation's log is complete. */
@@ -107,5 +114,10 @@ public final class OperationService {
 
     public List<OperationEvent> events(String operationUuid, long afterId) {
         return records.events(operationUuid, afterId);
+    }
+
+    /** One process's events: what its subprocess record is folded from. */
+    public List<OperationEvent> events(String operationUuid, long afterId, int spid) {
+        return records.events(operationUuid, afterId, spid);
     }
 }

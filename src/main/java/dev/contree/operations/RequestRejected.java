@@ -12,6 +12,8 @@ public final class RequestRejected extends Exception {
         FORBIDDEN,
         /** It conflicts with the current state. */
         CONFLICT,
+        /** What it names is not ready for it yet (an instance still starting); retry soon. */
+        NOT_YET,
         /** The server holds too much of this already; retry later. */
         TOO_MANY,
         /** The server could not check or hold the request right now. */

@@ -121,7 +121,7 @@ public final class Scheduler implements AutoCloseable {
         for (Operation op : operations.active()) {
             if (operations.complete(op.uuid(), new JobOutcome.Failed("the server restarted while this operation was "
                     + op.status().name().toLowerCase() + "; nothing was committed, run it again"))) {
-                completionEvent(operations, op.uuid());
+                operations.eventsClosed(op.uuid());
                 n++;
             }
         }
@@ -380,9 +380,10 @@ public final class Scheduler implements AutoCloseable {
         String uuid = q.operation().uuid();
         CancelToken token = new CancelToken();
         running.put(uuid, token);
+        boolean completed = false; // recorded with its completion event
         try {
             if (!operations.transition(uuid, EnumSet.of(OperationStatus.PENDING), OperationStatus.ASSIGNED)) return;
-            Operation op = operations.get(uuid).orElseThrow();
+            Operation op = assigned(q.operation());
             JobOutcome outcome;
             try {
                 outcome = q.job().run(new JobContext(op, token));
@@ -392,28 +393,37 @@ public final class Scheduler implements AutoCloseable {
                 if (!token.isCancelled()) LOG.warn("operation {} failed", uuid, e);
                 outcome = new JobOutcome.Failed(e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage());
             }
-            record(uuid, outcome);
+            completed = record(uuid, outcome);
         } catch (RuntimeException e) {
             LOG.error("recording the outcome of operation {} failed", uuid, e);
-            operations.complete(uuid, new JobOutcome.Failed("internal error: " + e.getMessage()));
+            completed = operations.complete(uuid, new JobOutcome.Failed("internal error: " + e.getMessage()));
         } finally {
             running.remove(uuid);
             q.job().finished();
-            completionEvent(operations, uuid);
+            if (completed) operations.eventsClosed(uuid);
+            else completionEvent(operations, uuid); // ended elsewhere (cancelled): its completion is appended here
         }
     }
 
-    /** Stores the new image (if any) and the outcome in one transaction; a lost race with cancel records neither. */
-    private void record(String uuid, JobOutcome outcome) {
-        operations.complete(uuid, outcome);
+    /** The queued operation as its move to ASSIGNED left it (the row changed in nothing else: not read back). */
+    private static Operation assigned(Operation op) {
+        return new Operation(op.uuid(), op.accountId(), op.kind(), OperationStatus.ASSIGNED, op.error(), op.createdAt(), op.startedAt(),
+                op.finishedAt(), op.imageUuid(), op.resultImageUuid(), op.resultTag(), op.imageSize(), op.consumedCpu(),
+                op.consumedMemory(), op.request(), op.result());
+    }
+
+    /**
+     * Stores the new image (if any), the outcome and the completion event in one transaction; a lost race with
+     * cancel records none of them (false).
+     */
+    private boolean record(String uuid, JobOutcome outcome) {
+        return operations.complete(uuid, outcome);
     }
 
     private static void completionEvent(OperationService operations, String uuid) {
         Operation op = operations.get(uuid).orElse(null);
         if (op == null) return;
-        Double seconds = op.durationSeconds();
-        operations.appendEvent(uuid, 0, new EventPayload.Completion(op.status(), op.error(),
-                seconds == null ? 0 : Math.round(seconds * 1000), op.resultImageUuid(), op.imageSize() == null ? 0 : op.imageSize()));
+        operations.appendEvent(uuid, 0, EventPayload.Completion.of(op));
         operations.eventsClosed(uuid);
     }
 
@@ -479,7 +489,7 @@ public final class Scheduler implements AutoCloseable {
 
         @Override
         public void executing() {
-            operations.transition(operation.uuid(), EnumSet.of(OperationStatus.ASSIGNED), OperationStatus.EXECUTING);
+            operations.executingLater(operation.uuid());
         }
     }
 

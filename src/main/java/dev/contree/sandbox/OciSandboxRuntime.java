@@ -1,17 +1,15 @@
 package dev.contree.sandbox;
 
 import java.io.ByteArrayOutputStream;
-import java.io.DataInputStream;
-import java.io.EOFException;
 import dev.contree.cancel.CancelToken;
 import dev.contree.linux.Dir;
+import dev.contree.linux.Reaper;
 import dev.contree.linux.SpawnedProcess;
 import dev.contree.network.RunscNetworking;
 import dev.contree.network.SandboxNetwork;
 
 import java.io.IOException;
 import java.io.InputStream;
-import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
@@ -23,9 +21,7 @@ import java.security.MessageDigest;
 import java.security.SecureRandom;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.Comparator;
-import java.util.HashMap;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
@@ -36,12 +32,14 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * runsc / runc backend: writes an OCI bundle, runs {@code <runtime> run} in the foreground with
- * contree-init as PID 1, demultiplexes init's framed output, and cleans up.
+ * runsc / runc backend: writes an OCI bundle, runs {@code <runtime> run --detach} with contree-init as PID 1
+ * ({@link DetachedContainer}: no runtime process stays alive beside a sandbox, init holds the pipes and the
+ * server, as child subreaper, waits for it), talks to init through an {@link InitChannel} (stdin, subprocesses,
+ * framed output), and cleans up.
  *
  * <p>Every runtime process is a {@link SpawnedProcess}: its pipes and exit are served by one epoll thread, so
  * a sleeping sandbox holds no thread in a blocking native call, only parked virtual threads (its stdout demux,
- * stderr drain, stdin writer and the caller waiting for the exit). With {@code java.lang.Process} each blocked
+ * stderr drain, stdin feeder and the caller waiting for the exit). With {@code java.lang.Process} each blocked
  * pipe reader pinned a carrier; the JDK caps carriers at 256, so about 128 sandboxes stalled every other
  * virtual thread of the server, HTTP requests included.
  */
@@ -53,6 +51,7 @@ final class OciSandboxRuntime implements SandboxRuntime {
     private static final int RUNTIME_STDERR_CAP = 64 * 1024;
     private static final SecureRandom RANDOM = new SecureRandom();
     private static final Path WORKING_DIR = Path.of("").toAbsolutePath(); // where ProcessBuilder would start them
+    private static final String PID_FILE = "init.pid";
 
     private final RuntimeConfig cfg;
     private final String binary;
@@ -73,6 +72,7 @@ final class OciSandboxRuntime implements SandboxRuntime {
         Files.createDirectories(bundles);
         this.initBinary = extractInit(state);
         this.memsw = OciSpecs.memswAvailable();
+        Reaper.becomeSubreaper(); // at start-up: detached containers' inits become our children, not PID 1's
         Path placeholder = Path.of("/rootfs");
         this.mountPoints = List.copyOf(OciSpecs.rootfsMountPoints(OciSpecs.mounts(cfg.kind(), placeholder, initBinary),
                 placeholder, initBinary));
@@ -137,12 +137,16 @@ final class OciSandboxRuntime implements SandboxRuntime {
         return a;
     }
 
+    /** Detached: the runtime exits once the container runs, and init, re-parented to us, holds the pipes. */
     private List<String> runArgs(Path bundle, String cid, SandboxNetwork network) {
         List<String> a = globalArgs();
         if (cfg.kind() == RuntimeConfig.Kind.RUNSC) {
             a.add(1, network != null ? "--network=sandbox" : "--network=none");
         }
         a.add("run");
+        a.add("--detach");
+        a.add("--pid-file");
+        a.add(bundle.resolve(PID_FILE).toString());
         a.add("--bundle");
         a.add(bundle.toString());
         a.add(cid);
@@ -230,31 +234,24 @@ final class OciSandboxRuntime implements SandboxRuntime {
                     pick(spec.memoryBytes(), cfg.defaultMemoryBytes()),
                     pick(spec.pidsLimit(), cfg.defaultPidsLimit()),
                     spec.cpus() != 0 ? spec.cpus() : cfg.defaultCpus());
-            RuntimeSpec config = OciSpecs.buildWithNetwork(cfg.kind(), spec, initArgs(spec), initBinary,
+            RuntimeSpec config = OciSpecs.buildWithNetwork(cfg, spec, initArgs(spec), initBinary,
                     "/" + cfg.cgroupParent() + "/" + cid, limits, network, memsw);
             Files.writeString(bundle.resolve("config.json"), OciSpecs.toJson(config), StandardCharsets.US_ASCII);
 
             long timeoutMs = spec.timeout() == null ? 0 : spec.timeout().toMillis();
             long t0 = System.nanoTime();
-            proc = SpawnedProcess.start(runArgs(bundle, cid, network), bundle, SpawnedProcess.Stderr.PIPE);
+            proc = DetachedContainer.start(runArgs(bundle, cid, network), bundle, bundle.resolve(PID_FILE),
+                    cfg.kind() == RuntimeConfig.Kind.RUNSC ? cgroupProcs(cid) : null);
             killer = new Killer(cid, proc);
             Killer k = killer;
             cancel.onCancel(() -> k.kill("cancel"));
 
             Process p = proc;
-            byte[] stdinBytes = spec.stdin();
-            String token = newToken();
-            Thread stdinThread = Thread.ofVirtual().name("sandbox-stdin-" + cid).start(() -> {
-                try (OutputStream os = p.getOutputStream()) {
-                    os.write((token + "\n").getBytes(StandardCharsets.US_ASCII)); // init reads it before the command exists
-                    os.write(stdinBytes);
-                    if (spec.stdinFile() != null) Files.copy(spec.stdinFile(), os); // streamed: never all in the heap
-                } catch (IOException ignored) {
-                    // the command closed its stdin or exited: not an error
-                }
-            });
-            Demux demux = new Demux(proc.getInputStream(), listener, outputCap, token);
-            Thread demuxThread = Thread.ofVirtual().name("sandbox-out-" + cid).start(demux);
+            InitChannel demux = new InitChannel(proc.getOutputStream(), proc.getInputStream(), listener, outputCap,
+                    cfg.defaultOutputCap(), newToken(), this::usage, cid);
+            demux.whenTampered(() -> k.kill("its report channel was tampered with"));
+            demux.start(spec.stdin(), spec.stdinFile(), spec.keepStdinOpen());
+            Thread demuxThread = Thread.ofVirtual().name("sandbox-out-" + cid).start(demux::demux);
             ByteArrayOutputStream rtErr = new ByteArrayOutputStream();
             Thread errThread = Thread.ofVirtual().name("sandbox-err-" + cid).start(() -> drain(p.getErrorStream(), rtErr));
 
@@ -268,7 +265,7 @@ final class OciSandboxRuntime implements SandboxRuntime {
             }
             demuxThread.join(5_000);
             errThread.join(2_000);
-            stdinThread.interrupt();
+            demux.finish(cancel.isCancelled());
             double elapsedHost = (System.nanoTime() - t0) / 1e9;
             SandboxResult result = buildResult(spec, demux, rtErr, proc, killer, cancel, elapsedHost);
             return network == null ? result : result.withNetwork(network.usage());
@@ -283,6 +280,7 @@ final class OciSandboxRuntime implements SandboxRuntime {
             }
             if (killer != null) killer.close();
             if (proc != null) closeStreams(proc); // wakes a reader still parked on a pipe something else holds open
+            if (proc instanceof DetachedContainer d && d.initExited()) forgetStoppedRunc(cid);
             cleanupContainer(cid);
             deleteTree(bundle);
             if (network != null) network.close(); // after the sandbox: nothing of it may still use the namespace
@@ -349,7 +347,7 @@ final class OciSandboxRuntime implements SandboxRuntime {
                 false, 0, false, null, msg);
     }
 
-    private SandboxResult buildResult(SandboxSpec spec, Demux d, ByteArrayOutputStream rtErr, Process proc,
+    private SandboxResult buildResult(SandboxSpec spec, InitChannel d, ByteArrayOutputStream rtErr, Process proc,
                                       Killer killer, CancelToken cancel, double elapsedHost) {
         d.out.finish(d.listener, "stdout");
         d.err.finish(d.listener, "stderr");
@@ -436,138 +434,6 @@ final class OciSandboxRuntime implements SandboxRuntime {
         }
     }
 
-    // ---------------------------------------------------------------- output demultiplexing
-
-    /** Bounded capture of one stream: first {@code cap} bytes kept, the rest counted. */
-    static final class Capture {
-        private final long cap;
-        private final ByteArrayOutputStream kept = new ByteArrayOutputStream();
-        long total;
-
-        Capture(long cap) { this.cap = cap; }
-
-        /** Returns how many of the given bytes are kept (a prefix). */
-        int accept(int len) {
-            long room = Math.max(0, cap - total);
-            total += len;
-            return (int) Math.min(room, len);
-        }
-
-        boolean truncated() { return total > cap; }
-
-        byte[] bytes() { return kept.toByteArray(); }
-
-        void finish(SandboxListener l, String stream) {
-            if (truncated()) {
-                try { l.onOutputTruncated(stream, kept.size(), total - kept.size()); }
-                catch (RuntimeException e) { log.warn("listener failed", e); }
-            }
-        }
-    }
-
-    /**
-     * Reads contree-init's frames from the runtime's stdout. The stream is control data only if it is exactly
-     * what init writes: 'S' at most once, then 'O'/'E', then one 'R' and the end. Anything else (a second
-     * result, bytes after it, an unknown type, an over-long frame, a result without version=1) sets {@link #error}
-     * and the run is an infrastructure failure: a result that was not init's is never believed.
-     */
-    static final class Demux implements Runnable {
-        final DataInputStream in;
-        final SandboxListener listener;
-        final Capture out, err;
-        volatile Map<String, String> result;
-        volatile int pid = -1;
-        volatile String error;
-        volatile boolean tampered;
-        private final byte[] tokenLine;
-
-        Demux(InputStream in, SandboxListener listener, long cap, String token) {
-            this.in = new DataInputStream(in);
-            this.tokenLine = ("token=" + token + "\n").getBytes(StandardCharsets.US_ASCII);
-            this.listener = listener;
-            this.out = new Capture(cap);
-            this.err = new Capture(cap);
-        }
-
-        @Override public void run() {
-            byte[] buf = new byte[65536];
-            try (in) {
-                while (true) {
-                    int type = in.read();
-                    if (type < 0) break;
-                    if (result != null) throw new Tampered("output after the result frame");
-                    int len = in.readInt();
-                    if (len < 0 || len > (1 << 20)) throw new Tampered("bad frame length " + len);
-                    switch (type) {
-                        case 'O', 'E' -> {
-                            Capture c = type == 'O' ? out : err;
-                            int keep = c.accept(len);
-                            int left = len;
-                            int kept = 0;
-                            while (left > 0) {
-                                int n = in.read(buf, 0, Math.min(buf.length, left));
-                                if (n < 0) throw new EOFException();
-                                int k = Math.min(n, keep - kept);
-                                if (k > 0) {
-                                    c.kept.write(buf, 0, k);
-                                    try {
-                                        if (type == 'O') listener.onStdout(buf, 0, k);
-                                        else listener.onStderr(buf, 0, k);
-                                    } catch (RuntimeException e) {
-                                        log.warn("listener failed", e);
-                                    }
-                                    kept += k;
-                                }
-                                left -= n;
-                            }
-                        }
-                        case 'S' -> {
-                            if (pid != -1 || len > 128) throw new Tampered("unexpected start frame");
-                            Map<String, String> m = parse(control(len));
-                            pid = intOf(m, "pid", -1);
-                            try { listener.onStart(pid); } catch (RuntimeException e) { log.warn("listener failed", e); }
-                        }
-                        case 'R' -> {
-                            if (len > 8192) throw new Tampered("result frame too long: " + len);
-                            Map<String, String> m = parse(control(len));
-                            if (!"1".equals(m.get("version"))) throw new Tampered("result frame without version=1");
-                            result = m;
-                        }
-                        default -> throw new Tampered("unknown frame type " + type);
-                    }
-                }
-            } catch (Tampered e) {
-                tampered = true;
-                error = e.getMessage();
-            } catch (IOException e) {
-                error = e.toString();
-            }
-        }
-
-        /** The stream is not what init writes: something in the sandbox wrote to init's output. */
-        static final class Tampered extends IOException {
-            Tampered(String msg) { super(msg); }
-        }
-
-        /** A control frame's payload after its token line; a frame without this run's token is not init's. */
-        private byte[] control(int len) throws IOException {
-            byte[] b = new byte[len];
-            in.readFully(b); // a truncated control frame is an error, not a shorter record
-            if (len < tokenLine.length || !MessageDigest.isEqual(Arrays.copyOf(b, tokenLine.length), tokenLine))
-                throw new Tampered("control frame without the run token");
-            return Arrays.copyOfRange(b, tokenLine.length, len);
-        }
-
-        private static Map<String, String> parse(byte[] b) {
-            Map<String, String> m = new HashMap<>();
-            for (String line : new String(b, StandardCharsets.UTF_8).split("\n")) {
-                int i = line.indexOf('=');
-                if (i > 0) m.put(line.substring(0, i), line.substring(i + 1));
-            }
-            return m;
-        }
-    }
-
     // ---------------------------------------------------------------- killing and cleanup
 
     /** Kills a container (cancel / hard deadline), retrying until the runtime process is gone. */
@@ -615,23 +481,77 @@ final class OciSandboxRuntime implements SandboxRuntime {
                 runtimeCommand(Duration.ofSeconds(5), "kill", cid, "KILL");
                 runtimeCommand(Duration.ofSeconds(20), "delete", "--force", cid);
             }
+            removeOrphanedRunscLock(cid);
         }
         removeCgroups(cid);
     }
 
+    /**
+     * runsc keeps a lock file beside each container's state file and leaves it behind when the sandbox dies while
+     * it starts (then {@code delete} finds no container): without a state file the lock guards nothing.
+     */
+    private void removeOrphanedRunscLock(String cid) {
+        if (cfg.kind() != RuntimeConfig.Kind.RUNSC) return;
+        String base = cid + "_sandbox:" + cid;
+        if (Files.exists(stateRoot.resolve(base + ".state"), LinkOption.NOFOLLOW_LINKS)) return;
+        try {
+            Files.deleteIfExists(stateRoot.resolve(base + ".lock"));
+        } catch (IOException e) {
+            log.debug("runsc lock of {}: {}", cid, e.toString());
+        }
+    }
+
+    /**
+     * A runc container whose init we reaped is stopped: {@code runc delete} would only remove its state
+     * directory (state.json) and its cgroups, so this does it without starting another runc (~5 ms of CPU per
+     * run). Anything unexpected in the state directory is left to {@code runc delete}.
+     */
+    private void forgetStoppedRunc(String cid) {
+        if (cfg.kind() != RuntimeConfig.Kind.RUNC) return;
+        Path dir = stateRoot.resolve(cid);
+        try (Stream<Path> s = Files.list(dir)) {
+            if (!s.map(p -> p.getFileName().toString()).toList().equals(List.of("state.json"))) return;
+            Files.delete(dir.resolve("state.json"));
+            Files.delete(dir);
+        } catch (IOException e) {
+            log.debug("runc state of {}: {}", cid, e.toString());
+        }
+    }
+
+    /** The container's cgroup.procs (cgroup v1: the pids hierarchy; v2: the unified one). */
+    private Path cgroupProcs(String cid) {
+        Path v1 = Path.of("/sys/fs/cgroup/pids");
+        Path base = Files.isDirectory(v1) ? v1 : Path.of("/sys/fs/cgroup");
+        return base.resolve(cfg.cgroupParent()).resolve(cid).resolve("cgroup.procs");
+    }
+
     private void removeCgroups(String cid) {
-        for (String c : CGROUP_CONTROLLERS) {
-            Path dir = Path.of("/sys/fs/cgroup", c, cfg.cgroupParent(), cid);
-            if (!Files.isDirectory(dir)) continue;
-            // cgroup dirs are removed with rmdir, deepest first (runsc may nest one level).
-            try (Stream<Path> s = Files.walk(dir)) {
-                s.filter(Files::isDirectory).sorted(Comparator.reverseOrder()).forEach(p -> {
-                    try { Files.delete(p); } catch (IOException e) { log.debug("rmdir {}: {}", p, e.toString()); }
-                });
-            } catch (IOException | RuntimeException e) {
-                log.debug("cgroup cleanup {}: {}", dir, e.toString());
+        // A cgroup whose last task is still exiting refuses rmdir (EBUSY) for a moment: a few short retries
+        // (runc's own delete retries too, and for a stopped runc container this is the only removal).
+        for (int attempt = 0; attempt < 4; attempt++) {
+            boolean left = false;
+            for (String c : CGROUP_CONTROLLERS) {
+                Path dir = Path.of("/sys/fs/cgroup", c, cfg.cgroupParent(), cid);
+                if (!Files.isDirectory(dir)) continue;
+                // cgroup dirs are removed with rmdir, deepest first (runsc may nest one level).
+                try (Stream<Path> s = Files.walk(dir)) {
+                    s.filter(Files::isDirectory).sorted(Comparator.reverseOrder()).forEach(p -> {
+                        try { Files.delete(p); } catch (IOException e) { log.debug("rmdir {}: {}", p, e.toString()); }
+                    });
+                } catch (IOException | RuntimeException e) {
+                    log.debug("cgroup cleanup {}: {}", dir, e.toString());
+                }
+                left |= Files.isDirectory(dir);
+            }
+            if (!left) return;
+            try {
+                Thread.sleep(20L << attempt);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
             }
         }
+        log.warn("cgroups of {} could not be removed", cid);
     }
 
     private static void deleteTree(Path p) {

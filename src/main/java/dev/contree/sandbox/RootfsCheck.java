@@ -29,11 +29,11 @@ final class RootfsCheck {
         String parent = path.substring(0, slash), name = path.substring(slash + 1);
         Dir dir;
         try {
-            dir = root.openDir(parent.isEmpty() ? "" : parent.substring(1));
+            dir = root.openDirIfExists(parent.isEmpty() ? "" : parent.substring(1));
         } catch (Linux.ErrnoException e) {
-            if (e.errno() == Linux.ENOENT) return; // missing: the runtime creates it, nothing is in the way
             throw refused(parent);
         }
+        if (dir == null) return; // missing: the runtime creates it, nothing is in the way
         try (dir) {
             Linux.Stat st = dir.statOrNull(Dir.Name.of(name));
             if (st == null) return;

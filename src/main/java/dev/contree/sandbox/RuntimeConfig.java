@@ -22,10 +22,13 @@ import java.util.Objects;
  * @param network            for spec.network=true: where a sandbox's network comes from (its own namespace and uplink,
  *                           or the deprecated shared namespace); null = networking is off and such requests fail
  *                           with an infra error, never host networking
+ * @param compat32           runc: the seccomp filter also admits the 32-bit x86 ABI (32-bit binaries run, and the
+ *                           kernel's compat syscall entry is reachable); false = a 32-bit system call kills the
+ *                           process with SIGSYS. gVisor implements no 32-bit ABI either way.
  */
 public record RuntimeConfig(Kind kind, Path binary, String runscPlatform, Path stateDir, long defaultMemoryBytes,
                             long defaultPidsLimit, double defaultCpus, long defaultOutputCap, Duration killGrace,
-                            String cgroupParent, SandboxNetworks network) {
+                            String cgroupParent, SandboxNetworks network, boolean compat32) {
 
     public enum Kind { RUNSC, RUNC }
 
@@ -42,22 +45,28 @@ public record RuntimeConfig(Kind kind, Path binary, String runscPlatform, Path s
     /** 1 GiB memory, 512 pids, 1 CPU, 1 MiB output per stream. */
     public static RuntimeConfig defaults(Kind kind, Path stateDir) {
         return new RuntimeConfig(kind, null, "ptrace", stateDir, 1L << 30, 512, 1.0, 1 << 20,
-                Duration.ofSeconds(10), "contree", null);
+                Duration.ofSeconds(10), "contree", null, false);
     }
 
     public RuntimeConfig withPlatform(String p) {
         return new RuntimeConfig(kind, binary, p, stateDir, defaultMemoryBytes, defaultPidsLimit, defaultCpus,
-                defaultOutputCap, killGrace, cgroupParent, network);
+                defaultOutputCap, killGrace, cgroupParent, network, compat32);
     }
 
     /** The cgroup limits a sandbox gets when its spec says 0. */
     public RuntimeConfig withLimits(long memoryBytes, long pidsLimit, double cpus) {
         return new RuntimeConfig(kind, binary, runscPlatform, stateDir, memoryBytes, pidsLimit, cpus,
-                defaultOutputCap, killGrace, cgroupParent, network);
+                defaultOutputCap, killGrace, cgroupParent, network, compat32);
     }
 
     public RuntimeConfig withNetwork(SandboxNetworks networks) {
         return new RuntimeConfig(kind, binary, runscPlatform, stateDir, defaultMemoryBytes, defaultPidsLimit,
-                defaultCpus, defaultOutputCap, killGrace, cgroupParent, networks);
+                defaultCpus, defaultOutputCap, killGrace, cgroupParent, networks, compat32);
+    }
+
+    /** Whether runc sandboxes may make 32-bit x86 system calls (see {@code compat32}). */
+    public RuntimeConfig withCompat32(boolean on) {
+        return new RuntimeConfig(kind, binary, runscPlatform, stateDir, defaultMemoryBytes, defaultPidsLimit,
+                defaultCpus, defaultOutputCap, killGrace, cgroupParent, network, on);
     }
 }

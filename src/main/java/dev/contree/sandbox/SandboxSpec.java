@@ -25,11 +25,13 @@ import java.util.regex.Pattern;
  * @param pidsLimit   max processes; 0 = runtime default; negative = none
  * @param cpus        CPU quota in CPUs; 0 = runtime default; negative = none
  * @param outputCap   bytes kept per stream (rest counted and dropped); 0 = runtime default
+ * @param keepStdinOpen after {@code stdin}/{@code stdinFile}, keep the main process's stdin open until
+ *                    {@link LiveSandbox#writeStdin} closes it (default: closed after them)
  */
 public record SandboxSpec(String id, Path rootfs, List<String> argv, boolean lookupPath, Map<String, String> env,
                           String cwd, int uid, int gid, String hostname, byte[] stdin, Duration timeout,
                           boolean network, long memoryBytes, long pidsLimit, double cpus, long outputCap,
-                          Path stdinFile) {
+                          Path stdinFile, boolean keepStdinOpen) {
 
     private static final Pattern ID = Pattern.compile("[A-Za-z0-9_.-]{1,64}");
 
@@ -76,6 +78,7 @@ public record SandboxSpec(String id, Path rootfs, List<String> argv, boolean loo
         private long memoryBytes, pidsLimit;
         private double cpus;
         private long outputCap;
+        private boolean keepStdinOpen;
 
         private Builder(String id, Path rootfs, List<String> argv) { this.id = id; this.rootfs = rootfs; this.argv = argv; }
 
@@ -93,10 +96,11 @@ public record SandboxSpec(String id, Path rootfs, List<String> argv, boolean loo
         public Builder pidsLimit(long v) { pidsLimit = v; return this; }
         public Builder cpus(double v) { cpus = v; return this; }
         public Builder outputCap(long v) { outputCap = v; return this; }
+        public Builder keepStdinOpen(boolean v) { keepStdinOpen = v; return this; }
 
         public SandboxSpec build() {
             return new SandboxSpec(id, rootfs, argv, lookupPath, env, cwd, uid, gid, hostname, stdin, timeout, network,
-                    memoryBytes, pidsLimit, cpus, outputCap, stdinFile);
+                    memoryBytes, pidsLimit, cpus, outputCap, stdinFile, keepStdinOpen);
         }
     }
 }

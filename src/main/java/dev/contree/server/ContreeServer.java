@@ -27,7 +27,6 @@ import dev.contree.sandbox.RuntimeConfig;
 import dev.contree.sandbox.SandboxRuntime;
 import dev.contree.sandbox.SandboxRuntimes;
 import dev.contree.store.MetadataStore;
-import dev.contree.store.sqlite.SqliteStore;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -62,7 +61,7 @@ public final class ContreeServer implements AutoCloseable {
         List<AutoCloseable> opened = new ArrayList<>();
         try {
             opened.add(DataDir.lock(data));
-            MetadataStore db = SqliteStore.open(data.resolve("contree.db"));
+            MetadataStore db = MetadataStores.openForServer(data, config.database());
             opened.add(db);
             // A sparse pool larger than the disk under it would fail writes deep inside btrfs; cap it at 90% of what is free.
             long pool = Math.min(config.layerPoolBytes(), java.nio.file.Files.getFileStore(data).getUsableSpace() / 10 * 9);
@@ -71,7 +70,8 @@ public final class ContreeServer implements AutoCloseable {
             opened.add(layers);
             RuntimeConfig.Kind kind = config.runtime().equals("runc") ? RuntimeConfig.Kind.RUNC : RuntimeConfig.Kind.RUNSC;
             RuntimeConfig runtimeConfig = RuntimeConfig.defaults(kind, data.resolve("runtime")).withPlatform(config.runscPlatform())
-                    .withLimits(config.sandbox().memoryBytes(), config.sandbox().pids(), config.sandbox().cpus());
+                    .withLimits(config.sandbox().memoryBytes(), config.sandbox().pids(), config.sandbox().cpus())
+                    .withCompat32(config.sandbox32Bit());
             // Before the runtime's own cleanup: leftovers of a crash go, and the egress policy is in place before any run.
             SandboxNetworks networks = SandboxNetworks.open(config.network(), data.resolve("runtime"), data);
             if (networks != null) {
@@ -120,8 +120,9 @@ public final class ContreeServer implements AutoCloseable {
             ApiServer api = new ApiServer(config.api().withInstanceConcurrencyNow(scheduler::effectiveLimit),
                     new ApiServices(tokens, files, images, imageFiles, operations, instances, imports)).start();
             opened.add(api);
-            LOG.info("ConTree listening on http://{}:{} (data {}, runtime {}, layer quotas {})", config.host(), api.port(), data,
-                    runtime.name(), layers.quotasEnforced() ? "enforced" : "NOT enforced");
+            LOG.info("ConTree listening on http://{}:{} (data {}, metadata {}, runtime {}, layer quotas {})", config.host(), api.port(), data,
+                    config.database() == null ? "SQLite" : config.database(), runtime.name(),
+                    layers.quotasEnforced() ? "enforced" : "NOT enforced");
             return new ContreeServer(services, api, opened);
         } catch (RuntimeException | IOException e) {
             closeAll(opened);

@@ -25,6 +25,7 @@ import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 
 /**
@@ -111,6 +112,11 @@ public final class Fsck {
     }
 
     private void check() throws IOException {
+        Optional<String> elsewhere = MetadataStores.recorded(data);
+        if (elsewhere.isPresent()) {
+            throw new UnusableDataDir("the metadata of " + data + " is in " + elsewhere.get()
+                    + ": fsck checks data dirs whose metadata is in SQLite (contree.db), for now", null);
+        }
         MetadataStore db;
         try {
             db = repair ? SqliteStore.open(data.resolve("contree.db")) : SqliteStore.openReadOnly(data.resolve("contree.db"));

@@ -5,6 +5,7 @@ import dev.contree.layers.LayerStoreConfig;
 import dev.contree.network.NetworkSettings;
 import dev.contree.operations.Admission;
 import dev.contree.operations.HostCapacity;
+import dev.contree.store.postgres.PostgresUrl;
 
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -41,12 +42,14 @@ import java.util.stream.Collectors;
  * @param maxQueued             most operations waiting (PENDING) at once; past it a spawn or import answers 429
  * @param admissionReserveBytes memory admission keeps free for the server and kernel; -1 = {@link Admission.Settings#defaultReserve}
  * @param sandboxCostBytes      what one sandbox is assumed to cost the host until measured; 0 = the runtime's measured default
+ * @param database              the PostgreSQL database holding the metadata; null = SQLite in the data dir ({@code contree.db})
  */
 public record ServerConfig(String host, int port, Path dataDir, String runtime, String runscPlatform,
                            long maxUploadBytes, long maxJsonBytes, int instanceMaxTimeout, int instanceConcurrency,
                            int importMaxTimeout, SandboxLimits sandbox, NetworkSettings network, long layerPoolBytes,
                            int maxMountDepth, Set<String> insecureRegistries, long maxImportBytes, long maxAccountBytes,
-                           int accountConcurrency, int maxQueued, long admissionReserveBytes, long sandboxCostBytes) {
+                           int accountConcurrency, int maxQueued, long admissionReserveBytes, long sandboxCostBytes,
+                           boolean sandbox32Bit, PostgresUrl database) {
     public static final long DEFAULT_MAX_IMPORT_BYTES = 16L << 30;
     /**
      * The default upper bound of executions at once: the density this server is built and benchmarked for on one
@@ -110,7 +113,7 @@ public record ServerConfig(String host, int port, Path dataDir, String runtime, 
         return new ServerConfig("127.0.0.1", 8080, dataDir, "runsc", "ptrace",
                 8L << 30, 256L << 20, 3600, DEFAULT_CONCURRENCY, 3600,
                 SandboxLimits.DEFAULT, NetworkSettings.OFF, 256L << 30, LayerStoreConfig.DEFAULT_MAX_MOUNT_DEPTH, insecureRegistriesFromEnv(),
-                DEFAULT_MAX_IMPORT_BYTES, Long.MAX_VALUE, 0, DEFAULT_MAX_QUEUED, -1, 0);
+                DEFAULT_MAX_IMPORT_BYTES, Long.MAX_VALUE, 0, DEFAULT_MAX_QUEUED, -1, 0, false, null);
     }
 
     /** What the HTTP layer needs of this configuration. */
@@ -164,6 +167,11 @@ public record ServerConfig(String host, int port, Path dataDir, String runtime, 
         return with(b -> { b.admissionReserveBytes = reserveBytes; b.sandboxCostBytes = sandboxCostBytes; });
     }
 
+    /** runc: whether sandboxes may make 32-bit (i386) system calls; see {@code RuntimeConfig#compat32}. */
+    public ServerConfig withSandbox32Bit(boolean on) {
+        return with(b -> b.sandbox32Bit = on);
+    }
+
     public ServerConfig withSandboxLimits(SandboxLimits limits) {
         return with(b -> b.sandbox = limits);
     }
@@ -175,6 +183,11 @@ public record ServerConfig(String host, int port, Path dataDir, String runtime, 
 
     public ServerConfig withMaxMountDepth(int depth) {
         return with(b -> b.maxMountDepth = depth);
+    }
+
+    /** Metadata in this PostgreSQL database instead of SQLite in the data dir (null: SQLite). */
+    public ServerConfig withDatabase(PostgresUrl database) {
+        return with(b -> b.database = database);
     }
 
     public ServerConfig withNetwork(NetworkSettings settings) {
@@ -205,6 +218,8 @@ public record ServerConfig(String host, int port, Path dataDir, String runtime, 
         long maxUploadBytes, maxJsonBytes, layerPoolBytes, maxImportBytes, maxAccountBytes, admissionReserveBytes, sandboxCostBytes;
         SandboxLimits sandbox;
         Set<String> insecureRegistries;
+        boolean sandbox32Bit;
+        PostgresUrl database;
 
         Fields(ServerConfig c) {
             host = c.host; port = c.port; dataDir = c.dataDir; runtime = c.runtime; runscPlatform = c.runscPlatform;
@@ -213,13 +228,14 @@ public record ServerConfig(String host, int port, Path dataDir, String runtime, 
             network = c.network; layerPoolBytes = c.layerPoolBytes; maxMountDepth = c.maxMountDepth;
             insecureRegistries = c.insecureRegistries; maxImportBytes = c.maxImportBytes; maxAccountBytes = c.maxAccountBytes;
             accountConcurrency = c.accountConcurrency; maxQueued = c.maxQueued; admissionReserveBytes = c.admissionReserveBytes;
-            sandboxCostBytes = c.sandboxCostBytes;
+            sandboxCostBytes = c.sandboxCostBytes; sandbox32Bit = c.sandbox32Bit; database = c.database;
         }
 
         ServerConfig build() {
             return new ServerConfig(host, port, dataDir, runtime, runscPlatform, maxUploadBytes, maxJsonBytes, instanceMaxTimeout,
                     instanceConcurrency, importMaxTimeout, sandbox, network, layerPoolBytes, maxMountDepth, insecureRegistries,
-                    maxImportBytes, maxAccountBytes, accountConcurrency, maxQueued, admissionReserveBytes, sandboxCostBytes);
+                    maxImportBytes, maxAccountBytes, accountConcurrency, maxQueued, admissionReserveBytes, sandboxCostBytes, sandbox32Bit,
+                    database);
         }
     }
 

@@ -13,6 +13,13 @@ public interface LayerRecords {
     /** Records a layer; a no-op if the id, or another layer with the same digest, is already recorded. */
     void record(String layerId, String digest, long size);
 
+    /**
+     * {@link #record} with the store's next group of writes: before any later write (an image using the layer), not
+     * yet readable when this returns. A crash may lose it; the layer is then one no image uses, which garbage
+     * collection removes anyway.
+     */
+    void recordLater(String layerId, String digest, long size);
+
     Optional<String> byDigest(String digest);
 
     /** Whether {@code accountId} proved it holds the bytes behind {@code digest}. */

@@ -24,7 +24,8 @@ public interface MetadataStore extends AutoCloseable {
     /**
      * Finishes an operation that is still active with {@code outcome} and, when it succeeded with a
      * {@link JobOutcome.Created} image, records that image (moving its tag onto it) in the same transaction; the
-     * image's uuid and tag become the operation's result. Returns false and changes nothing if the operation had
+     * image's uuid and tag become the operation's result, and appends the operation's completion event (announced
+     * to {@link OperationRecords#onCommitted} listeners). Returns false and changes nothing if the operation had
      * already ended (a cancel won the race).
      */
     boolean finish(String operationUuid, JobOutcome outcome);

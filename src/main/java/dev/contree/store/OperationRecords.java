@@ -43,12 +43,32 @@ public interface OperationRecords {
     /** Cancels the operation with {@code reason} as its error if it is still active; false if it already ended. */
     boolean cancel(String uuid, String reason);
 
-    /** Appends an event with the next id of the operation's log (ids start at 0). */
+    /**
+     * Moves an ASSIGNED operation to EXECUTING (started_at: now) with the next group of writes: nobody waits for it,
+     * and any later write of the store comes after it.
+     */
+    void executingLater(String uuid);
+
+    /**
+     * Appends an event with the next id of the operation's log (ids start at 0). An implementation may write events
+     * in groups: the event is then announced ({@link #onCommitted}) within tens of milliseconds, always committed
+     * before any later status change of its operation, and a crash may lose it while the operation is running;
+     * {@link #events} sees it at once all the same. A completion event is durable when this returns.
+     */
     OperationEvent append(String operationUuid, int spid, EventPayload payload);
+
+    /**
+     * Calls {@code listener} with every event once it is committed (appended, or a finish's completion), in id order
+     * within each log. It runs on the store's writing thread: it must be quick and must not block.
+     */
+    void onCommitted(java.util.function.Consumer<OperationEvent> listener);
 
     /** No more events will be appended to this log: an implementation may drop what it kept to number them. */
     void logClosed(String operationUuid);
 
-    /** The log's events with an id above {@code afterId}, in order. */
+    /** The log's events with an id above {@code afterId}, in order: every event appended before the call among them. */
     List<OperationEvent> events(String operationUuid, long afterId);
+
+    /** The log's events of one process ({@code spid}) with an id above {@code afterId}, in order. */
+    List<OperationEvent> events(String operationUuid, long afterId, int spid);
 }

@@ -85,12 +85,17 @@ public final class DensityBench {
                 port = s.getLocalPort();
             }
             String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-            proc = new ProcessBuilder(java, "--enable-native-access=ALL-UNNAMED", "--sun-misc-unsafe-memory-access=allow", "-Xmx2g",
-                    "-cp", System.getProperty("java.class.path"), "dev.contree.Main", "serve",
+            List<String> cmd = new ArrayList<>(List.of(java, "--enable-native-access=ALL-UNNAMED", "--sun-misc-unsafe-memory-access=allow", "-Xmx2g"));
+            // e.g. -XX:StartFlightRecording=filename=/tmp/server-%p.jfr to profile a server
+            String opts = env("DENSITY_SERVER_JAVA_OPTS", "");
+            if (!opts.isEmpty()) cmd.addAll(Arrays.asList(opts.split("\\s+")));
+            // DENSITY_SERVER_CLASSES: the server from another build's classes first (an A/B comparison)
+            String classes = env("DENSITY_SERVER_CLASSES", "");
+            cmd.addAll(List.of("-cp", (classes.isEmpty() ? "" : classes + ":") + System.getProperty("java.class.path"), "dev.contree.Main", "serve",
                     "--data", dir.resolve("data").toString(), "--listen", "127.0.0.1:" + port, "--token", TOKEN, "--runtime", rt,
                     "--concurrency", String.valueOf(concurrency), "--account-concurrency", String.valueOf(concurrency),
-                    "--sandbox-memory", memory, "--max-timeout", "3600")
-                    .redirectErrorStream(true).redirectOutput(dir.resolve("server.log").toFile()).start();
+                    "--sandbox-memory", memory, "--max-timeout", "3600"));
+            proc = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(dir.resolve("server.log").toFile()).start();
             CHILDREN.add(proc);
             base = "http://127.0.0.1:" + port;
             for (int i = 0; ; i++) {
@@ -167,7 +172,9 @@ public final class DensityBench {
     public static void main(String[] args) throws Exception {
         Path work = Path.of(System.getenv().getOrDefault("DENSITY_WORK", Files.createTempDirectory("density").toString()));
         List<String> runtimes = Arrays.asList(env("DENSITY_RUNTIMES", "runc,runsc").split(","));
-        List<Integer> ns = Arrays.stream(env("DENSITY_N", "100,300,1000").split(",")).map(String::trim).map(Integer::parseInt).toList();
+        // DENSITY_N=none: the burst only
+        List<Integer> ns = env("DENSITY_N", "100,300,1000").equals("none") ? List.of()
+                : Arrays.stream(env("DENSITY_N", "100,300,1000").split(",")).map(String::trim).map(Integer::parseInt).toList();
         int runscMax = Integer.parseInt(env("DENSITY_RUNSC_MAX", "300"));
         int burst = Integer.parseInt(env("DENSITY_BURST", "1000"));
         int parallel = Integer.parseInt(env("DENSITY_BURST_PARALLEL", "4"));
@@ -341,6 +348,8 @@ public final class DensityBench {
             bundles.add(b);
         }
         // Raw: the same runs with `parallel` workers.
+        long self = ProcessHandle.current().pid();
+        CpuMeter rawCpu0 = CpuMeter.of(self);
         long r0 = System.nanoTime();
         try (ExecutorService pool = Executors.newFixedThreadPool(parallel)) {
             List<Future<String>> f = new ArrayList<>();
@@ -354,6 +363,7 @@ public final class DensityBench {
         }
         double raw = (System.nanoTime() - r0) / 1e9;
         System.out.printf("raw %s run x %d, %d workers: %.1f s%n", s.rt, count, parallel, raw);
+        System.out.println("  raw " + CpuMeter.of(self).perRun(rawCpu0, count));
         // Warm-up, untimed: a fresh server JVM runs its first executions interpreted (measured: the first 200 cost
         // ~1.3x the steady state), and the ratio is meant to show the steady state.
         int warmup = Integer.parseInt(env("DENSITY_BURST_WARMUP", "100"));
@@ -368,6 +378,7 @@ public final class DensityBench {
         for (int i = 0; i < count; i++) {
             bodies.add("{\"image\":\"" + s.image + "\",\"command\":\"echo " + i + " > /f\",\"shell\":true,\"timeout\":600}");
         }
+        CpuMeter apiCpu0 = CpuMeter.of(s.proc.pid()), clientCpu0 = CpuMeter.of(self);
         Instant wall0 = Instant.now();
         long a0 = System.nanoTime();
         List<String> ops = s.submit(bodies);
@@ -375,6 +386,8 @@ public final class DensityBench {
         List<JsonNode> done = new ArrayList<>();
         for (String op : ops) done.add(s.await(op, Duration.ofSeconds(1800), 200));
         double api = (System.nanoTime() - a0) / 1e9;
+        String apiCpu = "  server " + CpuMeter.of(s.proc.pid()).perRun(apiCpu0, count) + String.format(Locale.ROOT,
+                "; this client (POSTs, polling) %.1f ms", CpuMeter.of(self).selfMs(clientCpu0, count));
         Instant last = wall0;
         Set<String> images = new HashSet<>();
         int ok = 0;
@@ -392,11 +405,75 @@ public final class DensityBench {
             if (!text.equals(i + "\n")) throw new IllegalStateException("child " + i + " holds " + text);
         }
         double server = Duration.between(wall0, last).toNanos() / 1e9;
+        System.out.println(apiCpu);
+        System.out.print(phases(s, ops, done, parallel, Duration.between(wall0, last)));
         System.out.printf("API x %d (POSTed in %.1f s), server concurrency %d: %.1f s client wall, %.1f s to the last finished_at;"
                 + " SUCCESS %d/%d, %d distinct child images%n", count, posted, parallel, api, server, ok, count, images.size());
         System.out.printf("ratio API / raw: %.2fx (client wall), %.2fx (server side)%n", api / raw, server / raw);
         return String.format(Locale.ROOT, "%s burst %d at parallelism %d: API %.1f s, raw %.1f s, ratio %.2fx (server side %.2fx), SUCCESS %d/%d,"
                 + " %d distinct images", s.rt, count, parallel, api, raw, api / raw, server / raw, ok, count, images.size());
+    }
+
+    /**
+     * Where a burst execution's time goes, from the operations' timestamps and their events' {@code ts}: median and p90
+     * per phase, and how busy the slots were (the rest is the time between one run's end and the next one's start).
+     */
+    static String phases(Server s, List<String> ops, List<JsonNode> done, int parallel, Duration wall) throws Exception {
+        String[] names = {"started -> init", "init -> spawn (layer, inject)", "spawn -> exit (runtime)", "exit -> shutdown",
+                "shutdown -> finished (commit)", "finished -> completion"};
+        List<List<Double>> ms = new ArrayList<>();
+        for (String ignored : names) ms.add(new ArrayList<>());
+        double busy = 0;
+        List<Instant> starts = new ArrayList<>(), completions = new ArrayList<>();
+        for (int i = 0; i < ops.size(); i++) {
+            JsonNode op = done.get(i);
+            if (!op.get("status").asText().equals("SUCCESS")) continue;
+            Map<String, Instant> at = new LinkedHashMap<>();
+            at.put("started", Instant.parse(op.get("started_at").asText()));
+            for (String line : sse(s, ops.get(i)).split("\n")) {
+                if (!line.startsWith("data: ")) continue;
+                JsonNode e = JSON.readTree(line.substring(6));
+                at.putIfAbsent(e.get("type").asText(), Instant.parse(e.get("ts").asText()));
+            }
+            at.put("finished", Instant.parse(op.get("finished_at").asText()));
+            String[] order = {"started", "init", "spawn", "exit", "shutdown", "finished", "completion"};
+            for (int k = 0; k + 1 < order.length; k++) {
+                Instant a = at.get(order[k]), b = at.get(order[k + 1]);
+                if (a != null && b != null) ms.get(k).add(Duration.between(a, b).toNanos() / 1e6);
+            }
+            if (at.get("completion") != null) busy += Duration.between(at.get("started"), at.get("completion")).toNanos() / 1e9;
+            starts.add(at.get("started"));
+            if (at.get("completion") != null) completions.add(at.get("completion"));
+        }
+        // The slot a run starts in was freed by the latest completion before it (all slots are busy in a burst).
+        List<Double> gaps = new ArrayList<>();
+        List<Instant> ends = completions.stream().sorted().toList();
+        for (Instant start : starts) {
+            Instant freed = null;
+            for (Instant e : ends) {
+                if (e.isAfter(start)) break;
+                freed = e;
+            }
+            if (freed != null) gaps.add(Duration.between(freed, start).toNanos() / 1e6);
+        }
+        StringBuilder b = new StringBuilder(String.format("  %-32s %8s %8s%n", "phase (ms)", "p50", "p90"));
+        for (int k = 0; k < names.length; k++) {
+            b.append(String.format(Locale.ROOT, "  %-32s %8.2f %8.2f%n", names[k], ExecBench.quantile(ms.get(k), 0.5), ExecBench.quantile(ms.get(k), 0.9)));
+        }
+        b.append(String.format(Locale.ROOT, "  %-32s %8.2f %8.2f%n", "a completion -> the next start", ExecBench.quantile(gaps, 0.5),
+                ExecBench.quantile(gaps, 0.9)));
+        double slotSeconds = wall.toNanos() / 1e9 * parallel;
+        b.append(String.format(Locale.ROOT, "  slots busy (EXECUTING -> completion) %.1f%% of %d x %.1f s; %.2f ms per execution outside it%n",
+                100 * busy / slotSeconds, parallel, wall.toNanos() / 1e9, (slotSeconds - busy) * 1000 / ops.size()));
+        return b.toString();
+    }
+
+    /** The operation's event log as SSE text (a replay). */
+    static String sse(Server s, String op) throws IOException, InterruptedException {
+        var r = HTTP.send(HttpRequest.newBuilder(URI.create(s.base + "/v1/operations/" + op + "/events")).timeout(Duration.ofSeconds(60))
+                .header("Authorization", "Bearer " + TOKEN).GET().build(), HttpResponse.BodyHandlers.ofString());
+        if (r.statusCode() != 200) throw new IOException("events of " + op + " -> " + r.statusCode());
+        return r.body();
     }
 
     static String env(String name, String dflt) {

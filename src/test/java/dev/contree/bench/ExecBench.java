@@ -86,7 +86,7 @@ public final class ExecBench {
                     Files.createDirectories(work.resolve("rt-" + rt))).withPlatform("ptrace"));
             var d = dev.contree.sandbox.RuntimeConfig.defaults(kind, Files.createDirectories(work.resolve("rt-nolim-" + rt)));
             rtNoLimits = dev.contree.sandbox.SandboxRuntimes.create(new dev.contree.sandbox.RuntimeConfig(kind, null, "ptrace",
-                    d.stateDir(), 0, 0, 0, d.defaultOutputCap(), d.killGrace(), "contree-bench", null));
+                    d.stateDir(), 0, 0, 0, d.defaultOutputCap(), d.killGrace(), "contree-bench", null, false));
             podman = rt.equals("runsc")
                     ? List.of("podman", "--runtime", "runsc", "--runtime-flag", "platform=ptrace", "--runtime-flag", "network=none")
                     : List.of("podman", "--runtime", "runc");

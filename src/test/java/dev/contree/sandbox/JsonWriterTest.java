@@ -80,7 +80,7 @@ class JsonWriterTest {
         SandboxSpec spec = SandboxSpec.builder("hostile", rootfs, List.of("sh", "-c", "echo \"$QUOTE\""))
             .env(env).hostname("h\"ost").build();
         Path init = Path.of("/opt/contree/init");
-        RuntimeSpec rs = OciSpecs.build(RuntimeConfig.Kind.RUNSC, spec, List.of(SandboxRuntime.INIT_PATH, "--", "sh"), init,
+        RuntimeSpec rs = OciSpecs.build(RuntimeConfig.defaults(RuntimeConfig.Kind.RUNSC, Path.of("/state")), spec, List.of(SandboxRuntime.INIT_PATH, "--", "sh"), init,
             "/contree/c", new OciSpecs.Limits(64 << 20, 64, 0.5), Path.of("/run/netns/n"), true);
         JsonNode c = JSON.readTree(OciSpecs.toJson(rs));
 
@@ -110,17 +110,34 @@ class JsonWriterTest {
         assertThat(c.at("/linux/seccomp/syscalls/0").has("args")).isFalse();
     }
 
+    /** x86_64 only unless the operator admits the i386 ABI, which only runc can serve. */
+    @Test
+    void seccompArchitectures() throws Exception {
+        SandboxSpec spec = SandboxSpec.shell("arch", Path.of("/rootfs"), "true").build();
+        for (RuntimeConfig.Kind k : RuntimeConfig.Kind.values()) {
+            for (boolean compat : new boolean[] {false, true}) {
+                RuntimeConfig cfg = RuntimeConfig.defaults(k, Path.of("/state")).withCompat32(compat);
+                JsonNode c = JSON.readTree(OciSpecs.toJson(OciSpecs.build(cfg, spec, List.of("x"), Path.of("/init"), "/c",
+                    new OciSpecs.Limits(1 << 20, 10, 0), null, false)));
+                List<String> arches = new ArrayList<>();
+                c.at("/linux/seccomp/architectures").forEach(n -> arches.add(n.textValue()));
+                if (compat && k == RuntimeConfig.Kind.RUNC) assertThat(arches).containsExactly("SCMP_ARCH_X86_64", "SCMP_ARCH_X86");
+                else assertThat(arches).as("%s compat %s", k, compat).containsExactly("SCMP_ARCH_X86_64");
+            }
+        }
+    }
+
     /** runc has no rlimits entry and no swap limit where memsw accounting is missing. */
     @Test
     void runcSpecLeavesOutWhatDoesNotApply() throws Exception {
         SandboxSpec spec = SandboxSpec.shell("plain", Path.of("/rootfs"), "true").build();
-        RuntimeSpec rs = OciSpecs.build(RuntimeConfig.Kind.RUNC, spec, List.of("x"), Path.of("/init"), "/c",
+        RuntimeSpec rs = OciSpecs.build(RuntimeConfig.defaults(RuntimeConfig.Kind.RUNC, Path.of("/state")), spec, List.of("x"), Path.of("/init"), "/c",
             new OciSpecs.Limits(1 << 20, 10, 0), null, false);
         JsonNode c = JSON.readTree(OciSpecs.toJson(rs));
         assertThat(c.at("/process").has("rlimits")).isFalse();
         assertThat(c.at("/linux/resources/memory").has("swap")).isFalse();
         assertThat(c.at("/linux/resources").has("cpu")).isFalse();
         assertThat(c.at("/linux/resources/pids/limit").longValue()).isEqualTo(10);
-        assertThat(c.at("/linux/namespaces").findValuesAsText("type")).containsExactly("pid", "ipc", "uts", "mount", "cgroup", "network");
+        assertThat(c.at("/linux/namespaces").findValuesAsText("type")).containsExactly("pid", "ipc", "uts", "mount", "network");
     }
 }

@@ -42,25 +42,12 @@ class SandboxRuntimeTest {
 
     @BeforeAll
     static void setUp() throws IOException {
-        Assumptions.assumeTrue(Files.isExecutable(Path.of("/bin/busybox")), "busybox-static missing");
-        Assumptions.assumeTrue("root".equals(System.getProperty("user.name")), "needs root");
-        stateDir = Files.createTempDirectory("contree-sbx-state");
-        for (RuntimeConfig.Kind k : RuntimeConfig.Kind.values()) {
-            RuntimeConfig c = RuntimeConfig.defaults(k, stateDir);
-            c = new RuntimeConfig(k, null, "ptrace", stateDir, 512L << 20, 256, 1.0, 1 << 20, Duration.ofSeconds(10),
-                    CGROUP_PARENT, null);
-            RUNTIMES.put(k, SandboxRuntimes.create(c));
-        }
+        stateDir = TestRuntimes.open("contree-sbx-state", CGROUP_PARENT, 512L << 20, RUNTIMES);
     }
 
     @AfterAll
     static void tearDown() throws IOException {
-        for (SandboxRuntime r : RUNTIMES.values()) r.cleanupStale();
-        if (stateDir != null) {
-            try (Stream<Path> s = Files.walk(stateDir)) {
-                s.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-            }
-        }
+        TestRuntimes.close(RUNTIMES, stateDir);
     }
 
     /** A busybox rootfs: /bin/busybox + applet symlinks, /etc/passwd with root and user 1000. */
@@ -388,7 +375,7 @@ class SandboxRuntimeTest {
         SandboxSpec s = sh("sleep 100").build();
         String cid = OciSandboxRuntime.CONTAINER_PREFIX + s.id();
         Path bundle = Files.createDirectories(stateDir.resolve(rt.name() + "-bundles").resolve(cid));
-        RuntimeSpec cfg = OciSpecs.build(k, s, List.of(SandboxRuntime.INIT_PATH, "--", "sleep", "100"),
+        RuntimeSpec cfg = OciSpecs.build(RuntimeConfig.defaults(k, stateDir), s, List.of(SandboxRuntime.INIT_PATH, "--", "sleep", "100"),
                 rt.initBinary(), "/" + CGROUP_PARENT + "/" + cid, new OciSpecs.Limits(64 << 20, 64, 1), null, false);
         Files.writeString(bundle.resolve("config.json"), OciSpecs.toJson(cfg));
         List<String> cmd = new ArrayList<>(List.of(rt.name(), "--root", stateDir.resolve(rt.name() + "-root").toString()));

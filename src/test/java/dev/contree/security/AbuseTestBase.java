@@ -158,6 +158,59 @@ abstract class AbuseTestBase {
         assertNothingLeft(marker, op);
     }
 
+    /**
+     * A live instance's subprocesses attack it from inside: a SIGTERM ignorer with double-forked orphans hits its own
+     * timeout (the instance stays up), an output flood is capped, a spawn storm past the live-process limit is refused
+     * with 429, and when the main process is terminated nothing of any of them remains on the host.
+     */
+    @Test
+    void subprocessesCannotOutliveOrOverwhelmTheirInstance() throws Exception {
+        String marker = "MARK" + UUID.randomUUID().toString().replace("-", "");
+        String op = s.start(s.tokenA, "/v1/instances", "{\"image\":\"" + base + "\",\"command\":\"sleep 300\",\"shell\":true,"
+                + "\"disposable\":true,\"timeout\":300}");
+        String sub = "/v1/operations/" + op + "/subprocesses";
+        long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
+        while (!s.get(s.tokenA, "/v1/operations/" + op).json().get("status").asText().equals("EXECUTING")) {
+            assertThat(System.nanoTime()).isLessThan(deadline);
+            Thread.sleep(50);
+        }
+        String ignorer = "trap '' TERM HUP; (setsid sh -c \"trap '' TERM HUP; sleep 7781; : " + marker + "\" &);"
+                + " echo started; sleep 7782; : " + marker;
+        int stubborn = spid(s.json(s.tokenA, "POST", sub, "{\"command\":" + q(ignorer) + ",\"shell\":true,\"timeout\":2}"));
+        int flood = spid(s.json(s.tokenA, "POST", sub, "{\"command\":\"yes | head -c 50000000\",\"shell\":true,"
+                + "\"truncate_output_at\":1000}"));
+        JsonNode stopped = EscapeTestBase.awaitSubprocess(s, op, stubborn, Duration.ofSeconds(60));
+        assertThat(stopped.get("state").get("timed_out").asBoolean()).isTrue();
+        assertThat(EscapeTestBase.text(stopped.get("stdout"))).isEqualTo("started\n");
+        JsonNode flooded = EscapeTestBase.awaitSubprocess(s, op, flood, Duration.ofSeconds(120));
+        assertThat(flooded.get("stdout").get("truncated").asBoolean()).isTrue();
+        assertThat(EscapeTestBase.text(flooded.get("stdout"))).hasSize(1000);
+        assertThat(s.get(s.tokenA, "/v1/operations/" + op).json().get("status").asText()).isEqualTo("EXECUTING");
+
+        int accepted = 0, refused = 0;
+        for (int i = 0; i < 70; i++) {
+            TestServer.Reply r = s.json(s.tokenA, "POST", sub, "{\"command\":" + q("sleep 7783; : " + marker) + ",\"shell\":true}");
+            if (r.status() == 200) accepted++;
+            else {
+                assertThat(r.status()).as(r.text()).isEqualTo(429);
+                refused++;
+            }
+        }
+        assertThat(accepted).isLessThanOrEqualTo(64);
+        assertThat(refused).isPositive();
+
+        assertThat(s.delete(s.tokenA, sub + "/1?signal=KILL").status()).isEqualTo(204);
+        JsonNode done = s.await(s.tokenA, op, Duration.ofSeconds(60));
+        assertThat(done.get("status").asText()).as(done.toString()).isEqualTo("SUCCESS");
+        assertThat(state(done).get("signal").asInt()).isEqualTo(9);
+        assertNothingLeft(marker, op);
+    }
+
+    static int spid(TestServer.Reply r) {
+        assertThat(r.status()).as(r.text()).isEqualTo(200);
+        return r.json().get("spid").asInt();
+    }
+
     /** No host process carries the marker or the operation's id (runtime, sentry, gofer, shim) any more. */
     static void assertNothingLeft(String marker, String opUuid) throws Exception {
         long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();

@@ -131,6 +131,16 @@ abstract class EscapeTestBase {
      */
     @Test
     void attackScriptFindsNoWayOut() throws Exception {
+        attackFromInside(false);
+    }
+
+    /** The same attacks from a subprocess of a live instance (forked by contree-init, not by the runtime). */
+    @Test
+    void attackScriptAsASubprocessFindsNoWayOut() throws Exception {
+        attackFromInside(true);
+    }
+
+    private void attackFromInside(boolean asSubprocess) throws Exception {
         String marker = "MARKER" + UUID.randomUUID().toString().replace("-", "");
         String a = s.start(s.tokenA, "/v1/instances", "{\"image\":\"" + base + "\",\"command\":"
                 + q("echo " + marker + " > /tmp/a-" + marker + "; echo ready; sleep 120; : " + marker)
@@ -233,14 +243,33 @@ abstract class EscapeTestBase {
                 + "\",\"DISK_MAJ\":\"" + disk[0] + "\",\"DISK_MIN\":\"" + disk[1] + "\",\"LOOP_MAJ\":\"" + loop[0]
                 + "\",\"LOOP_MIN\":\"" + loop[1] + "\",\"HOST_IP\":\"" + hostIp + "\",\"TCP_LO\":\"" + tcpLoopback.getLocalPort()
                 + "\",\"TCP_HOST\":\"" + tcpHost.getLocalPort() + "\",\"UDP_HOST\":\"" + udpHost.getLocalPort() + "\"}";
-        JsonNode b = SecurityTestSupport.run(s, "{\"image\":\"" + base + "\",\"command\":" + q(script) + ",\"shell\":true,"
-                + "\"disposable\":true,\"timeout\":240,\"env\":" + env + ",\"files\":{\"/probe\":{\"uuid\":\"" + probeFile
-                + "\",\"mode\":\"0755\"}}}", Duration.ofSeconds(300));
-        String out = stream(b, "stdout"), err = stream(b, "stderr");
-        assertThat(b.get("status").asText()).as(b.toString()).isEqualTo("SUCCESS");
+        String files = "{\"/probe\":{\"uuid\":\"" + probeFile + "\",\"mode\":\"0755\"}}";
+        String out, err;
+        if (asSubprocess) {
+            String parent = s.start(s.tokenA, "/v1/instances", "{\"image\":\"" + base + "\",\"command\":\"echo up; sleep 280\","
+                    + "\"shell\":true,\"disposable\":true,\"timeout\":300,\"files\":" + files + "}");
+            awaitOutput(parent, "up");
+            TestServer.Reply created = s.json(s.tokenA, "POST", "/v1/operations/" + parent + "/subprocesses",
+                    "{\"command\":" + q(script) + ",\"shell\":true,\"timeout\":240,\"env\":" + env + "}");
+            assertThat(created.status()).as(created.text()).isEqualTo(200);
+            int spid = created.json().get("spid").asInt();
+            JsonNode sub = awaitSubprocess(parent, spid, Duration.ofSeconds(300));
+            out = text(sub.get("stdout"));
+            err = text(sub.get("stderr"));
+            assertThat(s.get(s.tokenA, "/v1/operations/" + parent).json().get("status").asText())
+                    .as("the parent survives its subprocess's attacks").isEqualTo("EXECUTING");
+            assertThat(s.delete(s.tokenA, "/v1/operations/" + parent).status()).isEqualTo(202);
+            s.await(s.tokenA, parent, Duration.ofSeconds(30));
+        } else {
+            JsonNode b = SecurityTestSupport.run(s, "{\"image\":\"" + base + "\",\"command\":" + q(script) + ",\"shell\":true,"
+                    + "\"disposable\":true,\"timeout\":240,\"env\":" + env + ",\"files\":" + files + "}", Duration.ofSeconds(300));
+            assertThat(b.get("status").asText()).as(b.toString()).isEqualTo("SUCCESS");
+            out = stream(b, "stdout");
+            err = stream(b, "stderr");
+        }
         assertThat(out + err).doesNotContain(secret);
         Map<String, String> v = verdicts(out);
-        System.out.println(getClass().getSimpleName() + " verdicts:");
+        System.out.println(getClass().getSimpleName() + (asSubprocess ? " subprocess" : "") + " verdicts:");
         v.forEach((k, r) -> System.out.println("  " + k + " -> " + r));
         assertThat(v).as(out + "\n" + err).containsKey("end");
         assertThat(v.size()).as("every attack printed a verdict").isGreaterThanOrEqualTo(58);
@@ -262,6 +291,29 @@ abstract class EscapeTestBase {
         // CANCELLED is recorded at once; the sandbox is torn down by the time the completion event is logged.
         assertThat(s.get(s.tokenA, "/v1/operations/" + a + "/events?follow=1").text()).contains("event: completion");
         AbuseTestBase.assertNothingLeft(marker, a);
+    }
+
+    /** Polls a subprocess's folded record until it ended. */
+    static JsonNode awaitSubprocess(String op, int spid, Duration timeout) throws InterruptedException {
+        return awaitSubprocess(s, op, spid, timeout);
+    }
+
+    static JsonNode awaitSubprocess(TestServer s, String op, int spid, Duration timeout) throws InterruptedException {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (System.nanoTime() < deadline) {
+            TestServer.Reply r = s.get(s.tokenA, "/v1/operations/" + op + "/subprocesses/" + spid);
+            assertThat(r.status()).as(r.text()).isEqualTo(200);
+            JsonNode state = r.json().get("state");
+            if (state.get("exit_code").asInt() != -1 || state.get("signal").asInt() != -1) return r.json();
+            Thread.sleep(200);
+        }
+        throw new AssertionError("subprocess " + spid + " of " + op + " did not end");
+    }
+
+    static String text(JsonNode repr) {
+        String v = repr.get("value").asText();
+        return repr.get("encoding").asText().equals("base64")
+                ? new String(java.util.Base64.getDecoder().decode(v), java.nio.charset.StandardCharsets.UTF_8) : v;
     }
 
     /**

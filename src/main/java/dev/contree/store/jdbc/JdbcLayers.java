@@ -1,4 +1,4 @@
-package dev.contree.store.sqlite;
+package dev.contree.store.jdbc;
 
 import dev.contree.store.LayerRecords;
 
@@ -10,10 +10,10 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 
-final class SqliteLayers implements LayerRecords {
-    private final Database db;
+public final class JdbcLayers implements LayerRecords {
+    private final Engine db;
 
-    SqliteLayers(Database db) {
+    public JdbcLayers(Engine db) {
         this.db = db;
     }
 
@@ -24,8 +24,18 @@ final class SqliteLayers implements LayerRecords {
 
     @Override
     public void record(String layerId, String digest, long size) {
-        db.write(c -> Sql.update(c, "INSERT OR IGNORE INTO layers (id, digest, size, created_at) VALUES (?,?,?,?)",
-                layerId, digest, size, Times.toMicros(Times.now())));
+        db.write(insert(layerId, digest, size));
+    }
+
+    @Override
+    public void recordLater(String layerId, String digest, long size) {
+        db.writeLater(insert(layerId, digest, size));
+    }
+
+    private static Engine.Work<Integer> insert(String layerId, String digest, long size) {
+        long now = Times.toMicros(Times.now());
+        return c -> Sql.update(c, "INSERT INTO layers (id, digest, size, created_at) VALUES (?,?,?,?) ON CONFLICT DO NOTHING",
+                layerId, digest, size, now);
     }
 
     @Override
@@ -36,7 +46,7 @@ final class SqliteLayers implements LayerRecords {
 
     @Override
     public void prove(String accountId, String digest) {
-        db.write(c -> Sql.update(c, "INSERT OR IGNORE INTO digest_proofs (account_id, digest, created_at) VALUES (?,?,?)",
+        db.write(c -> Sql.update(c, "INSERT INTO digest_proofs (account_id, digest, created_at) VALUES (?,?,?) ON CONFLICT DO NOTHING",
                 accountId, digest, Times.toMicros(Times.now())));
     }
 
@@ -84,7 +94,7 @@ final class SqliteLayers implements LayerRecords {
         db.write(c -> {
             if (Sql.one(c, "SELECT 1 FROM images WHERE uuid = ?", rs -> Boolean.TRUE, imageUuid) == null) return null;
             Sql.update(c, "DELETE FROM image_layers WHERE image_uuid = ?", imageUuid);
-            SqliteImages.writeLayers(c, imageUuid, layersTopFirst);
+            JdbcImages.writeLayers(c, imageUuid, layersTopFirst);
             return null;
         });
     }

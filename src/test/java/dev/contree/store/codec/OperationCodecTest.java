@@ -1,4 +1,4 @@
-package dev.contree.store.sqlite;
+package dev.contree.store.codec;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -26,7 +26,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 /**
  * The format this server writes ({@code "v": 2}, the domain records bound by Jackson) reads back as the same
  * values. Every sample value differs from its type's default ({@link SampleValues}), so a component the codec
- * dropped would read back as 0, false or null and fail the comparison. (Rows of older servers: {@link StoredOperationsTest}.)
+ * dropped would read back as 0, false or null and fail the comparison. (Rows of older servers: {@code sqlite.StoredOperationsTest}.)
  */
 class OperationCodecTest {
     private static final ObjectMapper JSON = new ObjectMapper();

@@ -1,4 +1,4 @@
-package dev.contree.store.sqlite;
+package dev.contree.store.jdbc;
 
 import dev.contree.auth.Token;
 import dev.contree.store.TokenRecords;
@@ -10,11 +10,11 @@ import java.util.List;
 import java.util.Optional;
 import java.util.UUID;
 
-final class SqliteTokens implements TokenRecords {
+public final class JdbcTokens implements TokenRecords {
     private static final String SELECT = "SELECT t.*, a.name AS account_name FROM tokens t JOIN accounts a ON a.id = t.account_id";
-    private final Database db;
+    private final Engine db;
 
-    SqliteTokens(Database db) {
+    public JdbcTokens(Engine db) {
         this.db = db;
     }
 
@@ -22,28 +22,27 @@ final class SqliteTokens implements TokenRecords {
     public Token register(String tokenHash, String accountName, String tokenName, Instant expiresAt) {
         long now = Times.toMicros(Times.now());
         return db.write(c -> {
-            Token existing = Sql.one(c, SELECT + " WHERE t.token_hash = ?", SqliteTokens::row, tokenHash);
+            Token existing = Sql.one(c, SELECT + " WHERE t.token_hash = ?", JdbcTokens::row, tokenHash);
             if (existing != null) return existing;
+            // Inserts that lose to a concurrent twin do nothing; the rows read back are the winners'.
+            Sql.update(c, "INSERT INTO accounts (id, name, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                    UUID.randomUUID().toString(), accountName, now);
             String accountId = Sql.one(c, "SELECT id FROM accounts WHERE name = ?", rs -> rs.getString(1), accountName);
-            if (accountId == null) {
-                accountId = UUID.randomUUID().toString();
-                Sql.update(c, "INSERT INTO accounts (id, name, created_at) VALUES (?, ?, ?)", accountId, accountName, now);
-            }
-            String uuid = UUID.randomUUID().toString();
-            Sql.update(c, "INSERT INTO tokens (uuid, account_id, name, token_hash, created_at, expires_at) VALUES (?,?,?,?,?,?)",
-                    uuid, accountId, tokenName, tokenHash, now, Sql.micros(expiresAt));
-            return Sql.one(c, SELECT + " WHERE t.uuid = ?", SqliteTokens::row, uuid);
+            Sql.update(c, "INSERT INTO tokens (uuid, account_id, name, token_hash, created_at, expires_at) VALUES (?,?,?,?,?,?)"
+                            + " ON CONFLICT DO NOTHING",
+                    UUID.randomUUID().toString(), accountId, tokenName, tokenHash, now, Sql.micros(expiresAt));
+            return Sql.one(c, SELECT + " WHERE t.token_hash = ?", JdbcTokens::row, tokenHash);
         });
     }
 
     @Override
     public Optional<Token> byHash(String tokenHash) {
-        return Optional.ofNullable(db.read(c -> Sql.one(c, SELECT + " WHERE t.token_hash = ?", SqliteTokens::row, tokenHash)));
+        return Optional.ofNullable(db.read(c -> Sql.one(c, SELECT + " WHERE t.token_hash = ?", JdbcTokens::row, tokenHash)));
     }
 
     @Override
     public List<Token> list() {
-        return db.read(c -> Sql.query(c, SELECT + " ORDER BY t.created_at", SqliteTokens::row));
+        return db.read(c -> Sql.query(c, SELECT + " ORDER BY t.created_at, t.uuid", JdbcTokens::row));
     }
 
     @Override

@@ -1,4 +1,4 @@
-package dev.contree.store.sqlite;
+package dev.contree.store.codec;
 
 import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonProcessingException;
@@ -42,8 +42,10 @@ import java.util.Map;
  * {@code v} and a reader for the old one. Rows without {@code v} were written by older servers in the wire's shapes
  * of the time; they are read by the legacy half below, lenient about missing fields (a default value each). Unknown
  * event types are corrupt either way. The wire is rendered by {@code api} from the values, never from this text.
+ *
+ * <p>Every store engine writes and reads these same texts, so a row means the same in SQLite and in PostgreSQL.
  */
-final class OperationCodec {
+public final class OperationCodec {
     /** The format of rows this server writes. */
     private static final int FORMAT = 2;
 
@@ -64,7 +66,7 @@ final class OperationCodec {
     }
 
     /** A decoded {@code metadata} column. */
-    record Metadata(OperationRequest request, OperationResult result) {}
+    public record Metadata(OperationRequest request, OperationResult result) {}
 
     /** A {@code metadata} column as this server writes it. */
     record StoredMetadata(int v, OperationRequest request, OperationResult result) {}
@@ -77,16 +79,25 @@ final class OperationCodec {
     // ------------------------------------------------------------------ metadata
 
     /** The {@code metadata} column for a request and (once finished) its result; a given password is not kept. */
-    static String metadata(OperationRequest request, OperationResult result) {
-        OperationRequest kept = switch (request) {
+    public static String metadata(OperationRequest request, OperationResult result) {
+        return write(new StoredMetadata(FORMAT, stored(request), result));
+    }
+
+    /** The request as the {@code metadata} column keeps it (and a read gives it back): a given password is not kept. */
+    public static OperationRequest stored(OperationRequest request) {
+        return switch (request) {
             case ExecutionRequest e -> e;
             case ImportRequest i -> i.withoutPassword();
             default -> throw new IllegalArgumentException("no stored form for " + request.getClass().getName());
         };
-        return write(new StoredMetadata(FORMAT, kept, result));
     }
 
-    static Metadata metadata(OperationKind kind, String text) {
+    /** The {@code result} member of a {@code metadata} column, as {@link #metadata} writes it. */
+    public static String result(OperationResult result) {
+        return write(result);
+    }
+
+    public static Metadata metadata(OperationKind kind, String text) {
         JsonNode o = read(text);
         if (o.has("v")) {
             version(o, text);
@@ -108,11 +119,11 @@ final class OperationCodec {
     // ------------------------------------------------------------------ events
 
     /** The {@code data} column of an event; its {@code type} column is {@link EventPayload#type()}. */
-    static String eventData(EventPayload payload) {
+    public static String eventData(EventPayload payload) {
         return write(new StoredEvent(FORMAT, payload));
     }
 
-    static EventPayload event(String type, String text) {
+    public static EventPayload event(String type, String text) {
         JsonNode o = read(text);
         if (!o.has("v")) return legacyEvent(type, o, text);
         version(o, text);
@@ -257,7 +268,7 @@ final class OperationCodec {
         }
     }
 
-    private static String write(Record stored) {
+    private static String write(Object stored) {
         try {
             return JSON.writeValueAsString(stored);
         } catch (JsonProcessingException e) {

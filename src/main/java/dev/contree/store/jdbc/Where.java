@@ -1,8 +1,9 @@
-package dev.contree.store.sqlite;
+package dev.contree.store.jdbc;
 
 import dev.contree.store.TimeRange;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 
 /** A WHERE clause built from fixed SQL fragments, each value a bound parameter. */
@@ -26,13 +27,13 @@ final class Where {
     }
 
     String sql() {
-        return sql.isEmpty() ? "1" : sql.toString();
+        return sql.isEmpty() ? "TRUE" : sql.toString();
     }
 
     /** The bound values of the clause, followed by {@code more} (for fragments after it: ORDER BY, LIMIT). */
     Object[] params(Object... more) {
         List<Object> all = new ArrayList<>(params);
-        all.addAll(java.util.Arrays.asList(more));
+        all.addAll(Arrays.asList(more));
         return all.toArray();
     }
 }

@@ -1,12 +1,12 @@
-package dev.contree.store.sqlite;
+package dev.contree.store.jdbc;
 
 import dev.contree.images.Image;
 import dev.contree.images.ImageService;
 import dev.contree.store.ImageRecords;
 import dev.contree.store.Page;
+import dev.contree.store.codec.JsonColumns;
 
 import java.sql.Connection;
-import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.time.Instant;
@@ -18,8 +18,8 @@ import java.util.Optional;
 import java.util.UUID;
 
 /** Images in {@code images}, their layer lists as rows of {@code image_layers} (position 0 is the top layer). */
-final class SqliteImages implements ImageRecords {
-    /** Uuids per query when the layers of many images are read at once (well below SQLite's bound-parameter limit). */
+public final class JdbcImages implements ImageRecords {
+    /** Uuids per query when the layers of many images are read at once (well below every engine's bound-parameter limit). */
     private static final int BATCH = 500;
 
     /** The orders a listing may take: fixed SQL, each value in them bound. */
@@ -35,16 +35,16 @@ final class SqliteImages implements ImageRecords {
         }
     }
 
-    private final Database db;
+    private final Engine db;
 
-    SqliteImages(Database db) {
+    public JdbcImages(Engine db) {
         this.db = db;
     }
 
     /** An images row before its layers are attached. */
     private record Row(String uuid, String accountId, String tag, Instant createdAt, String operationUuid, String parentUuid,
                        String config, long size) {
-        Image with(List<String> layers) throws SQLException {
+        Image with(List<String> layers) {
             return new Image(uuid, accountId, tag, createdAt, operationUuid, parentUuid, layers, JsonColumns.config(config, uuid), size);
         }
     }
@@ -55,9 +55,11 @@ final class SqliteImages implements ImageRecords {
     }
 
     /** {@link #create} inside a caller's transaction. */
-    static Image insert(Connection c, ImageService.NewImage n) throws SQLException {
+    Image insert(Connection c, ImageService.NewImage n) throws SQLException {
         String config = JsonColumns.config(n.config());
         if (n.reuseIdentical() && n.parentUuid() == null) {
+            // Two identical imports at once must not both miss the other's image.
+            db.lock(c, n.accountId(), "identical root");
             String same = identicalRoot(c, n, config);
             if (same != null) {
                 if (n.tag() != null) moveTag(c, n.accountId(), same, n.tag());
@@ -65,11 +67,13 @@ final class SqliteImages implements ImageRecords {
             }
         }
         String uuid = UUID.randomUUID().toString();
+        Instant created = Times.now();
         Sql.update(c, "INSERT INTO images (uuid, account_id, created_at, operation_uuid, parent_uuid, config, size) VALUES (?,?,?,?,?,?,?)",
-                uuid, n.accountId(), Times.toMicros(Times.now()), n.operationUuid(), n.parentUuid(), config, n.size());
+                uuid, n.accountId(), Times.toMicros(created), n.operationUuid(), n.parentUuid(), config, n.size());
         writeLayers(c, uuid, n.layers());
         if (n.tag() != null) moveTag(c, n.accountId(), uuid, n.tag());
-        return get(c, n.accountId(), uuid);
+        // What a read of the rows would give, without reading them back.
+        return new Image(uuid, n.accountId(), n.tag(), created, n.operationUuid(), n.parentUuid(), List.copyOf(n.layers()), n.config(), n.size());
     }
 
     /** The newest root image of the account with this config and exactly these layers, or null. */
@@ -89,14 +93,8 @@ final class SqliteImages implements ImageRecords {
     }
 
     static void writeLayers(Connection c, String imageUuid, List<String> layersTopFirst) throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement("INSERT INTO image_layers (image_uuid, position, layer_id) VALUES (?,?,?)")) {
-            for (int i = 0; i < layersTopFirst.size(); i++) {
-                ps.setString(1, imageUuid);
-                ps.setInt(2, i);
-                ps.setString(3, layersTopFirst.get(i));
-                ps.addBatch();
-            }
-            ps.executeBatch();
+        for (int i = 0; i < layersTopFirst.size(); i++) {
+            Sql.update(c, "INSERT INTO image_layers (image_uuid, position, layer_id) VALUES (?,?,?)", imageUuid, i, layersTopFirst.get(i));
         }
     }
 
@@ -140,8 +138,9 @@ final class SqliteImages implements ImageRecords {
 
     @Override
     public boolean clearTag(String accountId, String uuid, String expectedTag) {
-        return db.write(c -> Sql.update(c, "UPDATE images SET tag = NULL WHERE account_id = ? AND uuid = ? AND (? IS NULL OR tag = ?)",
-                accountId, uuid, expectedTag, expectedTag)) == 1;
+        String sql = "UPDATE images SET tag = NULL WHERE account_id = ? AND uuid = ?";
+        return db.write(c -> expectedTag == null ? Sql.update(c, sql, accountId, uuid)
+                : Sql.update(c, sql + " AND tag = ?", accountId, uuid, expectedTag)) == 1;
     }
 
     @Override
@@ -158,7 +157,9 @@ final class SqliteImages implements ImageRecords {
         });
     }
 
-    private static void moveTag(Connection c, String accountId, String uuid, String tag) throws SQLException {
+    /** Takes {@code tag} from whichever image of the account carries it; moves of one tag are ordered by a lock. */
+    private void moveTag(Connection c, String accountId, String uuid, String tag) throws SQLException {
+        db.lock(c, accountId, "tag " + tag);
         Sql.update(c, "UPDATE images SET tag = NULL WHERE account_id = ? AND tag = ?", accountId, tag);
         Sql.update(c, "UPDATE images SET tag = ? WHERE uuid = ?", tag, uuid);
     }
@@ -170,7 +171,7 @@ final class SqliteImages implements ImageRecords {
 
     /** The images an {@code images} query selects, in its order, each with its layers. */
     private static List<Image> images(Connection c, String sql, Object... params) throws SQLException {
-        List<Row> rows = Sql.query(c, sql, SqliteImages::row, params);
+        List<Row> rows = Sql.query(c, sql, JdbcImages::row, params);
         Map<String, List<String>> layers = new HashMap<>();
         for (int from = 0; from < rows.size(); from += BATCH) {
             List<Row> batch = rows.subList(from, Math.min(rows.size(), from + BATCH));

@@ -1,0 +1,137 @@
+package dev.contree.store.postgres;
+
+import com.zaxxer.hikari.HikariConfig;
+import com.zaxxer.hikari.HikariDataSource;
+import com.zaxxer.hikari.pool.HikariPool;
+import dev.contree.store.StoreException;
+import dev.contree.store.jdbc.Engine;
+import dev.contree.store.jdbc.Schema;
+import dev.contree.store.jdbc.Sql;
+import dev.contree.store.jdbc.Transactions;
+
+import java.sql.Connection;
+import java.sql.SQLException;
+import java.util.function.Function;
+
+/**
+ * A PostgreSQL database behind a HikariCP pool. Transactions run at READ COMMITTED, many at once: every status change
+ * is a conditional UPDATE (PostgreSQL re-checks its condition on the row a concurrent writer left), and the few
+ * read-then-write steps take a transaction-scoped advisory lock ({@link #lock}).
+ */
+final class PostgresDatabase implements Engine {
+    /** Connections per server: enough for the record stores' short transactions beside each other. */
+    static final int POOL_SIZE = 16;
+    /** The advisory lock (one bigint key) under which a node migrates; record locks use the two-int keys, a separate space. */
+    private static final long MIGRATION_LOCK = 0x436f6e5472656531L;
+    /** The advisory lock a serving server holds for as long as it runs (see {@link #lockServer}). */
+    private static final long SERVER_LOCK = 0x436f6e5472656532L;
+
+    private final HikariDataSource pool;
+    /** The session holding {@link #SERVER_LOCK}, or null. */
+    private Connection serverLock;
+
+    private PostgresDatabase(HikariDataSource pool) {
+        this.pool = pool;
+    }
+
+    static PostgresDatabase open(PostgresUrl url, Schema schema) {
+        HikariConfig config = new HikariConfig();
+        config.setPoolName("contree-metadata");
+        config.setJdbcUrl(url.jdbcUrl());
+        if (url.user() != null) config.setUsername(url.user());
+        if (url.password() != null) config.setPassword(url.password());
+        config.setMaximumPoolSize(POOL_SIZE);
+        config.addDataSourceProperty("ApplicationName", "contree");
+        config.addDataSourceProperty("reWriteBatchedInserts", "true");
+        HikariDataSource pool;
+        try {
+            pool = new HikariDataSource(config);
+        } catch (HikariPool.PoolInitializationException e) {
+            Throwable cause = e.getCause() != null ? e.getCause() : e;
+            throw new StoreException("cannot connect to the database " + url + ": " + cause.getMessage(), e);
+        }
+        PostgresDatabase db = new PostgresDatabase(pool);
+        try {
+            db.write(c -> {
+                // Nodes starting at once migrate one after the other; the later ones find nothing left to apply.
+                Sql.query(c, "SELECT pg_advisory_xact_lock(?)", rs -> null, MIGRATION_LOCK);
+                schema.apply(c);
+                return null;
+            });
+        } catch (RuntimeException e) {
+            db.close();
+            throw e;
+        }
+        return db;
+    }
+
+    @Override
+    public <T> T write(Work<T> work) {
+        return withConnection(c -> Transactions.inTransaction(c, work));
+    }
+
+    @Override
+    public <T> T read(Work<T> work) {
+        return withConnection(c -> Transactions.run(c, work));
+    }
+
+    /** {@code use} on a pooled connection, given back afterwards. */
+    private <T> T withConnection(Function<Connection, T> use) {
+        try (Connection c = connection()) {
+            return use.apply(c);
+        } catch (SQLException e) {
+            throw new StoreException("database error: " + e.getMessage(), e);
+        }
+    }
+
+    /** An advisory lock on the hashes of {@code scope} and {@code key}; a collision only orders two unrelated writers. */
+    @Override
+    public void lock(Connection c, String scope, String key) throws SQLException {
+        Sql.query(c, "SELECT pg_advisory_xact_lock(hashtext(?), hashtext(?))", rs -> null, scope, key);
+    }
+
+    /**
+     * Takes, on a connection kept for it until {@link #close}, the session lock one serving server holds; false if
+     * another session holds it. The lock ends with that session, so a server that died frees it.
+     */
+    synchronized boolean lockServer() {
+        if (serverLock != null) return true;
+        Connection c = connection();
+        try {
+            if (Boolean.TRUE.equals(Sql.one(c, "SELECT pg_try_advisory_lock(?)", rs -> rs.getBoolean(1), SERVER_LOCK))) {
+                serverLock = c;
+                return true;
+            }
+            c.close();
+            return false;
+        } catch (SQLException e) {
+            try {
+                c.close();
+            } catch (SQLException ignored) {
+                // the failure that matters is the first
+            }
+            throw new StoreException("database error: " + e.getMessage(), e);
+        }
+    }
+
+    private Connection connection() {
+        try {
+            return pool.getConnection();
+        } catch (SQLException e) {
+            throw new StoreException("no database connection: " + e.getMessage(), e);
+        }
+    }
+
+    @Override
+    public synchronized void close() {
+        if (serverLock != null) {
+            try {
+                serverLock.close(); // back to the pool, which closes it: the session and its lock end
+            } catch (SQLException ignored) {
+                // closing at shutdown; the session ends with the pool anyway
+            }
+            serverLock = null;
+        }
+        pool.close();
+    }
+}
