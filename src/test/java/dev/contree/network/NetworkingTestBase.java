@@ -140,6 +140,29 @@ abstract class NetworkingTestBase {
     }
 
     @Test
+    void subprocessesOfALiveNetworkedInstanceShareItsNetwork() throws Exception {
+        String op = spawn("echo up; sleep 60", true, true, 120);
+        awaitOutput(op, "up", Duration.ofSeconds(60));
+        TestServer.Reply r = s.json(s.tokenA, "POST", "/v1/operations/" + op + "/subprocesses",
+                "{\"command\":" + quote("timeout 10 wget -q -O - " + remote.url(RemoteHost.NAME, "hello.txt")) + ",\"shell\":true}");
+        assertThat(r.status()).as(r.text()).isEqualTo(200);
+        int spid = r.json().get("spid").asInt();
+        JsonNode sub = null;
+        for (int i = 0; i < 300; i++) {
+            sub = s.get(s.tokenA, "/v1/operations/" + op + "/subprocesses/" + spid).json();
+            if (sub.get("state").get("exit_code").asInt() != -1 || sub.get("state").get("signal").asInt() != -1) break;
+            Thread.sleep(50);
+        }
+        assertThat(sub.get("state").get("exit_code").asInt()).as(sub.toString()).isZero();
+        assertThat(sub.get("stdout").get("value").asText()).contains(RemoteHost.MARKER);
+        JsonNode spawn = events(op).stream().filter(e -> e.get("type").asText().equals("spawn") && e.get("spid").asInt() == spid)
+                .findFirst().orElseThrow();
+        assertThat(spawn.get("data").get("network").asText()).isEqualTo("slirp4netns");
+        assertThat(s.delete(s.tokenA, "/v1/operations/" + op).status()).isEqualTo(202);
+        assertThat(s.await(s.tokenA, op, Duration.ofSeconds(60)).get("status").asText()).isEqualTo("CANCELLED");
+    }
+
+    @Test
     void withoutNetworkingNothingGoesOut() throws Exception {
         int before = remote.requests().size();
         JsonNode done = exec("cat /proc/net/dev; timeout 3 wget -q -O - " + remote.url(remote.allowed, "hello.txt") + "; echo rc=$?", false);
