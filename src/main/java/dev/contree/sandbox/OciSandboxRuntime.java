@@ -226,6 +226,9 @@ final class OciSandboxRuntime implements SandboxRuntime {
                 } catch (IOException e) {
                     return infra("the sandbox's network could not be set up: " + e.getMessage());
                 }
+                if (!network.dedicated() && cfg.kind() == RuntimeConfig.Kind.RUNSC)
+                    return infra("runsc cannot join a namespace other sandboxes share (gVisor's netstack would take its interfaces"
+                            + " over); the deprecated --network-namespace works with runc only: use serve --network on");
             }
             if (cfg.kind() == RuntimeConfig.Kind.RUNSC) ensureTmp(spec.rootfs());
             // The runtime resolves these on the host: refuse a rootfs where one goes through a symlink.

@@ -86,6 +86,10 @@ abstract class NetworkingTestBase {
 
     /** The events of an operation, replayed (SSE {@code data:} lines). */
     static List<JsonNode> events(String op) throws IOException {
+        return eventsOf(s, op);
+    }
+
+    static List<JsonNode> eventsOf(TestServer s, String op) throws IOException {
         List<JsonNode> out = new ArrayList<>();
         for (String line : s.get(s.tokenA, "/v1/operations/" + op + "/events").text().split("\n"))
             if (line.startsWith("data:")) out.add(JSON.readTree(line.substring(5).strip()));

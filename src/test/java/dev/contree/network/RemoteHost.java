@@ -144,6 +144,11 @@ final class RemoteHost implements AutoCloseable {
         }
     }
 
+    /** The process that holds the remote's namespace. */
+    long serverPid() {
+        return server.pid();
+    }
+
     /** "address path" of each HTTP request so far. */
     List<String> requests() {
         return new ArrayList<>(requests);
