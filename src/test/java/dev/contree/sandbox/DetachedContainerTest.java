@@ -155,7 +155,7 @@ class DetachedContainerTest {
         try (Stream<Path> s = Files.list(stateDir.resolve(name + "-bundles"))) {
             assertThat(s.map(Path::toString).toList()).as("bundles").isEmpty();
         }
-        for (String c : List.of("memory", "pids", "cpu", "freezer", "systemd")) {
+        for (String c : List.of("memory", "pids", "cpu", "freezer", "systemd", "unified")) {
             Path d = Path.of("/sys/fs/cgroup", c, CGROUP_PARENT);
             if (!Files.isDirectory(d)) continue;
             try (Stream<Path> s = Files.list(d)) {
