@@ -46,8 +46,12 @@ import org.slf4j.LoggerFactory;
 final class OciSandboxRuntime implements SandboxRuntime {
     private static final Logger log = LoggerFactory.getLogger(OciSandboxRuntime.class);
     static final String CONTAINER_PREFIX = "contree-";
+    /**
+     * Where a container's cgroup directories live under /sys/fs/cgroup: the v1 hierarchies, the v2 one that a
+     * hybrid host mounts at "unified" (runc joins it too), and "" for a v2-only host.
+     */
     private static final List<String> CGROUP_CONTROLLERS =
-            List.of("memory", "pids", "cpu", "cpuacct", "cpuset", "blkio", "devices", "freezer", "systemd");
+            List.of("memory", "pids", "cpu", "cpuacct", "cpuset", "blkio", "devices", "freezer", "systemd", "unified", "");
     private static final int RUNTIME_STDERR_CAP = 64 * 1024;
     private static final SecureRandom RANDOM = new SecureRandom();
     private static final Path WORKING_DIR = Path.of("").toAbsolutePath(); // where ProcessBuilder would start them

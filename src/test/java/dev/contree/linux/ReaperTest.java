@@ -58,8 +58,8 @@ class ReaperTest {
     void orphansOfDoubleForkingTreesAreReapedAndTheirParentsKeepTheirStatus() throws Exception {
         long before = Reaper.orphansReaped();
         // Each parent leaves a grandchild behind and exits with its own status.
-        Process jdk = new ProcessBuilder("sh", "-c", "sleep 1 & echo $!; exit 7").start();
-        SpawnedProcess spawned = SpawnedProcess.start(List.of("sh", "-c", "(sleep 1; exit 4) & echo $!; exit 9"), Path.of("/"),
+        Process jdk = new ProcessBuilder("sh", "-c", "sleep 2 & echo $!; exit 7").start();
+        SpawnedProcess spawned = SpawnedProcess.start(List.of("sh", "-c", "(sleep 2; exit 4) & echo $!; exit 9"), Path.of("/"),
                 SpawnedProcess.Stderr.DISCARD);
         int g1 = firstLineAsPid(jdk), g2 = firstLineAsPid(spawned);
         assertThat(jdk.waitFor()).isEqualTo(7);
@@ -68,7 +68,7 @@ class ReaperTest {
         assertThat(ppid(g1)).isEqualTo(SELF);
         assertThat(ppid(g2)).isEqualTo(SELF);
         // Once they exit they are our zombies for the grace period, then the sweep reaps them.
-        long end = System.currentTimeMillis() + 5000;
+        long end = System.currentTimeMillis() + 10_000;
         while ((Reaper.zombieChild(g1) == null || Reaper.zombieChild(g2) == null) && System.currentTimeMillis() < end) Thread.sleep(50);
         assertThat(Reaper.zombieChild(g1)).isNotNull();
         assertThat(Reaper.zombieChild(g2)).isNotNull();
@@ -135,7 +135,8 @@ class ReaperTest {
         c.signal(Linux.SIGKILL);
 
         // Already a zombie when adopted: it died while its parent (exec'd into a sleep that never waits) lived.
-        p = SpawnedProcess.start(List.of("sh", "-c", "(exit 6) & echo $!; exec sleep 0.3"), Path.of("/"), SpawnedProcess.Stderr.DISCARD);
+        p = SpawnedProcess.start(List.of("sh", "-c", "(sleep 0.2; exit 6) & echo $!; exec sleep 0.8"), Path.of("/"),
+                SpawnedProcess.Stderr.DISCARD);
         pid = firstLineAsPid(p);
         p.waitFor();
         assertThat(Reaper.zombieChild(pid)).isNotNull();

@@ -143,7 +143,7 @@ class DetachedContainerTest {
         try (Stream<Path> s = Files.list(stateDir.resolve(name + "-bundles"))) {
             assertThat(s.map(Path::toString).toList()).as("bundles").isEmpty();
         }
-        for (String c : List.of("memory", "pids", "cpu", "freezer", "systemd")) {
+        for (String c : List.of("memory", "pids", "cpu", "freezer", "systemd", "unified")) {
             Path d = Path.of("/sys/fs/cgroup", c, CGROUP_PARENT);
             if (!Files.isDirectory(d)) continue;
             try (Stream<Path> s = Files.list(d)) {
@@ -254,10 +254,17 @@ class DetachedContainerTest {
                     .redirectError(ProcessBuilder.Redirect.DISCARD).start();
             assertThat(p.waitFor(30, TimeUnit.SECONDS)).isTrue();
             assertThat(p.exitValue()).isZero();
-            String initName = k == RuntimeConfig.Kind.RUNC ? "init" : "runsc-sandbox";
-            assertThat(processes().values()).as("the container's init, orphaned to us (the subreaper) as the runtime exited")
-                    .anyMatch(x -> x.ppid() == SELF && x.state() != 'Z' && x.argv0().equals(initName));
-            assertThat(rt.cleanupStale()).isGreaterThanOrEqualTo(1);
+            try {
+                // runc returns once it has told init to start, which may be a moment before init has exec'd.
+                String initName = k == RuntimeConfig.Kind.RUNC ? "init" : "runsc-sandbox";
+                long end = System.currentTimeMillis() + 5000;
+                while (processes().values().stream().noneMatch(x -> x.ppid() == SELF && x.state() != 'Z' && x.argv0().equals(initName))
+                        && System.currentTimeMillis() < end) Thread.sleep(50);
+                assertThat(processes().values()).as("the container's init, orphaned to us (the subreaper) as the runtime exited")
+                        .anyMatch(x -> x.ppid() == SELF && x.state() != 'Z' && x.argv0().equals(initName));
+            } finally {
+                assertThat(rt.cleanupStale()).isGreaterThanOrEqualTo(1);
+            }
         }
         assertNoZombieChildren(); // killed by cleanupStale, adopted by nobody: the sweep reaps them
         assertNothingLeftBehind(k);
