@@ -43,9 +43,6 @@ final class ExecutionJob implements Job {
     /** Mount points a runtime may have created in the rootfs; dropped at commit unless the command used them. */
     private static final List<String> SCRATCH = java.util.stream.Stream.concat(
             SandboxRuntime.SCRATCH_PATHS.stream(), java.util.stream.Stream.of(SandboxRuntime.INIT_PATH)).toList();
-    /** A networked run's also: the server's resolv.conf is bound at RESOLV_CONF. */
-    private static final List<String> SCRATCH_NETWORKED = java.util.stream.Stream.concat(SCRATCH.stream(),
-            java.util.stream.Stream.of(SandboxRuntime.RESOLV_CONF)).toList();
     private static final List<String> SECRET_HINTS = List.of("token", "secret", "password", "api_key", "credentials", "authorization");
 
     private final Execution engine;
@@ -203,7 +200,7 @@ final class ExecutionJob implements Job {
         }
         Optional<String> committed;
         try {
-            committed = layer.commit(spec.networking() ? SCRATCH_NETWORKED : SCRATCH);
+            committed = layer.commit(scratch());
         } catch (TreeTooDeepException e) {
             return new JobOutcome.Failed("the result cannot be kept: " + e.getMessage() + "; nothing was kept");
         }
@@ -245,6 +242,15 @@ final class ExecutionJob implements Job {
 
     private static Shutdown shutdown(Shutdown.Reason reason) {
         return new Shutdown(Instant.now(), reason);
+    }
+
+    /** {@link #SCRATCH}, and what the runtime mounts only for a networked run (the server's resolv.conf at RESOLV_CONF). */
+    private List<String> scratch() {
+        if (!spec.networking()) return SCRATCH;
+        List<String> out = new ArrayList<>(SCRATCH);
+        for (SandboxRuntime.MountPoint mp : engine.runtime().rootfsMountPoints(true))
+            if (!out.contains(mp.path())) out.add(mp.path());
+        return out;
     }
 
     /** After injection, before the runtime: no path the runtime mounts on may go through a link the image made. */

@@ -12,6 +12,12 @@ public interface SandboxNetworks extends AutoCloseable {
     /** What the spawn event records as the network mode of a networked execution ({@code slirp4netns}, {@code namespace}). */
     String mode();
 
+    /**
+     * Whether each sandbox gets a namespace of its own with the server's resolv.conf ({@link SandboxNetwork#dedicated},
+     * {@link SandboxNetwork#resolvConf}), as opposed to one shared namespace the operator prepared.
+     */
+    boolean dedicated();
+
     /** A network for the sandbox {@code sandboxId}; an IOException says why there is none (the run then fails). */
     SandboxNetwork attach(String sandboxId) throws IOException;
 

@@ -17,6 +17,8 @@ final class SharedNamespace implements SandboxNetworks {
 
     @Override public String mode() { return "namespace"; }
 
+    @Override public boolean dedicated() { return false; }
+
     @Override
     public SandboxNetwork attach(String sandboxId) {
         return new SandboxNetwork() {

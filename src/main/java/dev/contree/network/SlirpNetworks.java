@@ -69,6 +69,8 @@ final class SlirpNetworks implements SandboxNetworks {
 
     @Override public String mode() { return "slirp4netns"; }
 
+    @Override public boolean dedicated() { return true; }
+
     String table() { return table; }
 
     UidBlock uids() { return uids; }

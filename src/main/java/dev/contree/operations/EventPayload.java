@@ -49,9 +49,10 @@ public sealed interface EventPayload {
     /**
      * A process was started.
      *
-     * @param env the environment it got, secret-looking values already redacted
+     * @param env     the environment it got, secret-looking values already redacted
+     * @param network how it reaches the network: {@code none}, {@code slirp4netns} (a namespace and uplink of the
+     *                sandbox's own), {@code namespace} (the deprecated shared one)
      */
-    /** {@code network}: how the process reaches the network ({@code none}, {@code slirp4netns}, {@code namespace}). */
     record Spawn(int pid, String command, List<String> args, boolean shell, String cwd, int uid, int gid, int timeoutSeconds,
                  long truncateAt, Map<String, String> env, String network) implements EventPayload {
         public Spawn {

@@ -95,7 +95,7 @@ final class OciSandboxRuntime implements SandboxRuntime {
 
     @Override
     public List<MountPoint> rootfsMountPoints(boolean network) {
-        return network && cfg.network() != null ? networkedMountPoints : mountPoints;
+        return network && cfg.network() != null && cfg.network().dedicated() ? networkedMountPoints : mountPoints;
     }
 
     @Override
@@ -236,7 +236,7 @@ final class OciSandboxRuntime implements SandboxRuntime {
             }
             if (cfg.kind() == RuntimeConfig.Kind.RUNSC) ensureTmp(spec.rootfs());
             // The runtime resolves these on the host: refuse a rootfs where one goes through a symlink.
-            RootfsCheck.verify(spec.rootfs(), mountPoints);
+            RootfsCheck.verify(spec.rootfs(), rootfsMountPoints(spec.network()));
             OciSpecs.Limits limits = new OciSpecs.Limits(
                     pick(spec.memoryBytes(), cfg.defaultMemoryBytes()),
                     pick(spec.pidsLimit(), cfg.defaultPidsLimit()),

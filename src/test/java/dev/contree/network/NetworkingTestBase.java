@@ -166,6 +166,39 @@ abstract class NetworkingTestBase {
         assertThat(s.await(s.tokenA, op, Duration.ofSeconds(60)).get("status").asText()).isEqualTo("CANCELLED");
     }
 
+    /** An entry of {@code dir} in an image, as the inspect API lists it. */
+    static JsonNode entry(String imageUuid, String dir, String name) {
+        for (JsonNode f : s.get(s.tokenA, "/v1/inspect/" + imageUuid + "/list?path=" + dir).json().get("files"))
+            if (f.get("path").asText().equals(name) || f.get("path").asText().endsWith("/" + name)) return f;
+        return null;
+    }
+
+    @Test
+    void theImagesOwnResolvConfIsNeverTouched() throws Exception {
+        // An image with its own resolv.conf, and one where it is a symlink to a host path (an image is hostile).
+        JsonNode own = exec("echo 'nameserver 9.9.9.9' > /etc/resolv.conf", false, false, 30);
+        String withFile = own.get("result").get("image").asText();
+        JsonNode linked = exec("ln -s /etc/shadow /etc/resolv.conf", false, false, 30);
+        String withLink = linked.get("result").get("image").asText();
+        for (String base : List.of(withFile, withLink)) {
+            String body = "{\"image\":\"" + base + "\",\"command\":" + quote("cat /etc/resolv.conf; echo x > /etc/resolv.conf; echo write rc=$?;"
+                    + " echo kept > /kept") + ",\"shell\":true,\"timeout\":30,\"networking\":{\"enabled\":true}}";
+            JsonNode done = s.await(s.tokenA, s.start(s.tokenA, "/v1/instances", body), Duration.ofSeconds(120));
+            String out = stdout(done);
+            assertThat(out).contains("nameserver 10.0.2.3").doesNotContain("9.9.9.9").doesNotContain("write rc=0");
+            String child = done.get("result").get("image").asText();
+            assertThat(child).isNotEqualTo(base);
+            assertThat(s.get(s.tokenA, "/v1/inspect/" + child + "/download?path=/kept").text()).isEqualTo("kept\n");
+            JsonNode resolv = entry(child, "/etc", "resolv.conf");
+            if (base.equals(withFile)) {
+                assertThat(s.get(s.tokenA, "/v1/inspect/" + child + "/download?path=/etc/resolv.conf").text()).isEqualTo("nameserver 9.9.9.9\n");
+            } else {
+                assertThat(resolv.get("is_symlink").asBoolean()).as(resolv.toString()).isTrue();
+                assertThat(resolv.get("symlink_to").asText()).isEqualTo("/etc/shadow");
+            }
+        }
+    }
+
     @Test
     void withoutNetworkingNothingGoesOut() throws Exception {
         int before = remote.requests().size();
