@@ -1,9 +1,7 @@
 package dev.contree.network;
 
 import java.io.IOException;
-import java.nio.file.Path;
 import java.time.Duration;
-import java.util.HexFormat;
 import java.util.List;
 import java.util.stream.Collectors;
 
@@ -24,10 +22,12 @@ final class Firewall {
 
     private static final Duration NFT_TIMEOUT = Duration.ofSeconds(30);
 
-    /** The table of the server whose data dir is {@code dataDir}: {@code contree_} and 8 hex digits. */
-    static String tableName(Path dataDir) {
-        byte[] h = UidBlock.sha256("table:" + dataDir.toAbsolutePath().normalize());
-        return "contree_" + HexFormat.of().formatHex(h, 0, 4);
+    /**
+     * The table of the server holding {@code uids}: named after the block, so a server that claims a block a crashed
+     * one left replaces that one's table too.
+     */
+    static String tableName(UidBlock uids) {
+        return "contree_uplinks_" + uids.index();
     }
 
     /** The nft script that (re)creates the table atomically: an older one is replaced in the same transaction. */

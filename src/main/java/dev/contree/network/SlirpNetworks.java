@@ -28,14 +28,16 @@ final class SlirpNetworks implements SandboxNetworks {
     static final List<String> TOOLS = List.of("slirp4netns", "nft", "setpriv", "unshare", "nsenter", "prlimit", "mount", "mknod", "chown");
 
     private final String table;
+    private final UidBlock.Claim claim;
     private final UidBlock uids;
     private final UidBlock.Pool pool;
     private final Path upstream, resolvConf;
     private final Set<SlirpUplink> live = ConcurrentHashMap.newKeySet();
 
-    private SlirpNetworks(String table, UidBlock uids, Path upstream, Path resolvConf) {
-        this.table = table;
-        this.uids = uids;
+    private SlirpNetworks(UidBlock.Claim claim, Path upstream, Path resolvConf) {
+        this.claim = claim;
+        this.uids = claim.block();
+        this.table = Firewall.tableName(uids);
         this.pool = new UidBlock.Pool(uids);
         this.upstream = upstream;
         this.resolvConf = resolvConf;
@@ -58,10 +60,16 @@ final class SlirpNetworks implements SandboxNetworks {
         Path upstream = writeReadOnly(dir.resolve("upstream-resolv.conf"), up.toString());
         Path resolvConf = writeReadOnly(dir.resolve("resolv.conf"), SANDBOX_RESOLV_CONF);
 
-        SlirpNetworks n = new SlirpNetworks(Firewall.tableName(dataDir), UidBlock.forDataDir(dataDir), upstream, resolvConf);
-        int stale = n.cleanupStale();
-        if (stale > 0) log.warn("networking: removed {} uplink process(es) left by a previous run", stale);
-        Firewall.install(n.table, n.uids, policy);
+        UidBlock.Claim claim = UidBlock.claim(dataDir);
+        SlirpNetworks n = new SlirpNetworks(claim, upstream, resolvConf);
+        try {
+            int stale = n.cleanupStale();
+            if (stale > 0) log.warn("networking: removed {} uplink process(es) left by a previous run", stale);
+            Firewall.install(n.table, n.uids, policy);
+        } catch (IOException | RuntimeException e) {
+            claim.close();
+            throw e;
+        }
         log.info("networking on: slirp4netns per sandbox, uids {}-{}, nft table inet {}; {} denied ranges, resolvers {}",
                 n.uids.first(), n.uids.last(), n.table, policy.denied().size(), policy.resolvers());
         return n;
@@ -89,7 +97,8 @@ final class SlirpNetworks implements SandboxNetworks {
     }
 
     /**
-     * Kills every live process of this server's uplink uids: helpers of sandboxes that no longer exist. (They end by
+     * Kills every live process of this server's uplink uids: helpers of sandboxes that no longer exist (the block is
+     * this server's alone while it runs, {@link UidBlock#claim}). (They end by
      * themselves when a crashed server's ends of their pipes close; this is for one that did not.) Zombies are already
      * gone but for their entry, which their new parent reaps.
      */
@@ -138,6 +147,11 @@ final class SlirpNetworks implements SandboxNetworks {
             Firewall.remove(table);
         } catch (IOException e) {
             log.warn("networking: cannot remove nft table inet {}: {}", table, e.getMessage());
+        }
+        try {
+            claim.close();
+        } catch (IOException e) {
+            log.warn("networking: cannot release uplink uid block {}: {}", uids.index(), e.getMessage());
         }
     }
 

@@ -118,6 +118,22 @@ class EgressPolicyTest {
         assertThat(new Ipv4Range(ip("10.0.0.1"), ip("10.0.0.6")).nft()).isEqualTo("10.0.0.1-10.0.0.6");
     }
 
+    @Test
+    void twoServersNeverHoldTheSameBlockAndARestartGetsItsOwnBack() throws Exception {
+        Path data = Path.of("/tmp/contree-claim-test-" + ProcessHandle.current().pid());
+        try (UidBlock.Claim one = UidBlock.claim(data)) {
+            assertThat(one.block()).isEqualTo(UidBlock.forDataDir(data));
+            assertThat(UidBlock.claimedBy(data)).isEqualTo(one.block());
+            try (UidBlock.Claim two = UidBlock.claim(data)) { // another server hashing to the same block
+                assertThat(two.block()).isNotEqualTo(one.block());
+                assertThat(two.block().index()).isEqualTo((one.block().index() + 1) % 1024);
+            }
+        }
+        try (UidBlock.Claim again = UidBlock.claim(data)) {
+            assertThat(again.block()).isEqualTo(UidBlock.forDataDir(data));
+        }
+    }
+
     /** The table nft would load for a real-sized policy: checked by nft itself (-c, nothing applied). */
     @Test
     void theFirewallScriptIsValidNft() throws Exception {
@@ -138,6 +154,7 @@ class EgressPolicyTest {
         }
         assertThat(a).isNotEqualTo(b);
         assertThat(UidBlock.forDataDir(Path.of("/srv/contree/./data"))).isEqualTo(a);
+        assertThat(UidBlock.of(a.index())).isEqualTo(a);
         UidBlock.Pool pool = new UidBlock.Pool(a);
         int x = pool.acquire(), y = pool.acquire();
         assertThat(x).isNotEqualTo(y);

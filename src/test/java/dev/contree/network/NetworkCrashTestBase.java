@@ -98,7 +98,7 @@ abstract class NetworkCrashTestBase {
         for (int i = 0; i < 100 && !NetworkingTestBase.uplinkProcesses(data).isEmpty(); i++) Thread.sleep(100);
         assertThat(NetworkingTestBase.uplinkProcesses(data)).as("uplinks of a dead server").isEmpty();
         // ...and one that did not (a stuck helper, here a stand-in with an uplink uid) is killed at the next start.
-        int stuckUid = UidBlock.forDataDir(data).first() + 7;
+        int stuckUid = UidBlock.claimedBy(data).first() + 7;
         Process stuck = new ProcessBuilder("setpriv", "--reuid=" + stuckUid, "--regid=" + stuckUid, "--clear-groups", "sleep", "300").start();
         try (NetworkServerProcess s = new NetworkServerProcess(data, TOKEN, runtime(), policy, log)) {
             assertThat(stuck.waitFor(10, java.util.concurrent.TimeUnit.SECONDS)).as("the stuck helper was killed").isTrue();
@@ -113,7 +113,7 @@ abstract class NetworkCrashTestBase {
             assertThat(await(s, again).get("metadata").get("result").get("stdout").get("value").asText()).contains(RemoteHost.MARKER);
         }
         // A clean stop removes the table too.
-        assertThat(NetworkingTestBase.command("nft", "list", "tables")).doesNotContain(Firewall.tableName(data));
+        assertThat(NetworkingTestBase.command("nft", "list", "tables")).doesNotContain(Firewall.tableName(UidBlock.claimedBy(data)) + "\n");
         assertThat(NetworkingTestBase.uplinkProcesses(data)).isEmpty();
     }
 }

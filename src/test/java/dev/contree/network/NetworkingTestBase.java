@@ -289,7 +289,7 @@ abstract class NetworkingTestBase {
 
     /** Live processes of the server's uplink uids (a zombie is gone but for the entry its new parent reaps). */
     static List<Long> uplinkProcesses(Path dataDir) throws IOException {
-        UidBlock block = UidBlock.forDataDir(dataDir);
+        UidBlock block = UidBlock.claimedBy(dataDir);
         List<Long> out = new ArrayList<>();
         try (Stream<Path> procs = Files.list(Path.of("/proc"))) {
             for (Path p : (Iterable<Path>) procs::iterator) {
@@ -317,8 +317,9 @@ abstract class NetworkingTestBase {
             }
         }
         b.append("netns fds: ").append(netFds).append('\n');
-        b.append("nft: ").append(Firewall.list(Firewall.tableName(dataDir))).append('\n');
-        b.append("contree nft tables: ").append(command("nft", "list", "tables").lines().filter(l -> l.contains(Firewall.tableName(dataDir))).count());
+        String table = Firewall.tableName(UidBlock.claimedBy(dataDir));
+        b.append("nft: ").append(Firewall.list(table)).append('\n');
+        b.append("contree nft tables: ").append(command("nft", "list", "tables").lines().filter(l -> l.endsWith(" " + table)).count());
         return b.toString();
     }
 
