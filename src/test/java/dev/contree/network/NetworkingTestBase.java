@@ -219,6 +219,8 @@ abstract class NetworkingTestBase {
         String a = spawn("nc -l -p 7777 > /tmp/got 2>&1 & sleep 0.5; ip -4 -o addr; echo listening; sleep 10; kill %1 2>/dev/null;"
                 + " echo got=$(wc -c < /tmp/got)", true, true, 30);
         String addresses = awaitOutput(a, "listening", Duration.ofSeconds(60));
+        // Nothing inbound: A's listener made no listening socket on the host (no port is ever forwarded).
+        assertThat(hostListenersOfUplinks()).as("host-side listeners of uplink uids").isEmpty();
         List<String> targets = new ArrayList<>(List.of("10.0.2.2", "10.0.2.3", "10.0.2.15", remote.hostEnd));
         Matcher m = Pattern.compile("inet (\\d+\\.\\d+\\.\\d+\\.\\d+)").matcher(addresses);
         while (m.find()) if (!m.group(1).startsWith("127.")) targets.add(m.group(1));
@@ -228,6 +230,20 @@ abstract class NetworkingTestBase {
         String b = stdout(exec(script.toString(), true));
         JsonNode aDone = s.await(s.tokenA, a, Duration.ofSeconds(60));
         assertThat(stdout(aDone)).as("A's listener got nothing while B tried " + targets + ": " + b).contains("got=0");
+    }
+
+    /** Listening TCP sockets on the host owned by this server's uplink uids (a port forwarded in would be one). */
+    static List<String> hostListenersOfUplinks() throws IOException {
+        UidBlock block = UidBlock.claimedBy(s.dataDir);
+        List<String> out = new ArrayList<>();
+        for (String table : List.of("tcp", "tcp6")) {
+            List<String> lines = Files.readAllLines(Path.of("/proc/net", table));
+            for (String line : lines.subList(1, lines.size())) {
+                String[] f = line.strip().split("\\s+");
+                if (f[3].equals("0A") && block.contains(Long.parseLong(f[7]))) out.add(table + " " + f[1]);
+            }
+        }
+        return out;
     }
 
     /** The stdout events of a running operation until one contains {@code marker}; their text. */
