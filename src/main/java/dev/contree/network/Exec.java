@@ -31,7 +31,8 @@ final class Exec {
         }
         byte[] out;
         try (InputStream o = p.getInputStream()) {
-            out = o.readNBytes(64 * 1024);
+            out = o.readNBytes(1 << 20);
+            o.transferTo(java.io.OutputStream.nullOutputStream()); // never leave it blocked on a full pipe
         }
         try {
             if (!p.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {

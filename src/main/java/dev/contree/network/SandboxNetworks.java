@@ -8,6 +8,11 @@ import java.nio.file.Path;
  * starts and closed after the sandbox is gone. Thread-safe.
  */
 public interface SandboxNetworks extends AutoCloseable {
+    /**
+     * Descriptors the server holds per networked sandbox on top of the sandbox's own: the uplink's two processes (a
+     * pipe or two and a pidfd each) and the namespace; rounded up.
+     */
+    int FDS_PER_SANDBOX = 8;
 
     /** What the spawn event records as the network mode of a networked execution ({@code slirp4netns}, {@code namespace}). */
     String mode();

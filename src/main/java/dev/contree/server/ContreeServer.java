@@ -155,12 +155,14 @@ public final class ContreeServer implements AutoCloseable {
                 ? u.getMaxFileDescriptorCount() : 4096;
         if (nofile < 0) nofile = Long.MAX_VALUE / 2; // RLIM_INFINITY: no descriptor bound
         int connections = ApiServer.connectionLimit();
-        long byFds = Math.max(1, (nofile - connections - FDS_BASE) / FDS_PER_SANDBOX);
+        // A networked sandbox also holds its uplink's descriptors: counted for every sandbox when networking is on.
+        int perSandbox = FDS_PER_SANDBOX + (config.network().available() ? SandboxNetworks.FDS_PER_SANDBOX : 0);
+        long byFds = Math.max(1, (nofile - connections - FDS_BASE) / perSandbox);
         int slots = config.instanceConcurrency();
         if (byFds < slots) {
             LOG.warn("--concurrency {} needs about {} file descriptors, but this process may open {} ({} of them kept for HTTP "
                     + "connections): running at most {} executions at once. Raise the hard limit (ulimit -Hn, systemd LimitNOFILE=) "
-                    + "to allow more.", slots, (long) slots * FDS_PER_SANDBOX + FDS_BASE + connections, nofile, connections, byFds);
+                    + "to allow more.", slots, (long) slots * perSandbox + FDS_BASE + connections, nofile, connections, byFds);
             slots = (int) byFds;
         }
         Admission.Settings admission = config.admission();
