@@ -98,7 +98,7 @@ public final class Main {
                 description = "memory admission keeps free for the server and the kernel, e.g. 2g (default auto: 5% of RAM, at least 512m)")
         String admissionReserve;
         @Option(names = "--sandbox-memory-estimate", defaultValue = "${env:CONTREE_SANDBOX_MEMORY_ESTIMATE:-auto}",
-                description = "what admission charges a new sandbox until the host shows its cost, e.g. 64m (default auto: 16m runc, 96m runsc)")
+                description = "what admission charges a new sandbox until the host shows its cost, e.g. 64m (default auto: 12m runc, 64m runsc)")
         String sandboxEstimate;
         @Option(names = "--max-timeout", defaultValue = "${env:CONTREE_MAX_TIMEOUT:-3600}",
                 description = "longest execution timeout a client may ask for, seconds (default 3600)")

@@ -325,6 +325,8 @@ final class ExecutionJob implements Job {
         private final Context ctx;
         private final LiveInstance live;
         private final String network; // subprocesses share the sandbox's network
+        /** Each started subprocess's output cap, from its start report: its exit may arrive before its spawn call returns. */
+        private final Map<Integer, Long> caps = new java.util.concurrent.ConcurrentHashMap<>();
 
         EventListener(Context ctx, LiveInstance live, String network) {
             this.ctx = ctx;
@@ -338,6 +340,7 @@ final class ExecutionJob implements Job {
         public void onSubprocessStart(int spid, int pid, ProcessSpec p) {
             List<String> argv = p.argv();
             int timeout = p.timeout() == null ? 0 : (int) p.timeout().toSeconds();
+            caps.put(spid, p.outputCap());
             ctx.event(spid, new EventPayload.Spawn(pid, argv.getFirst(), List.copyOf(argv.subList(1, argv.size())),
                     !p.lookupPath(), p.cwd(), p.uid(), p.gid(), timeout, p.outputCap(), redacted(p.env()), network));
         }
@@ -353,7 +356,8 @@ final class ExecutionJob implements Job {
             if (x.pid() <= 0 && x.error() != null) // refused before it existed: say why where its output goes
                 ctx.event(x.spid(), new EventPayload.Output(EventPayload.Stream.STDERR,
                         ("contree: " + x.error() + "\n").getBytes(java.nio.charset.StandardCharsets.UTF_8)));
-            long cap = live.outputCap(x.spid());
+            Long started = caps.remove(x.spid());
+            long cap = started != null ? started : InstanceSpec.DEFAULT_TRUNCATE; // refused before it started: no output
             if (x.stdoutTruncated()) ctx.event(x.spid(), truncated(EventPayload.Stream.STDOUT, cap, x.stdoutTotal()));
             if (x.stderrTruncated()) ctx.event(x.spid(), truncated(EventPayload.Stream.STDERR, cap, x.stderrTotal()));
             ctx.event(x.spid(), new EventPayload.Exit(x.pid(), x.exitCode(), x.signal(), x.timedOut(),

@@ -59,12 +59,6 @@ final class LiveInstance {
         ready.countDown();
     }
 
-    /** The output cap a spawned process was given (1 MiB, the default, for one this instance does not know). */
-    long outputCap(int spid) {
-        SubprocessRequest r = spawned.get(spid);
-        return r == null ? InstanceSpec.DEFAULT_TRUNCATE : Math.max(1, r.truncateOutputAt());
-    }
-
     boolean knows(int spid) {
         return spid == LiveSandbox.MAIN || spawned.containsKey(spid);
     }

@@ -41,12 +41,12 @@ public final class Admission {
         }
 
         /**
-         * Measured on this project's reference host (runc 1.1, gVisor 2023+, busybox {@code sleep}): a {@code runc run}
-         * parent is ~10 MiB RSS (3.4 MiB PSS) with 9–10 threads, the sandbox's own processes ~1 MiB; runsc's
-         * {@code run} + gofer + sentry are ~70 MiB RSS with ~60 tasks. The estimates round those up.
+         * Measured with detached containers ({@code bench/density.sh}, docs/benchmarks.md; busybox {@code sleep}): a
+         * sleeping runc sandbox is 3 tasks and 3.7 MiB RSS, a runsc one (gofer + sentry) 7 processes with ~57 tasks and
+         * ~48 MiB RSS; a networked one adds its uplink and holder (2 tasks, ~5 MiB). The estimates round those up.
          */
         public static Settings defaults(boolean runsc, long memoryReserveBytes) {
-            return new Settings(memoryReserveBytes, runsc ? 96L << 20 : 16L << 20, runsc ? 80 : 16, 1024);
+            return new Settings(memoryReserveBytes, runsc ? 64L << 20 : 12L << 20, runsc ? 64 : 8, 1024);
         }
 
         /** 5% of RAM, at least 512 MiB: the server's off-heap buffers, SQLite and btrfs page cache, the kernel. */

@@ -22,19 +22,8 @@ record HostCost(int processes, long threads, long rssKiB, long pssKiB, long fds,
     /** byName values: {processes, rssKiB, pssKiB, fds, threads}. */
     static HostCost of(long root) throws IOException {
         Map<Long, List<Long>> children = new HashMap<>();
-        try (Stream<Path> s = Files.list(Path.of("/proc"))) {
-            for (Path p : s.toList()) {
-                String n = p.getFileName().toString();
-                if (!n.chars().allMatch(Character::isDigit)) continue;
-                try {
-                    String stat = Files.readString(p.resolve("stat"));
-                    String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
-                    children.computeIfAbsent(Long.parseLong(f[1]), k -> new ArrayList<>()).add(Long.parseLong(n));
-                } catch (IOException | RuntimeException gone) {
-                    // exited while we looked
-                }
-            }
-        }
+        for (var p : dev.contree.TestProcesses.all().values())
+            children.computeIfAbsent((long) p.ppid(), k -> new ArrayList<>()).add((long) p.pid());
         int procs = 0;
         long rss = 0, pss = 0, fds = 0, threads = 0;
         Map<String, long[]> byName = new TreeMap<>();

@@ -1,5 +1,8 @@
 package dev.contree.sandbox;
 
+import dev.contree.TestProcesses;
+import dev.contree.TestProcesses.Proc;
+
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.contree.cancel.CancelToken;
@@ -68,44 +71,10 @@ class DetachedContainerTest {
 
     // ---- /proc ----
 
-    record Proc(int pid, int ppid, char state, String argv0) {}
-
-    static Map<Integer, Proc> processes() throws IOException {
-        Map<Integer, Proc> all = new HashMap<>();
-        try (Stream<Path> s = Files.list(Path.of("/proc"))) {
-            for (Path p : s.toList()) {
-                String n = p.getFileName().toString();
-                if (!n.chars().allMatch(Character::isDigit)) continue;
-                try {
-                    String stat = Files.readString(p.resolve("stat"));
-                    String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
-                    String cmd = Files.readString(p.resolve("cmdline")).split("\0", 2)[0];
-                    all.put(Integer.parseInt(n), new Proc(Integer.parseInt(n), Integer.parseInt(f[1]), f[0].charAt(0),
-                            cmd.substring(cmd.lastIndexOf('/') + 1)));
-                } catch (IOException | RuntimeException gone) {
-                    // exited meanwhile
-                }
-            }
-        }
-        return all;
-    }
+    static Map<Integer, Proc> processes() throws IOException { return TestProcesses.all(); }
 
     /** Every process under this JVM (its children, theirs, ...). */
-    static List<Proc> descendants() throws IOException {
-        Map<Integer, Proc> all = processes();
-        List<Proc> out = new ArrayList<>();
-        List<Integer> todo = new ArrayList<>(List.of(SELF));
-        while (!todo.isEmpty()) {
-            int p = todo.removeLast();
-            for (Proc c : all.values()) {
-                if (c.ppid() == p) {
-                    out.add(c);
-                    todo.add(c.pid());
-                }
-            }
-        }
-        return out;
-    }
+    static List<Proc> descendants() throws IOException { return TestProcesses.descendants(SELF); }
 
     static List<Integer> cgroupProcs(SandboxSpec spec) throws IOException {
         Path procs = Path.of("/sys/fs/cgroup/pids", CGROUP_PARENT, OciSandboxRuntime.CONTAINER_PREFIX + spec.id(), "cgroup.procs");
