@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.contree.TestDirs;
 import dev.contree.TestImages;
+import dev.contree.TestServerProcess;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -47,24 +48,15 @@ abstract class NetworkCrashTestBase {
         TestDirs.removeWithMounts(dir);
     }
 
-    JsonNode call(NetworkServerProcess s, String method, String path, byte[] body) throws Exception {
-        var b = HttpRequest.newBuilder(URI.create(s.url(path))).header("Authorization", "Bearer " + TOKEN)
-                .method(method, body == null ? HttpRequest.BodyPublishers.noBody() : HttpRequest.BodyPublishers.ofByteArray(body));
-        HttpResponse<byte[]> r = http.send(b.build(), HttpResponse.BodyHandlers.ofByteArray());
-        assertThat(r.statusCode()).as(method + " " + path + ": " + new String(r.body())).isBetween(200, 299);
-        return r.body().length == 0 ? null : JSON.readTree(r.body());
+    static JsonNode call(TestServerProcess s, String method, String path, byte[] body) throws Exception {
+        return s.call(method, path, body);
     }
 
-    JsonNode await(NetworkServerProcess s, String op) throws Exception {
-        for (int i = 0; i < 1200; i++) {
-            JsonNode o = call(s, "GET", "/v1/operations/" + op, null);
-            if (o.get("status").asText().matches("SUCCESS|FAILED|CANCELLED")) return o;
-            Thread.sleep(100);
-        }
-        throw new AssertionError("operation " + op + " never finished");
+    static JsonNode await(TestServerProcess s, String op) throws Exception {
+        return s.await(op, Duration.ofSeconds(120));
     }
 
-    String run(NetworkServerProcess s, String image, String script) throws Exception {
+    String run(TestServerProcess s, String image, String script) throws Exception {
         String body = "{\"image\":\"" + image + "\",\"command\":" + NetworkingTestBase.quote(script)
                 + ",\"shell\":true,\"disposable\":true,\"timeout\":300,\"networking\":{\"enabled\":true}}";
         return call(s, "POST", "/v1/instances", body.getBytes()).get("uuid").asText();
@@ -74,12 +66,12 @@ abstract class NetworkCrashTestBase {
     void killDashNineWithNetworkedSandboxesRunningLeavesNothingAfterTheRestart() throws Exception {
         Path data = dir.resolve("data");
         Path log = dir.resolve("server.log");
-        List<String> policy = List.of("--network-allow", "10.231." + subnet() + ".0/24", "--network-deny", remote.denied + "/32",
+        List<String> policy = List.of("--network", "on", "--network-allow", "10.231." + subnet() + ".0/24", "--network-deny", remote.denied + "/32",
                 "--network-dns", remote.allowed);
         String get = "timeout 20 wget -q -O - " + remote.url(remote.allowed, "hello.txt");
         String image, finished, interrupted;
         String clean;
-        try (NetworkServerProcess s = new NetworkServerProcess(data, TOKEN, runtime(), policy, log)) {
+        try (TestServerProcess s = new TestServerProcess(data, TOKEN, runtime(), policy, log)) {
             clean = NetworkingTestBase.hostState(data);
             assertThat(clean).contains("uplink processes: []").contains("contree nft tables: 1");
             String file = call(s, "POST", "/v1/files", TestImages.busyboxRootfs()).get("uuid").asText();
@@ -100,7 +92,7 @@ abstract class NetworkCrashTestBase {
         // ...and one that did not (a stuck helper, here a stand-in with an uplink uid) is killed at the next start.
         int stuckUid = UidBlock.claimedBy(data).first() + 7;
         Process stuck = new ProcessBuilder("setpriv", "--reuid=" + stuckUid, "--regid=" + stuckUid, "--clear-groups", "sleep", "300").start();
-        try (NetworkServerProcess s = new NetworkServerProcess(data, TOKEN, runtime(), policy, log)) {
+        try (TestServerProcess s = new TestServerProcess(data, TOKEN, runtime(), policy, log)) {
             assertThat(stuck.waitFor(10, java.util.concurrent.TimeUnit.SECONDS)).as("the stuck helper was killed").isTrue();
             assertThat(Files.readString(log)).contains("removed 1 uplink process(es) left by a previous run");
             assertThat(NetworkingTestBase.hostState(data)).isEqualTo(clean);

@@ -3,6 +3,7 @@ package dev.contree.server;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.contree.TestImages;
+import dev.contree.TestServerProcess;
 import org.junit.jupiter.api.Test;
 
 import java.io.IOException;
@@ -13,6 +14,7 @@ import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -36,21 +38,12 @@ class CrashRecoveryTest {
     }
     final HttpClient http = HttpClient.newHttpClient();
 
-    JsonNode call(ServerProcess s, String method, String path, byte[] body) throws Exception {
-        var b = HttpRequest.newBuilder(URI.create(s.url(path))).header("Authorization", "Bearer " + TOKEN)
-                .method(method, body == null ? HttpRequest.BodyPublishers.noBody() : HttpRequest.BodyPublishers.ofByteArray(body));
-        HttpResponse<byte[]> r = http.send(b.build(), HttpResponse.BodyHandlers.ofByteArray());
-        assertThat(r.statusCode()).as(method + " " + path + ": " + new String(r.body())).isBetween(200, 299);
-        return r.body().length == 0 ? null : JSON.readTree(r.body());
+    static JsonNode call(TestServerProcess s, String method, String path, byte[] body) throws Exception {
+        return s.call(method, path, body);
     }
 
-    JsonNode await(ServerProcess s, String op) throws Exception {
-        for (int i = 0; i < 600; i++) {
-            JsonNode o = call(s, "GET", "/v1/operations/" + op, null);
-            if (o.get("status").asText().matches("SUCCESS|FAILED|CANCELLED")) return o;
-            Thread.sleep(100);
-        }
-        throw new AssertionError("operation " + op + " never finished");
+    static JsonNode await(TestServerProcess s, String op) throws Exception {
+        return s.await(op, Duration.ofSeconds(60));
     }
 
     @Test
@@ -60,7 +53,7 @@ class CrashRecoveryTest {
         String base;
         String child;
         String interrupted;
-        try (ServerProcess s = new ServerProcess(data, TOKEN, "runc", log)) {
+        try (TestServerProcess s = new TestServerProcess(data, TOKEN, "runc", List.of(), log)) {
             String file = call(s, "POST", "/v1/files", TestImages.busyboxRootfs()).get("uuid").asText();
             String imp = call(s, "POST", "/v1/images/import", ("{\"registry\":{\"url\":\"rootfs+file://" + file + "\"},\"tag\":\"bb\"}").getBytes()).get("uuid").asText();
             base = await(s, imp).get("result").get("image").asText();
@@ -73,7 +66,7 @@ class CrashRecoveryTest {
             Thread.sleep(500);
             s.crash();
         }
-        try (ServerProcess s = new ServerProcess(data, TOKEN, "runc", log)) {
+        try (TestServerProcess s = new TestServerProcess(data, TOKEN, "runc", List.of(), log)) {
             JsonNode op = call(s, "GET", "/v1/operations/" + interrupted, null);
             assertThat(op.get("status").asText()).isEqualTo("FAILED");
             assertThat(op.get("error").asText()).contains("restarted");
@@ -125,7 +118,7 @@ class CrashRecoveryTest {
         String base;
         java.util.List<String> runs = new java.util.ArrayList<>();
         String bigImport;
-        try (ServerProcess s = new ServerProcess(data, TOKEN, "runc", log)) {
+        try (TestServerProcess s = new TestServerProcess(data, TOKEN, "runc", List.of(), log)) {
             String file = call(s, "POST", "/v1/files", TestImages.busyboxRootfs()).get("uuid").asText();
             base = await(s, call(s, "POST", "/v1/images/import", ("{\"registry\":{\"url\":\"rootfs+file://" + file + "\"}}").getBytes())
                     .get("uuid").asText()).get("result").get("image").asText();
@@ -154,7 +147,7 @@ class CrashRecoveryTest {
                 s.crash();
             }
         }
-        try (ServerProcess s = new ServerProcess(data, TOKEN, "runc", log)) {
+        try (TestServerProcess s = new TestServerProcess(data, TOKEN, "runc", List.of(), log)) {
             // Every execution either committed an intact image or failed cleanly.
             for (String run : runs) {
                 JsonNode op = call(s, "GET", "/v1/operations/" + run, null);
