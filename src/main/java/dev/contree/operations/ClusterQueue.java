@@ -104,6 +104,7 @@ public final class ClusterQueue implements WorkQueue, AutoCloseable {
             queue.expire(nodeId);
             scheduler.onSlotFreed(this::wakeUp);
             timers.scheduleWithFixedDelay(guard("heartbeat", this::heartbeat), third, third, TimeUnit.MILLISECONDS);
+            wakeUp(); // what waits already is looked at once, not after the first re-check
             claimer = Thread.ofVirtual().name("cluster-claim").start(this::claimLoop);
         }
         LOG.info("cluster node {} ({}): lease {} s", nodeId, settings.role().name().toLowerCase(), settings.lease().toSeconds());

@@ -64,6 +64,11 @@ public final class ContreeServer implements AutoCloseable {
         this.cluster = cluster;
     }
 
+    /** Operations this node claimed from the cluster queue and has not released (0 on a single node). */
+    public int clusterHeld() {
+        return cluster == null ? 0 : cluster.held();
+    }
+
     /** The node's name in the cluster queue's leases; null for a single node on SQLite. */
     public String workerId() {
         return cluster == null ? null : cluster.nodeId();
