@@ -252,9 +252,14 @@ public final class ClusterQueue implements WorkQueue, AutoCloseable {
     private void claimLoop() {
         while (!closed) {
             try {
-                wake.tryAcquire(RECHECK_MILLIS, TimeUnit.MILLISECONDS);
+                // While only the host's memory or pids hold executions back, look again as often as admission reads
+                // the host (no query unless it admits): the host can free without any of ours ending.
+                long wait = factories.containsKey(OperationKind.INSTANCE) && scheduler.hostLimited()
+                        ? Admission.REFRESH_NANOS / 1_000_000 : RECHECK_MILLIS;
+                boolean woken = wake.tryAcquire(wait, TimeUnit.MILLISECONDS);
                 wake.drainPermits();
                 if (closed) return;
+                if (!woken && wait < RECHECK_MILLIS && !scheduler.canStart(OperationKind.INSTANCE)) continue; // still full
                 claimWhileRoom();
             } catch (InterruptedException e) {
                 return;

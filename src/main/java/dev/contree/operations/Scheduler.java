@@ -498,6 +498,19 @@ public final class Scheduler implements AutoCloseable, WorkQueue {
         }
     }
 
+    /**
+     * Whether only the host (memory, pids), not a slot, keeps one more execution from starting: the host can free
+     * without any of ours ending, so a worker looks again soon (as {@link #dispatch} does), without asking the queue.
+     */
+    public boolean hostLimited() {
+        lock.lock();
+        try {
+            return !closed && queuedTotal == 0 && busy < slots && admission.bounded() && admission.room(sandboxes, System.nanoTime()) == 0;
+        } finally {
+            lock.unlock();
+        }
+    }
+
     /** Called (off the lock, on the ending job's thread) whenever an operation ends and its slot frees. */
     public void onSlotFreed(Runnable r) {
         onSlotFreed = r;

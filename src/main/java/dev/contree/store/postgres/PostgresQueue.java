@@ -68,27 +68,27 @@ final class PostgresQueue implements QueueRecords {
     public Optional<Claim> claim(String workerId, Set<OperationKind> kinds, Duration lease, int candidates, Predicate<String> runnableHere) {
         if (kinds.isEmpty()) return Optional.empty();
         List<String> kindNames = kinds.stream().map(Enum::name).toList();
-        return db.write(c -> {
-            List<Object> params = new ArrayList<>(kindNames);
-            params.add(candidates);
-            // Fair order: the account holding the fewest claimed rows cluster-wide, then the one whose turn is oldest
-            // (round robin among equals), then submission order. Only the queue's rows are locked.
-            List<String> rows = Sql.query(c, "SELECT q.operation_uuid FROM queue q"
-                    + " JOIN operations o ON o.uuid = q.operation_uuid AND o.status = 'PENDING'"
-                    + " LEFT JOIN (SELECT account_id, count(*) AS n FROM queue WHERE claimed_by IS NOT NULL GROUP BY account_id) r"
-                    + " ON r.account_id = q.account_id"
-                    + " LEFT JOIN queue_turns t ON t.account_id = q.account_id"
-                    + " WHERE q.claimed_by IS NULL AND q.kind IN (" + Sql.placeholders(kindNames.size()) + ")"
-                    + " ORDER BY coalesce(r.n, 0), coalesce(t.last_claim, 0), q.seq"
-                    + " LIMIT ? FOR UPDATE OF q SKIP LOCKED", rs -> rs.getString(1), params.toArray());
-            for (String uuid : rows) {
-                if (!runnableHere.test(uuid)) continue;
-                Claim claim = one(c, "UPDATE queue SET claimed_by = ?, claimed_at = " + NOW + ", lease_expires = " + NOW + " + ?"
-                        + " WHERE operation_uuid = ? RETURNING operation_uuid, stdin, secret, account_id", workerId, micros(lease), uuid);
-                return Optional.ofNullable(claim);
-            }
-            return Optional.empty();
-        });
+        List<Object> params = new ArrayList<>(kindNames);
+        params.add(candidates);
+        // Fair order: the account holding the fewest claimed rows cluster-wide, then the one whose turn is oldest
+        // (round robin among equals), then submission order. Read without locks: a row this worker cannot run is never
+        // locked, so it never hides that row from the worker that can.
+        List<String> rows = db.read(c -> Sql.query(c, "SELECT q.operation_uuid FROM queue q"
+                + " JOIN operations o ON o.uuid = q.operation_uuid AND o.status = 'PENDING'"
+                + " LEFT JOIN (SELECT account_id, count(*) AS n FROM queue WHERE claimed_by IS NOT NULL GROUP BY account_id) r"
+                + " ON r.account_id = q.account_id"
+                + " LEFT JOIN queue_turns t ON t.account_id = q.account_id"
+                + " WHERE q.claimed_by IS NULL AND q.kind IN (" + Sql.placeholders(kindNames.size()) + ")"
+                + " ORDER BY coalesce(r.n, 0), coalesce(t.last_claim, 0), q.seq LIMIT ?", rs -> rs.getString(1), params.toArray()));
+        for (String uuid : rows) {
+            if (!runnableHere.test(uuid)) continue;
+            // The first runnable row nobody else is claiming right now (SKIP LOCKED), if it still waits.
+            Claim claim = db.write(c -> one(c, "UPDATE queue SET claimed_by = ?, claimed_at = " + NOW + ", lease_expires = " + NOW + " + ?"
+                    + " WHERE operation_uuid = (SELECT operation_uuid FROM queue WHERE operation_uuid = ? AND claimed_by IS NULL"
+                    + " FOR UPDATE SKIP LOCKED) RETURNING operation_uuid, stdin, secret, account_id", workerId, micros(lease), uuid));
+            if (claim != null) return Optional.of(claim);
+        }
+        return Optional.empty();
     }
 
     private static Claim one(Connection c, String sql, Object... params) throws SQLException {
