@@ -210,16 +210,17 @@ public final class ClusterQueue implements WorkQueue, AutoCloseable {
         for (QueueRecords.Lapsed l : queue.lapsed(100)) {
             String uuid = l.operationUuid();
             switch (l.status()) {
-                case PENDING, ASSIGNED -> {
-                    // Claimed, never started: back to the queue for any worker.
+                case PENDING -> {
+                    // Claimed, never started (its worker had not moved it to ASSIGNED): back to the queue for any worker.
                     if (queue.handBack(uuid, l.workerId())) {
-                        operations.transition(uuid, EnumSet.of(OperationStatus.ASSIGNED), OperationStatus.PENDING);
                         LOG.info("operation {} handed back to the queue: worker {} stopped before starting it", uuid, l.workerId());
                     }
                 }
-                case EXECUTING -> {
+                case ASSIGNED, EXECUTING -> {
+                    // Started: its worker may have run part of it, so it is not run twice; it fails and the client retries.
                     if (operations.complete(uuid, new JobOutcome.Failed("worker " + l.workerId() + " stopped (lease expired at "
-                            + l.expiredAt() + ") while this operation was executing; nothing was committed, run it again"))) {
+                            + l.expiredAt() + ") while this operation was " + l.status().name().toLowerCase()
+                            + "; nothing was committed, run it again"))) {
                         operations.eventsClosed(uuid);
                         LOG.warn("operation {} failed: worker {} stopped (lease expired at {})", uuid, l.workerId(), l.expiredAt());
                     }
@@ -341,6 +342,7 @@ public final class ClusterQueue implements WorkQueue, AutoCloseable {
 
     /** Extends this worker's leases; stops what a client cancelled, and everything once its leases may have lapsed. */
     private void heartbeat() {
+        Set<String> before = Set.copyOf(held); // claimed after the heartbeat's read, a row is not missing from it
         List<QueueRecords.Held> rows;
         try {
             rows = queue.heartbeat(nodeId, settings.lease());
@@ -348,7 +350,7 @@ public final class ClusterQueue implements WorkQueue, AutoCloseable {
             if (System.nanoTime() - lastHeartbeatNanos > settings.lease().toNanos()) {
                 LOG.error("no heartbeat for longer than the lease ({}): stopping this worker's operations, which other nodes"
                         + " now end", e.getMessage());
-                held.forEach(scheduler::cancelHere);
+                held.forEach(scheduler::dropHere);
             }
             throw e;
         }
@@ -358,11 +360,9 @@ public final class ClusterQueue implements WorkQueue, AutoCloseable {
             stillHeld.add(h.operationUuid());
             if (h.status() == OperationStatus.CANCELLED && held.contains(h.operationUuid())) scheduler.cancelHere(h.operationUuid());
         }
-        for (String uuid : held) {
+        for (String uuid : before) {
             // Claimed by this worker but no longer its row: a sweeper took it (this worker was cut off for a lease).
-            if (!stillHeld.contains(uuid) && operations.get(uuid).map(o -> o.status().terminal()).orElse(true)) {
-                scheduler.cancelHere(uuid);
-            }
+            if (!stillHeld.contains(uuid) && held.contains(uuid)) scheduler.dropHere(uuid);
         }
     }
 

@@ -49,6 +49,8 @@ public final class Scheduler implements AutoCloseable, WorkQueue {
     private final LinkedHashMap<String, LinkedHashMap<String, Queued>> queues = new LinkedHashMap<>();
     private final Map<String, Integer> reservedByAccount = new java.util.HashMap<>();
     private final Map<String, CancelToken> running = new ConcurrentHashMap<>();
+    /** Operations {@link #dropHere dropped} while running: their end appends nothing to their log. */
+    private final java.util.Set<String> silenced = ConcurrentHashMap.newKeySet();
     private final DrainRate drain = new DrainRate();
     private final Thread dispatcher;
     private int busy;
@@ -433,7 +435,7 @@ public final class Scheduler implements AutoCloseable, WorkQueue {
             running.remove(uuid);
             q.job().finished();
             if (completed) operations.eventsClosed(uuid);
-            else completionEvent(operations, uuid); // ended elsewhere (cancelled): its completion is appended here
+            else if (!silenced.remove(uuid)) completionEvent(operations, uuid); // ended elsewhere (cancelled): its completion is appended here
         }
     }
 
@@ -545,6 +547,35 @@ public final class Scheduler implements AutoCloseable, WorkQueue {
         removed.job().finished();
         completionEvent(operations, uuid);
         return true;
+    }
+
+    /**
+     * Stops {@code uuid} because this worker lost its lease on it (another node ended it or handed it back): cancelled
+     * as at shutdown if it runs, dropped if it waits, and its log left alone (it is no longer this node's to close).
+     */
+    public void dropHere(String uuid) {
+        CancelToken token = running.get(uuid);
+        if (token != null) {
+            silenced.add(uuid);
+            token.cancel(CancelToken.Reason.SERVER_SHUTDOWN);
+            return;
+        }
+        Queued removed = null;
+        lock.lock();
+        try {
+            for (Iterator<LinkedHashMap<String, Queued>> it = queues.values().iterator(); it.hasNext() && removed == null; ) {
+                LinkedHashMap<String, Queued> q = it.next();
+                removed = q.remove(uuid);
+                if (q.isEmpty()) it.remove();
+            }
+            if (removed != null) {
+                queuedTotal--;
+                changed.signalAll();
+            }
+        } finally {
+            lock.unlock();
+        }
+        if (removed != null) removed.job().finished();
     }
 
     /** Dispatch times, for a Retry-After that says when the queue will likely have room again. */

@@ -226,6 +226,23 @@ class ClusterTest {
         TestServer w = worker(img[1]);
         String op = api.start(api.tokenA, "/v1/instances", runBody(img[0], "sleep 120"));
         awaitStatus(api, op, "EXECUTING", Duration.ofSeconds(60));
+        // A subprocess call reaches only the node that runs the instance: the api node says where it runs (409), the
+        // worker runs it, and its output is readable from the api node.
+        String sub = "/v1/operations/" + op + "/subprocesses";
+        TestServer.Reply refused = api.json(api.tokenA, "POST", sub, "{\"command\":\"echo hi\",\"shell\":true}");
+        assertThat(refused.status()).isEqualTo(409);
+        assertThat(refused.json().get("error").asText()).contains("runs on worker " + img[1]).contains("not built yet");
+        TestServer.Reply started = w.json(w.tokenA, "POST", sub, "{\"command\":\"echo hi\",\"shell\":true}");
+        assertThat(started.status()).as(started.text()).isEqualTo(200);
+        int spid = started.json().get("spid").asInt();
+        long subDeadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
+        JsonNode record;
+        do {
+            Thread.sleep(50);
+            record = api.get(api.tokenA, sub + "/" + spid).json();
+        } while (record.path("state").path("exit_code").asInt(-1) == -1 && System.nanoTime() < subDeadline);
+        assertThat(record.path("state").path("exit_code").asInt(-1)).as(record.toString()).isZero();
+        assertThat(record.path("stdout").path("value").asText()).isEqualTo("hi\n");
         long t0 = System.nanoTime();
         assertThat(api.delete(api.tokenA, "/v1/operations/" + op).status()).isIn(200, 202, 204);
         JsonNode done = api.await(api.tokenA, op, Duration.ofSeconds(10));
