@@ -134,6 +134,32 @@ public final class Main {
                 description = "most execution/import slots one account may hold while several accounts have tokens (default: concurrency minus a quarter, at least 1 kept for others)")
         int accountConcurrency;
 
+        @Option(names = "--role", defaultValue = "${env:CONTREE_ROLE:-all}", paramLabel = "api|worker|all",
+                description = "api: serves HTTP and queues work, runs none; worker: claims and runs work (and serves HTTP too);"
+                        + " all: both (default). api and worker need --database postgresql://…")
+        String role;
+
+        @Option(names = "--lease-timeout", defaultValue = "${env:CONTREE_LEASE_TIMEOUT:-30}", paramLabel = "SECONDS",
+                description = "with --database: how long a worker's claim on an operation outlives its last heartbeat; a dead"
+                        + " worker's executions end FAILED after it (default 30)")
+        int leaseSeconds;
+
+        @Option(names = "--worker-id", defaultValue = "${env:CONTREE_WORKER_ID}",
+                description = "with --database: this node's name in the queue's leases (default: made once, kept in the data dir)")
+        String workerId;
+
+        /** The cluster part of the configuration; a bad role is a usage error. */
+        private dev.contree.operations.ClusterSettings cluster() {
+            dev.contree.operations.ClusterSettings.Role r;
+            try {
+                r = dev.contree.operations.ClusterSettings.Role.valueOf(role.strip().toUpperCase(java.util.Locale.ROOT));
+            } catch (IllegalArgumentException e) {
+                throw new CommandLine.ParameterException(new CommandLine(this), "--role must be api, worker or all");
+            }
+            return new dev.contree.operations.ClusterSettings(r, java.time.Duration.ofSeconds(leaseSeconds),
+                    workerId == null || workerId.isBlank() ? null : workerId.strip());
+        }
+
         @Override
         public Integer call() throws Exception {
             int colon = listen.lastIndexOf(':');
@@ -163,7 +189,7 @@ public final class Main {
             }
             try {
                 ServerConfig base = ServerConfig.defaults(data.data);
-                config = base.withListen(host, port).withDatabase(metadata).withRuntime(runtime, platform).withNetwork(networking)
+                config = base.withListen(host, port).withDatabase(metadata).withCluster(cluster()).withRuntime(runtime, platform).withNetwork(networking)
                         .withExecutions(concurrency != null ? concurrency : base.instanceConcurrency(), maxTimeout)
                         .withSandboxLimits(new ServerConfig.SandboxLimits(parseSize(sandboxMemory), sandboxPids, sandboxCpus))
                         .withMaxMountDepth(maxMountDepth)

@@ -22,6 +22,9 @@ import java.util.zip.GZIPOutputStream;
  */
 final class EventStream {
     private static final long KEEPALIVE_SECONDS = 15;
+    /** Queued for a follower when another node appended to the log: read it from the store. */
+    private static final OperationEvent READ_STORE = new OperationEvent("", -1, java.time.Instant.EPOCH, 0,
+            new EventPayload.Shutdown(java.time.Instant.EPOCH, EventPayload.Shutdown.Reason.ERROR));
     private final OperationService operations;
 
     EventStream(OperationService operations) {
@@ -36,7 +39,12 @@ final class EventStream {
 
         LinkedBlockingQueue<OperationEvent> live = new LinkedBlockingQueue<>();
         Consumer<OperationEvent> listener = e -> { if (e.operationUuid().equals(op.uuid())) live.add(e); };
-        if (follow) operations.onEvent(listener);
+        // Another node (the cluster worker running it) appended: a marker, on which the log is read from the store.
+        Consumer<String> elsewhere = uuid -> { if (uuid.equals(op.uuid())) live.add(READ_STORE); };
+        if (follow) {
+            operations.onEvent(listener);
+            operations.onEventsElsewhere(elsewhere);
+        }
         try {
             ctx.status(200);
             ctx.res().setContentType("text/event-stream");
@@ -57,6 +65,12 @@ final class EventStream {
                     OperationEvent e = live.poll(KEEPALIVE_SECONDS, TimeUnit.SECONDS);
                     if (e == null) {
                         out.write(": keepalive\n\n".getBytes(StandardCharsets.US_ASCII));
+                    } else if (e == READ_STORE) {
+                        for (OperationEvent stored : operations.events(op.uuid(), last)) {
+                            write(out, stored, spid);
+                            last = stored.id();
+                            done |= stored.payload() instanceof EventPayload.Completion;
+                        }
                     } else if (e.id() > last) {
                         write(out, e, spid);
                         last = e.id();
@@ -67,6 +81,7 @@ final class EventStream {
             }
         } finally {
             operations.removeEventListener(listener);
+            operations.removeEventsElsewhereListener(elsewhere);
         }
     }
 

@@ -10,7 +10,8 @@ import dev.contree.operations.Operation;
 import dev.contree.operations.OperationKind;
 import dev.contree.operations.OperationService;
 import dev.contree.operations.RequestRejected;
-import dev.contree.operations.Scheduler;
+import dev.contree.operations.Job;
+import dev.contree.operations.WorkQueue;
 import dev.contree.registry.Credentials;
 import dev.contree.registry.ImageReference;
 import dev.contree.registry.RegistryClient;
@@ -19,13 +20,16 @@ import java.util.Locale;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
-/** Starts imports: picks the source for the URL, records an {@code image_import} operation, queues it. */
-public final class ImportService {
+/**
+ * Starts imports: picks the source for the URL, records an {@code image_import} operation, queues it. On a cluster
+ * worker it rebuilds a claimed import's job from the operation's row ({@link #rebuild}).
+ */
+public final class ImportService implements WorkQueue.JobFactory {
     private static final Pattern FILE_URL = Pattern.compile("(rootfs|oci-archive|docker-archive)\\+file://([0-9a-fA-F-]{36})/?");
 
     private final FileService files;
     private final OperationService operations;
-    private final Scheduler scheduler;
+    private final WorkQueue queue;
     private final RegistryClient registry;
     private final ImportTarget target;
 
@@ -33,11 +37,11 @@ public final class ImportService {
      * @param maxImportBytes the most bytes one import may unpack (file data plus a per-entry overhead)
      * @param storage        the per-account storage bound; an account at it cannot import
      */
-    public ImportService(FileService files, OperationService operations, Scheduler scheduler, LayerStore store, LayerIndex index,
+    public ImportService(FileService files, OperationService operations, WorkQueue queue, LayerStore store, LayerIndex index,
                          LayerLeases leases, RegistryClient registry, long maxImportBytes, AccountStorage storage) {
         this.files = files;
         this.operations = operations;
-        this.scheduler = scheduler;
+        this.queue = queue;
         this.registry = registry;
         this.target = new ImportTarget(store, index, leases, maxImportBytes, storage);
     }
@@ -46,11 +50,31 @@ public final class ImportService {
         ImportSource source = source(accountId, request);
         AccountStorage storage = target.storage();
         if (storage.remaining(accountId) <= 0) throw new RequestRejected(RequestRejected.Reason.FORBIDDEN, storage.overMessage(accountId));
-        try (Scheduler.Reservation place = scheduler.reserve(accountId)) { // a full queue records nothing
+        try (WorkQueue.Place place = queue.reserve(accountId, 0)) { // a full queue records nothing
             Operation op = operations.create(accountId, OperationKind.IMAGE_IMPORT, null, request.withoutPassword());
-            scheduler.submit(place, op, new ImportJob(request, source, target));
+            if (queue.inProcess()) queue.submit(place, op, new ImportJob(request, source, target));
+            else queue.submit(place, op, new WorkQueue.StoredInput(null, request.password().isEmpty() ? null : request.password()));
             return op;
         }
+    }
+
+    /** An import of an uploaded file runs where the file's content is (until files live in an object store). */
+    @Override
+    public boolean runnableHere(Operation op) {
+        if (!(op.request() instanceof ImportRequest request)) return false;
+        Matcher m = FILE_URL.matcher(request.url());
+        if (!m.matches()) return true;
+        return files.byUuid(op.accountId(), m.group(2).toLowerCase(Locale.ROOT))
+                .map(f -> java.nio.file.Files.exists(files.blobPath(f))).orElse(true); // a missing record fails in rebuild
+    }
+
+    /** The job of an import a worker claimed: the recorded request with the password the queue's row kept. */
+    @Override
+    public Job rebuild(Operation op, WorkQueue.StoredInput input) throws RequestRejected {
+        if (!(op.request() instanceof ImportRequest recorded)) throw new RequestRejected(RequestRejected.Reason.INVALID, "not an import");
+        ImportRequest request = new ImportRequest(recorded.url(), recorded.username(),
+                input.secret() != null ? input.secret() : "", recorded.tag(), recorded.timeoutSeconds());
+        return new ImportJob(request, source(op.accountId(), request), target);
     }
 
     private ImportSource source(String accountId, ImportRequest request) throws RequestRejected {

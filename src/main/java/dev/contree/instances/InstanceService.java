@@ -13,7 +13,8 @@ import dev.contree.operations.Operation;
 import dev.contree.operations.OperationKind;
 import dev.contree.operations.OperationService;
 import dev.contree.operations.RequestRejected;
-import dev.contree.operations.Scheduler;
+import dev.contree.operations.Job;
+import dev.contree.operations.WorkQueue;
 import dev.contree.sandbox.SandboxRuntime;
 
 import dev.contree.operations.OperationStatus;
@@ -25,24 +26,27 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.function.Function;
 
-/** Spawns executions: resolves the image and files up front (so mistakes are 4xx), records the operation, queues it. */
-public final class InstanceService {
+/**
+ * Spawns executions: resolves the image and files up front (so mistakes are 4xx), records the operation, queues it.
+ * On a cluster worker it also rebuilds a claimed execution's job from the operation's row ({@link #rebuild}).
+ */
+public final class InstanceService implements WorkQueue.JobFactory {
     private final ImageService images;
     private final FileService files;
     private final OperationService operations;
-    private final Scheduler scheduler;
+    private final WorkQueue queue;
     private final Execution engine;
     private final boolean networkAllowed;
     private final StdinSpool spool;
     private final ImageFilesystem imageFiles;
 
-    public InstanceService(ImageService images, FileService files, OperationService operations, Scheduler scheduler,
+    public InstanceService(ImageService images, FileService files, OperationService operations, WorkQueue queue,
                            LayerStore store, SandboxRuntime runtime, LayerIndex layerIndex, LayerLeases leases, boolean networkAllowed,
                            AccountStorage storage, StdinSpool spool, ImageFilesystem imageFiles) {
         this.images = images;
         this.files = files;
         this.operations = operations;
-        this.scheduler = scheduler;
+        this.queue = queue;
         this.engine = new Execution(store, runtime, layerIndex, leases, files, storage, new LiveInstances());
         this.networkAllowed = networkAllowed;
         this.spool = spool;
@@ -104,17 +108,53 @@ public final class InstanceService {
         checkTargetsAgainstImage(image, spec.files().keySet());
         // A place in the queue first, then stdin leaves the heap, then the operation exists: a full queue or a refused
         // spool records nothing and leaves nothing behind.
-        try (Scheduler.Reservation place = scheduler.reserve(accountId)) {
+        try (WorkQueue.Place place = queue.reserve(accountId, spec.stdin().length)) {
+            if (!queue.inProcess()) {
+                // A worker rebuilds the job from the row; every byte of stdin goes with the queue's row.
+                Operation op = operations.create(accountId, OperationKind.INSTANCE, image.uuid(), ExecutionRequest.of(spec, image.uuid()));
+                queue.submit(place, op, new WorkQueue.StoredInput(spec.stdin(), null));
+                return op;
+            }
             StdinSpool.Spooled stdin = spec.stdin().length == 0 ? null : spool.put(spec.stdin());
             try {
                 Operation op = operations.create(accountId, OperationKind.INSTANCE, image.uuid(), ExecutionRequest.of(spec, image.uuid()));
-                scheduler.submit(place, op, new ExecutionJob(engine, spec.withoutStdin(), stdin, image, resolved));
+                queue.submit(place, op, new ExecutionJob(engine, spec.withoutStdin(), stdin, image, resolved));
                 return op;
             } catch (RuntimeException e) {
                 if (stdin != null) stdin.close();
                 throw e;
             }
         }
+    }
+
+    // ------------------------------------------------------------------ a cluster worker's side
+
+    /** An execution runs where its image's layers are (until layers live in an object store every worker reads). */
+    @Override
+    public boolean runnableHere(Operation op) {
+        if (!(op.request() instanceof ExecutionRequest)) return false;
+        Optional<Image> image = images.get(op.accountId(), op.imageUuid());
+        return image.isPresent() && image.get().layers().stream().allMatch(engine.store()::exists);
+    }
+
+    /** The job of an execution a worker claimed: the recorded request, its image and files, stdin from the queue's row. */
+    @Override
+    public Job rebuild(Operation op, WorkQueue.StoredInput input) throws RequestRejected {
+        if (!(op.request() instanceof ExecutionRequest request)) throw new RequestRejected(Reason.INVALID, "not an execution");
+        InstanceSpec spec = request.spec();
+        Image image = images.get(op.accountId(), op.imageUuid())
+                .orElseThrow(() -> new RequestRejected(Reason.NOT_FOUND, "image " + op.imageUuid() + " is gone"));
+        Map<String, FileRecord> resolved = new LinkedHashMap<>();
+        for (var f : spec.files().values()) {
+            FileRecord record = files.byUuid(op.accountId(), f.fileUuid())
+                    .orElseThrow(() -> new RequestRejected(Reason.NOT_FOUND, "file " + f.fileUuid() + " is gone"));
+            if (!java.nio.file.Files.exists(files.blobPath(record)))
+                throw new RequestRejected(Reason.UNAVAILABLE, "the content of file " + f.fileUuid() + " is not on this worker"
+                        + " (without an object store, upload files through the worker that runs the execution)");
+            resolved.put(f.fileUuid(), record);
+        }
+        StdinSpool.Spooled stdin = input.stdin().length == 0 ? null : spool.put(input.stdin());
+        return new ExecutionJob(engine, spec.withoutStdin(), stdin, image, resolved);
     }
 
     // ------------------------------------------------------------------ live instances: subprocesses
@@ -166,6 +206,10 @@ public final class InstanceService {
             throw new RequestRejected(Reason.CONFLICT, "the instance already finished (" + status + "): nothing more can run in it");
         if (status == OperationStatus.PENDING)
             throw new RequestRejected(Reason.NOT_YET, "the instance is still queued (PENDING): retry once it is EXECUTING", 1);
+        Optional<String> worker = queue.heldElsewhere(op.uuid());
+        if (worker.isPresent())
+            throw new RequestRejected(Reason.CONFLICT, "the instance runs on worker " + worker.get() + ", not on this node: subprocess"
+                    + " calls reach only the node that runs the instance (routing them between cluster nodes is not built yet)");
         // ASSIGNED: its job may not have registered yet; give it the same bounded wait as a starting init.
         long deadline = System.nanoTime() + STARTING_WAIT.toNanos();
         while (true) {

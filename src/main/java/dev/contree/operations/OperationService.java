@@ -21,6 +21,7 @@ public final class OperationService {
     private final OperationRecords records;
     private final List<Consumer<String>> cancelListeners = new CopyOnWriteArrayList<>();
     private final List<Consumer<OperationEvent>> eventListeners = new CopyOnWriteArrayList<>();
+    private final List<Consumer<String>> elsewhereListeners = new CopyOnWriteArrayList<>();
 
     public OperationService(MetadataStore store) {
         this.store = store;
@@ -97,6 +98,23 @@ public final class OperationService {
 
     public void removeEventListener(Consumer<OperationEvent> listener) {
         eventListeners.remove(listener);
+    }
+
+    /**
+     * Called with the uuid of an operation whose log another node appended to (a cluster: the worker that runs it);
+     * a follower then reads the log from the store. Must not block.
+     */
+    public void onEventsElsewhere(Consumer<String> listener) {
+        elsewhereListeners.add(listener);
+    }
+
+    public void removeEventsElsewhereListener(Consumer<String> listener) {
+        elsewhereListeners.remove(listener);
+    }
+
+    /** Another node appended to {@code operationUuid}'s log (what the cluster's notifications say). */
+    public void eventsAppendedElsewhere(String operationUuid) {
+        elsewhereListeners.forEach(l -> l.accept(operationUuid));
     }
 
     /**

@@ -30,7 +30,7 @@ import java.util.concurrent.locks.ReentrantLock;
  * server with hour-long runs; with several accounts waiting, the fewest-first rule converges to equal shares as
  * runs end.
  */
-public final class Scheduler implements AutoCloseable {
+public final class Scheduler implements AutoCloseable, WorkQueue {
     private static final Logger LOG = LoggerFactory.getLogger(Scheduler.class);
 
     private final OperationService operations;
@@ -49,6 +49,8 @@ public final class Scheduler implements AutoCloseable {
     private final LinkedHashMap<String, LinkedHashMap<String, Queued>> queues = new LinkedHashMap<>();
     private final Map<String, Integer> reservedByAccount = new java.util.HashMap<>();
     private final Map<String, CancelToken> running = new ConcurrentHashMap<>();
+    /** Operations {@link #dropHere dropped} while running: their end appends nothing to their log. */
+    private final java.util.Set<String> silenced = ConcurrentHashMap.newKeySet();
     private final DrainRate drain = new DrainRate();
     private final Thread dispatcher;
     private int busy;
@@ -59,6 +61,7 @@ public final class Scheduler implements AutoCloseable {
     private boolean hostBlocked;
     private long hostBlockLoggedAt;
     private volatile boolean closed;
+    private volatile Runnable onSlotFreed;
 
     private record Queued(Operation operation, Job job) {}
 
@@ -104,6 +107,15 @@ public final class Scheduler implements AutoCloseable {
      * @param admission whether the host can hold one more execution (imports are bounded by {@link Bounds#imports})
      */
     public Scheduler(OperationService operations, Bounds bounds, java.util.function.IntSupplier tenants, Admission admission) {
+        this(operations, bounds, tenants, admission, true);
+    }
+
+    /**
+     * @param hearsCancels whether this scheduler acts on {@link OperationService#onCancel} itself (a single node); a
+     *                     cluster worker forwards the cancels of the operations it holds through {@link #cancelHere}
+     */
+    public Scheduler(OperationService operations, Bounds bounds, java.util.function.IntSupplier tenants, Admission admission,
+                     boolean hearsCancels) {
         this.operations = operations;
         this.slots = bounds.slots();
         this.perAccount = bounds.perAccount();
@@ -111,7 +123,7 @@ public final class Scheduler implements AutoCloseable {
         this.maxQueued = bounds.maxQueued();
         this.tenants = tenants;
         this.admission = admission;
-        operations.onCancel(this::cancelled);
+        if (hearsCancels) operations.onCancel(this::cancelled);
         dispatcher = Thread.ofVirtual().name("scheduler").start(this::dispatch);
     }
 
@@ -132,7 +144,7 @@ public final class Scheduler implements AutoCloseable {
      * A place in the queue, held between the admission check and the operation's record: a refused request records
      * nothing, and concurrent requests cannot together pass the bound. {@link #close} gives an unused place back.
      */
-    public final class Reservation implements AutoCloseable {
+    public final class Reservation implements WorkQueue.Place {
         private final String accountId;
         private boolean open = true;
 
@@ -180,6 +192,26 @@ public final class Scheduler implements AutoCloseable {
         } finally {
             lock.unlock();
         }
+    }
+
+    @Override
+    public Place reserve(String accountId, long inputBytes) throws RequestRejected {
+        return reserve(accountId); // stdin is bounded by the node's spool
+    }
+
+    @Override
+    public boolean inProcess() {
+        return true;
+    }
+
+    @Override
+    public void submit(Place place, Operation op, Job job) {
+        submit((Reservation) place, op, job);
+    }
+
+    @Override
+    public void submit(Place place, Operation op, StoredInput input) {
+        throw new UnsupportedOperationException("the in-memory scheduler runs built jobs: submit a Job");
     }
 
     /** Queues {@code op} in the place {@code reservation} held (which is then used up). */
@@ -292,6 +324,8 @@ public final class Scheduler implements AutoCloseable {
                     } finally {
                         lock.unlock();
                     }
+                    Runnable freed = onSlotFreed;
+                    if (freed != null) freed.run();
                 }
             });
         }
@@ -401,7 +435,7 @@ public final class Scheduler implements AutoCloseable {
             running.remove(uuid);
             q.job().finished();
             if (completed) operations.eventsClosed(uuid);
-            else completionEvent(operations, uuid); // ended elsewhere (cancelled): its completion is appended here
+            else if (!silenced.remove(uuid)) completionEvent(operations, uuid); // ended elsewhere (cancelled): its completion is appended here
         }
     }
 
@@ -420,7 +454,7 @@ public final class Scheduler implements AutoCloseable {
         return operations.complete(uuid, outcome);
     }
 
-    private static void completionEvent(OperationService operations, String uuid) {
+    static void completionEvent(OperationService operations, String uuid) {
         Operation op = operations.get(uuid).orElse(null);
         if (op == null) return;
         operations.appendEvent(uuid, 0, EventPayload.Completion.of(op));
@@ -447,6 +481,101 @@ public final class Scheduler implements AutoCloseable {
         }
         if (removed != null) removed.job().finished();
         if (token == null) completionEvent(operations, uuid);
+    }
+
+    // ------------------------------------------------------------------ what a cluster worker asks of its node
+
+    /**
+     * Whether one more operation of {@code kind} would start at once: nothing waits here, a slot is free, and for an
+     * execution the host admits one more sandbox (for an import, an import slot is free). A worker claims only then.
+     */
+    public boolean canStart(OperationKind kind) {
+        lock.lock();
+        try {
+            if (closed || queuedTotal > 0 || busy >= slots) return false;
+            if (kind == OperationKind.INSTANCE) return admission.room(sandboxes, System.nanoTime()) > 0;
+            return imports < importSlots;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /**
+     * Whether only the host (memory, pids), not a slot, keeps one more execution from starting: the host can free
+     * without any of ours ending, so a worker looks again soon (as {@link #dispatch} does), without asking the queue.
+     */
+    public boolean hostLimited() {
+        lock.lock();
+        try {
+            return !closed && queuedTotal == 0 && busy < slots && admission.bounded() && admission.room(sandboxes, System.nanoTime()) == 0;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** Called (off the lock, on the ending job's thread) whenever an operation ends and its slot frees. */
+    public void onSlotFreed(Runnable r) {
+        onSlotFreed = r;
+    }
+
+    /**
+     * Stops {@code uuid} if this node holds it: cancels it while it runs, drops it while it waits here (appending its
+     * completion, since no job will); false when this node does not hold it.
+     */
+    public boolean cancelHere(String uuid) {
+        CancelToken token = running.get(uuid);
+        if (token != null) {
+            token.cancel(CancelToken.Reason.CLIENT_REQUEST);
+            return true;
+        }
+        Queued removed = null;
+        lock.lock();
+        try {
+            for (Iterator<LinkedHashMap<String, Queued>> it = queues.values().iterator(); it.hasNext() && removed == null; ) {
+                LinkedHashMap<String, Queued> q = it.next();
+                removed = q.remove(uuid);
+                if (q.isEmpty()) it.remove();
+            }
+            if (removed != null) {
+                queuedTotal--;
+                changed.signalAll();
+            }
+        } finally {
+            lock.unlock();
+        }
+        if (removed == null) return false;
+        removed.job().finished();
+        completionEvent(operations, uuid);
+        return true;
+    }
+
+    /**
+     * Stops {@code uuid} because this worker lost its lease on it (another node ended it or handed it back): cancelled
+     * as at shutdown if it runs, dropped if it waits, and its log left alone (it is no longer this node's to close).
+     */
+    public void dropHere(String uuid) {
+        CancelToken token = running.get(uuid);
+        if (token != null) {
+            silenced.add(uuid);
+            token.cancel(CancelToken.Reason.SERVER_SHUTDOWN);
+            return;
+        }
+        Queued removed = null;
+        lock.lock();
+        try {
+            for (Iterator<LinkedHashMap<String, Queued>> it = queues.values().iterator(); it.hasNext() && removed == null; ) {
+                LinkedHashMap<String, Queued> q = it.next();
+                removed = q.remove(uuid);
+                if (q.isEmpty()) it.remove();
+            }
+            if (removed != null) {
+                queuedTotal--;
+                changed.signalAll();
+            }
+        } finally {
+            lock.unlock();
+        }
+        if (removed != null) removed.job().finished();
     }
 
     /** Dispatch times, for a Retry-After that says when the queue will likely have room again. */

@@ -18,6 +18,10 @@ import dev.contree.layers.LayerStore;
 import dev.contree.layers.LayerStoreConfig;
 import dev.contree.network.SandboxNetworks;
 import dev.contree.operations.Admission;
+import dev.contree.operations.ClusterQueue;
+import dev.contree.operations.ClusterSettings;
+import dev.contree.operations.OperationKind;
+import dev.contree.operations.WorkQueue;
 import dev.contree.operations.HostCapacity;
 import dev.contree.operations.OperationService;
 import dev.contree.operations.Scheduler;
@@ -49,11 +53,53 @@ public final class ContreeServer implements AutoCloseable {
     private final Services services;
     private final ApiServer api;
     private final List<AutoCloseable> resources;
+    private final MetadataStore store;
+    private final ClusterQueue cluster;
 
-    private ContreeServer(Services services, ApiServer api, List<AutoCloseable> resources) {
+    private ContreeServer(Services services, ApiServer api, List<AutoCloseable> resources, MetadataStore store, ClusterQueue cluster) {
         this.services = services;
         this.api = api;
         this.resources = resources;
+        this.store = store;
+        this.cluster = cluster;
+    }
+
+    /** Operations this node claimed from the cluster queue and has not released (0 on a single node). */
+    public int clusterHeld() {
+        return cluster == null ? 0 : cluster.held();
+    }
+
+    /** The node's name in the cluster queue's leases; null for a single node on SQLite. */
+    public String workerId() {
+        return cluster == null ? null : cluster.nodeId();
+    }
+
+    /**
+     * Stops this node as if its process died, for tests of what the others do then: no heartbeat, no notification
+     * session and no database session any more before anything else stops, so nothing it was running is recorded.
+     */
+    public void crash() {
+        if (cluster != null) cluster.close();
+        store.close();
+        closeAll(resources);
+    }
+
+    /** The worker id a data dir keeps (made on first use): a restarted worker ends what its previous run held at once. */
+    static String workerId(Path data) throws IOException {
+        Path file = data.resolve("worker-id");
+        if (java.nio.file.Files.exists(file)) return java.nio.file.Files.readString(file).strip();
+        String host;
+        try {
+            host = java.net.InetAddress.getLocalHost().getHostName().replaceAll("[^A-Za-z0-9.-]", "");
+        } catch (IOException e) {
+            host = "node";
+        }
+        String id = (host.isEmpty() ? "node" : host.length() > 40 ? host.substring(0, 40) : host) + "-"
+                + java.util.UUID.randomUUID().toString().substring(0, 8);
+        Path tmp = data.resolve("worker-id.tmp");
+        java.nio.file.Files.writeString(tmp, id + "\n");
+        java.nio.file.Files.move(tmp, file, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+        return id;
     }
 
     public static ContreeServer start(ServerConfig config) throws IOException {
@@ -87,25 +133,49 @@ public final class ContreeServer implements AutoCloseable {
             FileService files = new FileService(db.files(), new BlobStore(data.resolve("blobs")), config.maxUploadBytes(), storage);
             ImageService images = new ImageService(db.images());
             OperationService operations = new OperationService(db);
-            int failed = Scheduler.failLeftovers(operations);
-            if (failed > 0) LOG.warn("marked {} operation(s) interrupted by a restart as FAILED", failed);
-            Scheduler scheduler = new Scheduler(operations, bounds(config, runtimeConfig.cgroupParent()), tokens::accountsWithTokens,
-                    Admission.byHost(new HostCapacity(runtimeConfig.cgroupParent()), config.admission()));
+            // On a shared database the unfinished operations are other nodes' too: only leases say which died (ClusterQueue).
+            boolean clustered = db.queue().isPresent();
+            if (!clustered) {
+                int failed = Scheduler.failLeftovers(operations);
+                if (failed > 0) LOG.warn("marked {} operation(s) interrupted by a restart as FAILED", failed);
+            }
+            Scheduler.Bounds bounds = bounds(config, runtimeConfig.cgroupParent());
+            // A worker's fairness between accounts is the queue's claim order, cluster-wide: no local per-account cap.
+            if (clustered) bounds = new Scheduler.Bounds(bounds.slots(), bounds.slots(), bounds.imports(), bounds.maxQueued());
+            Scheduler scheduler = new Scheduler(operations, bounds, tokens::accountsWithTokens,
+                    Admission.byHost(new HostCapacity(runtimeConfig.cgroupParent()), config.admission()), !clustered);
             opened.add(scheduler);
+            ClusterQueue cluster = null;
+            WorkQueue queue = scheduler;
+            if (clustered) {
+                ClusterSettings settings = config.cluster();
+                if (settings.workerId() == null) settings = settings.withWorkerId(workerId(data));
+                // Queued stdin waits in the database, as much of it as the spool below holds on one node.
+                cluster = new ClusterQueue(operations, db.queue().get(), settings, scheduler, config.maxQueued(),
+                        4 * config.maxJsonBytes(), tokens::accountsWithTokens);
+                opened.add(cluster);
+                queue = cluster;
+            }
             LayerIndex layerIndex = new LayerIndex(db.layers());
             LayerLeases leases = new LayerLeases(layers);
             LayerGarbageCollector gc = new LayerGarbageCollector(layers, layerIndex, leases, Duration.ofMinutes(10));
             // Queued stdin waits on disk; all of it together may be 4 JSON bodies' worth (1 GiB by default).
             StdinSpool spool = new StdinSpool(data.resolve("spool"), 4 * config.maxJsonBytes());
             ImageFilesystem imageFiles = new ImageFilesystem(layers, leases);
-            InstanceService instances = new InstanceService(images, files, operations, scheduler, layers, runtime, layerIndex, leases,
+            InstanceService instances = new InstanceService(images, files, operations, queue, layers, runtime, layerIndex, leases,
                     networks != null, storage, spool, imageFiles);
             RegistryClient registry = new RegistryClient(RegistryConfig.defaults().withInsecureHosts(config.insecureRegistries()));
             opened.add(registry);
-            ImportService imports = new ImportService(files, operations, scheduler, layers, layerIndex, leases, registry,
+            ImportService imports = new ImportService(files, operations, queue, layers, layerIndex, leases, registry,
                     config.maxImportBytes(), storage);
             Services services = new Services(config, tokens, files, images, operations, scheduler, layers, layerIndex, leases, gc,
                     instances, imports);
+
+            if (cluster != null) {
+                cluster.register(OperationKind.INSTANCE, instances);
+                cluster.register(OperationKind.IMAGE_IMPORT, imports);
+                cluster.start();
+            }
 
             ScheduledExecutorService timers = Executors.newSingleThreadScheduledExecutor(Thread.ofVirtual().name("gc").factory());
             timers.scheduleWithFixedDelay(() -> {
@@ -120,10 +190,10 @@ public final class ContreeServer implements AutoCloseable {
             ApiServer api = new ApiServer(config.api().withInstanceConcurrencyNow(scheduler::effectiveLimit),
                     new ApiServices(tokens, files, images, imageFiles, operations, instances, imports)).start();
             opened.add(api);
-            LOG.info("ConTree listening on http://{}:{} (data {}, metadata {}, runtime {}, layer quotas {})", config.host(), api.port(), data,
-                    config.database() == null ? "SQLite" : config.database(), runtime.name(),
+            LOG.info("ConTree listening on http://{}:{} (data {}, metadata {}, role {}, runtime {}, layer quotas {})", config.host(), api.port(),
+                    data, config.database() == null ? "SQLite" : config.database(), config.cluster().role().name().toLowerCase(), runtime.name(),
                     layers.quotasEnforced() ? "enforced" : "NOT enforced");
-            return new ContreeServer(services, api, opened);
+            return new ContreeServer(services, api, opened, db, cluster);
         } catch (RuntimeException | IOException e) {
             closeAll(opened);
             throw e;

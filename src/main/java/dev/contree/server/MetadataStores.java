@@ -28,17 +28,14 @@ public final class MetadataStores {
 
     /**
      * Opens the data dir's store for a serving server: SQLite when {@code database} is null, else the database, after
-     * checking (and on first use recording) that the data dir belongs to it, and claiming it for this server.
+     * checking (and on first use recording) that the data dir belongs to it.
      */
     public static MetadataStore openForServer(Path data, PostgresUrl database) throws IOException {
         checkBelongs(data, database);
         if (database == null) return SqliteStore.open(data.resolve(SQLITE_FILE));
+        // Any number of servers share one database: the queue and its leases are rows there (see ClusterQueue).
         PostgresStore store = PostgresStore.open(database);
         try {
-            if (!store.claimForServer()) {
-                throw new StoreException("another ConTree server is serving from " + database + ": until operations are queued"
-                        + " in PostgreSQL, one server per database (it fails what it finds unfinished at start as interrupted)");
-            }
             record(data, database);
             return store;
         } catch (IOException | RuntimeException e) {

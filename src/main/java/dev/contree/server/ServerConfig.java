@@ -4,6 +4,7 @@ import dev.contree.api.ApiConfig;
 import dev.contree.layers.LayerStoreConfig;
 import dev.contree.network.NetworkSettings;
 import dev.contree.operations.Admission;
+import dev.contree.operations.ClusterSettings;
 import dev.contree.operations.HostCapacity;
 import dev.contree.store.postgres.PostgresUrl;
 
@@ -43,13 +44,14 @@ import java.util.stream.Collectors;
  * @param admissionReserveBytes memory admission keeps free for the server and kernel; -1 = {@link Admission.Settings#defaultReserve}
  * @param sandboxCostBytes      what one sandbox is assumed to cost the host until measured; 0 = the runtime's measured default
  * @param database              the PostgreSQL database holding the metadata; null = SQLite in the data dir ({@code contree.db})
+ * @param cluster               the node's role and lease in a cluster (roles other than {@code all} need {@code database})
  */
 public record ServerConfig(String host, int port, Path dataDir, String runtime, String runscPlatform,
                            long maxUploadBytes, long maxJsonBytes, int instanceMaxTimeout, int instanceConcurrency,
                            int importMaxTimeout, SandboxLimits sandbox, NetworkSettings network, long layerPoolBytes,
                            int maxMountDepth, Set<String> insecureRegistries, long maxImportBytes, long maxAccountBytes,
                            int accountConcurrency, int maxQueued, long admissionReserveBytes, long sandboxCostBytes,
-                           boolean sandbox32Bit, PostgresUrl database) {
+                           boolean sandbox32Bit, PostgresUrl database, ClusterSettings cluster) {
     public static final long DEFAULT_MAX_IMPORT_BYTES = 16L << 30;
     /**
      * The default upper bound of executions at once: the density this server is built and benchmarked for on one
@@ -73,6 +75,10 @@ public record ServerConfig(String host, int port, Path dataDir, String runtime, 
     public ServerConfig {
         insecureRegistries = insecureRegistries == null ? Set.of() : Set.copyOf(insecureRegistries);
         if (sandbox == null) sandbox = SandboxLimits.DEFAULT;
+        if (cluster == null) cluster = ClusterSettings.SINGLE;
+        if (cluster.role() != ClusterSettings.Role.ALL && database == null)
+            throw new IllegalArgumentException("--role " + cluster.role().name().toLowerCase() + " needs a PostgreSQL database"
+                    + " (--database postgresql://…): nodes share their queue there; with SQLite a server is one node, role all");
         if (network == null) network = NetworkSettings.OFF;
         if (instanceConcurrency < 1) throw new IllegalArgumentException("concurrency must be at least 1");
         if (instanceMaxTimeout < 1) throw new IllegalArgumentException("max timeout must be at least 1 s");
@@ -113,7 +119,7 @@ public record ServerConfig(String host, int port, Path dataDir, String runtime, 
         return new ServerConfig("127.0.0.1", 8080, dataDir, "runsc", "ptrace",
                 8L << 30, 256L << 20, 3600, DEFAULT_CONCURRENCY, 3600,
                 SandboxLimits.DEFAULT, NetworkSettings.OFF, 256L << 30, LayerStoreConfig.DEFAULT_MAX_MOUNT_DEPTH, insecureRegistriesFromEnv(),
-                DEFAULT_MAX_IMPORT_BYTES, Long.MAX_VALUE, 0, DEFAULT_MAX_QUEUED, -1, 0, false, null);
+                DEFAULT_MAX_IMPORT_BYTES, Long.MAX_VALUE, 0, DEFAULT_MAX_QUEUED, -1, 0, false, null, ClusterSettings.SINGLE);
     }
 
     /** What the HTTP layer needs of this configuration. */
@@ -190,6 +196,11 @@ public record ServerConfig(String host, int port, Path dataDir, String runtime, 
         return with(b -> b.database = database);
     }
 
+    /** The node's role and lease timeout in a cluster. */
+    public ServerConfig withCluster(ClusterSettings cluster) {
+        return with(b -> b.cluster = cluster);
+    }
+
     public ServerConfig withNetwork(NetworkSettings settings) {
         return with(b -> b.network = settings);
     }
@@ -220,6 +231,7 @@ public record ServerConfig(String host, int port, Path dataDir, String runtime, 
         Set<String> insecureRegistries;
         boolean sandbox32Bit;
         PostgresUrl database;
+        ClusterSettings cluster;
 
         Fields(ServerConfig c) {
             host = c.host; port = c.port; dataDir = c.dataDir; runtime = c.runtime; runscPlatform = c.runscPlatform;
@@ -229,13 +241,14 @@ public record ServerConfig(String host, int port, Path dataDir, String runtime, 
             insecureRegistries = c.insecureRegistries; maxImportBytes = c.maxImportBytes; maxAccountBytes = c.maxAccountBytes;
             accountConcurrency = c.accountConcurrency; maxQueued = c.maxQueued; admissionReserveBytes = c.admissionReserveBytes;
             sandboxCostBytes = c.sandboxCostBytes; sandbox32Bit = c.sandbox32Bit; database = c.database;
+            cluster = c.cluster;
         }
 
         ServerConfig build() {
             return new ServerConfig(host, port, dataDir, runtime, runscPlatform, maxUploadBytes, maxJsonBytes, instanceMaxTimeout,
                     instanceConcurrency, importMaxTimeout, sandbox, network, layerPoolBytes, maxMountDepth, insecureRegistries,
                     maxImportBytes, maxAccountBytes, accountConcurrency, maxQueued, admissionReserveBytes, sandboxCostBytes, sandbox32Bit,
-                    database);
+                    database, cluster);
         }
     }
 

@@ -21,6 +21,11 @@ public interface MetadataStore extends AutoCloseable {
 
     OperationRecords operations();
 
+    /** The cluster queue, in an engine several nodes share (PostgreSQL); empty: this node queues in memory. */
+    default Optional<QueueRecords> queue() {
+        return Optional.empty();
+    }
+
     /**
      * Finishes an operation that is still active with {@code outcome} and, when it succeeded with a
      * {@link JobOutcome.Created} image, records that image (moving its tag onto it) in the same transaction; the

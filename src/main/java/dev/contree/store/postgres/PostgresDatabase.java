@@ -27,11 +27,22 @@ final class PostgresDatabase implements Engine {
     private static final long SERVER_LOCK = 0x436f6e5472656532L;
 
     private final HikariDataSource pool;
+    private final PostgresUrl url;
     /** The session holding {@link #SERVER_LOCK}, or null. */
     private Connection serverLock;
 
-    private PostgresDatabase(HikariDataSource pool) {
+    private PostgresDatabase(HikariDataSource pool, PostgresUrl url) {
         this.pool = pool;
+        this.url = url;
+    }
+
+    /** A connection outside the pool, for a session that lives as long as its user (LISTEN). */
+    Connection dedicatedConnection() throws SQLException {
+        java.util.Properties p = new java.util.Properties();
+        if (url.user() != null) p.setProperty("user", url.user());
+        if (url.password() != null) p.setProperty("password", url.password());
+        p.setProperty("ApplicationName", "contree-listen");
+        return java.sql.DriverManager.getConnection(url.jdbcUrl(), p);
     }
 
     static PostgresDatabase open(PostgresUrl url, Schema schema) {
@@ -50,7 +61,7 @@ final class PostgresDatabase implements Engine {
             Throwable cause = e.getCause() != null ? e.getCause() : e;
             throw new StoreException("cannot connect to the database " + url + ": " + cause.getMessage(), e);
         }
-        PostgresDatabase db = new PostgresDatabase(pool);
+        PostgresDatabase db = new PostgresDatabase(pool, url);
         try {
             db.write(c -> {
                 // Nodes starting at once migrate one after the other; the later ones find nothing left to apply.

@@ -1,5 +1,6 @@
 package dev.contree.store.postgres;
 
+import dev.contree.store.QueueRecords;
 import dev.contree.store.jdbc.JdbcStore;
 import dev.contree.store.jdbc.Schema;
 import dev.contree.store.jdbc.Sql;
@@ -16,13 +17,20 @@ import java.util.Optional;
  * the operation's row ({@link PostgresOperations}). Everything PostgreSQL-specific stays in this package.
  */
 public final class PostgresStore extends JdbcStore {
-    static final Schema SCHEMA = new Schema("/db/postgres/", "V1__init.sql");
+    static final Schema SCHEMA = new Schema("/db/postgres/", "V1__init.sql", "V2__queue.sql");
 
     private final PostgresDatabase db;
+    private final PostgresQueue queue;
 
     private PostgresStore(PostgresDatabase db) {
         super(db, new PostgresOperations(db));
         this.db = db;
+        this.queue = new PostgresQueue(db);
+    }
+
+    @Override
+    public Optional<QueueRecords> queue() {
+        return Optional.of(queue);
     }
 
     /** Connects to the database and migrates its schema (once, whichever node comes first). */

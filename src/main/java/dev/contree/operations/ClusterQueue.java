@@ -1,0 +1,393 @@
+package dev.contree.operations;
+
+import dev.contree.store.QueueRecords;
+import dev.contree.store.QueueRecords.Channel;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.EnumMap;
+import java.util.EnumSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.TimeUnit;
+import java.util.function.IntSupplier;
+
+/**
+ * The queue in PostgreSQL (serve --database postgresql://…): accepted work is a row ({@link QueueRecords}) that a
+ * worker node claims, not a closure in this JVM. Every node runs the parts that need no sandbox:
+ * <ul>
+ *   <li>submit: the operation's row plus a queue row (stdin, an import's password) and a notification;</li>
+ *   <li>the sweeper (every third of the lease): a lapsed lease on an operation that had not started hands it back to
+ *   the queue, one that was EXECUTING ends FAILED ("worker W stopped (lease expired …)");</li>
+ *   <li>notifications over one LISTEN session: cancels reach the worker holding the operation, new events wake SSE
+ *   followers on every node ({@link OperationService#eventsAppendedElsewhere}).</li>
+ * </ul>
+ * A node whose role runs work also claims: when its own {@link Scheduler} could start one more operation of a kind
+ * (slots, host memory/pids as {@link Admission} says), it claims the fairest waiting row it can run (the account with
+ * the fewest operations claimed cluster-wide first, round robin among equals), rebuilds the job with the kind's
+ * {@link WorkQueue.JobFactory} and hands it to that scheduler. It is woken by notifications and by its own slots
+ * freeing; a slow re-check (every 30 s) covers a lost notification. Its heartbeat extends its leases and stops
+ * what it holds that a client cancelled (a missed notification) or whose lease it lost.
+ */
+public final class ClusterQueue implements WorkQueue, AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(ClusterQueue.class);
+    /** Rows looked at per claim for one this worker can run (its image's layers are here). */
+    static final int CANDIDATES = 32;
+    /** The slow re-check when no notification came: the queue is not polled, this only covers a lost one. */
+    static final long RECHECK_MILLIS = 30_000;
+    /** Events committed here are announced to other nodes at most this often per operation. */
+    static final long EVENT_NOTIFY_MILLIS = 20;
+    /** An active operation without a queue row this long after its creation was lost before it was queued. */
+    static final Duration ORPHAN_AGE = Duration.ofMinutes(2);
+
+    private final OperationService operations;
+    private final QueueRecords queue;
+    private final ClusterSettings settings;
+    private final String nodeId;
+    private final int maxQueued;
+    private final long maxStdinBytes;
+    private final IntSupplier tenants;
+    private final Scheduler scheduler; // null on an api node
+    private final Map<OperationKind, JobFactory> factories = new EnumMap<>(OperationKind.class);
+    /** What this worker claimed and has not released: checked against each heartbeat. */
+    private final Set<String> held = ConcurrentHashMap.newKeySet();
+    private final Set<String> dirtyLogs = ConcurrentHashMap.newKeySet();
+    private final Semaphore wake = new Semaphore(0);
+    private final ScheduledExecutorService timers = Executors.newScheduledThreadPool(1, Thread.ofVirtual().name("cluster").factory());
+    private volatile boolean closed;
+    private volatile long lastHeartbeatNanos = System.nanoTime();
+    private AutoCloseable listener;
+    private Thread claimer;
+
+    /**
+     * @param scheduler     this node's scheduler, which runs what it claims; null: an api node, which claims nothing
+     * @param maxQueued     operations waiting cluster-wide at most (serve --max-queued)
+     * @param maxStdinBytes stdin all waiting rows may hold together
+     * @param tenants       how many accounts can submit work, for each account's share of the queue
+     */
+    public ClusterQueue(OperationService operations, QueueRecords queue, ClusterSettings settings, Scheduler scheduler,
+                        int maxQueued, long maxStdinBytes, IntSupplier tenants) {
+        if (settings.workerId() == null) throw new IllegalArgumentException("a cluster node needs its worker id");
+        this.operations = operations;
+        this.queue = queue;
+        this.settings = settings;
+        this.nodeId = settings.workerId();
+        this.scheduler = settings.role().runsWork() ? scheduler : null;
+        this.maxQueued = maxQueued;
+        this.maxStdinBytes = maxStdinBytes;
+        this.tenants = tenants;
+        operations.onCancel(this::cancelled);
+        operations.onEvent(e -> dirtyLogs.add(e.operationUuid()));
+    }
+
+    /** Registers how claimed operations of {@code kind} are rebuilt (before {@link #start}). */
+    public void register(OperationKind kind, JobFactory factory) {
+        factories.put(kind, factory);
+    }
+
+    /** Starts listening, sweeping, and (on a worker) heartbeating and claiming. */
+    public ClusterQueue start() {
+        listener = queue.listen(EnumSet.allOf(Channel.class), this::notified, this::wakeUp);
+        long third = Math.max(200, settings.lease().toMillis() / 3);
+        timers.scheduleWithFixedDelay(guard("sweep", this::sweep), 0, third, TimeUnit.MILLISECONDS);
+        timers.scheduleWithFixedDelay(guard("event notification", this::announceEvents), EVENT_NOTIFY_MILLIS, EVENT_NOTIFY_MILLIS,
+                TimeUnit.MILLISECONDS);
+        if (scheduler != null) {
+            // Work this worker held before it restarted died with it: its leases lapse now, and the sweep above ends it.
+            queue.expire(nodeId);
+            scheduler.onSlotFreed(this::wakeUp);
+            timers.scheduleWithFixedDelay(guard("heartbeat", this::heartbeat), third, third, TimeUnit.MILLISECONDS);
+            wakeUp(); // what waits already is looked at once, not after the first re-check
+            claimer = Thread.ofVirtual().name("cluster-claim").start(this::claimLoop);
+        }
+        LOG.info("cluster node {} ({}): lease {} s", nodeId, settings.role().name().toLowerCase(), settings.lease().toSeconds());
+        return this;
+    }
+
+    public String nodeId() {
+        return nodeId;
+    }
+
+    private Runnable guard(String what, Runnable r) {
+        return () -> {
+            if (closed) return;
+            try {
+                r.run();
+            } catch (RuntimeException e) {
+                LOG.warn("cluster {} failed: {}", what, e.getMessage());
+            }
+        };
+    }
+
+    // ------------------------------------------------------------------ submitting (every node)
+
+    @Override
+    public Place reserve(String accountId, long inputBytes) throws RequestRejected {
+        if (closed) throw new RequestRejected(RequestRejected.Reason.UNAVAILABLE, "the server is shutting down");
+        QueueRecords.Counts counts = queue.counts(accountId);
+        if (counts.waiting() >= maxQueued) {
+            throw new RequestRejected(RequestRejected.Reason.TOO_MANY, "the cluster's queue is full: " + maxQueued
+                    + " operations are waiting already (serve --max-queued); retry later", 10);
+        }
+        int share = Math.max(1, maxQueued - Math.max(1, maxQueued / 4));
+        if (counts.waitingForAccount() >= share && tenants.getAsInt() > 1) {
+            throw new RequestRejected(RequestRejected.Reason.TOO_MANY, "this account has " + counts.waitingForAccount()
+                    + " operations waiting, its most while other accounts share the queue; retry later", 10);
+        }
+        if (inputBytes > 0 && counts.stdinBytes() + inputBytes > maxStdinBytes) {
+            throw new RequestRejected(RequestRejected.Reason.TOO_MANY, "the cluster holds too much queued stdin (limit " + maxStdinBytes
+                    + " bytes for all waiting executions); retry when some have started");
+        }
+        return () -> {}; // the bound is read from the rows: nothing held between check and submit
+    }
+
+    @Override
+    public java.util.Optional<String> heldElsewhere(String operationUuid) {
+        return queue.holder(operationUuid).filter(w -> !w.equals(nodeId));
+    }
+
+    @Override
+    public boolean inProcess() {
+        return false;
+    }
+
+    @Override
+    public void submit(Place place, Operation op, Job job) {
+        throw new UnsupportedOperationException("the cluster queue stores work for workers: submit its StoredInput");
+    }
+
+    @Override
+    public void submit(Place place, Operation op, StoredInput input) {
+        queue.enqueue(op.uuid(), op.accountId(), op.kind(), input.stdin(), input.secret());
+    }
+
+    /** A client cancelled (on this node): waiting work leaves the queue here, held work is stopped by its worker. */
+    private void cancelled(String uuid) {
+        if (queue.dequeueWaiting(uuid)) {
+            Scheduler.completionEvent(operations, uuid);
+            return;
+        }
+        queue.notify(Channel.CANCEL, List.of(uuid));
+    }
+
+    // ------------------------------------------------------------------ notifications
+
+    private void notified(Channel channel, String payload) {
+        switch (channel) {
+            case QUEUE -> wakeUp();
+            case CANCEL -> {
+                if (scheduler != null && held.contains(payload)) scheduler.cancelHere(payload);
+            }
+            case EVENTS -> {
+                int colon = payload.indexOf(' ');
+                if (colon < 0 || payload.substring(0, colon).equals(nodeId)) return; // our own: followers here heard already
+                operations.eventsAppendedElsewhere(payload.substring(colon + 1));
+            }
+        }
+    }
+
+    /** Tells the other nodes which logs got events here (coalesced: one notification per log per period). */
+    private void announceEvents() {
+        if (dirtyLogs.isEmpty()) return;
+        List<String> payloads = new ArrayList<>();
+        for (String uuid : List.copyOf(dirtyLogs)) {
+            dirtyLogs.remove(uuid);
+            payloads.add(nodeId + " " + uuid);
+        }
+        queue.notify(Channel.EVENTS, payloads);
+    }
+
+    // ------------------------------------------------------------------ the sweeper (every node)
+
+    void sweep() {
+        for (QueueRecords.Lapsed l : queue.lapsed(100)) {
+            String uuid = l.operationUuid();
+            switch (l.status()) {
+                case PENDING -> {
+                    // Claimed, never started (its worker had not moved it to ASSIGNED): back to the queue for any worker.
+                    if (queue.handBack(uuid, l.workerId())) {
+                        LOG.info("operation {} handed back to the queue: worker {} stopped before starting it", uuid, l.workerId());
+                    }
+                }
+                case ASSIGNED, EXECUTING -> {
+                    // Started: its worker may have run part of it, so it is not run twice; it fails and the client retries.
+                    if (operations.complete(uuid, new JobOutcome.Failed("worker " + l.workerId() + " stopped (lease expired at "
+                            + l.expiredAt() + ") while this operation was " + l.status().name().toLowerCase()
+                            + "; nothing was committed, run it again"))) {
+                        operations.eventsClosed(uuid);
+                        LOG.warn("operation {} failed: worker {} stopped (lease expired at {})", uuid, l.workerId(), l.expiredAt());
+                    }
+                    queue.release(uuid);
+                }
+                default -> {
+                    // Over (a cancel, or a worker that died between its finish and its release): its log gets its end.
+                    var events = operations.events(uuid, -1);
+                    if (events.isEmpty() || !(events.getLast().payload() instanceof EventPayload.Completion)) {
+                        Scheduler.completionEvent(operations, uuid);
+                    }
+                    queue.release(uuid);
+                }
+            }
+        }
+        for (String uuid : queue.orphans(ORPHAN_AGE)) {
+            if (operations.complete(uuid, new JobOutcome.Failed("the node that accepted this operation stopped before queueing it;"
+                    + " nothing ran, run it again"))) {
+                operations.eventsClosed(uuid);
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ the worker
+
+    private void wakeUp() {
+        if (wake.availablePermits() == 0) wake.release();
+    }
+
+    private void claimLoop() {
+        while (!closed) {
+            try {
+                // While only the host's memory or pids hold executions back, look again as often as admission reads
+                // the host (no query unless it admits): the host can free without any of ours ending.
+                long wait = factories.containsKey(OperationKind.INSTANCE) && scheduler.hostLimited()
+                        ? Admission.REFRESH_NANOS / 1_000_000 : RECHECK_MILLIS;
+                boolean woken = wake.tryAcquire(wait, TimeUnit.MILLISECONDS);
+                wake.drainPermits();
+                if (closed) return;
+                if (!woken && wait < RECHECK_MILLIS && !scheduler.canStart(OperationKind.INSTANCE)) continue; // still full
+                claimWhileRoom();
+            } catch (InterruptedException e) {
+                return;
+            } catch (RuntimeException e) {
+                LOG.warn("claiming work failed: {}", e.getMessage());
+                try {
+                    Thread.sleep(1000);
+                } catch (InterruptedException ie) {
+                    return;
+                }
+                wakeUp();
+            }
+        }
+    }
+
+    private void claimWhileRoom() {
+        while (!closed) {
+            Set<OperationKind> kinds = EnumSet.noneOf(OperationKind.class);
+            for (OperationKind k : factories.keySet()) if (scheduler.canStart(k)) kinds.add(k);
+            if (kinds.isEmpty()) return;
+            var claim = queue.claim(nodeId, kinds, settings.lease(), CANDIDATES, this::runnableHere);
+            if (claim.isEmpty()) return;
+            held.add(claim.get().operationUuid());
+            start(claim.get());
+        }
+    }
+
+    private boolean runnableHere(String uuid) {
+        Operation op = operations.get(uuid).orElse(null);
+        if (op == null || op.status() != OperationStatus.PENDING) return false;
+        JobFactory f = factories.get(op.kind());
+        return f != null && f.runnableHere(op);
+    }
+
+    private void start(QueueRecords.Claim claim) {
+        String uuid = claim.operationUuid();
+        Operation op = operations.get(uuid).orElse(null);
+        if (op == null) {
+            release(uuid);
+            return;
+        }
+        Job job;
+        try {
+            job = factories.get(op.kind()).rebuild(op, new StoredInput(claim.stdin(), claim.secret()));
+        } catch (RequestRejected | RuntimeException e) {
+            if (operations.complete(uuid, new JobOutcome.Failed("worker " + nodeId + " cannot run this operation: " + e.getMessage()))) {
+                operations.eventsClosed(uuid);
+            }
+            release(uuid);
+            return;
+        }
+        scheduler.submit(op, new Job() {
+            @Override
+            public JobOutcome run(Context ctx) throws Exception {
+                return job.run(ctx);
+            }
+
+            @Override
+            public void finished() {
+                try {
+                    job.finished();
+                } finally {
+                    release(uuid);
+                }
+            }
+        });
+    }
+
+    private void release(String uuid) {
+        try {
+            queue.release(uuid);
+        } catch (RuntimeException e) {
+            // The lease lapses and a sweeper releases it.
+            LOG.warn("releasing operation {} from the queue failed: {}", uuid, e.getMessage());
+        } finally {
+            held.remove(uuid);
+        }
+    }
+
+    /** Extends this worker's leases; stops what a client cancelled, and everything once its leases may have lapsed. */
+    private void heartbeat() {
+        Set<String> before = Set.copyOf(held); // claimed after the heartbeat's read, a row is not missing from it
+        List<QueueRecords.Held> rows;
+        try {
+            rows = queue.heartbeat(nodeId, settings.lease());
+        } catch (RuntimeException e) {
+            if (System.nanoTime() - lastHeartbeatNanos > settings.lease().toNanos()) {
+                LOG.error("no heartbeat for longer than the lease ({}): stopping this worker's operations, which other nodes"
+                        + " now end", e.getMessage());
+                held.forEach(scheduler::dropHere);
+            }
+            throw e;
+        }
+        lastHeartbeatNanos = System.nanoTime();
+        Set<String> stillHeld = ConcurrentHashMap.newKeySet();
+        for (QueueRecords.Held h : rows) {
+            stillHeld.add(h.operationUuid());
+            if (h.status() == OperationStatus.CANCELLED && held.contains(h.operationUuid())) scheduler.cancelHere(h.operationUuid());
+        }
+        for (String uuid : before) {
+            // Claimed by this worker but no longer its row: a sweeper took it (this worker was cut off for a lease).
+            if (!stillHeld.contains(uuid) && held.contains(uuid)) scheduler.dropHere(uuid);
+        }
+    }
+
+    /** Operations this worker holds (claimed, not released). */
+    public int held() {
+        return held.size();
+    }
+
+    @Override
+    public void close() {
+        closed = true;
+        wakeUp();
+        timers.shutdownNow();
+        if (listener != null) {
+            try {
+                listener.close();
+            } catch (Exception e) {
+                LOG.warn("closing the notification session failed", e);
+            }
+        }
+        if (claimer != null) claimer.interrupt();
+    }
+
+    /** Whether this node claims work. */
+    public boolean claims() {
+        return scheduler != null;
+    }
+}

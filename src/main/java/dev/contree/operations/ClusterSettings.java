@@ -1,0 +1,42 @@
+package dev.contree.operations;
+
+import java.time.Duration;
+
+/**
+ * A node's part in a cluster (PostgreSQL only; a single node is {@link Role#ALL} on SQLite).
+ *
+ * @param role     what the node does
+ * @param lease    how long a worker's claim on an operation lasts without a heartbeat (renewed every third of it):
+ *                 the longest a dead worker's operations stay EXECUTING
+ * @param workerId the worker's name in the queue's leases; null: the one kept in the data dir
+ */
+public record ClusterSettings(Role role, Duration lease, String workerId) {
+    public static final Duration DEFAULT_LEASE = Duration.ofSeconds(30);
+    public static final ClusterSettings SINGLE = new ClusterSettings(Role.ALL, DEFAULT_LEASE, null);
+
+    /** {@code serve --role}. */
+    public enum Role {
+        /** Serves HTTP and queues work; never runs sandboxes or imports. */
+        API,
+        /** Claims and runs work; also serves HTTP (the whole API, like any node). */
+        WORKER,
+        /** Both (the single-node default). */
+        ALL;
+
+        public boolean runsWork() {
+            return this != API;
+        }
+    }
+
+    public ClusterSettings {
+        if (role == null) role = Role.ALL;
+        if (lease == null) lease = DEFAULT_LEASE;
+        if (lease.toMillis() < 1000) throw new IllegalArgumentException("lease timeout must be at least 1 s");
+        if (workerId != null && !workerId.matches("[A-Za-z0-9._:-]{1,100}"))
+            throw new IllegalArgumentException("worker id must be 1-100 letters, digits or ._:-");
+    }
+
+    public ClusterSettings withWorkerId(String id) {
+        return new ClusterSettings(role, lease, id);
+    }
+}
