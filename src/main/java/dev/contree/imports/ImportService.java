@@ -58,11 +58,14 @@ public final class ImportService {
         if (m.matches()) {
             String uuid = m.group(2).toLowerCase(Locale.ROOT);
             FileRecord file = files.byUuid(accountId, uuid).orElseThrow(() -> new RequestRejected(RequestRejected.Reason.NOT_FOUND, "file " + uuid + " not found"));
-            return switch (m.group(1)) {
-                case "rootfs" -> FileSources.rootfs(files, file);
-                case "oci-archive" -> new ArchiveSource(ArchiveSource.Kind.OCI, files.blobPath(file));
-                default -> new ArchiveSource(ArchiveSource.Kind.DOCKER, files.blobPath(file));
-            };
+            if (m.group(1).equals("rootfs")) return FileSources.rootfs(files, file);
+            java.nio.file.Path archive;
+            try {
+                archive = files.localPath(file); // an archive is read at random: on this node's disk
+            } catch (java.io.IOException e) {
+                throw new RequestRejected(RequestRejected.Reason.UNAVAILABLE, "file " + uuid + " is not available: " + e.getMessage());
+            }
+            return new ArchiveSource(m.group(1).equals("oci-archive") ? ArchiveSource.Kind.OCI : ArchiveSource.Kind.DOCKER, archive);
         }
         if (request.url().contains("+file://")) {
             throw new RequestRejected(RequestRejected.Reason.INVALID, "file imports look like rootfs+file://<file-uuid>, oci-archive+file://<file-uuid> or docker-archive+file://<file-uuid>");

@@ -11,6 +11,12 @@ import dev.contree.images.LayerGarbageCollector;
 import dev.contree.images.AccountStorage;
 import dev.contree.images.LayerIndex;
 import dev.contree.images.LayerLeases;
+import dev.contree.images.LayerSource;
+import dev.contree.objects.LayerCache;
+import dev.contree.objects.LayerTransfer;
+import dev.contree.objects.ObjectKey;
+import dev.contree.objects.ObjectStore;
+import dev.contree.objects.S3ObjectStore;
 import dev.contree.imports.ImportService;
 import dev.contree.instances.InstanceService;
 import dev.contree.instances.StdinSpool;
@@ -61,7 +67,7 @@ public final class ContreeServer implements AutoCloseable {
         List<AutoCloseable> opened = new ArrayList<>();
         try {
             opened.add(DataDir.lock(data));
-            MetadataStore db = MetadataStores.openForServer(data, config.database());
+            MetadataStore db = MetadataStores.openForServer(data, config.database(), config.objectStore() != null);
             opened.add(db);
             // A sparse pool larger than the disk under it would fail writes deep inside btrfs; cap it at 90% of what is free.
             long pool = Math.min(config.layerPoolBytes(), java.nio.file.Files.getFileStore(data).getUsableSpace() / 10 * 9);
@@ -84,7 +90,23 @@ public final class ContreeServer implements AutoCloseable {
 
             Tokens tokens = new Tokens(db.tokens());
             AccountStorage storage = new AccountStorage(db, config.maxAccountBytes());
-            FileService files = new FileService(db.files(), new BlobStore(data.resolve("blobs")), config.maxUploadBytes(), storage);
+            LayerIndex layerIndex = new LayerIndex(db.layers());
+            // Cluster mode: layers and uploads shared through the object store, this node's pool a bounded cache of it.
+            ObjectStore objects = null;
+            LayerSource layerSource = LayerSource.LOCAL;
+            if (config.objectStore() != null) {
+                S3ObjectStore s3 = S3ObjectStore.open(config.objectStore().url());
+                opened.add(s3);
+                s3.exists(ObjectKey.file("0".repeat(64))); // fails now, with the store's words, if the bucket or credentials are wrong
+                LayerCache cache = new LayerCache(layers, layerIndex, new LayerTransfer(s3, layers, data.resolve("packs")),
+                        config.objectStore().cacheBytes());
+                opened.add(cache::close);
+                objects = s3;
+                layerSource = cache;
+            }
+            LayerLeases leases = new LayerLeases(layers, layerSource);
+            if (layerSource instanceof LayerCache cache) cache.bind(leases);
+            FileService files = new FileService(db.files(), new BlobStore(data.resolve("blobs")), config.maxUploadBytes(), storage, objects);
             ImageService images = new ImageService(db.images());
             OperationService operations = new OperationService(db);
             int failed = Scheduler.failLeftovers(operations);
@@ -92,9 +114,7 @@ public final class ContreeServer implements AutoCloseable {
             Scheduler scheduler = new Scheduler(operations, bounds(config, runtimeConfig.cgroupParent()), tokens::accountsWithTokens,
                     Admission.byHost(new HostCapacity(runtimeConfig.cgroupParent()), config.admission()));
             opened.add(scheduler);
-            LayerIndex layerIndex = new LayerIndex(db.layers());
-            LayerLeases leases = new LayerLeases(layers);
-            LayerGarbageCollector gc = new LayerGarbageCollector(layers, layerIndex, leases, Duration.ofMinutes(10));
+            LayerGarbageCollector gc = new LayerGarbageCollector(layers, layerIndex, leases, Duration.ofMinutes(10), objects != null);
             // Queued stdin waits on disk; all of it together may be 4 JSON bodies' worth (1 GiB by default).
             StdinSpool spool = new StdinSpool(data.resolve("spool"), 4 * config.maxJsonBytes());
             ImageFilesystem imageFiles = new ImageFilesystem(layers, leases);
@@ -120,8 +140,8 @@ public final class ContreeServer implements AutoCloseable {
             ApiServer api = new ApiServer(config.api().withInstanceConcurrencyNow(scheduler::effectiveLimit),
                     new ApiServices(tokens, files, images, imageFiles, operations, instances, imports)).start();
             opened.add(api);
-            LOG.info("ConTree listening on http://{}:{} (data {}, metadata {}, runtime {}, layer quotas {})", config.host(), api.port(), data,
-                    config.database() == null ? "SQLite" : config.database(), runtime.name(),
+            LOG.info("ConTree listening on http://{}:{} (data {}, metadata {}, objects {}, runtime {}, layer quotas {})", config.host(), api.port(), data,
+                    config.database() == null ? "SQLite" : config.database(), objects == null ? "this node only" : objects.describe(), runtime.name(),
                     layers.quotasEnforced() ? "enforced" : "NOT enforced");
             return new ContreeServer(services, api, opened);
         } catch (RuntimeException | IOException e) {

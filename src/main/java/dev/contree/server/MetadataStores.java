@@ -31,11 +31,20 @@ public final class MetadataStores {
      * checking (and on first use recording) that the data dir belongs to it, and claiming it for this server.
      */
     public static MetadataStore openForServer(Path data, PostgresUrl database) throws IOException {
+        return openForServer(data, database, false);
+    }
+
+    /**
+     * @param shared the database is shared with other nodes (they share an object store): no claim is taken. Until
+     *               the queue is in PostgreSQL each node runs what it was sent, and its start-up recovery fails every
+     *               operation left active in the database, other nodes' running ones included (docs/cluster.md)
+     */
+    public static MetadataStore openForServer(Path data, PostgresUrl database, boolean shared) throws IOException {
         checkBelongs(data, database);
         if (database == null) return SqliteStore.open(data.resolve(SQLITE_FILE));
         PostgresStore store = PostgresStore.open(database);
         try {
-            if (!store.claimForServer()) {
+            if (!shared && !store.claimForServer()) {
                 throw new StoreException("another ConTree server is serving from " + database + ": until operations are queued"
                         + " in PostgreSQL, one server per database (it fails what it finds unfinished at start as interrupted)");
             }
