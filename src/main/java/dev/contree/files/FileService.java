@@ -43,10 +43,21 @@ public final class FileService {
         StorageFullException(String message) { super(message); }
     }
 
+    /** The upload arrived but could not be stored in the object store; no record was made (the client may retry). */
+    public static final class SharingFailedException extends IOException {
+        SharingFailedException(IOException cause) { super("the file could not be stored in the object store: " + cause.getMessage(), cause); }
+    }
+
     public FileRecord upload(String accountId, InputStream body) throws IOException {
         if (storage.remaining(accountId) <= 0) throw new StorageFullException(storage.overMessage(accountId));
         BlobStore.Stored stored = blobs.put(body, maxUploadBytes);
-        if (objects != null) objects.put(ObjectKey.file(stored.sha256()), blobs.path(stored.sha256())); // before the record
+        if (objects != null) { // before the record: a file every node may be asked to inject
+            try {
+                objects.put(ObjectKey.file(stored.sha256()), blobs.path(stored.sha256()));
+            } catch (IOException e) {
+                throw new SharingFailedException(e);
+            }
+        }
         return records.put(accountId, stored.sha256(), stored.size());
     }
 

@@ -43,6 +43,17 @@ public final class LayerLeases {
         LayerGoneException(String layerId) {
             super("layer " + layerId + " is no longer stored (garbage collected or lost)");
         }
+
+        LayerGoneException(String layerId, String why) {
+            super("layer " + layerId + " " + why);
+        }
+    }
+
+    /** A layer this node lacks could not be fetched (the object store failed, or what it returned was refused). */
+    public static final class FetchFailedException extends IOException {
+        FetchFailedException(IOException cause) {
+            super(cause.getMessage(), cause);
+        }
     }
 
     /** Removes a layer's data and records; runs while the layer cannot be leased. */
@@ -79,7 +90,11 @@ public final class LayerLeases {
     public Lease acquire(Collection<String> layerIds) throws IOException {
         List<String> ids = List.copyOf(layerIds);
         for (int attempt = 0; ; attempt++) {
-            source.ensure(ids);
+            try {
+                source.ensure(ids);
+            } catch (IOException e) {
+                throw e instanceof java.io.InterruptedIOException ? e : new FetchFailedException(e);
+            }
             Lease lease;
             try {
                 lease = take(ids);
@@ -100,7 +115,10 @@ public final class LayerLeases {
                 return lease;
             }
             lease.close();
-            if (attempt >= 2 || !source.published(missing)) throw new LayerGoneException(missing);
+            if (source == LayerSource.LOCAL) throw new LayerGoneException(missing);
+            if (!source.published(missing)) throw new LayerGoneException(missing, "is not on this node and not in the object store"
+                    + " (committed on a node without one, or lost)");
+            if (attempt >= 2) throw new LayerGoneException(missing, "was evicted from this node's cache as fast as it was fetched");
         }
     }
 

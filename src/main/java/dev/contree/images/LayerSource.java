@@ -10,8 +10,9 @@ import java.util.List;
  */
 public interface LayerSource {
     /**
-     * Makes the committed layers present in this node's store, fetching those it lacks (in parallel). Fails with a
-     * message that says which layer and why (no pack recorded, the object missing or corrupt).
+     * Makes the committed layers present in this node's store, fetching those it lacks (in parallel) that were
+     * published; one that was not is left missing (the lease then fails as for a layer gone). Fails with a message
+     * that says which layer and why (the object missing or corrupt).
      */
     void ensure(List<String> layerIds) throws IOException;
 

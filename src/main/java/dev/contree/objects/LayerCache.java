@@ -104,7 +104,8 @@ public final class LayerCache implements LayerSource {
     public void ensure(List<String> layerIds) throws IOException {
         List<CompletableFuture<Void>> waits = new ArrayList<>();
         for (String id : layerIds) {
-            if (store.exists(id)) continue;
+            // One never uploaded is left to the caller: gone for an execution, imported again by an import.
+            if (store.exists(id) || !published(id)) continue;
             waits.add(inFlight.computeIfAbsent(id, this::startFetch));
         }
         for (CompletableFuture<Void> w : waits) {
@@ -142,9 +143,7 @@ public final class LayerCache implements LayerSource {
 
     private void fetch(String id) throws IOException {
         if (store.exists(id)) return;
-        LayerRecords.Packed pack = index.packed(id).orElseThrow(() -> new IOException("layer " + id
-                + " is not on this node and was never uploaded to the object store (it was committed on another node"
-                + " without one): it cannot be fetched"));
+        LayerRecords.Packed pack = index.packed(id).orElseThrow(() -> new IOException("layer " + id + " is not in the object store"));
         long t0 = System.nanoTime();
         try {
             transfer.fetch(id, pack);

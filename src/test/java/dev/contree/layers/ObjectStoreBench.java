@@ -41,7 +41,7 @@ public final class ObjectStoreBench {
                     String base;
                     long t0;
                     try (LayerBuilder lb = a.create()) {
-                        new TarLayerWriter(lb.diffDir(), false).write(new ByteArrayInputStream(busybox));
+                        new TarLayerWriter(lb.diffDir(), false).write(TarLayerWriter.decompressing(new ByteArrayInputStream(busybox)));
                         t0 = System.nanoTime();
                         base = lb.commit();
                         bbCommit.add(ms(t0));

@@ -36,6 +36,7 @@ import java.util.TreeSet;
 import java.util.function.UnaryOperator;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /**
  * Layers and files shared through an object store, end to end: three servers (separate data dirs and btrfs pools,
@@ -182,10 +183,32 @@ class ClusterObjectStoreTest {
         assertThat(run.get("status").asText()).as(run.toString()).isEqualTo("FAILED");
         assertThat(run.get("error").asText()).contains("layer " + layer, "corrupt", "sha256:" + pack.sha256());
         assertThat(b.server.services().layers().exists(layer)).isFalse();
-        assertThat(b.get(b.tokenA, "/v1/inspect/" + image + "/list?path=/data").status()).isGreaterThanOrEqualTo(500);
+        var inspect = b.get(b.tokenA, "/v1/inspect/" + image + "/list?path=/data");
+        assertThat(inspect.status()).isEqualTo(503);
+        assertThat(inspect.text()).contains("corrupt", "layer " + layer).doesNotContain(b.dataDir.toString());
         try (var names = Files.list(b.server.services().layers().root().resolve("layers"))) {
             assertThat(names.map(p -> p.getFileName().toString())).noneMatch(n -> n.contains(layer));
         }
+    }
+
+    @Test
+    void aCorruptFileObjectIsRefusedWhereItIsFetched() throws Exception {
+        String base = a.importBusybox(null);
+        byte[] bytes = "the file as uploaded\n".getBytes(StandardCharsets.UTF_8);
+        String file = a.upload(a.tokenA, bytes).json().get("uuid").asText();
+        String sha = HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(bytes));
+        try (var files = s3.objectFiles(bucket)) {
+            for (Path p : files.filter(p -> p.getFileName().toString().equals(sha)).toList())
+                Files.writeString(p, "the file as replaced\n");
+        }
+        ObjectNode body = JSON.createObjectNode().put("image", base).put("command", "cat /in/f").put("shell", true);
+        body.putObject("files").putObject("/in/f").put("uuid", file);
+        JsonNode run = b.await(b.tokenA, b.start(b.tokenA, "/v1/instances", body.toString()), Duration.ofSeconds(120));
+        assertThat(run.get("status").asText()).as(run.toString()).isEqualTo("FAILED");
+        assertThat(run.get("error").asText()).contains("file " + file, "sha256:" + sha, "refused");
+        var record = b.server.services().files().byUuid(b.accountA, file).orElseThrow();
+        // Nothing was stored under the name: the next use fetches (and refuses) again.
+        assertThatThrownBy(() -> b.server.services().files().localPath(record)).hasMessageContaining("refused");
     }
 
     @Test
