@@ -9,10 +9,16 @@ import software.amazon.awssdk.http.urlconnection.UrlConnectionHttpClient;
 import software.amazon.awssdk.regions.Region;
 import software.amazon.awssdk.regions.providers.DefaultAwsRegionProviderChain;
 import software.amazon.awssdk.services.s3.S3Client;
+import software.amazon.awssdk.services.s3.model.CompletedPart;
 import software.amazon.awssdk.services.s3.model.NoSuchKeyException;
 import software.amazon.awssdk.services.s3.model.S3Exception;
 
 import java.io.FilterInputStream;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.List;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Files;
@@ -34,15 +40,27 @@ import java.util.HexFormat;
  * while sending it and removes the object if the bytes sent did not match. Reads are checked by the caller.
  */
 public final class S3ObjectStore implements ObjectStore {
+    /** Objects larger than this go up in parts (one PUT takes at most 5 GiB). */
+    static final long MULTIPART_THRESHOLD = 256L << 20;
+    static final long PART_BYTES = 64L << 20;
+
     private final S3Client s3;
     private final ObjectStoreUrl url;
+    private final long multipartThreshold, partBytes;
 
-    private S3ObjectStore(S3Client s3, ObjectStoreUrl url) {
+    private S3ObjectStore(S3Client s3, ObjectStoreUrl url, long multipartThreshold, long partBytes) {
         this.s3 = s3;
         this.url = url;
+        this.multipartThreshold = multipartThreshold;
+        this.partBytes = partBytes;
     }
 
     public static S3ObjectStore open(ObjectStoreUrl url) {
+        return open(url, MULTIPART_THRESHOLD, PART_BYTES);
+    }
+
+    /** With other multipart sizes (tests; S3 wants parts of at least 5 MiB but the last). */
+    static S3ObjectStore open(ObjectStoreUrl url, long multipartThreshold, long partBytes) {
         var builder = S3Client.builder()
                 .httpClient(UrlConnectionHttpClient.builder()
                         .connectionTimeout(Duration.ofSeconds(10))
@@ -57,7 +75,7 @@ public final class S3ObjectStore implements ObjectStore {
         else region = DefaultAwsRegionProviderChain.builder().build().getRegion();
         builder.region(region);
         if (url.endpoint() != null) builder.endpointOverride(url.endpoint()).forcePathStyle(true);
-        return new S3ObjectStore(builder.build(), url);
+        return new S3ObjectStore(builder.build(), url, multipartThreshold, partBytes);
     }
 
     private String key(ObjectKey key) {
@@ -68,6 +86,10 @@ public final class S3ObjectStore implements ObjectStore {
     public void put(ObjectKey key, Path file) throws IOException {
         if (exists(key)) return; // same key, same bytes
         long size = Files.size(file);
+        if (size > multipartThreshold) {
+            putInParts(key, file, size);
+            return;
+        }
         MessageDigest digest = Sha256.digest();
         String checksum = Base64.getEncoder().encodeToString(HexFormat.of().parseHex(key.sha256()));
         // Opened again for each attempt the SDK makes, the hash starting over with it.
@@ -91,6 +113,57 @@ public final class S3ObjectStore implements ObjectStore {
         if (!sent.equals(key.sha256())) {
             delete(key);
             throw new IOException("the file for " + key + " changed while it was uploaded (it hashed to sha256:" + sent + ")");
+        }
+    }
+
+    /**
+     * A multipart upload, parts in order, the whole file hashed as it is sent (S3 checks each part's own checksum
+     * then; the whole object's sha256 is this side's check, and every reader's). Aborted on any failure, so no part
+     * stays billed; the object appears only with the complete call.
+     */
+    private void putInParts(ObjectKey key, Path file, long size) throws IOException {
+        String k = key(key);
+        String uploadId;
+        try {
+            // S3 takes part checksums only for an upload created with their algorithm.
+            uploadId = s3.createMultipartUpload(b -> b.bucket(url.bucket()).key(k)
+                    .checksumAlgorithm(software.amazon.awssdk.services.s3.model.ChecksumAlgorithm.SHA256)).uploadId();
+        } catch (SdkException e) {
+            throw failure("storing " + key, e);
+        }
+        MessageDigest whole = Sha256.digest();
+        List<CompletedPart> parts = new ArrayList<>();
+        boolean done = false;
+        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+            for (long offset = 0; offset < size; offset += partBytes) {
+                int n = (int) Math.min(partBytes, size - offset);
+                ByteBuffer buf = ByteBuffer.allocate(n);
+                while (buf.hasRemaining()) if (ch.read(buf, offset + buf.position()) < 0) throw new IOException(file + " shrank while uploaded");
+                byte[] bytes = buf.array();
+                whole.update(bytes);
+                String partSha = Base64.getEncoder().encodeToString(Sha256.digest().digest(bytes));
+                int number = parts.size() + 1;
+                String etag = s3.uploadPart(b -> b.bucket(url.bucket()).key(k).uploadId(uploadId).partNumber(number)
+                        .contentLength((long) n).checksumSHA256(partSha), RequestBody.fromBytes(bytes)).eTag();
+                parts.add(CompletedPart.builder().partNumber(number).eTag(etag).checksumSHA256(partSha).build());
+            }
+            String sent = Sha256.hex(whole);
+            if (!sent.equals(key.sha256())) {
+                throw new IOException("the file for " + key + " changed while it was uploaded (it hashed to sha256:" + sent + ")");
+            }
+            s3.completeMultipartUpload(b -> b.bucket(url.bucket()).key(k).uploadId(uploadId)
+                    .multipartUpload(m -> m.parts(parts)));
+            done = true;
+        } catch (SdkException e) {
+            throw failure("storing " + key + " in parts", e);
+        } finally {
+            if (!done) {
+                try {
+                    s3.abortMultipartUpload(b -> b.bucket(url.bucket()).key(k).uploadId(uploadId));
+                } catch (SdkException ignored) {
+                    // the bucket's lifecycle rule for incomplete uploads is the backstop
+                }
+            }
         }
     }
 

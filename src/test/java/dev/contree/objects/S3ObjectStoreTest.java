@@ -54,6 +54,24 @@ class S3ObjectStoreTest {
     }
 
     @Test
+    void aLargeObjectGoesUpInParts(@TempDir Path tmp) throws Exception {
+        Path file = tmp.resolve("big");
+        byte[] bytes = new byte[(12 << 20) + 12345];
+        new Random(11).nextBytes(bytes);
+        Files.write(file, bytes);
+        ObjectKey key = ObjectKey.layer(Sha256.of(file));
+        try (S3ObjectStore store = S3ObjectStore.open(ObjectStoreUrl.parse(s3.newBucket()), 8 << 20, 5 << 20)) {
+            store.put(key, file); // three parts: 5, 5, 2 MiB and a bit
+            Path back = tmp.resolve("back");
+            assertThat(store.download(key, back)).isEqualTo(bytes.length);
+            assertThat(Files.readAllBytes(back)).isEqualTo(bytes);
+            ObjectKey wrong = ObjectKey.layer("1".repeat(64));
+            assertThatThrownBy(() -> store.put(wrong, file)).hasMessageContaining("changed while it was uploaded");
+            assertThat(store.exists(wrong)).isFalse();
+        }
+    }
+
+    @Test
     void aFileThatDoesNotHashToItsKeyIsNotStored(@TempDir Path tmp) throws Exception {
         Path file = tmp.resolve("blob");
         Files.writeString(file, "these bytes");
