@@ -90,7 +90,7 @@ public final class LayerTransfer {
         Path file = tmp.resolve(layerId + "-" + UUID.randomUUID() + ".fetch");
         try {
             ObjectKey key = ObjectKey.layer(pack.sha256());
-            objects.download(key, file); // checked against the sha256 the metadata store recorded
+            objects.download(key, file, pack.bytes()); // checked against the size and sha256 the metadata store recorded
             long fetched = System.nanoTime();
             try (LayerBuilder builder = store.create(layerId)) {
                 try (InputStream raw = new BufferedInputStream(Files.newInputStream(file), 256 * 1024);

@@ -29,8 +29,13 @@ public interface ObjectStore extends AutoCloseable {
      * mismatch {@code target} is deleted and {@link CorruptObjectException} thrown. Returns its size.
      */
     default long download(ObjectKey key, Path target) throws IOException {
+        return download(key, target, Long.MAX_VALUE);
+    }
+
+    /** {@link #download}, refusing (as corrupt) an object longer than {@code maxBytes}: it cannot be the one recorded. */
+    default long download(ObjectKey key, Path target, long maxBytes) throws IOException {
         try (InputStream in = open(key)) {
-            return Sha256.copyVerified(in, target, key);
+            return Sha256.copyVerified(in, target, key, maxBytes);
         }
     }
 
@@ -49,6 +54,10 @@ public interface ObjectStore extends AutoCloseable {
     final class CorruptObjectException extends IOException {
         public CorruptObjectException(ObjectKey key, String actual) {
             super("the object " + key + " in the object store is corrupt (its bytes hash to sha256:" + actual + "); refused");
+        }
+
+        CorruptObjectException(ObjectKey key, long maxBytes) {
+            super("the object " + key + " in the object store is corrupt (longer than the " + maxBytes + " bytes recorded); refused");
         }
     }
 }

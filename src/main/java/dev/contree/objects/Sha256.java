@@ -39,7 +39,7 @@ public final class Sha256 {
     }
 
     /** Copies {@code in} into {@code target} (fsynced), checking it hashes to the key; deletes target on a mismatch. */
-    static long copyVerified(InputStream in, Path target, ObjectKey key) throws IOException {
+    static long copyVerified(InputStream in, Path target, ObjectKey key, long maxBytes) throws IOException {
         MessageDigest d = digest();
         long size = 0;
         try {
@@ -50,6 +50,7 @@ public final class Sha256 {
                     d.update(buf, 0, n);
                     out.write(buf, 0, n);
                     size += n;
+                    if (size > maxBytes) throw new ObjectStore.CorruptObjectException(key, maxBytes);
                 }
                 out.flush();
                 ch.force(true);
