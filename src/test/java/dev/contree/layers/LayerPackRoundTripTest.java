@@ -129,6 +129,36 @@ class LayerPackRoundTripTest {
         }
     }
 
+    /**
+     * A crash in the middle of a fetch (a pending layer half unpacked, a pack half downloaded) leaves nothing that
+     * looks committed: the next start deletes both, and the layer is fetched whole.
+     */
+    @Test
+    void aFetchCutShortByACrashLeavesNothingThatLooksComplete() throws Exception {
+        String id;
+        try (LayerBuilder layer = a.create()) {
+            TestStores.write(layer.diffDir().resolve("data/whole"), "all of it");
+            id = layer.commit();
+        }
+        LayerRecords.Packed pack = fromA.upload(id);
+        LayerBuilder half = b.create(id); // as a fetch leaves it: pending, part of the tree written, never committed
+        TestStores.write(half.diffDir().resolve("data/whole"), "all of");
+        Path packs = b.root().getParent().resolve("packs");
+        Files.writeString(packs.resolve(id + "-cut.fetch"), "half a download");
+        assertThat(b.exists(id)).isFalse();
+        Path root = b.root();
+        b.close(); // the crash: nothing aborted, nothing committed
+        b = TestStores.open(root);
+        intoB = new LayerTransfer(objects, b, packs);
+        assertThat(b.exists(id)).isFalse();
+        assertThat(b.recovered()).anyMatch(r -> r.contains(".pending-" + id));
+        try (var left = Files.list(packs)) {
+            assertThat(left).isEmpty();
+        }
+        intoB.fetch(id, pack);
+        assertThat(Files.readString(b.diffDir(id).resolve("data/whole"))).isEqualTo("all of it");
+    }
+
     @Test
     void aCorruptPackIsRefusedBeforeAnythingIsUnpacked() throws Exception {
         String id;
