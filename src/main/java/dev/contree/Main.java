@@ -7,6 +7,8 @@ import dev.contree.server.MetadataStores;
 import dev.contree.network.EgressPolicy;
 import dev.contree.network.NetworkSettings;
 import dev.contree.server.ServerConfig;
+import dev.contree.objects.ObjectStoreSettings;
+import dev.contree.objects.ObjectStoreUrl;
 import dev.contree.store.MetadataStore;
 import dev.contree.store.postgres.PostgresUrl;
 import picocli.CommandLine;
@@ -130,6 +132,17 @@ public final class Main {
                 description = "most bytes one account may store (its images' layers and its files), e.g. 100g (default unlimited)")
         String maxAccountBytes;
 
+        @Option(names = "--object-store", defaultValue = "${env:CONTREE_OBJECT_STORE}", paramLabel = "URL",
+                description = "share layers and uploaded files with other nodes through this S3(-compatible) bucket, "
+                        + "s3://bucket/prefix?endpoint=http://host:port&region=name (credentials from the environment, as the AWS SDK "
+                        + "finds them); use with --database (default: none, this node's disk only)")
+        String objectStore;
+
+        @Option(names = "--layer-cache-bytes", defaultValue = "${env:CONTREE_LAYER_CACHE_BYTES:-64g}",
+                description = "with --object-store: bytes of layers this node keeps in its pool before it evicts the least recently"
+                        + " used (never one in use), e.g. 20g (default 64g)")
+        String layerCacheBytes;
+
         @Option(names = "--account-concurrency", defaultValue = "${env:CONTREE_ACCOUNT_CONCURRENCY:-0}",
                 description = "most execution/import slots one account may hold while several accounts have tokens (default: concurrency minus a quarter, at least 1 kept for others)")
         int accountConcurrency;
@@ -199,7 +212,9 @@ public final class Main {
                         .withAdmission(admissionReserve.strip().equalsIgnoreCase("auto") ? -1 : parseSize(admissionReserve),
                                 sandboxEstimate.strip().equalsIgnoreCase("auto") ? 0 : parseSize(sandboxEstimate))
                         .withStorageLimits(parseSize(maxImportBytes),
-                                maxAccountBytes.strip().equalsIgnoreCase("unlimited") ? Long.MAX_VALUE : parseSize(maxAccountBytes));
+                                maxAccountBytes.strip().equalsIgnoreCase("unlimited") ? Long.MAX_VALUE : parseSize(maxAccountBytes))
+                        .withObjectStore(objectStore == null || objectStore.isBlank() ? null
+                                : new ObjectStoreSettings(ObjectStoreUrl.parse(objectStore.strip()), parseSize(layerCacheBytes)));
             } catch (IllegalArgumentException e) {
                 throw new CommandLine.ParameterException(new CommandLine(this), e.getMessage());
             }

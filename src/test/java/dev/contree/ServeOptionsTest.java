@@ -64,4 +64,22 @@ class ServeOptionsTest {
             assertThat(err.toString()).contains("--database: ").contains(bad[1]);
         }
     }
+
+    /**
+     * An object store that cannot be one is a usage error (exit 2) before anything starts (serve's own messages go to
+     * its stderr; {@code S3ObjectStoreTest#urls} checks what they say).
+     */
+    @Test
+    void aMalformedObjectStoreIsAUsageError(@org.junit.jupiter.api.io.TempDir java.nio.file.Path tmp) throws Exception {
+        for (String bad : new String[] {"http://bucket", "s3://bucket?endpoint=ftp://host", "s3://bucket?secret=x", "s3://Bad_Bucket"}) {
+            CommandLine cli = new CommandLine(new Main()).setErr(new PrintWriter(new StringWriter()));
+            assertThat(cli.execute("serve", "--data", tmp.resolve("d").toString(), "--object-store", bad)).as(bad).isEqualTo(2);
+        }
+        CommandLine cli = new CommandLine(new Main()).setErr(new PrintWriter(new StringWriter()));
+        assertThat(cli.execute("serve", "--data", tmp.resolve("d").toString(), "--object-store", "s3://bucket", "--layer-cache-bytes", "1m"))
+                .isEqualTo(2);
+        assertThat(java.nio.file.Files.exists(tmp.resolve("d"))).as("nothing started").isFalse();
+        assertThatThrownBy(() -> new dev.contree.objects.ObjectStoreSettings(dev.contree.objects.ObjectStoreUrl.parse("s3://bucket"), 1 << 20))
+                .hasMessageContaining("at least 16 MiB");
+    }
 }

@@ -36,6 +36,8 @@ final class FilesRoutes {
             throw new ApiException(403, e.getMessage());
         } catch (BlobStore.TooLargeException e) {
             throw ApiException.tooLarge(e.getMessage());
+        } catch (FileService.SharingFailedException e) {
+            throw new ApiException(503, e.getMessage());
         } catch (IOException e) {
             // A client that hangs up or sends a broken chunked body: nothing was stored.
             throw ApiException.badRequest("upload failed while reading the body: " + e.getMessage());

@@ -139,6 +139,8 @@ final class InspectRoutes {
             throw ApiException.inspect(e);
         } catch (MergedView.LayerUnavailableException e) {
             throw new ApiException(410, "this image's files are not available (a layer is missing)");
+        } catch (dev.contree.images.LayerLeases.FetchFailedException e) {
+            throw new ApiException(503, "this image's files are not available on this node now: " + e.getMessage());
         } finally {
             stopWatching(ctx);
         }

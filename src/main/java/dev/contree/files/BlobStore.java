@@ -43,6 +43,26 @@ public final class BlobStore {
 
     /** Streams {@code in} into the store, at most {@code maxBytes}. */
     public Stored put(InputStream in, long maxBytes) throws IOException {
+        return put(in, maxBytes, null);
+    }
+
+    /** Thrown when fetched bytes do not hash to the sha256 they were fetched for; nothing is stored. */
+    public static final class MismatchException extends IOException {
+        MismatchException(String expected, String actual) {
+            super("the bytes fetched for sha256:" + expected + " hash to sha256:" + actual + "; refused");
+        }
+    }
+
+    /**
+     * Streams {@code in} into the store if it hashes to {@code expectedSha256} (else {@link MismatchException} and
+     * nothing stored): a blob fetched from elsewhere lands under its name only once it is known to be the right one.
+     */
+    public Stored putVerified(InputStream in, String expectedSha256, long maxBytes) throws IOException {
+        path(expectedSha256); // checks the form
+        return put(in, maxBytes, expectedSha256);
+    }
+
+    private Stored put(InputStream in, long maxBytes, String expected) throws IOException {
         Path temp = tmp.resolve(UUID.randomUUID() + ".part");
         MessageDigest digest = sha256();
         long size = 0;
@@ -59,6 +79,7 @@ public final class BlobStore {
                 ch.force(true);
             }
             String sha = HexFormat.of().formatHex(digest.digest());
+            if (expected != null && !expected.equals(sha)) throw new MismatchException(expected, sha);
             Path target = path(sha);
             if (!Files.exists(target)) {
                 Files.createDirectories(target.getParent());

@@ -22,12 +22,24 @@ public final class LayerGarbageCollector {
     private final LayerIndex index;
     private final LayerLeases leases;
     private final Duration grace;
+    private final boolean sharedRecords;
 
     public LayerGarbageCollector(LayerStore store, LayerIndex index, LayerLeases leases, Duration grace) {
+        this(store, index, leases, grace, false);
+    }
+
+    /**
+     * @param sharedRecords the layer records (and packs in an object store) are shared with other nodes: a pass removes
+     *                      only this node's copy of an unreferenced layer; another node may be reusing it by digest
+     *                      this moment under a lease this node cannot see, so the records stay (the bucket's own
+     *                      garbage collection is not built yet)
+     */
+    public LayerGarbageCollector(LayerStore store, LayerIndex index, LayerLeases leases, Duration grace, boolean sharedRecords) {
         this.store = store;
         this.index = index;
         this.leases = leases;
         this.grace = grace;
+        this.sharedRecords = sharedRecords;
     }
 
     /** One pass; returns how many layers were removed. */
@@ -53,7 +65,7 @@ public final class LayerGarbageCollector {
         }
         if (index.isReferenced(id)) return false;
         store.remove(id);
-        index.forget(id);
+        if (!sharedRecords) index.forget(id);
         return true;
     }
 }

@@ -46,6 +46,16 @@ public final class LayerIndex {
         return records.size(layerId);
     }
 
+    /** Records that the layer's pack is in the object store (before any image that uses it is recorded). */
+    public void recordPacked(String layerId, dev.contree.store.LayerRecords.Packed pack) {
+        records.recordPacked(layerId, pack);
+    }
+
+    /** The layer's pack in the object store, if it was uploaded. */
+    public Optional<dev.contree.store.LayerRecords.Packed> packed(String layerId) {
+        return records.packed(layerId);
+    }
+
     public void forget(String layerId) {
         records.forget(layerId);
     }

@@ -19,17 +19,40 @@ public final class LayerLeases {
     private static final int REMOVING = -1;
 
     private final LayerStore store;
+    private final LayerSource source;
     /** Leases per layer id, or {@link #REMOVING}; guarded by {@code this}. No entry: neither leased nor being removed. */
     private final Map<String, Integer> counts = new HashMap<>();
 
     public LayerLeases(LayerStore store) {
+        this(store, LayerSource.LOCAL);
+    }
+
+    /** Leases over {@code store} that fetch what it lacks from {@code source} before leasing it. */
+    public LayerLeases(LayerStore store, LayerSource source) {
         this.store = store;
+        this.source = source;
+    }
+
+    /** Where missing layers come from and committed ones go ({@link LayerSource#LOCAL} on a single node). */
+    public LayerSource source() {
+        return source;
     }
 
     /** An acquire named a layer that was removed (or never was): the caller imports it again, or fails. */
     public static final class LayerGoneException extends IOException {
         LayerGoneException(String layerId) {
             super("layer " + layerId + " is no longer stored (garbage collected or lost)");
+        }
+
+        LayerGoneException(String layerId, String why) {
+            super("layer " + layerId + " " + why);
+        }
+    }
+
+    /** A layer this node lacks could not be fetched (the object store failed, or what it returned was refused). */
+    public static final class FetchFailedException extends IOException {
+        FetchFailedException(IOException cause) {
+            super(cause.getMessage(), cause);
         }
     }
 
@@ -59,17 +82,44 @@ public final class LayerLeases {
         }
     }
 
-    /** Leases committed layers; fails if one of them is being removed or is gone. */
-    public Lease acquire(Collection<String> layerIds) throws LayerGoneException {
-        Lease lease = take(List.copyOf(layerIds));
-        // Checked after taking the lease: from now on nothing removes these, so a layer present now stays.
-        for (String id : lease.ids) {
-            if (!store.exists(id)) {
-                lease.close();
-                throw new LayerGoneException(id);
+    /**
+     * Leases committed layers, first fetching from the {@link #source()} those this node lacks; fails if one of them
+     * is gone (and cannot be fetched) or being removed. A fetched layer evicted again before the lease was taken
+     * (the cache was full of others) is fetched once more.
+     */
+    public Lease acquire(Collection<String> layerIds) throws IOException {
+        List<String> ids = List.copyOf(layerIds);
+        for (int attempt = 0; ; attempt++) {
+            try {
+                source.ensure(ids);
+            } catch (IOException e) {
+                throw e instanceof java.io.InterruptedIOException ? e : new FetchFailedException(e);
             }
+            Lease lease;
+            try {
+                lease = take(ids);
+            } catch (LayerGoneException removing) {
+                if (attempt < 2 && source != LayerSource.LOCAL) continue;
+                throw removing;
+            }
+            // Checked after taking the lease: from now on nothing removes these, so a layer present now stays.
+            String missing = null;
+            for (String id : lease.ids) {
+                if (!store.exists(id)) {
+                    missing = id;
+                    break;
+                }
+            }
+            if (missing == null) {
+                source.used(ids);
+                return lease;
+            }
+            lease.close();
+            if (source == LayerSource.LOCAL) throw new LayerGoneException(missing);
+            if (!source.published(missing)) throw new LayerGoneException(missing, "is not on this node and not in the object store"
+                    + " (committed on a node without one, or lost)");
+            if (attempt >= 2) throw new LayerGoneException(missing, "was evicted from this node's cache as fast as it was fetched");
         }
-        return lease;
     }
 
     /**

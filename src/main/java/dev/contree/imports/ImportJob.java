@@ -308,6 +308,8 @@ final class ImportJob implements Job {
         long t0 = System.nanoTime();
         held.add(target.leases().reserve(builder.id()));
         String id = builder.commit();
+        // Before the digest names it: a node that finds the layer by digest can fetch it.
+        target.leases().source().publish(id);
         long size = target.store().sizeOf(id);
         LOG.debug("layer {} committed in {} ms", digest, (System.nanoTime() - t0) / 1_000_000);
         for (int attempt = 0; attempt < 2; attempt++) {

@@ -58,14 +58,14 @@ public final class ImportService implements WorkQueue.JobFactory {
         }
     }
 
-    /** An import of an uploaded file runs where the file's content is (until files live in an object store). */
+    /** An import of an uploaded file runs where the file's content is: any node when files live in an object store. */
     @Override
     public boolean runnableHere(Operation op) {
         if (!(op.request() instanceof ImportRequest request)) return false;
         Matcher m = FILE_URL.matcher(request.url());
         if (!m.matches()) return true;
         return files.byUuid(op.accountId(), m.group(2).toLowerCase(Locale.ROOT))
-                .map(f -> java.nio.file.Files.exists(files.blobPath(f))).orElse(true); // a missing record fails in rebuild
+                .map(files::available).orElse(true); // a missing record fails in rebuild
     }
 
     /** The job of an import a worker claimed: the recorded request with the password the queue's row kept. */
@@ -82,11 +82,14 @@ public final class ImportService implements WorkQueue.JobFactory {
         if (m.matches()) {
             String uuid = m.group(2).toLowerCase(Locale.ROOT);
             FileRecord file = files.byUuid(accountId, uuid).orElseThrow(() -> new RequestRejected(RequestRejected.Reason.NOT_FOUND, "file " + uuid + " not found"));
-            return switch (m.group(1)) {
-                case "rootfs" -> FileSources.rootfs(files, file);
-                case "oci-archive" -> new ArchiveSource(ArchiveSource.Kind.OCI, files.blobPath(file));
-                default -> new ArchiveSource(ArchiveSource.Kind.DOCKER, files.blobPath(file));
-            };
+            if (m.group(1).equals("rootfs")) return FileSources.rootfs(files, file);
+            java.nio.file.Path archive;
+            try {
+                archive = files.localPath(file); // an archive is read at random: on this node's disk
+            } catch (java.io.IOException e) {
+                throw new RequestRejected(RequestRejected.Reason.UNAVAILABLE, "file " + uuid + " is not available: " + e.getMessage());
+            }
+            return new ArchiveSource(m.group(1).equals("oci-archive") ? ArchiveSource.Kind.OCI : ArchiveSource.Kind.DOCKER, archive);
         }
         if (request.url().contains("+file://")) {
             throw new RequestRejected(RequestRejected.Reason.INVALID, "file imports look like rootfs+file://<file-uuid>, oci-archive+file://<file-uuid> or docker-archive+file://<file-uuid>");

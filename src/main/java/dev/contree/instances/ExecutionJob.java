@@ -97,6 +97,8 @@ final class ExecutionJob implements Job {
                 if (!chain.contains(id) && engine.layerIndex().size(id).isEmpty()) {
                     engine.layerIndex().record(id, null, engine.store().sizeOf(id));
                 }
+                // Before the image names it: every node must be able to fetch the merged layer.
+                if (!chain.contains(id)) engine.leases().source().publish(id);
             }
             engine.layerIndex().replaceChain(image.uuid(), compacted);
             chain = compacted;
@@ -225,6 +227,13 @@ final class ExecutionJob implements Job {
             engine.store().remove(id);
             return new JobOutcome.Failed("the result (" + layerBytes + " bytes) does not fit in the account's"
                     + " storage limit of " + storage.cap() + " bytes (--max-account-bytes); nothing was kept");
+        }
+        try {
+            engine.leases().source().publish(id); // uploaded before the image that uses it is recorded
+        } catch (IOException e) {
+            engine.layerIndex().forget(id);
+            engine.store().remove(id);
+            return new JobOutcome.Failed("the result could not be stored in the object store: " + e.getMessage() + "; nothing was kept");
         }
         if (cap > 0 && layerBytes >= cap - (1 << 20) && engine.store().quotasEnforced()) {
             ctx.event(0, new EventPayload.SizeCap(cap, layerBytes));

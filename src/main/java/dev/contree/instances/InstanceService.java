@@ -129,10 +129,11 @@ public final class InstanceService implements WorkQueue.JobFactory {
 
     // ------------------------------------------------------------------ a cluster worker's side
 
-    /** An execution runs where its image's layers are (until layers live in an object store every worker reads). */
+    /** An execution runs where its image's layers are, or anywhere when this node fetches layers from an object store. */
     @Override
     public boolean runnableHere(Operation op) {
         if (!(op.request() instanceof ExecutionRequest)) return false;
+        if (engine.leases().source() != dev.contree.images.LayerSource.LOCAL) return true; // a missing image fails in rebuild
         Optional<Image> image = images.get(op.accountId(), op.imageUuid());
         return image.isPresent() && image.get().layers().stream().allMatch(engine.store()::exists);
     }
@@ -148,7 +149,7 @@ public final class InstanceService implements WorkQueue.JobFactory {
         for (var f : spec.files().values()) {
             FileRecord record = files.byUuid(op.accountId(), f.fileUuid())
                     .orElseThrow(() -> new RequestRejected(Reason.NOT_FOUND, "file " + f.fileUuid() + " is gone"));
-            if (!java.nio.file.Files.exists(files.blobPath(record)))
+            if (!files.available(record))
                 throw new RequestRejected(Reason.UNAVAILABLE, "the content of file " + f.fileUuid() + " is not on this worker"
                         + " (without an object store, upload files through the worker that runs the execution)");
             resolved.put(f.fileUuid(), record);

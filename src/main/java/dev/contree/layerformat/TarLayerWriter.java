@@ -58,6 +58,8 @@ public final class TarLayerWriter {
 
     private final Path target;
     private final boolean ociWhiteouts;
+    /** The pack format ({@link LayerPacker}): whiteouts are 0/0 devices already, opaque dirs carry the xattr. */
+    private boolean packFormat;
     /** Directory metadata applied at the end, deepest first (contents change a dir's mtime). */
     private final Map<String, ByteNameTarInputStream.Entry> dirMeta = new LinkedHashMap<>();
     /** Relative paths known to be real directories we created or checked (the layer started empty). */
@@ -102,6 +104,18 @@ public final class TarLayerWriter {
 
     public TarLayerWriter(Path target) throws IOException {
         this(target, true);
+    }
+
+    /**
+     * A writer for the pack format {@link LayerPacker} writes (a layer fetched from the object store): names are
+     * literal ({@code .wh.} is an ordinary name), a character device 0/0 is the whiteout it was, and
+     * {@code trusted.overlay.opaque=y} on a directory member marks it opaque; every other {@code trusted.overlay.*}
+     * attribute is dropped as for any archive. Everything else is as hostile as a registry layer's.
+     */
+    public static TarLayerWriter forPack(Path target) throws IOException {
+        TarLayerWriter w = new TarLayerWriter(target, false);
+        w.packFormat = true;
+        return w;
     }
 
     /** Charges every entry to {@code budget} before writing it (an import's unpacked-size cap). */
@@ -379,6 +393,7 @@ public final class TarLayerWriter {
         d.chownSelf((int) e.getLongUserId(), (int) e.getLongGroupId());
         d.chmodSelf(e.getMode() & 07777);
         for (Map.Entry<String, byte[]> x : xattrs(entry).entrySet()) d.setxattrSelf(x.getKey(), x.getValue());
+        if (packFormat && java.util.Arrays.equals(rawXattrs(entry).get(OPAQUE_XATTR), new byte[] {'y'})) d.setxattrSelf(OPAQUE_XATTR, new byte[] {'y'});
         FileTime mt = e.getLastModifiedTime();
         long sec = mt == null ? 0 : mt.toInstant().getEpochSecond();
         int nsec = mt == null ? 0 : mt.toInstant().getNano();
@@ -391,6 +406,13 @@ public final class TarLayerWriter {
      * form wins when both are present.
      */
     static Map<String, byte[]> xattrs(ByteNameTarInputStream.Entry entry) throws LayerFormatException {
+        Map<String, byte[]> out = rawXattrs(entry);
+        out.keySet().removeIf(n -> n.startsWith("trusted.overlay.") || n.isEmpty() || n.indexOf('\0') >= 0);
+        return out;
+    }
+
+    /** {@link #xattrs} before overlay's own attributes are dropped. */
+    private static Map<String, byte[]> rawXattrs(ByteNameTarInputStream.Entry entry) throws LayerFormatException {
         Map<String, byte[]> out = new LinkedHashMap<>();
         for (Map.Entry<String, byte[]> h : entry.pax().entrySet()) {
             String k = h.getKey();
@@ -410,7 +432,6 @@ public final class TarLayerWriter {
         for (String k : entry.tar().getExtraPaxHeaders().keySet()) // what commons saw, we must have seen too
             if ((k.startsWith("SCHILY.xattr.") || k.startsWith("LIBARCHIVE.xattr.")) && !entry.pax().containsKey(k))
                 throw new LayerFormatException("inconsistent PAX headers: " + k + " on " + show(entry.name()));
-        out.keySet().removeIf(n -> n.startsWith("trusted.overlay.") || n.isEmpty() || n.indexOf('\0') >= 0);
         return out;
     }
 }

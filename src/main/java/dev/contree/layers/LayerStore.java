@@ -295,6 +295,25 @@ public final class LayerStore implements AutoCloseable {
         return new LayerBuilder(this, id);
     }
 
+    /**
+     * Like {@link #create()}, for a layer whose id is already known (one fetched from the object store keeps the id
+     * images name it by). Fails if a layer with that id is committed or being built.
+     */
+    public LayerBuilder create(String layerId) throws IOException {
+        background.activity();
+        ensureOpen();
+        checkId(layerId);
+        if (Files.exists(layersDir.resolve(layerId))) throw new java.nio.file.FileAlreadyExistsException("layer " + layerId);
+        Btrfs.createSubvolume(layersDir, PENDING + layerId); // fails if a pending one exists: one builder per id
+        try {
+            Files.createDirectory(pendingDiff(layerId));
+        } catch (IOException e) {
+            deletePending(layerId);
+            throw e;
+        }
+        return new LayerBuilder(this, layerId);
+    }
+
     /** The committed layer's upper-format tree (read-only). */
     public Path diffDir(String layerId) {
         checkId(layerId);

@@ -11,6 +11,12 @@ import dev.contree.images.LayerGarbageCollector;
 import dev.contree.images.AccountStorage;
 import dev.contree.images.LayerIndex;
 import dev.contree.images.LayerLeases;
+import dev.contree.images.LayerSource;
+import dev.contree.objects.LayerCache;
+import dev.contree.objects.LayerTransfer;
+import dev.contree.objects.ObjectKey;
+import dev.contree.objects.ObjectStore;
+import dev.contree.objects.S3ObjectStore;
 import dev.contree.imports.ImportService;
 import dev.contree.instances.InstanceService;
 import dev.contree.instances.StdinSpool;
@@ -130,7 +136,23 @@ public final class ContreeServer implements AutoCloseable {
 
             Tokens tokens = new Tokens(db.tokens());
             AccountStorage storage = new AccountStorage(db, config.maxAccountBytes());
-            FileService files = new FileService(db.files(), new BlobStore(data.resolve("blobs")), config.maxUploadBytes(), storage);
+            LayerIndex layerIndex = new LayerIndex(db.layers());
+            // Cluster mode: layers and uploads shared through the object store, this node's pool a bounded cache of it.
+            ObjectStore objects = null;
+            LayerSource layerSource = LayerSource.LOCAL;
+            if (config.objectStore() != null) {
+                S3ObjectStore s3 = S3ObjectStore.open(config.objectStore().url());
+                opened.add(s3);
+                s3.exists(ObjectKey.file("0".repeat(64))); // fails now, with the store's words, if the bucket or credentials are wrong
+                LayerCache cache = new LayerCache(layers, layerIndex, new LayerTransfer(s3, layers, data.resolve("packs")),
+                        config.objectStore().cacheBytes());
+                opened.add(cache::close);
+                objects = s3;
+                layerSource = cache;
+            }
+            LayerLeases leases = new LayerLeases(layers, layerSource);
+            if (layerSource instanceof LayerCache cache) cache.bind(leases);
+            FileService files = new FileService(db.files(), new BlobStore(data.resolve("blobs")), config.maxUploadBytes(), storage, objects);
             ImageService images = new ImageService(db.images());
             OperationService operations = new OperationService(db);
             // On a shared database the unfinished operations are other nodes' too: only leases say which died (ClusterQueue).
@@ -156,9 +178,7 @@ public final class ContreeServer implements AutoCloseable {
                 opened.add(cluster);
                 queue = cluster;
             }
-            LayerIndex layerIndex = new LayerIndex(db.layers());
-            LayerLeases leases = new LayerLeases(layers);
-            LayerGarbageCollector gc = new LayerGarbageCollector(layers, layerIndex, leases, Duration.ofMinutes(10));
+            LayerGarbageCollector gc = new LayerGarbageCollector(layers, layerIndex, leases, Duration.ofMinutes(10), objects != null);
             // Queued stdin waits on disk; all of it together may be 4 JSON bodies' worth (1 GiB by default).
             StdinSpool spool = new StdinSpool(data.resolve("spool"), 4 * config.maxJsonBytes());
             ImageFilesystem imageFiles = new ImageFilesystem(layers, leases);
@@ -190,8 +210,9 @@ public final class ContreeServer implements AutoCloseable {
             ApiServer api = new ApiServer(config.api().withInstanceConcurrencyNow(scheduler::effectiveLimit),
                     new ApiServices(tokens, files, images, imageFiles, operations, instances, imports)).start();
             opened.add(api);
-            LOG.info("ConTree listening on http://{}:{} (data {}, metadata {}, role {}, runtime {}, layer quotas {})", config.host(), api.port(),
-                    data, config.database() == null ? "SQLite" : config.database(), config.cluster().role().name().toLowerCase(), runtime.name(),
+            LOG.info("ConTree listening on http://{}:{} (data {}, metadata {}, objects {}, role {}, runtime {}, layer quotas {})", config.host(),
+                    api.port(), data, config.database() == null ? "SQLite" : config.database(),
+                    objects == null ? "this node only" : objects.describe(), config.cluster().role().name().toLowerCase(), runtime.name(),
                     layers.quotasEnforced() ? "enforced" : "NOT enforced");
             return new ContreeServer(services, api, opened, db, cluster);
         } catch (RuntimeException | IOException e) {

@@ -161,7 +161,8 @@ public final class Fsck {
         Map<String, List<String>> chains = index.chains();
         Set<String> referenced = new HashSet<>();
         for (var image : chains.entrySet()) {
-            List<String> lost = image.getValue().stream().filter(l -> !onDisk.contains(l)).toList();
+            // A layer in the object store is not lost: this node fetches it when it needs it (and other nodes may hold it).
+            List<String> lost = image.getValue().stream().filter(l -> !onDisk.contains(l) && index.packed(l).isEmpty()).toList();
             if (lost.isEmpty()) {
                 referenced.addAll(image.getValue());
                 continue;
@@ -181,13 +182,14 @@ public final class Fsck {
                 problem("layer " + id + " is referenced by no image");
             }
             if (store != null) {
+                boolean shared = index.packed(id).isPresent(); // other nodes' records: only this node's copy goes
                 store.remove(id);
-                index.forget(id);
+                if (!shared) index.forget(id);
                 repaired.add("removed unreferenced layer " + id);
             }
         }
         for (String id : index.ids()) {
-            if (onDisk.contains(id)) continue;
+            if (onDisk.contains(id) || index.packed(id).isPresent()) continue;
             problem("layer index row " + id + " has no layer on disk");
             if (store != null) {
                 index.forget(id);

@@ -3,6 +3,7 @@ package dev.contree.server;
 import dev.contree.api.ApiConfig;
 import dev.contree.layers.LayerStoreConfig;
 import dev.contree.network.NetworkSettings;
+import dev.contree.objects.ObjectStoreSettings;
 import dev.contree.operations.Admission;
 import dev.contree.operations.ClusterSettings;
 import dev.contree.operations.HostCapacity;
@@ -45,13 +46,15 @@ import java.util.stream.Collectors;
  * @param sandboxCostBytes      what one sandbox is assumed to cost the host until measured; 0 = the runtime's measured default
  * @param database              the PostgreSQL database holding the metadata; null = SQLite in the data dir ({@code contree.db})
  * @param cluster               the node's role and lease in a cluster (roles other than {@code all} need {@code database})
+ * @param objectStore           where layers and uploaded files are shared with other nodes, and this node's layer cache
+ *                              bound; null = this node's disk only (the single-node default)
  */
 public record ServerConfig(String host, int port, Path dataDir, String runtime, String runscPlatform,
                            long maxUploadBytes, long maxJsonBytes, int instanceMaxTimeout, int instanceConcurrency,
                            int importMaxTimeout, SandboxLimits sandbox, NetworkSettings network, long layerPoolBytes,
                            int maxMountDepth, Set<String> insecureRegistries, long maxImportBytes, long maxAccountBytes,
                            int accountConcurrency, int maxQueued, long admissionReserveBytes, long sandboxCostBytes,
-                           boolean sandbox32Bit, PostgresUrl database, ClusterSettings cluster) {
+                           boolean sandbox32Bit, PostgresUrl database, ClusterSettings cluster, ObjectStoreSettings objectStore) {
     public static final long DEFAULT_MAX_IMPORT_BYTES = 16L << 30;
     /**
      * The default upper bound of executions at once: the density this server is built and benchmarked for on one
@@ -119,7 +122,7 @@ public record ServerConfig(String host, int port, Path dataDir, String runtime, 
         return new ServerConfig("127.0.0.1", 8080, dataDir, "runsc", "ptrace",
                 8L << 30, 256L << 20, 3600, DEFAULT_CONCURRENCY, 3600,
                 SandboxLimits.DEFAULT, NetworkSettings.OFF, 256L << 30, LayerStoreConfig.DEFAULT_MAX_MOUNT_DEPTH, insecureRegistriesFromEnv(),
-                DEFAULT_MAX_IMPORT_BYTES, Long.MAX_VALUE, 0, DEFAULT_MAX_QUEUED, -1, 0, false, null, ClusterSettings.SINGLE);
+                DEFAULT_MAX_IMPORT_BYTES, Long.MAX_VALUE, 0, DEFAULT_MAX_QUEUED, -1, 0, false, null, ClusterSettings.SINGLE, null);
     }
 
     /** What the HTTP layer needs of this configuration. */
@@ -201,6 +204,11 @@ public record ServerConfig(String host, int port, Path dataDir, String runtime, 
         return with(b -> b.cluster = cluster);
     }
 
+    /** Layers and files shared through this object store (null: this node's disk only). */
+    public ServerConfig withObjectStore(ObjectStoreSettings settings) {
+        return with(b -> b.objectStore = settings);
+    }
+
     public ServerConfig withNetwork(NetworkSettings settings) {
         return with(b -> b.network = settings);
     }
@@ -232,6 +240,7 @@ public record ServerConfig(String host, int port, Path dataDir, String runtime, 
         boolean sandbox32Bit;
         PostgresUrl database;
         ClusterSettings cluster;
+        ObjectStoreSettings objectStore;
 
         Fields(ServerConfig c) {
             host = c.host; port = c.port; dataDir = c.dataDir; runtime = c.runtime; runscPlatform = c.runscPlatform;
@@ -242,13 +251,14 @@ public record ServerConfig(String host, int port, Path dataDir, String runtime, 
             accountConcurrency = c.accountConcurrency; maxQueued = c.maxQueued; admissionReserveBytes = c.admissionReserveBytes;
             sandboxCostBytes = c.sandboxCostBytes; sandbox32Bit = c.sandbox32Bit; database = c.database;
             cluster = c.cluster;
+            objectStore = c.objectStore;
         }
 
         ServerConfig build() {
             return new ServerConfig(host, port, dataDir, runtime, runscPlatform, maxUploadBytes, maxJsonBytes, instanceMaxTimeout,
                     instanceConcurrency, importMaxTimeout, sandbox, network, layerPoolBytes, maxMountDepth, insecureRegistries,
                     maxImportBytes, maxAccountBytes, accountConcurrency, maxQueued, admissionReserveBytes, sandboxCostBytes, sandbox32Bit,
-                    database, cluster);
+                    database, cluster, objectStore);
         }
     }
 

@@ -30,6 +30,16 @@ public interface LayerRecords {
 
     Optional<Long> size(String layerId);
 
+    /** A layer packed into the object store: the sha256 (its object's key) and size of the pack. */
+    record Packed(String sha256, long bytes) {}
+
+    /** Records where a layer's pack is; a no-op if the layer has one recorded already (a layer is packed once). */
+    void recordPacked(String layerId, Packed pack);
+
+    /** The layer's pack in the object store, if it was uploaded. */
+    Optional<Packed> packed(String layerId);
+
+    /** Forgets the layer: its record and its pack's. */
     void forget(String layerId);
 
     /** Every recorded layer id, sorted. */

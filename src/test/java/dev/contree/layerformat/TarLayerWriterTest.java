@@ -476,4 +476,44 @@ class TarLayerWriterTest {
             assertThat(root.getxattr(n("b\u00ff"), "user.g")).isEqualTo(b("local"));
         }
     }
+
+    // ------------------------------------------------------------------ the pack format (layers fetched from an object store)
+
+    /** A pack is as hostile as a registry layer: the same escapes are refused, nothing lands outside the layer. */
+    @Test
+    void aPackIsUnpackedAsHostileInput() throws IOException {
+        assertThatThrownBy(() -> TarLayerWriter.forPack(layer).write(new ByteArrayInputStream(
+                tar("l", "sym", outside.toString(), "l/evil", "file", "pwned")))).isInstanceOf(LayerFormatException.class)
+                .hasMessageContaining("symlink");
+        Path again = Files.createDirectory(tmp.resolve("again"));
+        assertThatThrownBy(() -> TarLayerWriter.forPack(again).write(new ByteArrayInputStream(tar("../outside/x", "file", "pwned"))))
+                .isInstanceOf(LayerFormatException.class);
+        assertThat(outside).isEmptyDirectory();
+    }
+
+    /**
+     * In a pack {@code .wh.} names are ordinary files, a 0/0 character device is the whiteout, and of overlay's own
+     * attributes only the opaque marker on a directory is applied.
+     */
+    @Test
+    void aPackKeepsOverlayFormatAndOnlyTheOpaqueMarker() throws IOException {
+        byte[] pack = new RawTar()
+                .pax('x', "LIBARCHIVE.xattr.trusted.overlay.opaque", b("eQ==")).dir(b("opq"), 0755)
+                .pax('x', "LIBARCHIVE.xattr.trusted.overlay.redirect", b("L2V0Yw==")).dir(b("moved"), 0755)
+                .pax('x', "LIBARCHIVE.xattr.trusted.overlay.opaque", b("eQ==")).file(b("notadir"), b("x"), 0644)
+                .file(b(".wh.kept"), b("a file"), 0644)
+                .entry('3', b("gone"), b(""), new byte[0], 0)
+                .bytes();
+        TarLayerWriter.forPack(layer).write(new ByteArrayInputStream(pack));
+        assertThat(dev.contree.linux.Linux.lgetxattr(layer.resolve("opq"), "trusted.overlay.opaque")).isEqualTo(new byte[] {'y'});
+        assertThat(dev.contree.linux.Linux.lgetxattr(layer.resolve("moved"), "trusted.overlay.redirect")).isNull();
+        assertThat(dev.contree.linux.Linux.lgetxattr(layer.resolve("notadir"), "trusted.overlay.opaque")).isNull();
+        assertThat(Files.readString(layer.resolve(".wh.kept"))).isEqualTo("a file");
+        assertThat(dev.contree.linux.Linux.lstatOrNull(layer.resolve("gone")).isWhiteout()).isTrue();
+        // The same bytes through the registry path: the marker is ignored, .wh. is a whiteout.
+        Path oci = Files.createDirectory(tmp.resolve("oci"));
+        new TarLayerWriter(oci).write(new ByteArrayInputStream(pack));
+        assertThat(dev.contree.linux.Linux.lgetxattr(oci.resolve("opq"), "trusted.overlay.opaque")).isNull();
+        assertThat(dev.contree.linux.Linux.lstatOrNull(oci.resolve("kept")).isWhiteout()).isTrue();
+    }
 }

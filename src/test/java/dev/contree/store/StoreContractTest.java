@@ -288,6 +288,18 @@ public abstract class StoreContractTest {
     }
 
     @Test
+    void aLayersPackIsRecordedOnceAndForgottenWithIt() {
+        store.layers().record("packed", null, 10);
+        assertThat(store.layers().packed("packed")).isEmpty();
+        store.layers().recordPacked("packed", new LayerRecords.Packed("ab".repeat(32), 1234));
+        store.layers().recordPacked("packed", new LayerRecords.Packed("cd".repeat(32), 1)); // recorded: no-op
+        assertThat(store.layers().packed("packed")).contains(new LayerRecords.Packed("ab".repeat(32), 1234));
+        store.layers().forget("packed");
+        assertThat(store.layers().packed("packed")).isEmpty();
+        assertThat(store.layers().size("packed")).isEmpty();
+    }
+
+    @Test
     void aDigestIsProvenPerAccount() {
         String digest = "sha256:" + "33".repeat(32);
         assertThat(store.layers().proven(alice, digest)).isFalse();

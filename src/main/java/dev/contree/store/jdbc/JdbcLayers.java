@@ -56,8 +56,23 @@ public final class JdbcLayers implements LayerRecords {
     }
 
     @Override
+    public void recordPacked(String layerId, Packed pack) {
+        db.write(c -> Sql.update(c, "INSERT INTO layer_objects (layer_id, sha256, bytes, created_at) VALUES (?,?,?,?) ON CONFLICT DO NOTHING",
+                layerId, pack.sha256(), pack.bytes(), Times.toMicros(Times.now())));
+    }
+
+    @Override
+    public Optional<Packed> packed(String layerId) {
+        return Optional.ofNullable(db.read(c -> Sql.one(c, "SELECT sha256, bytes FROM layer_objects WHERE layer_id = ?",
+                rs -> new Packed(rs.getString(1), rs.getLong(2)), layerId)));
+    }
+
+    @Override
     public void forget(String layerId) {
-        db.write(c -> Sql.update(c, "DELETE FROM layers WHERE id = ?", layerId));
+        db.write(c -> {
+            Sql.update(c, "DELETE FROM layer_objects WHERE layer_id = ?", layerId);
+            return Sql.update(c, "DELETE FROM layers WHERE id = ?", layerId);
+        });
     }
 
     @Override
