@@ -135,6 +135,10 @@ class ClusterObjectStoreTest {
             }
         }
         assertThat(members).contains("srv/child.txt", "srv/blob", "srv/opq/shown.txt").doesNotContain("srv/top.txt", "srv/opq/hidden.txt");
+        JsonNode grep = a.get(a.tokenA, "/v1/inspect/" + child + "/grep?pattern=child%7Cshown%7Cbase&path=/srv").json();
+        Set<String> matched = new TreeSet<>();
+        grep.get("matches").forEach(m -> matched.add(m.get("path").asText()));
+        assertThat(matched).containsExactly("/srv/base.txt", "/srv/child.txt", "/srv/opq/shown.txt");
         JsonNode diff = a.get(a.tokenA, "/v1/inspect/" + parent + "/diff/" + child).json();
         assertThat(diff.get("added").toString()).contains("/srv/child.txt", "/srv/blob");
         assertThat(diff.get("deleted").toString()).contains("/srv/top.txt");
