@@ -145,6 +145,28 @@ class ClusterObjectStoreTest {
     }
 
     @Test
+    void importingAnImageAgainOnAnotherNodeFetchesItsLayersInsteadOfUnpackingThemAgain() throws Exception {
+        var image = new OciLayoutBuilder()
+                .layer(Compression.GZIP, new OciLayoutBuilder.Tar().dir("one").file("one/a", "a\n"))
+                .layer(Compression.GZIP, new OciLayoutBuilder.Tar().dir("two").file("two/b", "b\n"))
+                .layer(Compression.GZIP, new OciLayoutBuilder.Tar().dir("three").file("three/c", "c\n"));
+        Path layout = dir.resolve("layout-three");
+        image.writeLayout(layout, "t");
+        reg.push(layout, "t", "three", "v1", false);
+        String body = "{\"registry\":{\"url\":\"docker://" + reg.hostPort() + "/three:v1\"}}";
+        JsonNode onA = a.await(a.tokenA, a.start(a.tokenA, "/v1/images/import", body), Duration.ofSeconds(120));
+        assertThat(onA.get("status").asText()).as(onA.toString()).isEqualTo("SUCCESS");
+        JsonNode onB = b.await(b.tokenA, b.start(b.tokenA, "/v1/images/import", body), Duration.ofSeconds(120));
+        assertThat(onB.get("status").asText()).as(onB.toString()).isEqualTo("SUCCESS");
+        // The same layers (found by digest, fetched from the bucket), so the same image.
+        assertThat(onB.get("result").get("image").asText()).isEqualTo(onA.get("result").get("image").asText());
+        List<String> layers = b.server.services().images().get(b.accountA, onB.get("result").get("image").asText()).orElseThrow().layers();
+        assertThat(layers).hasSize(3);
+        for (String id : layers) assertThat(b.server.services().layers().exists(id)).isTrue();
+        assertThat(list(b, onB.get("result").get("image").asText(), "/")).contains("one", "two", "three");
+    }
+
+    @Test
     void aFileUploadedThroughOneNodeIsInjectedOnAnotherAndStaysItsAccounts() throws Exception {
         String base = a.importBusybox(null);
         byte[] bytes = new byte[300_000];
