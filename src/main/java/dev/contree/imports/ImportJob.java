@@ -104,6 +104,7 @@ final class ImportJob implements Job {
             Map<String, String> idByDigest = new LinkedHashMap<>();
             Map<String, ImportSource.Layer> missing = new LinkedHashMap<>();
             Map<String, ImportSource.Layer> unproven = new LinkedHashMap<>();
+            prefetch(layers);
             for (ImportSource.Layer layer : layers) {
                 String digest = layer.digest();
                 if (idByDigest.containsKey(digest) || missing.containsKey(digest) || unproven.containsKey(digest)) continue;
@@ -169,6 +170,20 @@ final class ImportJob implements Job {
         } finally {
             threads.exit(); // no interrupt reaches this thread once it records the outcome
             timer.shutdownNow();
+        }
+    }
+
+    /**
+     * Cluster mode: the stored layers this image's digests name, fetched together (in parallel) rather than one by one
+     * as the loop leases them. A failure here is met again, and reported, by that lease.
+     */
+    private void prefetch(List<ImportSource.Layer> layers) {
+        List<String> known = layers.stream().map(l -> target.index().byDigest(l.digest())).flatMap(java.util.Optional::stream)
+                .distinct().toList();
+        try {
+            target.leases().source().ensure(known);
+        } catch (IOException e) {
+            LOG.debug("prefetching layers failed: {}", e.getMessage());
         }
     }
 

@@ -135,9 +135,35 @@ class ClusterObjectStoreTest {
             }
         }
         assertThat(members).contains("srv/child.txt", "srv/blob", "srv/opq/shown.txt").doesNotContain("srv/top.txt", "srv/opq/hidden.txt");
+        JsonNode grep = a.get(a.tokenA, "/v1/inspect/" + child + "/grep?pattern=child%7Cshown%7Cbase&path=/srv").json();
+        Set<String> matched = new TreeSet<>();
+        grep.get("matches").forEach(m -> matched.add(m.get("path").asText()));
+        assertThat(matched).containsExactly("/srv/base.txt", "/srv/child.txt", "/srv/opq/shown.txt");
         JsonNode diff = a.get(a.tokenA, "/v1/inspect/" + parent + "/diff/" + child).json();
         assertThat(diff.get("added").toString()).contains("/srv/child.txt", "/srv/blob");
         assertThat(diff.get("deleted").toString()).contains("/srv/top.txt");
+    }
+
+    @Test
+    void importingAnImageAgainOnAnotherNodeFetchesItsLayersInsteadOfUnpackingThemAgain() throws Exception {
+        var image = new OciLayoutBuilder()
+                .layer(Compression.GZIP, new OciLayoutBuilder.Tar().dir("one").file("one/a", "a\n"))
+                .layer(Compression.GZIP, new OciLayoutBuilder.Tar().dir("two").file("two/b", "b\n"))
+                .layer(Compression.GZIP, new OciLayoutBuilder.Tar().dir("three").file("three/c", "c\n"));
+        Path layout = dir.resolve("layout-three");
+        image.writeLayout(layout, "t");
+        reg.push(layout, "t", "three", "v1", false);
+        String body = "{\"registry\":{\"url\":\"docker://" + reg.hostPort() + "/three:v1\"}}";
+        JsonNode onA = a.await(a.tokenA, a.start(a.tokenA, "/v1/images/import", body), Duration.ofSeconds(120));
+        assertThat(onA.get("status").asText()).as(onA.toString()).isEqualTo("SUCCESS");
+        JsonNode onB = b.await(b.tokenA, b.start(b.tokenA, "/v1/images/import", body), Duration.ofSeconds(120));
+        assertThat(onB.get("status").asText()).as(onB.toString()).isEqualTo("SUCCESS");
+        // The same layers (found by digest, fetched from the bucket), so the same image.
+        assertThat(onB.get("result").get("image").asText()).isEqualTo(onA.get("result").get("image").asText());
+        List<String> layers = b.server.services().images().get(b.accountA, onB.get("result").get("image").asText()).orElseThrow().layers();
+        assertThat(layers).hasSize(3);
+        for (String id : layers) assertThat(b.server.services().layers().exists(id)).isTrue();
+        assertThat(list(b, onB.get("result").get("image").asText(), "/")).contains("one", "two", "three");
     }
 
     @Test
