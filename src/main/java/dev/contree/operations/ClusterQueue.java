@@ -33,7 +33,8 @@ import java.util.function.IntSupplier;
  * (slots, host memory/pids as {@link Admission} says), it claims the fairest waiting row it can run (the account with
  * the fewest operations claimed cluster-wide first, round robin among equals), rebuilds the job with the kind's
  * {@link WorkQueue.JobFactory} and hands it to that scheduler. It is woken by notifications and by its own slots
- * freeing; a slow re-check (every 30 s) covers a lost notification. Its heartbeat extends its leases and stops
+ * freeing; a slow re-check (every 30 s) covers a lost notification. An account at this worker's per-account cap
+ * ({@link Scheduler#accountAtCap}) gets nothing more here until one of its runs ends. Its heartbeat extends its leases and stops
  * what it holds that a client cancelled (a missed notification) or whose lease it lost.
  */
 public final class ClusterQueue implements WorkQueue, AutoCloseable {
@@ -290,7 +291,7 @@ public final class ClusterQueue implements WorkQueue, AutoCloseable {
 
     private boolean runnableHere(String uuid) {
         Operation op = operations.get(uuid).orElse(null);
-        if (op == null || op.status() != OperationStatus.PENDING) return false;
+        if (op == null || op.status() != OperationStatus.PENDING || scheduler.accountAtCap(op.accountId())) return false;
         JobFactory f = factories.get(op.kind());
         return f != null && f.runnableHere(op);
     }

@@ -139,10 +139,8 @@ public final class ContreeServer implements AutoCloseable {
                 int failed = Scheduler.failLeftovers(operations);
                 if (failed > 0) LOG.warn("marked {} operation(s) interrupted by a restart as FAILED", failed);
             }
-            Scheduler.Bounds bounds = bounds(config, runtimeConfig.cgroupParent());
-            // A worker's fairness between accounts is the queue's claim order, cluster-wide: no local per-account cap.
-            if (clustered) bounds = new Scheduler.Bounds(bounds.slots(), bounds.slots(), bounds.imports(), bounds.maxQueued());
-            Scheduler scheduler = new Scheduler(operations, bounds, tokens::accountsWithTokens,
+            // On a worker the per-account cap applies to what it claims (ClusterQueue asks before each claim).
+            Scheduler scheduler = new Scheduler(operations, bounds(config, runtimeConfig.cgroupParent()), tokens::accountsWithTokens,
                     Admission.byHost(new HostCapacity(runtimeConfig.cgroupParent()), config.admission()), !clustered);
             opened.add(scheduler);
             ClusterQueue cluster = null;
