@@ -155,6 +155,16 @@ public final class ClusterQueue implements WorkQueue, AutoCloseable {
     }
 
     @Override
+    public java.util.Optional<String> routeTo(String operationUuid) {
+        return heldElsewhere(operationUuid).flatMap(queue::apiUrl);
+    }
+
+    /** Records where this node serves HTTP (once it listens), for calls other nodes route to it. */
+    public void advertise(String apiUrl) {
+        queue.advertise(nodeId, apiUrl);
+    }
+
+    @Override
     public boolean inProcess() {
         return false;
     }

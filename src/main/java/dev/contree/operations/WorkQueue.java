@@ -27,6 +27,11 @@ public interface WorkQueue {
         return java.util.Optional.empty();
     }
 
+    /** Where the node holding {@code operationUuid} serves HTTP, when that is another node that said so. */
+    default java.util.Optional<String> routeTo(String operationUuid) {
+        return java.util.Optional.empty();
+    }
+
     /** Queues a built job on this node (only when {@link #inProcess}). */
     void submit(Place place, Operation op, Job job);
 

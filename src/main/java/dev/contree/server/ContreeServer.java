@@ -84,6 +84,21 @@ public final class ContreeServer implements AutoCloseable {
         closeAll(resources);
     }
 
+    /** Where other nodes reach this one: the configured URL, else the listen address (the host name for a wildcard). */
+    static String advertisedUrl(ServerConfig config, int port) {
+        if (config.cluster().apiUrl() != null) return config.cluster().apiUrl();
+        String host = config.host();
+        if (host.equals("0.0.0.0") || host.equals("::") || host.equals("[::]")) {
+            try {
+                host = java.net.InetAddress.getLocalHost().getCanonicalHostName();
+            } catch (IOException e) {
+                host = "localhost";
+            }
+        }
+        if (host.contains(":") && !host.startsWith("[")) host = "[" + host + "]";
+        return "http://" + host + ":" + port;
+    }
+
     /** The worker id a data dir keeps (made on first use): a restarted worker ends what its previous run held at once. */
     static String workerId(Path data) throws IOException {
         Path file = data.resolve("worker-id");
@@ -188,6 +203,7 @@ public final class ContreeServer implements AutoCloseable {
             ApiServer api = new ApiServer(config.api().withInstanceConcurrencyNow(scheduler::effectiveLimit),
                     new ApiServices(tokens, files, images, imageFiles, operations, instances, imports)).start();
             opened.add(api);
+            if (cluster != null) cluster.advertise(advertisedUrl(config, api.port()));
             LOG.info("ConTree listening on http://{}:{} (data {}, metadata {}, role {}, runtime {}, layer quotas {})", config.host(), api.port(),
                     data, config.database() == null ? "SQLite" : config.database(), config.cluster().role().name().toLowerCase(), runtime.name(),
                     layers.quotasEnforced() ? "enforced" : "NOT enforced");

@@ -124,6 +124,18 @@ class ClusterTest {
         return workerA.server.workerId().equals(id) ? workerA : workerB;
     }
 
+    /** Polls a subprocess record on the api node until it exited. */
+    static JsonNode awaitExit(String path) throws InterruptedException {
+        long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
+        while (true) {
+            JsonNode record = api.get(api.tokenA, path).json();
+            JsonNode state = record.path("state");
+            if (state.path("exit_code").asInt(-1) != -1 || state.path("signal").asInt(-1) != -1) return record;
+            if (System.nanoTime() > deadline) throw new AssertionError("still running: " + record);
+            Thread.sleep(50);
+        }
+    }
+
     static String runBody(String image, String command) {
         return "{\"image\":\"" + image + "\",\"command\":\"" + command + "\",\"shell\":true,\"disposable\":false}";
     }
@@ -226,23 +238,25 @@ class ClusterTest {
         TestServer w = worker(img[1]);
         String op = api.start(api.tokenA, "/v1/instances", runBody(img[0], "sleep 120"));
         awaitStatus(api, op, "EXECUTING", Duration.ofSeconds(60));
-        // A subprocess call reaches only the node that runs the instance: the api node says where it runs (409), the
-        // worker runs it, and its output is readable from the api node.
+        // Subprocess calls at the api node are routed to the worker that runs the instance (its advertised API), with
+        // the caller's token; the worker runs them and the api node answers what it answered.
         String sub = "/v1/operations/" + op + "/subprocesses";
-        TestServer.Reply refused = api.json(api.tokenA, "POST", sub, "{\"command\":\"echo hi\",\"shell\":true}");
-        assertThat(refused.status()).isEqualTo(409);
-        assertThat(refused.json().get("error").asText()).contains("runs on worker " + img[1]).contains("not built yet");
-        TestServer.Reply started = w.json(w.tokenA, "POST", sub, "{\"command\":\"echo hi\",\"shell\":true}");
+        TestServer.Reply started = api.json(api.tokenA, "POST", sub, "{\"command\":\"echo hi\",\"shell\":true}");
         assertThat(started.status()).as(started.text()).isEqualTo(200);
-        int spid = started.json().get("spid").asInt();
-        long subDeadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
-        JsonNode record;
-        do {
-            Thread.sleep(50);
-            record = api.get(api.tokenA, sub + "/" + spid).json();
-        } while (record.path("state").path("exit_code").asInt(-1) == -1 && System.nanoTime() < subDeadline);
+        JsonNode record = awaitExit(sub + "/" + started.json().get("spid").asInt());
         assertThat(record.path("state").path("exit_code").asInt(-1)).as(record.toString()).isZero();
         assertThat(record.path("stdout").path("value").asText()).isEqualTo("hi\n");
+        TestServer.Reply sleeper = api.json(api.tokenA, "POST", sub, "{\"command\":\"sleep 100\",\"shell\":true}");
+        assertThat(sleeper.status()).as(sleeper.text()).isEqualTo(200);
+        int spid = sleeper.json().get("spid").asInt();
+        assertThat(api.delete(api.tokenA, sub + "/" + spid + "?signal=KILL").status()).isEqualTo(204);
+        assertThat(awaitExit(sub + "/" + spid).path("state").path("signal").asInt()).isEqualTo(9);
+        // Bad input is refused where it arrives; a call that was routed once is never routed on (it gets a clear 409).
+        assertThat(api.json(api.tokenA, "POST", sub, "{\"shell\":true}").status()).isEqualTo(400);
+        TestServer.Reply looped = api.send(api.tokenA, "POST", sub, java.net.http.HttpRequest.BodyPublishers.ofString(
+                "{\"command\":\"true\"}"), "Content-Type", "application/json", "X-Contree-Routed", "1");
+        assertThat(looped.status()).isEqualTo(409);
+        assertThat(looped.json().get("error").asText()).contains("runs on worker " + img[1]);
         long t0 = System.nanoTime();
         assertThat(api.delete(api.tokenA, "/v1/operations/" + op).status()).isIn(200, 202, 204);
         JsonNode done = api.await(api.tokenA, op, Duration.ofSeconds(10));
