@@ -155,6 +155,11 @@ public final class ClusterQueue implements WorkQueue, AutoCloseable {
     }
 
     @Override
+    public boolean runsWorkHere() {
+        return scheduler != null;
+    }
+
+    @Override
     public java.util.Optional<String> routeTo(String operationUuid) {
         return heldElsewhere(operationUuid).flatMap(queue::apiUrl);
     }

@@ -381,4 +381,28 @@ class ClusterTest {
             assertThat(queue.heartbeat("w1", Duration.ofMinutes(1))).hasSize(6);
         }
     }
+
+    /**
+     * Without the object store no worker can read a file uploaded to the api node: work that needs one is refused
+     * there (503 with the reason), not left PENDING forever. Roles other than {@code all} need PostgreSQL.
+     */
+    @Test
+    @Order(7)
+    void anApiNodeRefusesWorkOnFilesUploadedToItAndRolesNeedPostgres() throws Exception {
+        String file = api.upload(api.tokenA, "content\n".getBytes(StandardCharsets.UTF_8)).json().get("uuid").asText();
+        TestServer.Reply imp = api.json(api.tokenA, "POST", "/v1/images/import", importBody("rootfs+file://" + file));
+        assertThat(imp.status()).isEqualTo(503);
+        assertThat(imp.json().get("error").asText()).contains("upload the file to, and import it on, a worker node");
+        String[] img = runnableImage("runnable-5");
+        TestServer.Reply run = api.json(api.tokenA, "POST", "/v1/instances", "{\"image\":\"" + img[0]
+                + "\",\"command\":\"cat /f\",\"shell\":true,\"files\":{\"/f\":{\"uuid\":\"" + file + "\"}}}");
+        assertThat(run.status()).isEqualTo(503);
+        assertThat(run.json().get("error").asText()).contains("spawn on, a worker node");
+
+        for (ClusterSettings.Role role : List.of(ClusterSettings.Role.API, ClusterSettings.Role.WORKER)) {
+            org.assertj.core.api.Assertions.assertThatThrownBy(() -> ServerConfig.defaults(dir.resolve("x"))
+                            .withCluster(new ClusterSettings(role, LEASE, null)))
+                    .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("needs a PostgreSQL database");
+        }
+    }
 }
