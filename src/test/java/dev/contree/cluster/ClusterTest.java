@@ -228,6 +228,14 @@ class ClusterTest {
         assertThat(stdout(done)).isEqualTo("first\nsecond\n");
         String child = done.get("result").get("image").asText();
         assertThat(holderOf(api.accountA, child)).as("the child is committed where the parent is").isEqualTo(img[1]);
+
+        // For the record (no bound asserted): submit-to-SUCCESS of short runs through the api node, one at a time.
+        long t0 = System.nanoTime();
+        for (int i = 0; i < 10; i++) {
+            String quick = api.start(api.tokenA, "/v1/instances", "{\"image\":\"" + img[0] + "\",\"command\":\"true\",\"disposable\":true}");
+            assertThat(api.await(api.tokenA, quick, Duration.ofSeconds(60)).get("status").asText()).isEqualTo("SUCCESS");
+        }
+        System.out.printf("10 sequential runs submitted to the api node: %.0f ms each, submit to SUCCESS%n", (System.nanoTime() - t0) / 1e7);
     }
 
     /** DELETE on the api node stops the sandbox on the worker that runs it. */
