@@ -61,7 +61,8 @@ public final class ClusterQueue implements WorkQueue, AutoCloseable {
     private final Set<String> held = ConcurrentHashMap.newKeySet();
     private final Set<String> dirtyLogs = ConcurrentHashMap.newKeySet();
     private final Semaphore wake = new Semaphore(0);
-    private final ScheduledExecutorService timers = Executors.newScheduledThreadPool(1, Thread.ofVirtual().name("cluster").factory());
+    /** Sweep, event announcements and heartbeat on threads of their own: a slow sweep never delays a heartbeat. */
+    private final ScheduledExecutorService timers = Executors.newScheduledThreadPool(3, Thread.ofVirtual().name("cluster-", 0).factory());
     private volatile boolean closed;
     private volatile long lastHeartbeatNanos = System.nanoTime();
     private AutoCloseable listener;
@@ -86,6 +87,7 @@ public final class ClusterQueue implements WorkQueue, AutoCloseable {
         this.tenants = tenants;
         operations.onCancel(this::cancelled);
         operations.onEvent(e -> dirtyLogs.add(e.operationUuid()));
+        operations.logsSharedWithOtherNodes();
     }
 
     /** Registers how claimed operations of {@code kind} are rebuilt (before {@link #start}). */
