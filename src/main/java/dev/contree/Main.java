@@ -161,6 +161,11 @@ public final class Main {
                 description = "with --database: this node's name in the queue's leases (default: made once, kept in the data dir)")
         String workerId;
 
+        @Option(names = "--advertise-url", defaultValue = "${env:CONTREE_ADVERTISE_URL}", paramLabel = "URL",
+                description = "with --database: where other nodes reach this node's API, http(s)://host:port, to route a live"
+                        + " instance's subprocess calls to it (default: the --listen address)")
+        String advertiseUrl;
+
         /** The cluster part of the configuration; a bad role is a usage error. */
         private dev.contree.operations.ClusterSettings cluster() {
             dev.contree.operations.ClusterSettings.Role r;
@@ -169,8 +174,13 @@ public final class Main {
             } catch (IllegalArgumentException e) {
                 throw new CommandLine.ParameterException(new CommandLine(this), "--role must be api, worker or all");
             }
-            return new dev.contree.operations.ClusterSettings(r, java.time.Duration.ofSeconds(leaseSeconds),
-                    workerId == null || workerId.isBlank() ? null : workerId.strip());
+            try {
+                return new dev.contree.operations.ClusterSettings(r, java.time.Duration.ofSeconds(leaseSeconds),
+                        workerId == null || workerId.isBlank() ? null : workerId.strip(),
+                        advertiseUrl == null || advertiseUrl.isBlank() ? null : advertiseUrl.strip());
+            } catch (IllegalArgumentException e) {
+                throw new CommandLine.ParameterException(new CommandLine(this), e.getMessage());
+            }
         }
 
         @Override

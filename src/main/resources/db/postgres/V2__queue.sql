@@ -23,3 +23,11 @@ CREATE TABLE queue_turns (
   account_id  TEXT COLLATE "C" PRIMARY KEY,
   last_claim  BIGINT NOT NULL
 );
+
+-- Where each node serves HTTP, for calls that must reach the node running an operation (a live instance's
+-- subprocesses): written when the node starts serving.
+CREATE TABLE queue_nodes (
+  worker_id   TEXT COLLATE "C" PRIMARY KEY,
+  api_url     TEXT COLLATE "C" NOT NULL,
+  seen_at     BIGINT NOT NULL
+);

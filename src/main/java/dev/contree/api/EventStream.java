@@ -63,14 +63,19 @@ final class EventStream {
                 out.flush();
                 while (follow && !done) {
                     OperationEvent e = live.poll(KEEPALIVE_SECONDS, TimeUnit.SECONDS);
+                    boolean idle = e == null;
+                    if (idle && operations.logsAreShared()) e = READ_STORE; // a lost notification costs one keepalive period
                     if (e == null) {
                         out.write(": keepalive\n\n".getBytes(StandardCharsets.US_ASCII));
                     } else if (e == READ_STORE) {
+                        boolean wrote = false;
                         for (OperationEvent stored : operations.events(op.uuid(), last)) {
                             write(out, stored, spid);
                             last = stored.id();
+                            wrote = true;
                             done |= stored.payload() instanceof EventPayload.Completion;
                         }
+                        if (idle && !wrote) out.write(": keepalive\n\n".getBytes(StandardCharsets.US_ASCII));
                     } else if (e.id() > last) {
                         write(out, e, spid);
                         last = e.id();

@@ -40,7 +40,9 @@ final class SubprocessRoutes {
     }
 
     private void create(Context ctx) {
-        SubprocessRequest request = parse(Json.readObject(ctx, maxJsonBytes), maxTimeout);
+        ObjectNode raw = Json.readObject(ctx, maxJsonBytes);
+        SubprocessRequest request = parse(raw, maxTimeout);
+        if (routed(ctx, raw)) return;
         int spid = call(ctx, () -> instances.startSubprocess(Auth.account(ctx), operation(ctx), request));
         ObjectNode body = Json.object();
         body.put("spid", spid);
@@ -54,6 +56,8 @@ final class SubprocessRoutes {
 
     private void kill(Context ctx) {
         int signo = signal(ctx.queryParam("signal"));
+        spid(ctx);
+        if (routed(ctx, null)) return;
         call(ctx, () -> { instances.signal(Auth.account(ctx), operation(ctx), spid(ctx), signo); return null; });
         ctx.status(204);
     }
@@ -64,8 +68,51 @@ final class SubprocessRoutes {
         wrapped.set("stdin", body);
         byte[] data = InstanceRequests.stdin(wrapped);
         boolean close = InstanceRequests.closesStdin(wrapped) && body.has("close"); // a bare write leaves it open
+        spid(ctx);
+        if (routed(ctx, body)) return;
         call(ctx, () -> { instances.writeStdin(Auth.account(ctx), operation(ctx), spid(ctx), data, close); return null; });
         ctx.status(204);
+    }
+
+    /** On a call one node routed to another: the receiving node answers it itself, it never routes it on. */
+    static final String ROUTED = "X-Contree-Routed";
+    private static final java.net.http.HttpClient HTTP = java.net.http.HttpClient.newBuilder()
+            .version(java.net.http.HttpClient.Version.HTTP_1_1).connectTimeout(java.time.Duration.ofSeconds(5))
+            .followRedirects(java.net.http.HttpClient.Redirect.NEVER).build();
+
+    /**
+     * In a cluster, sends the call (validated here) to the node that runs the instance, with the caller's token, and
+     * answers what it answered; false when the instance runs here (or nowhere), so the call is answered here.
+     */
+    private boolean routed(Context ctx, ObjectNode body) {
+        if (ctx.header(ROUTED) != null) return false;
+        var to = instances.routeFor(Auth.account(ctx), operation(ctx));
+        if (to.isEmpty()) return false;
+        String query = ctx.queryString();
+        var b = java.net.http.HttpRequest.newBuilder(java.net.URI.create(to.get() + ctx.path() + (query == null ? "" : "?" + query)))
+                .timeout(java.time.Duration.ofSeconds(30)).header(ROUTED, "1");
+        String auth = ctx.header("Authorization");
+        if (auth != null) b.header("Authorization", auth);
+        try {
+            if (body == null) {
+                b.method(ctx.method().name(), java.net.http.HttpRequest.BodyPublishers.noBody());
+            } else {
+                b.method(ctx.method().name(), java.net.http.HttpRequest.BodyPublishers.ofByteArray(Json.MAPPER.writeValueAsBytes(body)))
+                        .header("Content-Type", "application/json");
+            }
+            var r = HTTP.send(b.build(), java.net.http.HttpResponse.BodyHandlers.ofByteArray());
+            ctx.status(r.statusCode());
+            r.headers().firstValue("Content-Type").ifPresent(ctx::contentType);
+            r.headers().firstValue("Retry-After").ifPresent(v -> ctx.header("Retry-After", v));
+            ctx.result(r.body());
+            return true;
+        } catch (java.io.IOException e) {
+            throw ApiException.rejected(ctx, new RequestRejected(RequestRejected.Reason.UNAVAILABLE,
+                    "the cluster node running this instance did not answer (" + e.getClass().getSimpleName() + "); retry"));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw ApiException.rejected(ctx, new RequestRejected(RequestRejected.Reason.UNAVAILABLE, "interrupted"));
+        }
     }
 
     private static String operation(Context ctx) {

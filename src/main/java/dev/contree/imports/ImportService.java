@@ -79,6 +79,10 @@ public final class ImportService implements WorkQueue.JobFactory {
 
     private ImportSource source(String accountId, ImportRequest request) throws RequestRejected {
         Matcher m = FILE_URL.matcher(request.url());
+        if (m.matches() && !queue.runsWorkHere()) {
+            throw new RequestRejected(RequestRejected.Reason.UNAVAILABLE, "this node runs no imports (serve --role api) and workers"
+                    + " cannot read files uploaded to it: upload the file to, and import it on, a worker node");
+        }
         if (m.matches()) {
             String uuid = m.group(2).toLowerCase(Locale.ROOT);
             FileRecord file = files.byUuid(accountId, uuid).orElseThrow(() -> new RequestRejected(RequestRejected.Reason.NOT_FOUND, "file " + uuid + " not found"));

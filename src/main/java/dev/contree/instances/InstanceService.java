@@ -98,6 +98,11 @@ public final class InstanceService implements WorkQueue.JobFactory {
         if (!spec.disposable() && engine.storage().remaining(accountId) <= 0) {
             throw new RequestRejected(RequestRejected.Reason.FORBIDDEN, engine.storage().overMessage(accountId) + " (disposable runs still work)");
         }
+        if (!spec.files().isEmpty() && !queue.runsWorkHere()) {
+            // Uploaded content is on this node only (until files live in an object store): no worker could inject it.
+            throw new RequestRejected(RequestRejected.Reason.UNAVAILABLE, "this node runs no executions (serve --role api) and"
+                    + " workers cannot read files uploaded to it: upload the files to, and spawn on, a worker node");
+        }
         Map<String, FileRecord> resolved = new LinkedHashMap<>();
         for (var f : spec.files().entrySet()) {
             String uuid = f.getValue().fileUuid();
@@ -163,6 +168,16 @@ public final class InstanceService implements WorkQueue.JobFactory {
     /** How long a subprocess call waits for an instance that is ASSIGNED or EXECUTING but whose init is not up yet. */
     private static final Duration STARTING_WAIT = Duration.ofSeconds(10);
 
+    /**
+     * Where to send a subprocess call for the account's instance when another cluster node runs it (that node's HTTP
+     * API); empty when it runs here, or is not running, or its node did not say where it serves.
+     */
+    public Optional<String> routeFor(String accountId, String operationUuid) {
+        Optional<Operation> op = operations.get(accountId, operationUuid);
+        if (op.isEmpty() || op.get().kind() != OperationKind.INSTANCE || op.get().status().terminal()) return Optional.empty();
+        return queue.routeTo(operationUuid);
+    }
+
     /** Starts one more process in the account's running instance; returns its spid (2, 3, …). */
     public int startSubprocess(String accountId, String operationUuid, SubprocessRequest request) throws RequestRejected {
         return running(accountId, operationUuid).spawn(request, STARTING_WAIT);
@@ -210,7 +225,7 @@ public final class InstanceService implements WorkQueue.JobFactory {
         Optional<String> worker = queue.heldElsewhere(op.uuid());
         if (worker.isPresent())
             throw new RequestRejected(Reason.CONFLICT, "the instance runs on worker " + worker.get() + ", not on this node: subprocess"
-                    + " calls reach only the node that runs the instance (routing them between cluster nodes is not built yet)");
+                    + " calls reach only the node that runs the instance, and that node cannot be reached from here");
         // ASSIGNED: its job may not have registered yet; give it the same bounded wait as a starting init.
         long deadline = System.nanoTime() + STARTING_WAIT.toNanos();
         while (true) {

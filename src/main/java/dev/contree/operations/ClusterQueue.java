@@ -33,7 +33,8 @@ import java.util.function.IntSupplier;
  * (slots, host memory/pids as {@link Admission} says), it claims the fairest waiting row it can run (the account with
  * the fewest operations claimed cluster-wide first, round robin among equals), rebuilds the job with the kind's
  * {@link WorkQueue.JobFactory} and hands it to that scheduler. It is woken by notifications and by its own slots
- * freeing; a slow re-check (every 30 s) covers a lost notification. Its heartbeat extends its leases and stops
+ * freeing; a slow re-check (every 30 s) covers a lost notification. An account at this worker's per-account cap
+ * ({@link Scheduler#accountAtCap}) gets nothing more here until one of its runs ends. Its heartbeat extends its leases and stops
  * what it holds that a client cancelled (a missed notification) or whose lease it lost.
  */
 public final class ClusterQueue implements WorkQueue, AutoCloseable {
@@ -60,7 +61,8 @@ public final class ClusterQueue implements WorkQueue, AutoCloseable {
     private final Set<String> held = ConcurrentHashMap.newKeySet();
     private final Set<String> dirtyLogs = ConcurrentHashMap.newKeySet();
     private final Semaphore wake = new Semaphore(0);
-    private final ScheduledExecutorService timers = Executors.newScheduledThreadPool(1, Thread.ofVirtual().name("cluster").factory());
+    /** Sweep, event announcements and heartbeat on threads of their own: a slow sweep never delays a heartbeat. */
+    private final ScheduledExecutorService timers = Executors.newScheduledThreadPool(3, Thread.ofVirtual().name("cluster-", 0).factory());
     private volatile boolean closed;
     private volatile long lastHeartbeatNanos = System.nanoTime();
     private AutoCloseable listener;
@@ -85,6 +87,7 @@ public final class ClusterQueue implements WorkQueue, AutoCloseable {
         this.tenants = tenants;
         operations.onCancel(this::cancelled);
         operations.onEvent(e -> dirtyLogs.add(e.operationUuid()));
+        operations.logsSharedWithOtherNodes();
     }
 
     /** Registers how claimed operations of {@code kind} are rebuilt (before {@link #start}). */
@@ -151,6 +154,21 @@ public final class ClusterQueue implements WorkQueue, AutoCloseable {
     @Override
     public java.util.Optional<String> heldElsewhere(String operationUuid) {
         return queue.holder(operationUuid).filter(w -> !w.equals(nodeId));
+    }
+
+    @Override
+    public boolean runsWorkHere() {
+        return scheduler != null;
+    }
+
+    @Override
+    public java.util.Optional<String> routeTo(String operationUuid) {
+        return heldElsewhere(operationUuid).flatMap(queue::apiUrl);
+    }
+
+    /** Records where this node serves HTTP (once it listens), for calls other nodes route to it. */
+    public void advertise(String apiUrl) {
+        queue.advertise(nodeId, apiUrl);
     }
 
     @Override
@@ -290,7 +308,7 @@ public final class ClusterQueue implements WorkQueue, AutoCloseable {
 
     private boolean runnableHere(String uuid) {
         Operation op = operations.get(uuid).orElse(null);
-        if (op == null || op.status() != OperationStatus.PENDING) return false;
+        if (op == null || op.status() != OperationStatus.PENDING || scheduler.accountAtCap(op.accountId())) return false;
         JobFactory f = factories.get(op.kind());
         return f != null && f.runnableHere(op);
     }

@@ -9,10 +9,16 @@ import java.time.Duration;
  * @param lease    how long a worker's claim on an operation lasts without a heartbeat (renewed every third of it):
  *                 the longest a dead worker's operations stay EXECUTING
  * @param workerId the worker's name in the queue's leases; null: the one kept in the data dir
+ * @param apiUrl   where other nodes reach this node's HTTP API (to route a live instance's subprocess calls to it);
+ *                 null: {@code http://} the listen address (its host name when it listens on every address)
  */
-public record ClusterSettings(Role role, Duration lease, String workerId) {
+public record ClusterSettings(Role role, Duration lease, String workerId, String apiUrl) {
     public static final Duration DEFAULT_LEASE = Duration.ofSeconds(30);
-    public static final ClusterSettings SINGLE = new ClusterSettings(Role.ALL, DEFAULT_LEASE, null);
+    public static final ClusterSettings SINGLE = new ClusterSettings(Role.ALL, DEFAULT_LEASE, null, null);
+
+    public ClusterSettings(Role role, Duration lease, String workerId) {
+        this(role, lease, workerId, null);
+    }
 
     /** {@code serve --role}. */
     public enum Role {
@@ -34,9 +40,12 @@ public record ClusterSettings(Role role, Duration lease, String workerId) {
         if (lease.toMillis() < 1000) throw new IllegalArgumentException("lease timeout must be at least 1 s");
         if (workerId != null && !workerId.matches("[A-Za-z0-9._:-]{1,100}"))
             throw new IllegalArgumentException("worker id must be 1-100 letters, digits or ._:-");
+        if (apiUrl != null && !apiUrl.matches("https?://[^\\s/?#]+/?"))
+            throw new IllegalArgumentException("advertised URL must be http(s)://host:port, got '" + apiUrl + "'");
+        if (apiUrl != null && apiUrl.endsWith("/")) apiUrl = apiUrl.substring(0, apiUrl.length() - 1);
     }
 
     public ClusterSettings withWorkerId(String id) {
-        return new ClusterSettings(role, lease, id);
+        return new ClusterSettings(role, lease, id, apiUrl);
     }
 }

@@ -22,6 +22,7 @@ public final class OperationService {
     private final List<Consumer<String>> cancelListeners = new CopyOnWriteArrayList<>();
     private final List<Consumer<OperationEvent>> eventListeners = new CopyOnWriteArrayList<>();
     private final List<Consumer<String>> elsewhereListeners = new CopyOnWriteArrayList<>();
+    private volatile boolean sharedLogs;
 
     public OperationService(MetadataStore store) {
         this.store = store;
@@ -110,6 +111,15 @@ public final class OperationService {
 
     public void removeEventsElsewhereListener(Consumer<String> listener) {
         elsewhereListeners.remove(listener);
+    }
+
+    /** Other nodes append to the logs this node serves (a cluster): followers also re-read the store when idle. */
+    public void logsSharedWithOtherNodes() {
+        sharedLogs = true;
+    }
+
+    public boolean logsAreShared() {
+        return sharedLogs;
     }
 
     /** Another node appended to {@code operationUuid}'s log (what the cluster's notifications say). */

@@ -513,6 +513,21 @@ public final class Scheduler implements AutoCloseable, WorkQueue {
         }
     }
 
+    /**
+     * Whether {@code accountId} holds its most slots here while several accounts can submit work: a worker then claims
+     * none of its operations (they would wait here, keeping the next account's from this worker), as {@link #dispatch}
+     * skips its queue on one node.
+     */
+    public boolean accountAtCap(String accountId) {
+        lock.lock();
+        try {
+            if (perAccount == slots || currentTenants() <= 1) return false;
+            return runningByAccount.getOrDefault(accountId, 0) >= perAccountCap(admission.room(sandboxes, System.nanoTime()));
+        } finally {
+            lock.unlock();
+        }
+    }
+
     /** Called (off the lock, on the ending job's thread) whenever an operation ends and its slot frees. */
     public void onSlotFreed(Runnable r) {
         onSlotFreed = r;

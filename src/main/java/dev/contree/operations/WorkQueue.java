@@ -27,6 +27,16 @@ public interface WorkQueue {
         return java.util.Optional.empty();
     }
 
+    /** Whether this node itself may run what it queues (false on a cluster's api node). */
+    default boolean runsWorkHere() {
+        return true;
+    }
+
+    /** Where the node holding {@code operationUuid} serves HTTP, when that is another node that said so. */
+    default java.util.Optional<String> routeTo(String operationUuid) {
+        return java.util.Optional.empty();
+    }
+
     /** Queues a built job on this node (only when {@link #inProcess}). */
     void submit(Place place, Operation op, Job job);
 

@@ -90,6 +90,21 @@ public final class ContreeServer implements AutoCloseable {
         closeAll(resources);
     }
 
+    /** Where other nodes reach this one: the configured URL, else the listen address (the host name for a wildcard). */
+    static String advertisedUrl(ServerConfig config, int port) {
+        if (config.cluster().apiUrl() != null) return config.cluster().apiUrl();
+        String host = config.host();
+        if (host.equals("0.0.0.0") || host.equals("::") || host.equals("[::]")) {
+            try {
+                host = java.net.InetAddress.getLocalHost().getCanonicalHostName();
+            } catch (IOException e) {
+                host = "localhost";
+            }
+        }
+        if (host.contains(":") && !host.startsWith("[")) host = "[" + host + "]";
+        return "http://" + host + ":" + port;
+    }
+
     /** The worker id a data dir keeps (made on first use): a restarted worker ends what its previous run held at once. */
     static String workerId(Path data) throws IOException {
         Path file = data.resolve("worker-id");
@@ -161,10 +176,8 @@ public final class ContreeServer implements AutoCloseable {
                 int failed = Scheduler.failLeftovers(operations);
                 if (failed > 0) LOG.warn("marked {} operation(s) interrupted by a restart as FAILED", failed);
             }
-            Scheduler.Bounds bounds = bounds(config, runtimeConfig.cgroupParent());
-            // A worker's fairness between accounts is the queue's claim order, cluster-wide: no local per-account cap.
-            if (clustered) bounds = new Scheduler.Bounds(bounds.slots(), bounds.slots(), bounds.imports(), bounds.maxQueued());
-            Scheduler scheduler = new Scheduler(operations, bounds, tokens::accountsWithTokens,
+            // On a worker the per-account cap applies to what it claims (ClusterQueue asks before each claim).
+            Scheduler scheduler = new Scheduler(operations, bounds(config, runtimeConfig.cgroupParent()), tokens::accountsWithTokens,
                     Admission.byHost(new HostCapacity(runtimeConfig.cgroupParent()), config.admission()), !clustered);
             opened.add(scheduler);
             ClusterQueue cluster = null;
@@ -210,6 +223,7 @@ public final class ContreeServer implements AutoCloseable {
             ApiServer api = new ApiServer(config.api().withInstanceConcurrencyNow(scheduler::effectiveLimit),
                     new ApiServices(tokens, files, images, imageFiles, operations, instances, imports)).start();
             opened.add(api);
+            if (cluster != null) cluster.advertise(advertisedUrl(config, api.port()));
             LOG.info("ConTree listening on http://{}:{} (data {}, metadata {}, objects {}, role {}, runtime {}, layer quotas {})", config.host(),
                     api.port(), data, config.database() == null ? "SQLite" : config.database(),
                     objects == null ? "this node only" : objects.describe(), config.cluster().role().name().toLowerCase(), runtime.name(),

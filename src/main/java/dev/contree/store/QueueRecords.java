@@ -78,6 +78,12 @@ public interface QueueRecords {
     /** Operations still active that have no row and were created before {@code olderThan} ago: lost before queueing. */
     List<String> orphans(Duration olderThan);
 
+    /** Records where node {@code workerId} serves HTTP. */
+    void advertise(String workerId, String apiUrl);
+
+    /** Where node {@code workerId} serves HTTP, if it said. */
+    Optional<String> apiUrl(String workerId);
+
     /** The worker holding {@code operationUuid}'s row, if one claimed it. */
     Optional<String> holder(String operationUuid);
 

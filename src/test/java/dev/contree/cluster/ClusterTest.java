@@ -124,6 +124,18 @@ class ClusterTest {
         return workerA.server.workerId().equals(id) ? workerA : workerB;
     }
 
+    /** Polls a subprocess record on the api node until it exited. */
+    static JsonNode awaitExit(String path) throws InterruptedException {
+        long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
+        while (true) {
+            JsonNode record = api.get(api.tokenA, path).json();
+            JsonNode state = record.path("state");
+            if (state.path("exit_code").asInt(-1) != -1 || state.path("signal").asInt(-1) != -1) return record;
+            if (System.nanoTime() > deadline) throw new AssertionError("still running: " + record);
+            Thread.sleep(50);
+        }
+    }
+
     static String runBody(String image, String command) {
         return "{\"image\":\"" + image + "\",\"command\":\"" + command + "\",\"shell\":true,\"disposable\":false}";
     }
@@ -216,6 +228,14 @@ class ClusterTest {
         assertThat(stdout(done)).isEqualTo("first\nsecond\n");
         String child = done.get("result").get("image").asText();
         assertThat(holderOf(api.accountA, child)).as("the child is committed where the parent is").isEqualTo(img[1]);
+
+        // For the record (no bound asserted): submit-to-SUCCESS of short runs through the api node, one at a time.
+        long t0 = System.nanoTime();
+        for (int i = 0; i < 10; i++) {
+            String quick = api.start(api.tokenA, "/v1/instances", "{\"image\":\"" + img[0] + "\",\"command\":\"true\",\"disposable\":true}");
+            assertThat(api.await(api.tokenA, quick, Duration.ofSeconds(60)).get("status").asText()).isEqualTo("SUCCESS");
+        }
+        System.out.printf("10 sequential runs submitted to the api node: %.0f ms each, submit to SUCCESS%n", (System.nanoTime() - t0) / 1e7);
     }
 
     /** DELETE on the api node stops the sandbox on the worker that runs it. */
@@ -226,23 +246,25 @@ class ClusterTest {
         TestServer w = worker(img[1]);
         String op = api.start(api.tokenA, "/v1/instances", runBody(img[0], "sleep 120"));
         awaitStatus(api, op, "EXECUTING", Duration.ofSeconds(60));
-        // A subprocess call reaches only the node that runs the instance: the api node says where it runs (409), the
-        // worker runs it, and its output is readable from the api node.
+        // Subprocess calls at the api node are routed to the worker that runs the instance (its advertised API), with
+        // the caller's token; the worker runs them and the api node answers what it answered.
         String sub = "/v1/operations/" + op + "/subprocesses";
-        TestServer.Reply refused = api.json(api.tokenA, "POST", sub, "{\"command\":\"echo hi\",\"shell\":true}");
-        assertThat(refused.status()).isEqualTo(409);
-        assertThat(refused.json().get("error").asText()).contains("runs on worker " + img[1]).contains("not built yet");
-        TestServer.Reply started = w.json(w.tokenA, "POST", sub, "{\"command\":\"echo hi\",\"shell\":true}");
+        TestServer.Reply started = api.json(api.tokenA, "POST", sub, "{\"command\":\"echo hi\",\"shell\":true}");
         assertThat(started.status()).as(started.text()).isEqualTo(200);
-        int spid = started.json().get("spid").asInt();
-        long subDeadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
-        JsonNode record;
-        do {
-            Thread.sleep(50);
-            record = api.get(api.tokenA, sub + "/" + spid).json();
-        } while (record.path("state").path("exit_code").asInt(-1) == -1 && System.nanoTime() < subDeadline);
+        JsonNode record = awaitExit(sub + "/" + started.json().get("spid").asInt());
         assertThat(record.path("state").path("exit_code").asInt(-1)).as(record.toString()).isZero();
         assertThat(record.path("stdout").path("value").asText()).isEqualTo("hi\n");
+        TestServer.Reply sleeper = api.json(api.tokenA, "POST", sub, "{\"command\":\"sleep 100\",\"shell\":true}");
+        assertThat(sleeper.status()).as(sleeper.text()).isEqualTo(200);
+        int spid = sleeper.json().get("spid").asInt();
+        assertThat(api.delete(api.tokenA, sub + "/" + spid + "?signal=KILL").status()).isEqualTo(204);
+        assertThat(awaitExit(sub + "/" + spid).path("state").path("signal").asInt()).isEqualTo(9);
+        // Bad input is refused where it arrives; a call that was routed once is never routed on (it gets a clear 409).
+        assertThat(api.json(api.tokenA, "POST", sub, "{\"shell\":true}").status()).isEqualTo(400);
+        TestServer.Reply looped = api.send(api.tokenA, "POST", sub, java.net.http.HttpRequest.BodyPublishers.ofString(
+                "{\"command\":\"true\"}"), "Content-Type", "application/json", "X-Contree-Routed", "1");
+        assertThat(looped.status()).isEqualTo(409);
+        assertThat(looped.json().get("error").asText()).contains("runs on worker " + img[1]);
         long t0 = System.nanoTime();
         assertThat(api.delete(api.tokenA, "/v1/operations/" + op).status()).isIn(200, 202, 204);
         JsonNode done = api.await(api.tokenA, op, Duration.ofSeconds(10));
@@ -365,6 +387,30 @@ class ClusterTest {
             assertThat(queue.claim("w1", Set.of(dev.contree.operations.OperationKind.IMAGE_IMPORT), Duration.ofMinutes(1), 32, u -> true))
                     .isEmpty();
             assertThat(queue.heartbeat("w1", Duration.ofMinutes(1))).hasSize(6);
+        }
+    }
+
+    /**
+     * Without the object store no worker can read a file uploaded to the api node: work that needs one is refused
+     * there (503 with the reason), not left PENDING forever. Roles other than {@code all} need PostgreSQL.
+     */
+    @Test
+    @Order(7)
+    void anApiNodeRefusesWorkOnFilesUploadedToItAndRolesNeedPostgres() throws Exception {
+        String file = api.upload(api.tokenA, "content\n".getBytes(StandardCharsets.UTF_8)).json().get("uuid").asText();
+        TestServer.Reply imp = api.json(api.tokenA, "POST", "/v1/images/import", importBody("rootfs+file://" + file));
+        assertThat(imp.status()).isEqualTo(503);
+        assertThat(imp.json().get("error").asText()).contains("upload the file to, and import it on, a worker node");
+        String[] img = runnableImage("runnable-5");
+        TestServer.Reply run = api.json(api.tokenA, "POST", "/v1/instances", "{\"image\":\"" + img[0]
+                + "\",\"command\":\"cat /f\",\"shell\":true,\"files\":{\"/f\":{\"uuid\":\"" + file + "\"}}}");
+        assertThat(run.status()).isEqualTo(503);
+        assertThat(run.json().get("error").asText()).contains("spawn on, a worker node");
+
+        for (ClusterSettings.Role role : List.of(ClusterSettings.Role.API, ClusterSettings.Role.WORKER)) {
+            org.assertj.core.api.Assertions.assertThatThrownBy(() -> ServerConfig.defaults(dir.resolve("x"))
+                            .withCluster(new ClusterSettings(role, LEASE, null)))
+                    .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("needs a PostgreSQL database");
         }
     }
 }

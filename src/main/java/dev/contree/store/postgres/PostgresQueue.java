@@ -160,6 +160,18 @@ final class PostgresQueue implements QueueRecords {
     }
 
     @Override
+    public void advertise(String workerId, String apiUrl) {
+        db.write(c -> Sql.update(c, "INSERT INTO queue_nodes (worker_id, api_url, seen_at) VALUES (?, ?, " + NOW + ")"
+                + " ON CONFLICT (worker_id) DO UPDATE SET api_url = excluded.api_url, seen_at = excluded.seen_at", workerId, apiUrl));
+    }
+
+    @Override
+    public Optional<String> apiUrl(String workerId) {
+        return Optional.ofNullable(db.read(c -> Sql.one(c, "SELECT api_url FROM queue_nodes WHERE worker_id = ?",
+                rs -> rs.getString(1), workerId)));
+    }
+
+    @Override
     public Optional<String> holder(String operationUuid) {
         return Optional.ofNullable(db.read(c -> Sql.one(c, "SELECT claimed_by FROM queue WHERE operation_uuid = ?",
                 rs -> rs.getString(1), operationUuid)));

@@ -39,10 +39,9 @@ public final class PostgresStore extends JdbcStore {
     }
 
     /**
-     * Claims the database for one serving server, until {@link #close}; false if another server holds it. Until
-     * operations are queued in PostgreSQL, a server takes every unfinished operation it finds at start for its own
-     * (it fails them as interrupted), so two servers on one database would fail each other's work. Other commands
-     * (tokens) need no claim.
+     * Claims the database for one session-holder until {@link #close}; false if another holds it. {@code serve} no
+     * longer takes it (any number of nodes share a database: the queue and its leases are rows), it stays for a tool
+     * that must be the only one at work.
      */
     public boolean claimForServer() {
         return db.lockServer();
