@@ -166,6 +166,11 @@ public final class Main {
                         + " instance's subprocess calls to it (default: the --listen address)")
         String advertiseUrl;
 
+        @Option(names = "--worker-kinds", defaultValue = "${env:CONTREE_WORKER_KINDS:-instance,image_import}", paramLabel = "KIND,…",
+                description = "with --database: what this worker claims, instance (executions), image_import or both (default),"
+                        + " e.g. a pool of import nodes beside the execution nodes")
+        String workerKinds;
+
         /** The cluster part of the configuration; a bad role is a usage error. */
         private dev.contree.operations.ClusterSettings cluster() {
             dev.contree.operations.ClusterSettings.Role r;
@@ -177,7 +182,8 @@ public final class Main {
             try {
                 return new dev.contree.operations.ClusterSettings(r, java.time.Duration.ofSeconds(leaseSeconds),
                         workerId == null || workerId.isBlank() ? null : workerId.strip(),
-                        advertiseUrl == null || advertiseUrl.isBlank() ? null : advertiseUrl.strip());
+                        advertiseUrl == null || advertiseUrl.isBlank() ? null : advertiseUrl.strip(),
+                        dev.contree.operations.ClusterSettings.parseKinds(workerKinds));
             } catch (IllegalArgumentException e) {
                 throw new CommandLine.ParameterException(new CommandLine(this), e.getMessage());
             }

@@ -297,7 +297,7 @@ public final class ClusterQueue implements WorkQueue, AutoCloseable {
     private void claimWhileRoom() {
         while (!closed) {
             Set<OperationKind> kinds = EnumSet.noneOf(OperationKind.class);
-            for (OperationKind k : factories.keySet()) if (scheduler.canStart(k)) kinds.add(k);
+            for (OperationKind k : factories.keySet()) if (settings.kinds().contains(k) && scheduler.canStart(k)) kinds.add(k);
             if (kinds.isEmpty()) return;
             var claim = queue.claim(nodeId, kinds, settings.lease(), CANDIDATES, this::runnableHere);
             if (claim.isEmpty()) return;

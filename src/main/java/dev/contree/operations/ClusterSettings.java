@@ -1,6 +1,7 @@
 package dev.contree.operations;
 
 import java.time.Duration;
+import java.util.Set;
 
 /**
  * A node's part in a cluster (PostgreSQL only; a single node is {@link Role#ALL} on SQLite).
@@ -11,13 +12,14 @@ import java.time.Duration;
  * @param workerId the worker's name in the queue's leases; null: the one kept in the data dir
  * @param apiUrl   where other nodes reach this node's HTTP API (to route a live instance's subprocess calls to it);
  *                 null: {@code http://} the listen address (its host name when it listens on every address)
+ * @param kinds    what a worker claims: executions, imports or both (pools of import nodes beside execution nodes)
  */
-public record ClusterSettings(Role role, Duration lease, String workerId, String apiUrl) {
+public record ClusterSettings(Role role, Duration lease, String workerId, String apiUrl, Set<OperationKind> kinds) {
     public static final Duration DEFAULT_LEASE = Duration.ofSeconds(30);
-    public static final ClusterSettings SINGLE = new ClusterSettings(Role.ALL, DEFAULT_LEASE, null, null);
+    public static final ClusterSettings SINGLE = new ClusterSettings(Role.ALL, DEFAULT_LEASE, null, null, null);
 
     public ClusterSettings(Role role, Duration lease, String workerId) {
-        this(role, lease, workerId, null);
+        this(role, lease, workerId, null, null);
     }
 
     /** {@code serve --role}. */
@@ -43,9 +45,27 @@ public record ClusterSettings(Role role, Duration lease, String workerId, String
         if (apiUrl != null && !apiUrl.matches("https?://[^\\s/?#]+/?"))
             throw new IllegalArgumentException("advertised URL must be http(s)://host:port, got '" + apiUrl + "'");
         if (apiUrl != null && apiUrl.endsWith("/")) apiUrl = apiUrl.substring(0, apiUrl.length() - 1);
+        kinds = kinds == null ? Set.of(OperationKind.values()) : Set.copyOf(kinds);
+        if (kinds.isEmpty()) throw new IllegalArgumentException("a worker must claim at least one kind of operation");
     }
 
     public ClusterSettings withWorkerId(String id) {
-        return new ClusterSettings(role, lease, id, apiUrl);
+        return new ClusterSettings(role, lease, id, apiUrl, kinds);
+    }
+
+    /** This worker claims only operations of these kinds. */
+    public ClusterSettings withKinds(Set<OperationKind> claimed) {
+        return new ClusterSettings(role, lease, workerId, apiUrl, claimed);
+    }
+
+    /** {@code instance,image_import} (the operation kinds as the API names them) → kinds; a bad name is refused. */
+    public static Set<OperationKind> parseKinds(String list) {
+        Set<OperationKind> out = java.util.EnumSet.noneOf(OperationKind.class);
+        for (String name : list.split(",")) {
+            OperationKind k = OperationKind.parse(name.strip());
+            if (k == null) throw new IllegalArgumentException("unknown operation kind '" + name.strip() + "': use instance, image_import");
+            out.add(k);
+        }
+        return out;
     }
 }

@@ -7,6 +7,9 @@ import dev.contree.TestPostgres;
 import dev.contree.TestS3;
 import dev.contree.TestServer;
 import dev.contree.images.LayerLeases;
+import dev.contree.operations.ClusterSettings;
+import dev.contree.operations.ClusterSettings.Role;
+import dev.contree.operations.OperationKind;
 import dev.contree.registry.Compression;
 import dev.contree.registry.OciLayoutBuilder;
 import dev.contree.registry.TestRegistry;
@@ -17,6 +20,9 @@ import org.apache.commons.compress.archivers.tar.TarArchiveEntry;
 import org.apache.commons.compress.archivers.tar.TarArchiveInputStream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.TestMethodOrder;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -41,10 +47,11 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 /**
  * Layers and files shared through an object store, end to end: three servers (separate data dirs and btrfs pools,
  * runc) on one PostgreSQL database (TestPostgres) and one bucket of a real S3-protocol server (S3Proxy on loopback).
- * Each node runs what it was sent (the shared queue is not built yet), so every execution goes to the node that
- * should run it; all nodes start before any operation exists, since a node's start-up recovery fails every active
- * operation in the database (docs/cluster.md).
+ * Work goes through the shared queue, so the nodes' roles say where it runs: A is a worker that claims only imports,
+ * B one that claims only executions, C an api node (it inspects, fetching into its small cache, and runs nothing).
+ * Whatever node a request is sent to, an import runs on A and an execution on B.
  */
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class ClusterObjectStoreTest {
     private static final ObjectMapper JSON = new ObjectMapper();
     /** Node C's cache bound: room for two 6 MiB layers, not three. */
@@ -63,14 +70,18 @@ class ClusterObjectStoreTest {
         reg = TestRegistry.start(dir);
         String db = pg.createDatabase();
         bucket = s3.newBucket();
-        a = TestServer.inTempDir("cluster-a", node(db, ObjectStoreSettings.DEFAULT_CACHE_BYTES));
-        b = TestServer.inTempDir("cluster-b", node(db, ObjectStoreSettings.DEFAULT_CACHE_BYTES));
-        c = TestServer.inTempDir("cluster-c", node(db, SMALL_CACHE));
+        database = db;
+        a = TestServer.inTempDir("cluster-a", node(db, ObjectStoreSettings.DEFAULT_CACHE_BYTES, Role.WORKER, OperationKind.IMAGE_IMPORT));
+        b = TestServer.inTempDir("cluster-b", node(db, ObjectStoreSettings.DEFAULT_CACHE_BYTES, Role.WORKER, OperationKind.INSTANCE));
+        c = TestServer.inTempDir("cluster-c", node(db, SMALL_CACHE, Role.API, OperationKind.INSTANCE));
     }
 
-    static UnaryOperator<ServerConfig> node(String db, long cacheBytes) {
+    static String database;
+
+    static UnaryOperator<ServerConfig> node(String db, long cacheBytes, Role role, OperationKind claims) {
         return cfg -> cfg.withRuntime("runc", "ptrace").withLayerPoolBytes(2L << 30).withDatabase(PostgresUrl.parse(db, null))
-                .withObjectStore(new ObjectStoreSettings(ObjectStoreUrl.parse(bucket), cacheBytes));
+                .withObjectStore(new ObjectStoreSettings(ObjectStoreUrl.parse(bucket), cacheBytes))
+                .withCluster(new ClusterSettings(role, Duration.ofSeconds(5), null).withKinds(Set.of(claims)));
     }
 
     @AfterAll
@@ -144,7 +155,9 @@ class ClusterObjectStoreTest {
         assertThat(diff.get("deleted").toString()).contains("/srv/top.txt");
     }
 
+    /** Last: it stops import node A, so that a new import node D, with an empty pool, runs the second import. */
     @Test
+    @Order(Integer.MAX_VALUE)
     void importingAnImageAgainOnAnotherNodeFetchesItsLayersInsteadOfUnpackingThemAgain() throws Exception {
         var image = new OciLayoutBuilder()
                 .layer(Compression.GZIP, new OciLayoutBuilder.Tar().dir("one").file("one/a", "a\n"))
@@ -156,14 +169,21 @@ class ClusterObjectStoreTest {
         String body = "{\"registry\":{\"url\":\"docker://" + reg.hostPort() + "/three:v1\"}}";
         JsonNode onA = a.await(a.tokenA, a.start(a.tokenA, "/v1/images/import", body), Duration.ofSeconds(120));
         assertThat(onA.get("status").asText()).as(onA.toString()).isEqualTo("SUCCESS");
-        JsonNode onB = b.await(b.tokenA, b.start(b.tokenA, "/v1/images/import", body), Duration.ofSeconds(120));
-        assertThat(onB.get("status").asText()).as(onB.toString()).isEqualTo("SUCCESS");
-        // The same layers (found by digest, fetched from the bucket), so the same image.
-        assertThat(onB.get("result").get("image").asText()).isEqualTo(onA.get("result").get("image").asText());
-        List<String> layers = b.server.services().images().get(b.accountA, onB.get("result").get("image").asText()).orElseThrow().layers();
-        assertThat(layers).hasSize(3);
-        for (String id : layers) assertThat(b.server.services().layers().exists(id)).isTrue();
-        assertThat(list(b, onB.get("result").get("image").asText(), "/")).contains("one", "two", "three");
+        List<String> layers = a.server.services().images().get(a.accountA, onA.get("result").get("image").asText()).orElseThrow().layers();
+        a.close();
+        a = null;
+        try (TestServer d = TestServer.inTempDir("cluster-d", node(database, ObjectStoreSettings.DEFAULT_CACHE_BYTES, Role.WORKER,
+                OperationKind.IMAGE_IMPORT))) {
+            for (String id : layers) assertThat(d.server.services().layers().exists(id)).isFalse();
+            JsonNode onD = d.await(d.tokenA, d.start(d.tokenA, "/v1/images/import", body), Duration.ofSeconds(120));
+            assertThat(onD.get("status").asText()).as(onD.toString()).isEqualTo("SUCCESS");
+            // The same layers (found by digest, fetched from the bucket), so the same image.
+            assertThat(onD.get("result").get("image").asText()).isEqualTo(onA.get("result").get("image").asText());
+            assertThat(d.server.services().images().get(d.accountA, onD.get("result").get("image").asText()).orElseThrow().layers())
+                    .isEqualTo(layers);
+            for (String id : layers) assertThat(d.server.services().layers().exists(id)).as("fetched by D").isTrue();
+            assertThat(list(d, onD.get("result").get("image").asText(), "/")).contains("one", "two", "three");
+        }
     }
 
     @Test
