@@ -62,4 +62,88 @@ class VmSandboxRuntimeTest {
         assertThat(r.usage().minorFaults()).as("the guest's wait4 rusage").isPositive();
         VmTests.assertNothingLeft(vm);
     }
+
+    @Test
+    void timeoutWhileTheGuestFloodsItsConsole() throws IOException {
+        Runtime rt = Runtime.getRuntime();
+        // ttyS0 is the kernel console: root in the guest may write there (CAP_MKNOD, as in runc); the server keeps a tail.
+        SandboxResult r = vm.run(sh("mknod /tmp/con c 4 64 && (yes flood-the-console > /tmp/con &) ; echo started; sleep 60")
+                .timeout(Duration.ofSeconds(3)).build());
+        assertThat(r.infraError()).isNull();
+        assertThat(r.timedOut()).isTrue();
+        assertThat(r.signal()).isEqualTo(9);
+        assertThat(r.stdoutText()).isEqualTo("started\n");
+        assertThat(rt.totalMemory() - rt.freeMemory()).isLessThan(1L << 30);
+        VmTests.assertNothingLeft(vm);
+    }
+
+    @Test
+    void cancelStopsTheVm() throws Exception {
+        CancelToken cancel = CancelToken.none();
+        var started = new java.util.concurrent.CountDownLatch(1);
+        Thread.ofVirtual().start(() -> {
+            try {
+                if (started.await(60, java.util.concurrent.TimeUnit.SECONDS)) Thread.sleep(300);
+            } catch (InterruptedException ignored) {
+            }
+            cancel.cancel(CancelToken.Reason.CLIENT_REQUEST);
+        });
+        long t0 = System.nanoTime();
+        SandboxResult r = vm.run(sh("echo x > /f; sleep 60").build(), new SandboxListener() {
+            @Override public void onStart(int pid) { started.countDown(); }
+        }, cancel);
+        assertThat(r.cancelled()).isTrue();
+        assertThat(r.signal()).isEqualTo(9);
+        assertThat(Duration.ofNanos(System.nanoTime() - t0)).isLessThan(Duration.ofSeconds(30));
+        VmTests.assertNothingLeft(vm);
+    }
+
+    @Test
+    void aGiBIntoA100MiBCapEndsCleanly() throws IOException {
+        // Memory: the guest's own OOM killer ends the hog (init is exempt and reports); the 64 MiB /dev/shm fills up.
+        SandboxResult r = vm.run(sh("dd if=/dev/zero of=/dev/shm/fill bs=1M count=1024 2>/dev/null; echo shm=$?;"
+                + " awk 'BEGIN{s=\"xxxxxxxxxxxxxxxx\"; while(1) s=s s}'; echo awk=$?")
+                .memoryBytes(100L << 20).timeout(Duration.ofSeconds(60)).build());
+        assertThat(r.infraError()).isNull();
+        assertThat(r.stdoutText()).contains("shm=1").containsPattern("awk=(137|1|2)");
+        VmTests.assertNothingLeft(vm);
+    }
+
+    @Test
+    void aGuestKernelCrashEndsClearly() throws IOException {
+        SandboxResult r = vm.run(sh("echo c > /proc/sysrq-trigger; sleep 60").timeout(Duration.ofSeconds(60)).build());
+        assertThat(r.infraError()).contains("guest kernel panicked").contains("sysrq");
+        VmTests.assertNothingLeft(vm);
+    }
+
+    @Test
+    void liveSubprocessesShareTheGuest() throws Exception {
+        List<ProcessExit> exits = new java.util.concurrent.CopyOnWriteArrayList<>();
+        StringBuilder subOut = new StringBuilder();
+        SandboxResult r = vm.run(sh("read line; echo main got $line").keepStdinOpen(true).build(), new SandboxListener() {
+            @Override public void onLive(LiveSandbox live) {
+                Thread.ofVirtual().start(() -> {
+                    try {
+                        live.spawn(new ProcessSpec(List.of("sh", "-c", "cat; echo sub $(id -u) > /tmp/sub"), true,
+                                java.util.Map.of("PATH", "/bin"), "/", 1000, 1000, null, 0), "hello".getBytes(), true);
+                        for (int i = 0; i < 600 && exits.isEmpty(); i++) Thread.sleep(50);
+                        live.writeStdin(LiveSandbox.MAIN, "done\n".getBytes(), true);
+                    } catch (Exception e) {
+                        throw new RuntimeException(e);
+                    }
+                });
+            }
+            @Override public void onSubprocessOutput(int spid, boolean stderr, byte[] b, int off, int len) {
+                synchronized (subOut) { subOut.append(new String(b, off, len)); }
+            }
+            @Override public void onSubprocessExit(ProcessExit e) { exits.add(e); }
+        }, CancelToken.none());
+        assertThat(r.infraError()).isNull();
+        assertThat(r.stdoutText()).isEqualTo("main got done\n");
+        assertThat(exits).hasSize(1);
+        assertThat(exits.getFirst().exitCode()).isZero();
+        assertThat(exits.getFirst().usage().minorFaults()).isPositive();
+        assertThat(subOut.toString()).isEqualTo("hello");
+        VmTests.assertNothingLeft(vm);
+    }
 }
