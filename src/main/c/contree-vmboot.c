@@ -7,7 +7,8 @@
  *     command line's virtio_mmio.device= entries to virtio_mmio (modprobe would; there is no modprobe here);
  *  3. mounts the virtiofs tag "rootfs" (the execution's overlay rootfs, served by virtiofsd on the host);
  *  4. opens the virtio-serial port named "contree" (the server's channel) and reads one boot frame from it:
- *     'B' + length (4 bytes big endian) + NUL-terminated strings: hostname, max_tasks (0 = no limit), argc,
+ *     'B' + length (4 bytes big endian) + NUL-terminated strings: hostname, max_tasks (0 = no limit: the
+ *     command's processes and threads, on top of the kernel's own), argc,
  *     contree-init's arguments..., then "K=V" environment entries to the end of the payload;
  *  5. builds the new root's /proc, /sys (read-only), /dev (a small tmpfs with the usual nodes, never devtmpfs:
  *     no virtio port node is reachable), /dev/pts, /dev/shm, empties the initramfs, moves the new root onto /
@@ -218,12 +219,12 @@ int main(void) {
     read_full(port, (unsigned char *)pl, len);
     pl[len] = 0;
     /* Split into NUL-terminated strings. */
-    char *parts[8192 + 4];
+    size_t count = 0;
+    for (size_t off = 0; off < len; off += strlen(pl + off) + 1) count++;
+    char **parts = calloc(count + 1, sizeof *parts);
+    if (!parts) fail("out of memory");
     int np = 0;
-    for (size_t off = 0; off < len && np < (int)(sizeof parts / sizeof parts[0]) - 1;) {
-        parts[np++] = pl + off;
-        off += strlen(pl + off) + 1;
-    }
+    for (size_t off = 0; off < len; off += strlen(pl + off) + 1) parts[np++] = pl + off;
     if (np < 3) fail("short boot frame");
     const char *hostname = parts[0];
     const char *max_tasks = parts[1];
@@ -238,7 +239,22 @@ int main(void) {
 
     if (sethostname(hostname, strlen(hostname)) < 0) fail("sethostname: %s", strerror(errno));
     /* The pids limit: every task of the guest counts, its kernel threads too (they exist already). */
-    if (strcmp(max_tasks, "0")) write_file("/proc/sys/kernel/threads-max", max_tasks);
+    long limit = strtol(max_tasks, NULL, 10);
+    if (limit > 0) {
+        /* threads-max counts every task: the kernel threads that exist now come on top of the limit. */
+        char la[128] = {0}, v[32];
+        int fd = open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
+        long total = 0;
+        if (fd >= 0) {
+            if (read(fd, la, sizeof la - 1) > 0) {
+                char *slash = strchr(la, '/');
+                if (slash) total = strtol(slash + 1, NULL, 10);
+            }
+            close(fd);
+        }
+        snprintf(v, sizeof v, "%ld", total + limit);
+        write_file("/proc/sys/kernel/threads-max", v);
+    }
 
     int init = open("/contree-init", O_RDONLY | O_CLOEXEC);
     if (init < 0) fail("contree-init: %s", strerror(errno));

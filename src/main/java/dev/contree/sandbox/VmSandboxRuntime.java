@@ -21,6 +21,7 @@ import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.security.SecureRandom;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HexFormat;
@@ -58,11 +59,14 @@ final class VmSandboxRuntime implements SandboxRuntime {
     static final long GUEST_KERNEL_RESERVE = 64L << 20;
     /** QEMU's and virtiofsd's own memory on top of the guest RAM, for the host cgroup's limit. */
     static final long HOST_OVERHEAD = 320L << 20;
-    /** Boot is not part of the command's timeout: this much more before the hard deadline (TCG boots in 2-5 s). */
+    /** Boot to the command's start, at most (TCG boots in 2-5 s, KVM in well under 1 s); not part of its timeout. */
     private static final long BOOT_ALLOWANCE_MS = 30_000;
+    private volatile long bootAllowanceMs = BOOT_ALLOWANCE_MS;
     private static final int CONSOLE_TAIL = 8192;
     private static final String VIRTIOFSD = "/usr/lib/qemu/virtiofsd";
     private static final List<String> CGROUP_CONTROLLERS = List.of("memory", "cpu", "pids");
+    /** microvm without the legacy PIT (the guest keeps time with the TSC and the LAPIC timer; measured in docs/sandbox.md). */
+    static final String MACHINE = "microvm,pit=off";
     static final Path RUN_ROOT = Path.of("/run/contree-vm");
     /** QEMU's uids: no user has them (see docs/security.md), one per live VM. */
     static final int VM_UID_BASE = 1_900_000_000, VM_UID_COUNT = 1_000_000;
@@ -79,6 +83,8 @@ final class VmSandboxRuntime implements SandboxRuntime {
     /** The kvm group (QEMU needs /dev/kvm), -1 if none. */
     private final int kvmGid;
     private volatile GuestAssets assets;
+    /** The machine type's options and the kernel command line (null: the defaults); benchmarks vary them. */
+    private volatile String machineOverride, cmdlineOverride;
     private volatile Accelerator accel;
     private final List<MountPoint> mountPoints = List.of(
             new MountPoint("/proc", true), new MountPoint("/sys", true), new MountPoint("/dev", true));
@@ -125,6 +131,15 @@ final class VmSandboxRuntime implements SandboxRuntime {
     }
 
     @Override public String name() { return "vm"; }
+
+    /** For benchmarks of the boot choices (docs/sandbox.md): another {@code -M} value or kernel command line. */
+    void tuneBoot(String machine, String cmdline) {
+        machineOverride = machine;
+        cmdlineOverride = cmdline;
+    }
+
+    /** For tests: how long a boot may take before the run is ended as hung. */
+    void bootAllowance(Duration d) { bootAllowanceMs = d.toMillis(); }
 
     /** Where the runs' sockets live (one directory per live VM). */
     Path runsDir() { return runs; }
@@ -235,21 +250,34 @@ final class VmSandboxRuntime implements SandboxRuntime {
             }
             ch.configureBlocking(true);
             OutputStream toInit = Channels.newOutputStream(ch);
-            InputStream fromInit = Channels.newInputStream(ch);
+            EndOfRun fromInit = new EndOfRun(Channels.newInputStream(ch));
             // Read by contree-vmboot before anything else; then the channel is contree-init's fd 0 and 1.
             toInit.write(bootFrame(spec, pids));
 
-            InitChannel demux = new InitChannel(toInit, fromInit, listener, outputCap, cfg.defaultOutputCap(), newToken(),
-                    this::usage, cid);
-            demux.whenMainEnded(() -> q.destroyForcibly()); // synced before the result: nothing left to wait for
+            java.util.concurrent.CountDownLatch booted = new java.util.concurrent.CountDownLatch(1);
+            InitChannel demux = new InitChannel(toInit, fromInit, new BootWatch(listener, booted), outputCap,
+                    cfg.defaultOutputCap(), newToken(), this::usage, cid);
+            demux.whenMainEnded(() -> { // synced before the result: nothing left to wait for
+                fromInit.ended = true;
+                q.destroyForcibly();
+            });
             demux.whenTampered(() -> stop(q, killReason, "its report channel was tampered with"));
             demux.start(spec.stdin(), spec.stdinFile(), spec.keepStdinOpen());
             demuxThread = Thread.ofVirtual().name("vm-out-" + cid).start(demux::demux);
 
+            // A guest that hangs while it boots never starts the command, whatever the command's timeout (none too).
+            long bootStart = System.nanoTime();
+            while (!booted.await(50, TimeUnit.MILLISECONDS) && vm.isAlive()) {
+                if (System.nanoTime() - bootStart > TimeUnit.MILLISECONDS.toNanos(bootAllowanceMs)) {
+                    stop(vm, killReason, "the guest did not start the command within " + bootAllowanceMs / 1000
+                            + " s: its boot hung");
+                    break;
+                }
+            }
             long timeoutMs = spec.timeout() == null ? 0 : spec.timeout().toMillis();
-            long hardMs = timeoutMs > 0 ? timeoutMs + cfg.killGrace().toMillis() + BOOT_ALLOWANCE_MS : -1;
+            long hardMs = timeoutMs > 0 ? timeoutMs + cfg.killGrace().toMillis() : -1;
             if (!waitFor(vm, hardMs)) {
-                stop(vm, killReason, "hard deadline: the guest did not finish " + (hardMs / 1000) + " s after it started");
+                stop(vm, killReason, "hard deadline: the guest did not finish " + (hardMs / 1000) + " s after its command started");
                 waitFor(vm, 10_000);
             }
             if (!waitFor(vm, 0)) vm.destroyForcibly();
@@ -298,7 +326,7 @@ final class VmSandboxRuntime implements SandboxRuntime {
     }
 
     private List<String> qemuArgs(long guestRam, int vcpus, Path vfsSock, Path ctlSock) {
-        List<String> a = new ArrayList<>(List.of(qemu, "-M", "microvm,rtc=off,pic=off,pit=off", "-nodefaults",
+        List<String> a = new ArrayList<>(List.of(qemu, "-M", machineOverride != null ? machineOverride : MACHINE, "-nodefaults",
                 "-no-user-config", "-display", "none", "-no-reboot"));
         a.addAll(accel.qemuArgs());
         long mib = guestRam >> 20;
@@ -321,7 +349,8 @@ final class VmSandboxRuntime implements SandboxRuntime {
      * -no-reboot), the host's TSC frequency (without it the guest can hang calibrating under TCG), no PCI probe.
      */
     String kernelCmdline() {
-        StringBuilder s = new StringBuilder("console=ttyS0 quiet loglevel=4 panic=-1 reboot=t pci=off rdinit=/init");
+        if (cmdlineOverride != null) return cmdlineOverride.replace("@TSC@", Long.toString(tscKhz));
+        StringBuilder s = new StringBuilder("console=ttyS0 quiet loglevel=1 panic=-1 reboot=t pci=off rdinit=/init");
         if (tscKhz > 0) s.append(" tsc_early_khz=").append(tscKhz);
         return s.toString();
     }
@@ -372,6 +401,38 @@ final class VmSandboxRuntime implements SandboxRuntime {
         p.destroyForcibly();
     }
 
+    /**
+     * The channel from QEMU. Once the main process's result is in, the server kills QEMU, which may reset the socket
+     * (bytes still unread on its side): the end of the stream then, not an error that would void the result.
+     */
+    private static final class EndOfRun extends java.io.FilterInputStream {
+        volatile boolean ended;
+
+        EndOfRun(InputStream in) { super(in); }
+
+        @Override public int read() throws IOException {
+            try { return super.read(); } catch (IOException e) { if (ended) return -1; throw e; }
+        }
+
+        @Override public int read(byte[] b, int off, int len) throws IOException {
+            try { return super.read(b, off, len); } catch (IOException e) { if (ended) return -1; throw e; }
+        }
+    }
+
+    /** Forwards everything; notes the main process's start (the end of the boot). */
+    private record BootWatch(SandboxListener to, java.util.concurrent.CountDownLatch booted) implements SandboxListener {
+        @Override public void onStart(int pid) { booted.countDown(); to.onStart(pid); }
+        @Override public void onStdout(byte[] b, int off, int len) { to.onStdout(b, off, len); }
+        @Override public void onStderr(byte[] b, int off, int len) { to.onStderr(b, off, len); }
+        @Override public void onOutputTruncated(String stream, long emitted, long dropped) { to.onOutputTruncated(stream, emitted, dropped); }
+        @Override public void onLive(LiveSandbox live) { to.onLive(live); }
+        @Override public void onSubprocessStart(int spid, int pid, ProcessSpec spec) { to.onSubprocessStart(spid, pid, spec); }
+        @Override public void onSubprocessOutput(int spid, boolean stderr, byte[] b, int off, int len) {
+            to.onSubprocessOutput(spid, stderr, b, off, len);
+        }
+        @Override public void onSubprocessExit(ProcessExit exit) { to.onSubprocessExit(exit); }
+    }
+
     // ---------------------------------------------------------------- results
 
     private SandboxResult buildResult(InitChannel d, Process vm, ConsoleTail console, ByteArrayOutputStream qemuErr,
@@ -401,7 +462,8 @@ final class VmSandboxRuntime implements SandboxRuntime {
             String con = console.text();
             String why;
             if (con.contains("Kernel panic")) {
-                why = "the guest kernel panicked: " + lineWith(con, "Kernel panic");
+                why = "the guest kernel panicked: " + lineWith(con, "Kernel panic")
+                        + (killReason != null ? " (and the VM was killed: " + killReason + ")" : "");
             } else if (killReason != null) {
                 why = "the VM was killed (" + killReason + ")";
             } else if (vm.exitValue() == 128 + 9) {
@@ -409,6 +471,7 @@ final class VmSandboxRuntime implements SandboxRuntime {
             } else {
                 why = "the VM ended without a result (QEMU exit " + vm.exitValue() + ")";
             }
+            if (d.error != null) why += "; channel: " + d.error;
             String err = qemuErr.toString(StandardCharsets.UTF_8).strip();
             if (!err.isEmpty()) why += "; QEMU: " + tail(err, 1000);
             if (!con.isBlank()) why += "; console: " + tail(con.strip(), 2000);

@@ -46,8 +46,8 @@ class VmSandboxRuntimeTest {
 
     @Test
     void echoExitCodeStderrAndTheGuestKernel() throws IOException {
-        SandboxResult r = vm.run(sh("echo out; echo err >&2; uname -r; hostname; id -u; echo $FOO; pwd; exit 3")
-                .env("FOO", "bar").hostname("box").cwd("/work/here").user(1000, 1000).build());
+        SandboxResult r = vm.run(sh("echo out; echo err >&2; uname -r; hostname; id -u; echo $FOO; pwd; cat /proc/sys/kernel/threads-max; exit 3")
+                .env("FOO", "bar").hostname("box").cwd("/work/here").user(1000, 1000).pidsLimit(40).build());
         assertThat(r.infraError()).isNull();
         assertThat(r.exitCode()).isEqualTo(3);
         assertThat(r.stderrText()).isEqualTo("err\n");
@@ -58,6 +58,8 @@ class VmSandboxRuntimeTest {
         assertThat(lines[3]).isEqualTo("1000");
         assertThat(lines[4]).isEqualTo("bar");
         assertThat(lines[5]).isEqualTo("/work/here");
+        // The pids limit: the guest's task cap, its kernel threads on top.
+        assertThat(Integer.parseInt(lines[6])).isGreaterThan(40).isLessThan(40 + 400);
         assertThat(r.usage().elapsedSeconds()).isPositive();
         assertThat(r.usage().minorFaults()).as("the guest's wait4 rusage").isPositive();
         VmTests.assertNothingLeft(vm);
@@ -145,5 +147,22 @@ class VmSandboxRuntimeTest {
         assertThat(exits.getFirst().usage().minorFaults()).isPositive();
         assertThat(subOut.toString()).isEqualTo("hello");
         VmTests.assertNothingLeft(vm);
+    }
+
+    @Test
+    void aGuestThatHangsInItsBootIsEnded() throws IOException {
+        Path state = Files.createTempDirectory("contree-vm-hang");
+        VmSandboxRuntime hanging = VmTests.runtime(state, 256L << 20);
+        try {
+            // No init to run and panic=0: the kernel panics and then waits for ever, with or without a command timeout.
+            hanging.tuneBoot(null, "console=ttyS0 quiet panic=0 rdinit=/nonexistent tsc_early_khz=@TSC@");
+            hanging.bootAllowance(Duration.ofSeconds(8));
+            SandboxResult r = hanging.run(sh("true").timeout(null).build());
+            assertThat(r.infraError()).contains("panicked").contains("init");
+            VmTests.assertNothingLeft(hanging);
+        } finally {
+            hanging.cleanupStale();
+            VmTests.deleteTree(state);
+        }
     }
 }

@@ -167,7 +167,7 @@ public record GuestAssets(Path kernel, Path initramfs, String release) {
         return out;
     }
 
-    private record Module(String name, byte[] bytes) {}
+    record Module(String name, byte[] bytes) {}
 
     /** ROOT_MODULES and their dependencies, each after what it depends on. */
     static List<Module> resolve(Path modRoot) throws IOException {
