@@ -64,6 +64,7 @@ final class VmSandboxRuntime implements SandboxRuntime {
     private volatile long bootAllowanceMs = BOOT_ALLOWANCE_MS;
     private static final int CONSOLE_TAIL = 8192;
     private static final String VIRTIOFSD = "/usr/lib/qemu/virtiofsd";
+    static final int VIRTIOFSD_FILES = 65536;
     private static final List<String> CGROUP_CONTROLLERS = List.of("memory", "cpu", "pids");
     /** microvm without the legacy PIT (the guest keeps time with the TSC and the LAPIC timer; measured in docs/sandbox.md). */
     static final String MACHINE = "microvm,pit=off";
@@ -219,7 +220,8 @@ final class VmSandboxRuntime implements SandboxRuntime {
             // as its root: only that tree is reachable through it.
             vfs = SpawnedProcess.start(inCgroups(cgroups, List.of(VIRTIOFSD, "--socket-path=" + vfsSock,
                     "-o", "source=" + spec.rootfs().toAbsolutePath(), "-o", "sandbox=namespace", "-o", "cache=auto",
-                    "-o", "log_level=err", "--rlimit-nofile=4096")), WORKING_DIR, SpawnedProcess.Stderr.TO_STDOUT);
+                    // It holds a descriptor per inode the guest has looked up: room for big images, and a bound.
+                    "-o", "log_level=err", "--rlimit-nofile=" + VIRTIOFSD_FILES)), WORKING_DIR, SpawnedProcess.Stderr.TO_STDOUT);
             SpawnedProcess fs = vfs;
             Thread.ofVirtual().name("virtiofsd-" + cid).start(() -> drain(fs.getInputStream(), new ByteArrayOutputStream()));
             long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);

@@ -121,6 +121,7 @@ class VmSandboxRuntimeTest {
     @Test
     void liveSubprocessesShareTheGuest() throws Exception {
         List<ProcessExit> exits = new java.util.concurrent.CopyOnWriteArrayList<>();
+        List<VmTests.HostProcess> hostSide = new java.util.concurrent.CopyOnWriteArrayList<>();
         StringBuilder subOut = new StringBuilder();
         SandboxResult r = vm.run(sh("read line; echo main got $line").keepStdinOpen(true).build(), new SandboxListener() {
             @Override public void onLive(LiveSandbox live) {
@@ -129,6 +130,7 @@ class VmSandboxRuntimeTest {
                         live.spawn(new ProcessSpec(List.of("sh", "-c", "cat; echo sub $(id -u) > /tmp/sub"), true,
                                 java.util.Map.of("PATH", "/bin"), "/", 1000, 1000, null, 0), "hello".getBytes(), true);
                         for (int i = 0; i < 600 && exits.isEmpty(); i++) Thread.sleep(50);
+                        hostSide.addAll(VmTests.hostProcesses(vm));
                         live.writeStdin(LiveSandbox.MAIN, "done\n".getBytes(), true);
                     } catch (Exception e) {
                         throw new RuntimeException(e);
@@ -146,6 +148,15 @@ class VmSandboxRuntimeTest {
         assertThat(exits.getFirst().exitCode()).isZero();
         assertThat(exits.getFirst().usage().minorFaults()).isPositive();
         assertThat(subOut.toString()).isEqualTo("hello");
+        // The host side of a live VM: QEMU unprivileged (its own uid, no capabilities, no_new_privs, seccomp) and,
+        // with virtiofsd, in the run's own memory cgroup.
+        VmTests.HostProcess qemu = hostSide.stream().filter(p -> p.cmdline().contains("qemu-system")).findFirst().orElseThrow();
+        assertThat(qemu.uid()).isBetween((long) VmSandboxRuntime.VM_UID_BASE, (long) VmSandboxRuntime.VM_UID_BASE + VmSandboxRuntime.VM_UID_COUNT);
+        assertThat(qemu.status()).contains("NoNewPrivs:\t1").contains("Seccomp:\t2").contains("CapEff:\t0000000000000000");
+        // virtiofsd: a monitor and the server proper, which runs in its own namespaces under seccomp, no bounding set.
+        assertThat(hostSide).hasSize(3).allSatisfy(p -> assertThat(p.memoryCgroup()).endsWith("/" + VmTests.CGROUP_PARENT + "/contree-" + p.runId()));
+        assertThat(hostSide).filteredOn(p -> p.cmdline().contains("virtiofsd") && p.status().contains("Seccomp:\t2"))
+                .singleElement().satisfies(p -> assertThat(p.status()).contains("NoNewPrivs:\t1").contains("CapBnd:\t0000000000000000"));
         VmTests.assertNothingLeft(vm);
     }
 

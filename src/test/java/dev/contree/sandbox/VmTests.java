@@ -73,6 +73,35 @@ final class VmTests {
         }
     }
 
+    /** A host process of a run: its command line, status, uid and memory cgroup. */
+    record HostProcess(String cmdline, String status, long uid, String memoryCgroup, String runId) {}
+
+    /** QEMU and virtiofsd of the runtime's live runs. */
+    static List<HostProcess> hostProcesses(VmSandboxRuntime vm) {
+        String runs = vm.runsDir().toString();
+        List<HostProcess> out = new ArrayList<>();
+        try (Stream<Path> s = Files.list(Path.of("/proc"))) {
+            for (Path p : s.filter(x -> x.getFileName().toString().matches("\\d+")).toList()) {
+                try {
+                    String cmd = new String(Files.readAllBytes(p.resolve("cmdline")), StandardCharsets.UTF_8).replace('\0', ' ');
+                    int at = cmd.indexOf(runs + "/contree-");
+                    if (at < 0 || cmd.startsWith("/bin/sh") || cmd.startsWith("setpriv")) continue;
+                    String rest = cmd.substring(at + runs.length() + "/contree-".length());
+                    String runId = rest.substring(0, rest.indexOf('/'));
+                    String status = Files.readString(p.resolve("status"));
+                    long uid = Long.parseLong(status.lines().filter(l -> l.startsWith("Uid:")).findFirst().orElseThrow().split("\\s+")[1]);
+                    String mem = Files.readAllLines(p.resolve("cgroup")).stream().filter(l -> l.contains(":memory:")).findFirst()
+                            .map(l -> l.substring(l.indexOf(":memory:") + 8)).orElse("");
+                    out.add(new HostProcess(cmd, status, uid, mem, runId));
+                } catch (IOException | RuntimeException ignored) {
+                }
+            }
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+        return out;
+    }
+
     static void deleteTree(Path p) throws IOException {
         if (p == null || !Files.exists(p)) return;
         try (Stream<Path> s = Files.walk(p)) {
