@@ -65,7 +65,7 @@ final class VmSandboxRuntime implements SandboxRuntime {
     private static final int CONSOLE_TAIL = 8192;
     private static final String VIRTIOFSD = "/usr/lib/qemu/virtiofsd";
     static final int VIRTIOFSD_FILES = 65536;
-    private static final List<String> CGROUP_CONTROLLERS = List.of("memory", "cpu", "pids");
+    private static final List<String> CGROUP_CONTROLLERS = List.of("memory", "cpu", "cpuacct", "pids");
     /** microvm without the legacy PIT (the guest keeps time with the TSC and the LAPIC timer; measured in docs/sandbox.md). */
     static final String MACHINE = "microvm,pit=off";
     static final Path RUN_ROOT = Path.of("/run/contree-vm");
@@ -289,7 +289,7 @@ final class VmSandboxRuntime implements SandboxRuntime {
             errThread.join(2_000);
             demux.finish(cancel.isCancelled());
             double elapsed = (System.nanoTime() - t0) / 1e9;
-            return buildResult(demux, vm, console, qemuErr, killReason.get(), cancel, elapsed);
+            return withHostFigures(buildResult(demux, vm, console, qemuErr, killReason.get(), cancel, elapsed), cid);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new IOException("interrupted while running sandbox " + cid, e);
@@ -484,13 +484,37 @@ final class VmSandboxRuntime implements SandboxRuntime {
                 d.err.bytes(), d.err.truncated(), d.err.total, cancelled, execError, infraError);
     }
 
+    /**
+     * The whole sandbox's figures, as runc's are its container cgroup's: here the VM's host cgroup (QEMU and
+     * virtiofsd: the guest's RAM as it touched it, its boot and emulation CPU), read before the cgroups go.
+     */
+    private SandboxResult withHostFigures(SandboxResult r, String cid) {
+        long mem = readLong(Path.of("/sys/fs/cgroup/memory", cfg.cgroupParent(), cid, "memory.max_usage_in_bytes"));
+        long cpuNs = readLong(Path.of("/sys/fs/cgroup/cpuacct", cfg.cgroupParent(), cid, "cpuacct.usage"));
+        ResourceUsage u = r.usage();
+        ResourceUsage v = new ResourceUsage(u.userCpuSeconds(), u.systemCpuSeconds(), u.maxRssKiB(), u.minorFaults(),
+                u.majorFaults(), u.blockInput(), u.blockOutput(), u.voluntarySwitches(), u.involuntarySwitches(), u.signals(),
+                u.swaps(), u.elapsedSeconds(), mem, cpuNs >= 0 ? cpuNs / 1e9 : -1, u.oomKills(), u.pidsLimitHits());
+        return new SandboxResult(r.exitCode(), r.signal(), r.timedOut(), r.coreDump(), r.pid(), v, r.stdout(), r.stdoutTruncated(),
+                r.stdoutTotalBytes(), r.stderr(), r.stderrTruncated(), r.stderrTotalBytes(), r.cancelled(), r.execError(),
+                r.infraError());
+    }
+
+    private static long readLong(Path p) {
+        try {
+            return Long.parseLong(Files.readString(p).strip());
+        } catch (IOException | RuntimeException e) {
+            return -1;
+        }
+    }
+
     private static String lineWith(String text, String needle) {
         int i = text.indexOf(needle);
         int end = text.indexOf('\n', i);
         return text.substring(i, end < 0 ? text.length() : end).strip();
     }
 
-    /** The guest's own wait4 figures (a real kernel: all of them); no cgroup figures, the guest has none. */
+    /** The guest's own wait4 figures (a real kernel: all of them); the cgroup figures are the host's (withHostFigures). */
     private ResourceUsage usage(Map<String, String> r) {
         return new ResourceUsage(longOf(r, "utime_us", -1) / 1e6, longOf(r, "stime_us", -1) / 1e6,
                 longOf(r, "maxrss_kb", -1), longOf(r, "minflt", -1), longOf(r, "majflt", -1), longOf(r, "inblock", -1),
@@ -507,7 +531,7 @@ final class VmSandboxRuntime implements SandboxRuntime {
 
     // ---------------------------------------------------------------- host cgroups
 
-    /** memory (guest RAM + QEMU's own), cpu (the quota) and pids for QEMU and virtiofsd; returns the cgroup.procs files. */
+    /** memory (guest RAM + QEMU's own), cpu (the quota), cpuacct and pids for QEMU and virtiofsd; the cgroup.procs files. */
     private List<String> makeCgroups(String cid, long memLimit, double cpus) throws IOException {
         List<String> procs = new ArrayList<>();
         for (String c : CGROUP_CONTROLLERS) {

@@ -62,6 +62,8 @@ class VmSandboxRuntimeTest {
         assertThat(Integer.parseInt(lines[6])).isGreaterThan(40).isLessThan(40 + 400);
         assertThat(r.usage().elapsedSeconds()).isPositive();
         assertThat(r.usage().minorFaults()).as("the guest's wait4 rusage").isPositive();
+        assertThat(r.usage().cgroupMemoryPeakBytes()).as("the VM's host cgroup").isGreaterThan(32L << 20);
+        assertThat(r.usage().cgroupCpuSeconds()).as("the VM's host CPU, its boot included").isGreaterThan(0.1);
         VmTests.assertNothingLeft(vm);
     }
 

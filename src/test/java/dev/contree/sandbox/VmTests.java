@@ -64,7 +64,7 @@ final class VmTests {
         try (Stream<Path> s = Files.list(runs)) {
             assertThat(s.toList()).as("run directories").isEmpty();
         }
-        for (String c : List.of("memory", "cpu", "pids")) {
+        for (String c : List.of("memory", "cpu", "cpuacct", "pids")) {
             Path dir = Path.of("/sys/fs/cgroup", c, CGROUP_PARENT);
             if (!Files.isDirectory(dir)) continue;
             try (Stream<Path> s = Files.list(dir)) {
