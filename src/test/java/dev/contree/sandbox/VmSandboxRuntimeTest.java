@@ -198,4 +198,25 @@ class VmSandboxRuntimeTest {
             VmTests.deleteTree(state);
         }
     }
+
+    @Test
+    void aRestartedServerKillsWhatACrashedOneLeft() throws Exception {
+        // A second runtime on the same state dir is what the next server start makes: its cleanupStale must end the
+        // VM of a run the first one still had (QEMU, virtiofsd, sockets, cgroups), whoever's child it is.
+        var removed = new java.util.concurrent.CompletableFuture<Integer>();
+        SandboxResult r = vm.run(sh("sleep 60").timeout(Duration.ofSeconds(60)).build(), new SandboxListener() {
+            @Override public void onStart(int pid) {
+                Thread.ofVirtual().start(() -> {
+                    try {
+                        removed.complete(VmTests.runtime(stateDir, 256L << 20).cleanupStale());
+                    } catch (Throwable e) {
+                        removed.completeExceptionally(e);
+                    }
+                });
+            }
+        }, CancelToken.none());
+        assertThat(removed.get(30, java.util.concurrent.TimeUnit.SECONDS)).isEqualTo(1);
+        assertThat(r.infraError()).contains("QEMU was killed by SIGKILL");
+        VmTests.assertNothingLeft(vm);
+    }
 }
