@@ -204,7 +204,12 @@ final class VmSandboxRuntime implements SandboxRuntime {
         ByteArrayOutputStream qemuErr = new ByteArrayOutputStream();
         AtomicReference<String> killReason = new AtomicReference<>();
         try {
-            List<String> cgroups = makeCgroups(cid, guestRam + HOST_OVERHEAD, cpus);
+            List<String> cgroups;
+            try {
+                cgroups = makeCgroups(cid, guestRam + HOST_OVERHEAD, cpus);
+            } catch (NoCgroups e) {
+                return infra(e.getMessage());
+            }
             int uid = nextVmUid();
             Files.setAttribute(dir, "unix:uid", uid);
             Files.setAttribute(dir, "unix:gid", uid);
@@ -533,6 +538,10 @@ final class VmSandboxRuntime implements SandboxRuntime {
 
     /** memory (guest RAM + QEMU's own), cpu (the quota), cpuacct and pids for QEMU and virtiofsd; the cgroup.procs files. */
     private List<String> makeCgroups(String cid, long memLimit, double cpus) throws IOException {
+        // Fail closed: a VM without its memory limit could take the host's memory (guest RAM is allocated on touch).
+        if (!Files.isDirectory(Path.of("/sys/fs/cgroup/memory")))
+            throw new NoCgroups("the vm runtime needs the cgroup v1 memory hierarchy (/sys/fs/cgroup/memory) to bound QEMU;"
+                    + " cgroup v2-only hosts are not supported yet");
         List<String> procs = new ArrayList<>();
         for (String c : CGROUP_CONTROLLERS) {
             Path root = Path.of("/sys/fs/cgroup", c);
@@ -560,6 +569,10 @@ final class VmSandboxRuntime implements SandboxRuntime {
     }
 
     private static void write(Path p, String v) throws IOException { Files.writeString(p, v); }
+
+    private static final class NoCgroups extends IOException {
+        NoCgroups(String msg) { super(msg); }
+    }
 
     /** Joins the cgroups before exec, so QEMU's first allocation is already charged and limited. */
     private static List<String> inCgroups(List<String> procs, List<String> argv) {
