@@ -106,4 +106,54 @@ class VmExecutionTest {
         assertThat(state(op).get("signal").asInt()).isEqualTo(9);
         assertThat(stream(op, "stdout")).isEqualTo("started\n");
     }
+
+    @Test
+    void aLiveInstanceRunsSubprocessesInOneGuestAndSnapshotsTheirWrites() {
+        String op = s.start(s.tokenA, "/v1/instances", "{\"image\":\"" + base + "\",\"command\":\"sleep 120\",\"shell\":true,\"timeout\":150}");
+        long deadline = System.nanoTime() + Duration.ofSeconds(120).toNanos();
+        while (!s.get(s.tokenA, "/v1/operations/" + op).json().get("status").asText().equals("EXECUTING")) {
+            assertThat(System.nanoTime()).as("the instance never ran").isLessThan(deadline);
+            SubprocessApiTest.sleep(50);
+        }
+        try {
+            liveInstance(op);
+        } finally {
+            s.delete(s.tokenA, "/v1/operations/" + op); // a failed check must not leave the instance holding a slot
+        }
+    }
+
+    private static void liveInstance(String op) {
+        int a = sub(op, "{\"command\":\"uname -r; echo from-sub > /sub.txt; id -u\",\"shell\":true,\"uid\":1000,\"gid\":1000,"
+                + "\"cwd\":\"/tmp\"}");
+        JsonNode ra = exited(op, a);
+        assertThat(SubprocessApiTest.text(ra.get("stderr"))).as("uid 1000 cannot write /").contains("Permission denied");
+        int b = sub(op, "{\"command\":\"echo from-sub > /sub.txt; uname -r\",\"shell\":true}");
+        JsonNode rb = exited(op, b);
+        assertThat(rb.get("state").get("exit_code").asInt()).isZero();
+        assertThat(SubprocessApiTest.text(rb.get("stdout"))).startsWith("6.1.");
+        assertThat(SubprocessApiTest.text(ra.get("stdout"))).startsWith("6.1.").endsWith("1000\n");
+
+        assertThat(s.delete(s.tokenA, "/v1/operations/" + op + "/subprocesses/1?signal=TERM").status()).isEqualTo(204);
+        JsonNode done = s.await(s.tokenA, op, Duration.ofSeconds(60));
+        assertThat(done.get("status").asText()).as(done.toString()).isEqualTo("SUCCESS");
+        assertThat(done.get("metadata").get("result").get("state").get("signal").asInt()).isEqualTo(15);
+        assertThat(download(done.get("result").get("image").asText(), "/sub.txt")).isEqualTo("from-sub\n");
+    }
+
+    static int sub(String op, String body) {
+        TestServer.Reply r = s.json(s.tokenA, "POST", "/v1/operations/" + op + "/subprocesses", body);
+        assertThat(r.status()).as(r.text()).isEqualTo(200);
+        return r.json().get("spid").asInt();
+    }
+
+    static JsonNode exited(String op, int spid) {
+        long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
+        while (true) {
+            JsonNode j = s.get(s.tokenA, "/v1/operations/" + op + "/subprocesses/" + spid).json();
+            JsonNode st = j.get("state");
+            if (st.get("exit_code").asInt() != -1 || st.get("signal").asInt() != -1) return j;
+            assertThat(System.nanoTime()).as("subprocess %d never ended", spid).isLessThan(deadline);
+            SubprocessApiTest.sleep(50);
+        }
+    }
 }
