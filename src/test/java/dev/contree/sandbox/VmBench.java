@@ -58,6 +58,7 @@ public final class VmBench {
             System.out.printf("%-6s %12.1f %14.1f %14.1f %14.1f%n", rt.name(), SandboxBench.median(exec), SandboxBench.median(boot),
                     rtt, fan);
             rt.cleanupStale();
+            if (rt instanceof VmSandboxRuntime vm) VmTests.dispose(vm);
         }
         if (choices) bootChoices(work, cache, n);
         SandboxBench.exec(work, List.of("rm", "-rf", work.toString()));
@@ -173,6 +174,6 @@ public final class VmBench {
             }
             System.out.printf("%-18s %14.1f %14.1f %8d%n", c[0], SandboxBench.median(boot), SandboxBench.median(up), fails);
         }
-        vm.cleanupStale();
+        VmTests.dispose(vm);
     }
 }

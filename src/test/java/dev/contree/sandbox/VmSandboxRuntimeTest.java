@@ -35,7 +35,7 @@ class VmSandboxRuntimeTest {
 
     @AfterAll
     static void tearDown() throws IOException {
-        if (vm != null) vm.cleanupStale();
+        VmTests.dispose(vm);
         VmTests.deleteTree(stateDir);
     }
 
@@ -73,7 +73,9 @@ class VmSandboxRuntimeTest {
         try {
             var first = vm.assets();
             long mtime = Files.getLastModifiedTime(first.initramfs()).toMillis();
-            var second = VmTests.runtime(other, 256L << 20).assets(); // a second server start on the same cache
+            VmSandboxRuntime again = VmTests.runtime(other, 256L << 20);
+            var second = again.assets(); // a second server start on the same cache
+            VmTests.dispose(again);
             assertThat(second.initramfs().toRealPath()).isEqualTo(first.initramfs().toRealPath());
             assertThat(Files.getLastModifiedTime(second.initramfs()).toMillis()).isEqualTo(mtime);
             assertThat(first.initramfs().getFileName().toString()).matches("initramfs-[0-9a-f]{16}\\.cpio");
@@ -194,7 +196,7 @@ class VmSandboxRuntimeTest {
             assertThat(r.infraError()).contains("panicked").contains("init");
             VmTests.assertNothingLeft(hanging);
         } finally {
-            hanging.cleanupStale();
+            VmTests.dispose(hanging);
             VmTests.deleteTree(state);
         }
     }

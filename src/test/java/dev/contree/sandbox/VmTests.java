@@ -102,6 +102,15 @@ final class VmTests {
         return out;
     }
 
+    /** What a test's runtime leaves: stale runs (none, if the test passed) and its empty directory under /run. */
+    static void dispose(VmSandboxRuntime vm) throws IOException {
+        if (vm == null) return;
+        vm.cleanupStale();
+        try (Stream<Path> s = Files.list(vm.runsDir())) {
+            if (s.findAny().isEmpty()) Files.delete(vm.runsDir());
+        }
+    }
+
     static void deleteTree(Path p) throws IOException {
         if (p == null || !Files.exists(p)) return;
         try (Stream<Path> s = Files.walk(p)) {
