@@ -8,6 +8,8 @@
  *   /.contree/init [-t TIMEOUT_MS] [-u UID] [-g GID] [-c CWD] [-p] [-m] -- ARGV...
  *     -p  look ARGV[0] up in PATH (execvp-style) when it contains no '/'
  *     -m  create CWD (mkdir -p, as root, mode 0755) when it is missing
+ *     -V  PID 1 of a microVM (the vm runtime, started by contree-vmboot): sync() before the last 'R', then wait
+ *         (bounded) for the server to stop the VM instead of exiting (which would panic the guest kernel)
  *
  * Every frame, both ways: [type: 1 byte][length: 4 bytes big endian][payload];
  * spid fields are 4 bytes big endian. spid 1 is the main command, spids >= 2
@@ -734,13 +736,14 @@ int main(int argc, char **argv) {
     uid_t uid = 0;
     gid_t gid = 0;
     const char *cwd = NULL;
-    int lookup = 0, mkcwd = 0;
+    int lookup = 0, mkcwd = 0, vm = 0;
     int i = 1;
     for (; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--")) { i++; break; }
         if (!strcmp(a, "-p")) { lookup = 1; continue; }
         if (!strcmp(a, "-m")) { mkcwd = 1; continue; }
+        if (!strcmp(a, "-V")) { vm = 1; continue; }
         if (i + 1 >= argc) die("missing value for %s", a);
         if (!strcmp(a, "-t")) timeout_ms = parse_long(argv[++i], "timeout");
         else if (!strcmp(a, "-u")) uid = (uid_t)parse_long(argv[++i], "uid");
@@ -955,6 +958,21 @@ int main(int argc, char **argv) {
     if (main_err[0] && len < (int)sizeof res - 1)
         len += snprintf(res + len, sizeof res - (size_t)len, "error=%s\n", main_err);
     if (len > (int)sizeof res - 1) len = sizeof res - 1;
+    /* -V (the vm runtime): the guest's page cache reaches the host's rootfs before the server hears of the end,
+     * since the server stops the VM as soon as it has this result. */
+    if (vm) sync();
     frame('R', res, (uint32_t)len);
+    if (vm) {
+        /* Wait (bounded) for the server to stop the VM: returning would panic the guest kernel. */
+        struct pollfd pf = {.fd = 0, .events = POLLIN};
+        long long until = now_ns() + 10000000000LL;
+        while (now_ns() < until) {
+            if (poll(&pf, 1, 1000) > 0 && (pf.revents & (POLLHUP | POLLERR))) break;
+            if (pf.revents & POLLIN) {
+                char drop[4096];
+                if (read(0, drop, sizeof drop) == 0) break;
+            }
+        }
+    }
     return 0;
 }

@@ -67,7 +67,7 @@ public final class Main {
         String listen;
         @Option(names = "--token", defaultValue = "${env:CONTREE_TOKEN}", description = "API token for the default account (else generated once)")
         String token;
-        @Option(names = "--runtime", defaultValue = "${env:CONTREE_RUNTIME:-runsc}", description = "runsc (gVisor, default) or runc")
+        @Option(names = "--runtime", defaultValue = "${env:CONTREE_RUNTIME:-runsc}", description = "runsc (gVisor, default), runc, or vm (a QEMU microVM with its own kernel per execution; see docs/sandbox.md)")
         String runtime;
         @Option(names = "--runsc-platform", defaultValue = "${env:CONTREE_RUNSC_PLATFORM:-ptrace}", description = "gVisor platform: ptrace, kvm, systrap")
         String platform;
@@ -195,8 +195,8 @@ public final class Main {
             if (colon < 0) throw new CommandLine.ParameterException(new CommandLine(this), "--listen must be HOST:PORT");
             String host = listen.substring(0, colon);
             int port = Integer.parseInt(listen.substring(colon + 1));
-            if (!runtime.equals("runsc") && !runtime.equals("runc")) {
-                throw new CommandLine.ParameterException(new CommandLine(this), "--runtime must be runsc or runc");
+            if (!runtime.equals("runsc") && !runtime.equals("runc") && !runtime.equals("vm")) {
+                throw new CommandLine.ParameterException(new CommandLine(this), "--runtime must be runsc, runc or vm");
             }
             if (new com.sun.security.auth.module.UnixSystem().getUid() != 0) {
                 System.err.println("contree serve must run as root: it mounts its btrfs layer store and overlays, and starts "

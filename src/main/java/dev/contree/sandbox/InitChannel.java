@@ -78,6 +78,7 @@ final class InitChannel implements LiveSandbox {
     private final byte[] frameBuf = new byte[9 + CHUNK];
     private Thread feeder;
     private volatile Runnable onTampered = () -> {};
+    private volatile Runnable onMainEnded = () -> {};
 
     private static final class Proc {
         final int spid;
@@ -153,6 +154,12 @@ final class InitChannel implements LiveSandbox {
             }
         });
     }
+
+    /**
+     * What to do once the main process's result has arrived (the last frame init writes): the vm runtime stops the
+     * VM then, as nothing else ends the channel's stream.
+     */
+    void whenMainEnded(Runnable r) { onMainEnded = r; }
 
     /** What to do once the stream proves tampered with (nothing more from it can be believed): end the run. */
     void whenTampered(Runnable r) { onTampered = r; }
@@ -564,6 +571,7 @@ final class InitChannel implements LiveSandbox {
                 lock.unlock();
             }
             result = m;
+            try { onMainEnded.run(); } catch (RuntimeException ex) { log.warn("main-ended hook failed", ex); }
             return;
         }
         Proc p;

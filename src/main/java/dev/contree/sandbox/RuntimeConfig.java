@@ -9,7 +9,7 @@ import java.util.Objects;
 /**
  * Operator settings of a sandbox runtime.
  *
- * @param kind               RUNSC (gVisor) or RUNC
+ * @param kind               RUNSC (gVisor), RUNC, or VM (a QEMU microVM per run; {@code binary} is then QEMU)
  * @param binary             runtime executable; null = "runsc"/"runc" from PATH
  * @param runscPlatform      gVisor platform: "ptrace" (works everywhere), "kvm" (real KVM hosts), "systrap" (newer gVisor)
  * @param stateDir           private directory for runtime state, bundles and the extracted init binary
@@ -30,7 +30,7 @@ public record RuntimeConfig(Kind kind, Path binary, String runscPlatform, Path s
                             long defaultPidsLimit, double defaultCpus, long defaultOutputCap, Duration killGrace,
                             String cgroupParent, SandboxNetworks network, boolean compat32) {
 
-    public enum Kind { RUNSC, RUNC }
+    public enum Kind { RUNSC, RUNC, VM }
 
     public RuntimeConfig {
         Objects.requireNonNull(kind, "kind");

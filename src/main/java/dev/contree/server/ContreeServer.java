@@ -135,7 +135,11 @@ public final class ContreeServer implements AutoCloseable {
             LayerStore layers = LayerStore.open(data.resolve("layers"),
                     LayerStoreConfig.defaults().withImageSize(pool).withMaxMountDepth(config.maxMountDepth()));
             opened.add(layers);
-            RuntimeConfig.Kind kind = config.runtime().equals("runc") ? RuntimeConfig.Kind.RUNC : RuntimeConfig.Kind.RUNSC;
+            RuntimeConfig.Kind kind = switch (config.runtime()) {
+                case "runc" -> RuntimeConfig.Kind.RUNC;
+                case "vm" -> RuntimeConfig.Kind.VM;
+                default -> RuntimeConfig.Kind.RUNSC;
+            };
             RuntimeConfig runtimeConfig = RuntimeConfig.defaults(kind, data.resolve("runtime")).withPlatform(config.runscPlatform())
                     .withLimits(config.sandbox().memoryBytes(), config.sandbox().pids(), config.sandbox().cpus())
                     .withCompat32(config.sandbox32Bit());

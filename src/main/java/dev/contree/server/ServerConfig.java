@@ -21,7 +21,7 @@ import java.util.stream.Collectors;
  * @param host                  address to bind (loopback by default)
  * @param port                  TCP port (0 picks a free one, for tests)
  * @param dataDir               database, blobs, layers and runtime state live here
- * @param runtime               sandbox runtime: {@code runsc} or {@code runc}
+ * @param runtime               sandbox runtime: {@code runsc}, {@code runc} or {@code vm} (a QEMU microVM per execution)
  * @param runscPlatform         gVisor platform: {@code ptrace} (works everywhere), {@code kvm} or {@code systrap}
  * @param maxUploadBytes        largest file accepted by {@code POST /v1/files}
  * @param maxJsonBytes          largest JSON request body
@@ -99,6 +99,8 @@ public record ServerConfig(String host, int port, Path dataDir, String runtime, 
     public Admission.Settings admission() {
         long reserve = admissionReserveBytes >= 0 ? admissionReserveBytes : Admission.Settings.defaultReserve(HostCapacity.memTotalBytes());
         Admission.Settings d = Admission.Settings.defaults(runtime.equals("runsc"), reserve);
+        // A microVM: QEMU (with TCG's translation cache) and virtiofsd, plus the guest RAM its kernel touches at boot.
+        if (runtime.equals("vm")) d = new Admission.Settings(reserve, 192L << 20, 48, d.taskReserve());
         return sandboxCostBytes > 0 ? new Admission.Settings(reserve, sandboxCostBytes, d.sandboxTasks(), d.taskReserve()) : d;
     }
 

@@ -123,7 +123,7 @@ class DetachedContainerTest {
 
     // ---- tests ----
 
-    @ParameterizedTest @EnumSource(RuntimeConfig.Kind.class)
+    @ParameterizedTest @EnumSource(value = RuntimeConfig.Kind.class, names = {"RUNSC", "RUNC"})
     void aSleepingSandboxHasNoRuntimeProcessBesideIt(RuntimeConfig.Kind k) throws Exception {
         SandboxSpec spec = sh("sleep 60").build();
         CancelToken cancel = new CancelToken();
@@ -153,7 +153,7 @@ class DetachedContainerTest {
     }
 
     /** Many runs ending every way leave no zombie, pidfd, state, bundle or cgroup. */
-    @ParameterizedTest @EnumSource(RuntimeConfig.Kind.class)
+    @ParameterizedTest @EnumSource(value = RuntimeConfig.Kind.class, names = {"RUNSC", "RUNC"})
     void nothingLeaksHoweverRunsEnd(RuntimeConfig.Kind k) throws Exception {
         long pidfds0 = pidfds();
         OciSandboxRuntime rt = RUNTIMES.get(k);
@@ -185,7 +185,7 @@ class DetachedContainerTest {
     }
 
     /** init's own wait status reaches the result: SIGKILL from outside reads as the OOM killer's. */
-    @ParameterizedTest @EnumSource(RuntimeConfig.Kind.class)
+    @ParameterizedTest @EnumSource(value = RuntimeConfig.Kind.class, names = {"RUNSC", "RUNC"})
     void initKilledFromOutsideIsReportedFromItsWaitStatus(RuntimeConfig.Kind k) throws Exception {
         SandboxSpec spec = sh("sleep 60").build();
         Future<SandboxResult> f = startAndAwait(k, spec, CancelToken.none());
@@ -202,7 +202,7 @@ class DetachedContainerTest {
     }
 
     /** A server that crashed left a detached container running: start-up finds it, and its init is reaped. */
-    @ParameterizedTest @EnumSource(RuntimeConfig.Kind.class)
+    @ParameterizedTest @EnumSource(value = RuntimeConfig.Kind.class, names = {"RUNSC", "RUNC"})
     void aCrashedServersContainerIsFoundAtStartUp(RuntimeConfig.Kind k) throws Exception {
         OciSandboxRuntime rt = RUNTIMES.get(k);
         SandboxSpec s = sh("sleep 100").build();

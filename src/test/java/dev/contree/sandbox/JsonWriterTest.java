@@ -114,7 +114,7 @@ class JsonWriterTest {
     @Test
     void seccompArchitectures() throws Exception {
         SandboxSpec spec = SandboxSpec.shell("arch", Path.of("/rootfs"), "true").build();
-        for (RuntimeConfig.Kind k : RuntimeConfig.Kind.values()) {
+        for (RuntimeConfig.Kind k : List.of(RuntimeConfig.Kind.RUNSC, RuntimeConfig.Kind.RUNC)) {
             for (boolean compat : new boolean[] {false, true}) {
                 RuntimeConfig cfg = RuntimeConfig.defaults(k, Path.of("/state")).withCompat32(compat);
                 JsonNode c = JSON.readTree(OciSpecs.toJson(OciSpecs.build(cfg, spec, List.of("x"), Path.of("/init"), "/c",

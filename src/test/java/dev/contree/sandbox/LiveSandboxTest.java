@@ -143,7 +143,7 @@ class LiveSandboxTest {
 
     // ---------------------------------------------------------------- tests
 
-    @ParameterizedTest @EnumSource(RuntimeConfig.Kind.class)
+    @ParameterizedTest @EnumSource(value = RuntimeConfig.Kind.class, names = {"RUNSC", "RUNC"})
     void subprocessesHaveTheirOwnIdentityEnvCwdAndOutput(RuntimeConfig.Kind k) throws Exception {
         Running r = keepalive(k);
         String script = "id -u; id -g; echo \"$FOO\"; pwd; echo \"err-$FOO\" >&2; touch \"/tmp/owned-$FOO\"; exit 4";
@@ -177,7 +177,7 @@ class LiveSandboxTest {
         assertThat(Files.getAttribute(root.resolve("home/a"), "unix:uid")).isEqualTo(0); // created by init, as root
     }
 
-    @ParameterizedTest @EnumSource(RuntimeConfig.Kind.class)
+    @ParameterizedTest @EnumSource(value = RuntimeConfig.Kind.class, names = {"RUNSC", "RUNC"})
     void execAndChdirFailuresAreReportedLikeTheMainProcesss(RuntimeConfig.Kind k) throws Exception {
         Running r = keepalive(k);
         int a = r.live.spawn(spec(List.of("no-such-cmd"), PATH_ENV, "/", 0, 0), null, true);
@@ -193,7 +193,7 @@ class LiveSandboxTest {
         assertThat(r.stop().signal()).isEqualTo(15);
     }
 
-    @ParameterizedTest @EnumSource(RuntimeConfig.Kind.class)
+    @ParameterizedTest @EnumSource(value = RuntimeConfig.Kind.class, names = {"RUNSC", "RUNC"})
     void stdinWrittenInSeveralCallsThenClosed(RuntimeConfig.Kind k) throws Exception {
         Running r = keepalive(k);
         int cat = r.live.spawn(ProcessSpec.shell("cat", PATH_ENV), "one ".getBytes(), false);
@@ -224,7 +224,7 @@ class LiveSandboxTest {
     }
 
     /** A subprocess that does not read its stdin holds a full window; another spid's control frames still pass. */
-    @ParameterizedTest @EnumSource(RuntimeConfig.Kind.class)
+    @ParameterizedTest @EnumSource(value = RuntimeConfig.Kind.class, names = {"RUNSC", "RUNC"})
     void aSlowReaderDoesNotDelayAnotherSpidsControl(RuntimeConfig.Kind k) throws Exception {
         Running r = keepalive(k);
         int slow = r.live.spawn(ProcessSpec.shell("sleep 4; wc -c", PATH_ENV), null, false);
@@ -245,7 +245,7 @@ class LiveSandboxTest {
         r.stop();
     }
 
-    @ParameterizedTest @EnumSource(RuntimeConfig.Kind.class)
+    @ParameterizedTest @EnumSource(value = RuntimeConfig.Kind.class, names = {"RUNSC", "RUNC"})
     void aSubprocessTimeoutKillsOnlyIt(RuntimeConfig.Kind k) throws Exception {
         Running r = keepalive(k);
         int t = r.live.spawn(new ProcessSpec(List.of("/bin/sh", "-c", "echo before; sleep 100 & sleep 100"), false, PATH_ENV,
@@ -265,7 +265,7 @@ class LiveSandboxTest {
         assertThat(res.signal()).isEqualTo(15);
     }
 
-    @ParameterizedTest @EnumSource(RuntimeConfig.Kind.class)
+    @ParameterizedTest @EnumSource(value = RuntimeConfig.Kind.class, names = {"RUNSC", "RUNC"})
     void signalsReachTheSpidTheyAreFor(RuntimeConfig.Kind k) throws Exception {
         Running r = keepalive(k);
         int a = r.sh("sleep 100");
@@ -287,7 +287,7 @@ class LiveSandboxTest {
     }
 
     /** The LazySession's snapshot: TERM to spid 1 ends the instance; every subprocess is killed and reported once. */
-    @ParameterizedTest @EnumSource(RuntimeConfig.Kind.class)
+    @ParameterizedTest @EnumSource(value = RuntimeConfig.Kind.class, names = {"RUNSC", "RUNC"})
     void theMainsEndKillsAndReportsEverySubprocessBeforeItsOwnResult(RuntimeConfig.Kind k) throws Exception {
         Running r = keepalive(k);
         List<Integer> spids = new ArrayList<>();
@@ -314,7 +314,7 @@ class LiveSandboxTest {
         for (int i = 0; i < 5; i++) assertThat(r.spec.rootfs().resolve("file-" + i)).hasContent(Integer.toString(i));
     }
 
-    @ParameterizedTest @EnumSource(RuntimeConfig.Kind.class)
+    @ParameterizedTest @EnumSource(value = RuntimeConfig.Kind.class, names = {"RUNSC", "RUNC"})
     void noSubprocessOutlivesTheInstance(RuntimeConfig.Kind k) throws Exception {
         Running r = keepalive(k);
         int s = r.sh("(setsid sh -c 'trap \"\" TERM HUP; sleep 2; echo late > /tmp/late' &); "
@@ -328,7 +328,7 @@ class LiveSandboxTest {
         assertThat(r.spec.rootfs().resolve("tmp/late2")).doesNotExist();
     }
 
-    @ParameterizedTest @EnumSource(RuntimeConfig.Kind.class)
+    @ParameterizedTest @EnumSource(value = RuntimeConfig.Kind.class, names = {"RUNSC", "RUNC"})
     void theSixtyFifthConcurrentSpawnIsRefused(RuntimeConfig.Kind k) throws Exception {
         Running r = keepalive(k);
         List<Integer> spids = new ArrayList<>();
@@ -345,7 +345,7 @@ class LiveSandboxTest {
         for (int s : spids) assertThat(r.rec.exitCount.get(s).get()).isEqualTo(1);
     }
 
-    @ParameterizedTest @EnumSource(RuntimeConfig.Kind.class)
+    @ParameterizedTest @EnumSource(value = RuntimeConfig.Kind.class, names = {"RUNSC", "RUNC"})
     void nothingStartsAfterTheMainEnded(RuntimeConfig.Kind k) throws Exception {
         Running r = new Running(k, main("sleep 0.3; exit 3").build());
         SandboxResult res = r.end();
@@ -355,7 +355,7 @@ class LiveSandboxTest {
         r.live.signal(1, 15); // a no-op
     }
 
-    @ParameterizedTest @EnumSource(RuntimeConfig.Kind.class)
+    @ParameterizedTest @EnumSource(value = RuntimeConfig.Kind.class, names = {"RUNSC", "RUNC"})
     void keepStdinOpenKeepsTheMainsStdinUntilItIsClosed(RuntimeConfig.Kind k) throws Exception {
         Running r = new Running(k, main("cat; echo end").stdin("a".getBytes()).keepStdinOpen(true).build());
         r.live.writeStdin(1, "b".getBytes(), false);
@@ -372,7 +372,7 @@ class LiveSandboxTest {
         assertThat(r2.end().stdoutText()).isEqualTo("a");
     }
 
-    @ParameterizedTest @EnumSource(RuntimeConfig.Kind.class)
+    @ParameterizedTest @EnumSource(value = RuntimeConfig.Kind.class, names = {"RUNSC", "RUNC"})
     void aSubprocesssRusageIsItsOwn(RuntimeConfig.Kind k) throws Exception {
         Running r = keepalive(k);
         int busy = r.sh("i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done; echo $i");
@@ -392,7 +392,7 @@ class LiveSandboxTest {
 
     // ---------------------------------------------------------------- abuse
 
-    @ParameterizedTest @EnumSource(RuntimeConfig.Kind.class)
+    @ParameterizedTest @EnumSource(value = RuntimeConfig.Kind.class, names = {"RUNSC", "RUNC"})
     void anOutputFloodIsCappedAndDelaysNobody(RuntimeConfig.Kind k) throws Exception {
         Running r = keepalive(k);
         int flood = r.live.spawn(new ProcessSpec(List.of("yes"), true, PATH_ENV, "/", 0, 0, Duration.ofSeconds(3), 1000),
@@ -415,7 +415,7 @@ class LiveSandboxTest {
         assertThat(r.stop().signal()).isEqualTo(15);
     }
 
-    @ParameterizedTest @EnumSource(RuntimeConfig.Kind.class)
+    @ParameterizedTest @EnumSource(value = RuntimeConfig.Kind.class, names = {"RUNSC", "RUNC"})
     void aForkBombSubprocessIsContained(RuntimeConfig.Kind k) throws Exception {
         Running r = new Running(k, main("sleep 60").pidsLimit(64).build());
         int bomb = r.live.spawn(new ProcessSpec(List.of("/bin/sh", "-c", "b() { b | b & }; b; sleep 100"), false, PATH_ENV, "/",
@@ -441,7 +441,7 @@ class LiveSandboxTest {
      * channel. Neither init nor the server falls over, and no report is garbled: no forged exec error, no result
      * that is not the process's own.
      */
-    @ParameterizedTest @EnumSource(RuntimeConfig.Kind.class)
+    @ParameterizedTest @EnumSource(value = RuntimeConfig.Kind.class, names = {"RUNSC", "RUNC"})
     void garbageIntoInitsDescriptorsIsNeverBelieved(RuntimeConfig.Kind k) throws Exception {
         Running r = new Running(k, main("sleep 60").timeout(Duration.ofSeconds(8)).build());
         int spy = r.sh("timeout 1 cat /proc/1/fd/0 > /tmp/stolen 2>/dev/null; echo spied");
@@ -479,7 +479,7 @@ class LiveSandboxTest {
     }
 
     /** Forged frames on init's report channel (reachable on gVisor only): the run fails at once, believing nothing. */
-    @ParameterizedTest @EnumSource(RuntimeConfig.Kind.class)
+    @ParameterizedTest @EnumSource(value = RuntimeConfig.Kind.class, names = {"RUNSC", "RUNC"})
     void aForgedReportEndsTheRunAsTampered(RuntimeConfig.Kind k) throws Exception {
         Running r = new Running(k, main("sleep 60").timeout(Duration.ofSeconds(60)).build());
         int other = r.sh("sleep 100");

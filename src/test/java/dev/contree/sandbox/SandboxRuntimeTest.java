@@ -80,7 +80,7 @@ class SandboxRuntimeTest {
         return r;
     }
 
-    @ParameterizedTest @EnumSource(RuntimeConfig.Kind.class)
+    @ParameterizedTest @EnumSource(value = RuntimeConfig.Kind.class, names = {"RUNSC", "RUNC"})
     void echoToStdoutAndStderrSeparately(RuntimeConfig.Kind k) throws IOException {
         SandboxResult r = run(k, sh("echo out; echo err >&2; echo out2").build());
         assertThat(r.stdoutText()).isEqualTo("out\nout2\n");
@@ -91,7 +91,7 @@ class SandboxRuntimeTest {
         assertThat(r.pid()).isGreaterThan(1);
     }
 
-    @ParameterizedTest @EnumSource(RuntimeConfig.Kind.class)
+    @ParameterizedTest @EnumSource(value = RuntimeConfig.Kind.class, names = {"RUNSC", "RUNC"})
     void exitCodesAndSignals(RuntimeConfig.Kind k) throws IOException {
         assertThat(run(k, sh("exit 3").build()).exitCode()).isEqualTo(3);
         SandboxResult r = run(k, sh("kill -TERM $$").build());
@@ -100,7 +100,7 @@ class SandboxRuntimeTest {
         assertThat(r.timedOut()).isFalse();
     }
 
-    @ParameterizedTest @EnumSource(RuntimeConfig.Kind.class)
+    @ParameterizedTest @EnumSource(value = RuntimeConfig.Kind.class, names = {"RUNSC", "RUNC"})
     void pathLookupVersusExplicitPath(RuntimeConfig.Kind k) throws IOException {
         Path rootfs = busyboxRootfs(tmp);
         SandboxResult r = run(k, SandboxSpec.builder("t" + SEQ.incrementAndGet(), rootfs, List.of("echo", "a b", "c"))
@@ -124,7 +124,7 @@ class SandboxRuntimeTest {
         assertThat(r.stdoutText()).isEqualTo("hello from /opt/x/hello\n");
     }
 
-    @ParameterizedTest @EnumSource(RuntimeConfig.Kind.class)
+    @ParameterizedTest @EnumSource(value = RuntimeConfig.Kind.class, names = {"RUNSC", "RUNC"})
     void envAndCwd(RuntimeConfig.Kind k) throws IOException {
         SandboxResult r = run(k, sh("echo $FOO; pwd; env | sort").env("FOO", "bar baz").cwd("/work/dir").build());
         assertThat(r.stdoutText()).startsWith("bar baz\n/work/dir\n");
@@ -134,7 +134,7 @@ class SandboxRuntimeTest {
         assertThat(r.execError()).contains("chdir /etc/passwd");
     }
 
-    @ParameterizedTest @EnumSource(RuntimeConfig.Kind.class)
+    @ParameterizedTest @EnumSource(value = RuntimeConfig.Kind.class, names = {"RUNSC", "RUNC"})
     void uidGidAndHostname(RuntimeConfig.Kind k) throws IOException {
         SandboxSpec s = sh("id -u; id -g; hostname; echo x > /tmp/owned").user(1000, 1000).hostname("sbx-host").build();
         SandboxResult r = run(k, s);
@@ -147,7 +147,7 @@ class SandboxRuntimeTest {
         assertThat(r.exitCode()).isNotZero();
     }
 
-    @ParameterizedTest @EnumSource(RuntimeConfig.Kind.class)
+    @ParameterizedTest @EnumSource(value = RuntimeConfig.Kind.class, names = {"RUNSC", "RUNC"})
     void stdinBinaryRoundTrip(RuntimeConfig.Kind k) throws IOException {
         byte[] in = new byte[256 * 64];
         for (int i = 0; i < in.length; i++) in[i] = (byte) i;
@@ -157,7 +157,7 @@ class SandboxRuntimeTest {
         assertThat(r.stdoutText().strip()).isEqualTo("0");
     }
 
-    @ParameterizedTest @EnumSource(RuntimeConfig.Kind.class)
+    @ParameterizedTest @EnumSource(value = RuntimeConfig.Kind.class, names = {"RUNSC", "RUNC"})
     void timeoutKillsPromptly(RuntimeConfig.Kind k) throws IOException {
         long t0 = System.nanoTime();
         SandboxResult r = run(k, sh("echo before; sleep 100").timeout(Duration.ofSeconds(1)).build());
@@ -170,7 +170,7 @@ class SandboxRuntimeTest {
         assertThat(r.usage().elapsedSeconds()).isBetween(0.9, 2.0);
     }
 
-    @ParameterizedTest @EnumSource(RuntimeConfig.Kind.class)
+    @ParameterizedTest @EnumSource(value = RuntimeConfig.Kind.class, names = {"RUNSC", "RUNC"})
     void orphansAndTermIgnoringProcessesAreKilled(RuntimeConfig.Kind k) throws IOException, InterruptedException {
         SandboxSpec s = sh("(trap '' TERM; sleep 2; echo late > /tmp/late1) & "
                 + "(sh -c 'trap \"\" TERM HUP INT; sleep 2; echo late > /tmp/late2' &) ; echo parent-done").build();
@@ -191,7 +191,7 @@ class SandboxRuntimeTest {
         assertThat(s.rootfs().resolve("tmp/late3")).doesNotExist();
     }
 
-    @ParameterizedTest @EnumSource(RuntimeConfig.Kind.class)
+    @ParameterizedTest @EnumSource(value = RuntimeConfig.Kind.class, names = {"RUNSC", "RUNC"})
     void outputFloodIsBoundedAndCounted(RuntimeConfig.Kind k) throws IOException {
         AtomicLong seen = new AtomicLong();
         ConcurrentLinkedQueue<String> trunc = new ConcurrentLinkedQueue<>();
@@ -220,7 +220,7 @@ class SandboxRuntimeTest {
         assertThat(r.stdoutTotalBytes()).isGreaterThan(1_000_000);
     }
 
-    @ParameterizedTest @EnumSource(RuntimeConfig.Kind.class)
+    @ParameterizedTest @EnumSource(value = RuntimeConfig.Kind.class, names = {"RUNSC", "RUNC"})
     void forkBombIsContained(RuntimeConfig.Kind k) throws IOException {
         long t0 = System.nanoTime();
         SandboxResult r = run(k, sh("b() { b | b & }; b; sleep 3; echo survived").pidsLimit(64)
@@ -232,7 +232,7 @@ class SandboxRuntimeTest {
         assertThat(run(k, sh("echo ok").build()).stdoutText()).isEqualTo("ok\n");
     }
 
-    @ParameterizedTest @EnumSource(RuntimeConfig.Kind.class)
+    @ParameterizedTest @EnumSource(value = RuntimeConfig.Kind.class, names = {"RUNSC", "RUNC"})
     void memoryBombIsContained(RuntimeConfig.Kind k) throws IOException {
         SandboxResult r = RUNTIMES.get(k).run(sh("a=$(head -c 400000000 /dev/zero | tr '\\0' x); echo done ${#a}")
                 .memoryBytes(64L << 20).timeout(Duration.ofSeconds(30)).build());
@@ -251,7 +251,7 @@ class SandboxRuntimeTest {
         assertThat(run(k, sh("echo ok").build()).stdoutText()).isEqualTo("ok\n");
     }
 
-    @ParameterizedTest @EnumSource(RuntimeConfig.Kind.class)
+    @ParameterizedTest @EnumSource(value = RuntimeConfig.Kind.class, names = {"RUNSC", "RUNC"})
     void noNetwork(RuntimeConfig.Kind k) throws Exception {
         try (ServerSocket ss = new ServerSocket(0, 50, InetAddress.getLoopbackAddress())) {
             ss.setSoTimeout(1);
@@ -274,7 +274,7 @@ class SandboxRuntimeTest {
         assertThat(r.infraError()).contains("network");
     }
 
-    @ParameterizedTest @EnumSource(RuntimeConfig.Kind.class)
+    @ParameterizedTest @EnumSource(value = RuntimeConfig.Kind.class, names = {"RUNSC", "RUNC"})
     void writesToRootAndTmpLandInRootfs(RuntimeConfig.Kind k) throws IOException {
         SandboxSpec s = sh("echo a > /f1; echo b > /tmp/f2; mkdir -p /d/e && echo c > /d/e/f3; rm /etc/group; "
                 + "dd if=/dev/zero of=/big bs=1M count=8 2>/dev/null").build();
@@ -293,7 +293,7 @@ class SandboxRuntimeTest {
         else assertThat(r.exitCode()).isNotZero(); // runc: like the image, no /tmp
     }
 
-    @ParameterizedTest @EnumSource(RuntimeConfig.Kind.class)
+    @ParameterizedTest @EnumSource(value = RuntimeConfig.Kind.class, names = {"RUNSC", "RUNC"})
     void cancelKillsWithinOneSecond(RuntimeConfig.Kind k) throws Exception {
         CancelToken token = new CancelToken();
         CountDownLatch started = new CountDownLatch(1);
@@ -315,7 +315,7 @@ class SandboxRuntimeTest {
         }
     }
 
-    @ParameterizedTest @EnumSource(RuntimeConfig.Kind.class)
+    @ParameterizedTest @EnumSource(value = RuntimeConfig.Kind.class, names = {"RUNSC", "RUNC"})
     void rusageIsPlausible(RuntimeConfig.Kind k) throws IOException {
         SandboxResult r = run(k, sh("i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done; echo $i").build());
         assertThat(r.stdoutText()).isEqualTo("300000\n");
@@ -332,7 +332,7 @@ class SandboxRuntimeTest {
         }
     }
 
-    @ParameterizedTest @EnumSource(RuntimeConfig.Kind.class)
+    @ParameterizedTest @EnumSource(value = RuntimeConfig.Kind.class, names = {"RUNSC", "RUNC"})
     void isolationDefaults(RuntimeConfig.Kind k) throws IOException {
         SandboxResult r = run(k, sh("cat /proc/kcore | wc -c; echo 1 > /proc/sys/kernel/hostname; echo sys=$?; "
                 + "grep CapEff /proc/self/status; grep NoNewPrivs /proc/self/status; mount -t tmpfs x /mnt; echo mount=$?; "
@@ -350,7 +350,7 @@ class SandboxRuntimeTest {
         assertThat(r.stdoutText()).contains("0000000000000000");
     }
 
-    @ParameterizedTest @EnumSource(RuntimeConfig.Kind.class)
+    @ParameterizedTest @EnumSource(value = RuntimeConfig.Kind.class, names = {"RUNSC", "RUNC"})
     void parallelRunsOnVirtualThreads(RuntimeConfig.Kind k) throws Exception {
         int n = 8;
         List<Future<SandboxResult>> fs = new ArrayList<>();
@@ -368,7 +368,7 @@ class SandboxRuntimeTest {
         assertNothingLeftBehind(k);
     }
 
-    @ParameterizedTest @EnumSource(RuntimeConfig.Kind.class)
+    @ParameterizedTest @EnumSource(value = RuntimeConfig.Kind.class, names = {"RUNSC", "RUNC"})
     void cleanupStaleRemovesLeftovers(RuntimeConfig.Kind k) throws Exception {
         OciSandboxRuntime rt = (OciSandboxRuntime) RUNTIMES.get(k);
         // Simulate a crashed server: a container created (not deleted) in our state dir.
