@@ -251,9 +251,9 @@ export class Tree {
     },
     s('title', {}, `${uuid}\n${commandText(op)}`),
     s('rect', { width: W, height: H, rx: 7 }),
-    s('text', { x: 10, y: 18, class: 'title' }, clip(title, 20)),
+    s('text', { x: 10, y: 18, class: 'title' }, clip(title, 15)),
     s('text', { x: 10, y: 34, class: 'sub' }, sub),
-    s('text', { x: 10, y: 51, class: 'cmd' }, clip(commandText(op), 27)),
+    s('text', { x: 10, y: 51, class: 'cmd' }, clip(commandText(op), 25)),
     s('g', { class: `badge b-${label.cls}`, transform: `translate(${W - 74},7)` },
       s('rect', { width: 66, height: 16, rx: 8 }),
       s('text', { x: 33, y: 12, 'text-anchor': 'middle', class: 'badge-text' }, label.text)));
