@@ -18,6 +18,13 @@ function append(el, children) {
   }
 }
 
+/** Replaces an element's children; null, false and nested arrays are handled as h() handles them. */
+export function fill(el, ...children) {
+  el.replaceChildren();
+  append(el, children);
+  return el;
+}
+
 const SVG = 'http://www.w3.org/2000/svg';
 export function s(tag, attrs, ...children) {
   const el = document.createElementNS(SVG, tag);

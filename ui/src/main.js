@@ -1,6 +1,6 @@
 // The explorer page: sign-in, the tree, the side panel, live pending nodes, search, import.
 import { follow, get, request, token, whenUnauthorized } from './api.js';
-import { h, short } from './dom.js';
+import { fill, h, short } from './dom.js';
 import { Panel } from './panel.js';
 import { commandText, outcomeLabel, Tree } from './tree.js';
 
@@ -9,7 +9,12 @@ const POLL_MS = 1000;
 
 class App {
   constructor() {
-    this.tree = new Tree($('svg'), $('viewport'), {
+    // A fresh SVG per sign-in: the previous account's tree keeps no listener on it.
+    const svg = $('svg').cloneNode(false);
+    svg.append(document.createElementNS('http://www.w3.org/2000/svg', 'g'));
+    svg.firstChild.id = 'viewport';
+    $('svg').replaceWith(svg);
+    this.tree = new Tree(svg, svg.firstChild, {
       onSelect: (n) => this.panel.show(n),
       onChange: (t) => {
         $('empty').hidden = t.roots.length > 0 || t.pending.size > 0;
@@ -17,6 +22,9 @@ class App {
       },
     });
     this.panel = new Panel($('panel'), this);
+    fill($('panel'), h('p', { class: 'hint' }, 'Select a node to see what made it.'));
+    $('search').value = '';
+    $('search-results').hidden = true;
     this.following = new Map(); // import op uuid -> abort controller for its progress stream
     window.contreeExplorer = this; // the tests and the benchmark read render times here
   }
@@ -32,6 +40,8 @@ class App {
   stop() {
     clearTimeout(this.timer);
     this.stopped = true;
+    this.tree.dead = true; // a request of the old session that answers late draws nothing
+    this.panel.reset();
     for (const a of this.following.values()) a.abort();
   }
 
@@ -53,8 +63,9 @@ class App {
       for (const p of ended) await this.settle(p);
       this.tree.render();
     } catch (e) {
-      $('status').textContent = e.message;
+      if (!this.stopped) $('status').textContent = e.message;
     }
+    if (this.stopped) return;
     this.timer = setTimeout(() => this.poll(), document.hidden ? POLL_MS * 5 : POLL_MS);
   }
 
@@ -65,7 +76,9 @@ class App {
     follow(opUuid, (type, data) => {
       const p = this.tree.pending.get(opUuid);
       if (type === 'progress' && p) {
-        p.progress = { done: data.layers_done, total: data.layers_total };
+        // Bytes say more than layers (a big layer is most of an image); layers when the sizes are unknown.
+        p.progress = data.bytes_total > 0 ? { done: data.bytes_fetched, total: data.bytes_total, layers: data }
+          : { done: data.layers_done, total: data.layers_total, layers: data };
         this.tree.render();
       }
     }, abort.signal).catch(() => {}).finally(() => this.following.delete(opUuid));
@@ -160,14 +173,14 @@ $('search').addEventListener('input', () => {
     if (!q || !app) { list.hidden = true; return; }
     try {
       const { nodes } = await get(`/v1/x-contree/tree/search?q=${encodeURIComponent(q)}&limit=20`);
-      list.replaceChildren(...(nodes.length ? nodes.map((n) => h('li', {
+      fill(list, ...(nodes.length ? nodes.map((n) => h('li', {
         dataset: { uuid: n.image.uuid },
         onclick: async () => { list.hidden = true; await app.reveal(n.image.uuid); },
       }, h('b', {}, n.image.tag || short(n.image.uuid)), ' ', h('span', { class: 'mono small' }, short(n.image.uuid)),
       ' ', h('span', { class: 'small' }, `${outcomeLabel(n.operation).text} · ${commandText(n.operation)}`))) : [h('li', { class: 'small' }, 'nothing found')]));
       list.hidden = false;
     } catch (e) {
-      list.replaceChildren(h('li', { class: 'error' }, e.message));
+      fill(list, h('li', { class: 'error' }, e.message));
       list.hidden = false;
     }
   }, 200);

@@ -1,7 +1,7 @@
 // The side panel for the selected node: its operation, output, files, diffs, event log and actions.
 import { asText, bytes, follow, get, reprBytes, request } from './api.js';
 import { commandText, outcomeLabel } from './tree.js';
-import { bytesText, h, short } from './dom.js';
+import { bytesText, fill, h, short } from './dom.js';
 
 const VIEW_MAX = 1 << 20; // files shown inline; bigger ones only download
 const TABS = ['Operation', 'Output', 'Files', 'Diff', 'Events', 'Run'];
@@ -22,6 +22,7 @@ export class Panel {
   }
 
   show(n) {
+    if (this.app.stopped) return;
     const signal = this.reset();
     this.node = n;
     if (n.kind !== 'image') return this.showPending(n, signal);
@@ -29,7 +30,7 @@ export class Panel {
     const label = outcomeLabel(n.op);
     const tagInput = h('input', { id: 'tag-input', placeholder: 'tag', value: img.tag || '', 'aria-label': 'tag' });
     const body = h('div', { class: 'tab-body', id: 'tab-body' });
-    this.el.replaceChildren(
+    fill(this.el, 
       h('div', { class: 'panel-head' },
         h('h2', { id: 'panel-title' }, img.tag || short(img.uuid), ' ', h('span', { class: `badge-inline b-${label.cls}` }, label.text)),
         h('div', { class: 'mono small', id: 'panel-uuid' }, img.uuid),
@@ -55,12 +56,12 @@ export class Panel {
   async renderTab(n, body, signal) {
     const op = n.op ? await get(`/v1/operations/${n.op.uuid}`, signal) : null;
     switch (this.tab) {
-      case 'Operation': return body.replaceChildren(operationView(op));
-      case 'Output': return body.replaceChildren(outputView(op));
+      case 'Operation': return fill(body, operationView(op));
+      case 'Output': return fill(body, outputView(op));
       case 'Files': return this.files(n.image.uuid, '/', body, signal);
       case 'Diff': return this.diffs(n, body, signal);
       case 'Events': return this.events(op, body, signal);
-      case 'Run': return body.replaceChildren(this.runForm(n));
+      case 'Run': return fill(body, this.runForm(n));
     }
   }
 
@@ -92,7 +93,7 @@ export class Panel {
         h('td', { class: 'num' }, f.is_dir ? '' : bytesText(f.size)), h('td', { class: 'mono small' }, (f.mode >>> 0).toString(8).slice(-4)));
     });
     const parent = path === '/' ? null : path.replace(/\/[^/]+\/?$/, '') || '/';
-    body.replaceChildren(
+    fill(body, 
       h('div', { class: 'crumbs mono' }, 'path ', path, parent ? [' · ', h('a', { href: '#', onclick: (e) => { e.preventDefault(); this.files(uuid, parent, body, signal); } }, 'up')] : null),
       h('table', { class: 'files', id: 'file-list' }, rows),
       listing.next_offset != null ? h('p', { class: 'small' }, `first 1000 of ${listing.total} entries`) : null,
@@ -108,11 +109,11 @@ export class Panel {
       setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
     } }, 'Download');
     if (!entry.is_regular || entry.size > VIEW_MAX) {
-      viewer.replaceChildren(h('div', { class: 'mono' }, path, ' ', download), h('p', {}, entry.is_regular ? `${bytesText(entry.size)}: too big to show here` : 'not a regular file'));
+      fill(viewer, h('div', { class: 'mono' }, path, ' ', download), h('p', {}, entry.is_regular ? `${bytesText(entry.size)}: too big to show here` : 'not a regular file'));
       return;
     }
     const text = asText(await bytes(url));
-    viewer.replaceChildren(h('div', { class: 'mono' }, path, ' ', download),
+    fill(viewer, h('div', { class: 'mono' }, path, ' ', download),
       text === null ? h('p', {}, `binary (${bytesText(entry.size)})`) : h('pre', { class: 'out', id: 'file-text' }, text));
   }
 
@@ -125,24 +126,24 @@ export class Panel {
       this.app.tree.pick(async (other) => {
         pick.textContent = 'Compare with another node…';
         if (other.kind !== 'image') return;
-        otherDiff.replaceChildren(h('h3', {}, `from ${other.image.tag || short(other.image.uuid)} to this`), h('p', {}, 'computing…'));
+        fill(otherDiff, h('h3', {}, `from ${other.image.tag || short(other.image.uuid)} to this`), h('p', {}, 'computing…'));
         try {
           const d = await get(`/v1/inspect/${other.image.uuid}/diff/${img.uuid}`);
-          otherDiff.replaceChildren(h('h3', {}, `from ${other.image.tag || short(other.image.uuid)} to this`), diffView(d));
-        } catch (e) { otherDiff.replaceChildren(h('p', { class: 'error' }, e.message)); }
+          fill(otherDiff, h('h3', {}, `from ${other.image.tag || short(other.image.uuid)} to this`), diffView(d));
+        } catch (e) { fill(otherDiff, h('p', { class: 'error' }, e.message)); }
       });
     } }, 'Compare with another node…');
-    body.replaceChildren(h('h3', {}, 'Against its parent'), parentDiff, h('p', {}, pick), otherDiff);
+    fill(body, h('h3', {}, 'Against its parent'), parentDiff, h('p', {}, pick), otherDiff);
     if (!img.parent_uuid) { parentDiff.append(h('p', {}, 'a root: no parent')); return; }
     parentDiff.append(h('p', {}, 'computing…'));
     const d = await get(`/v1/inspect/${img.parent_uuid}/diff/${img.uuid}`, signal);
-    parentDiff.replaceChildren(diffView(d));
+    fill(parentDiff, diffView(d));
   }
 
   async events(op, body, signal) {
-    if (!op) { body.replaceChildren(h('p', {}, 'no operation made this image')); return; }
+    if (!op) { fill(body, h('p', {}, 'no operation made this image')); return; }
     const list = h('ol', { class: 'events mono small', id: 'event-log' });
-    body.replaceChildren(list);
+    fill(body, list);
     await follow(op.uuid, (type, data, id, env) => list.append(eventLine(type, data, id, env)), signal);
   }
 
@@ -169,13 +170,13 @@ export class Panel {
     const accepted = await request('POST', '/v1/instances', { ...spec, image: n.image.uuid });
     const signal = this.abort.signal;
     this.app.started(accepted.uuid, n.image.uuid);
-    live.replaceChildren(liveView(accepted.uuid, signal, this.app, (done) => this.app.operationEnded(accepted.uuid, done)));
+    fill(live, liveView(accepted.uuid, signal, this.app, (done) => this.app.operationEnded(accepted.uuid, done)));
   }
 
   showPending(n, signal) {
     const op = n.op;
     const label = outcomeLabel(n.kind === 'pending' ? { ...op, outcome: 'running' } : op);
-    this.el.replaceChildren(
+    fill(this.el, 
       h('div', { class: 'panel-head' },
         h('h2', { id: 'panel-title' }, n.kind === 'ghost' ? 'no image kept' : 'pending', ' ', h('span', { class: `badge-inline b-${label.cls}` }, label.text)),
         h('div', { class: 'mono small' }, `operation ${op.uuid}`),
@@ -203,8 +204,8 @@ function liveView(opUuid, signal, app, onDone) {
     else if (type === 'exit') state.textContent = data.timed_out ? 'timed out' : `exit ${data.code}${data.signal > 0 ? `, signal ${data.signal}` : ''}`;
     else if (type === 'progress') {
       progress.hidden = false;
-      progress.max = Math.max(1, data.layers_total);
-      progress.value = data.layers_done;
+      progress.max = data.bytes_total > 0 ? data.bytes_total : Math.max(1, data.layers_total);
+      progress.value = data.bytes_total > 0 ? data.bytes_fetched : data.layers_done;
       state.textContent = `importing: ${data.layers_done}/${data.layers_total} layers, ${bytesText(data.bytes_fetched)} fetched, ${bytesText(data.bytes_unpacked)} unpacked`;
     } else if (type === 'completion') {
       state.textContent = `${state.textContent} · ${data.status}${data.error ? `: ${data.error}` : ''}`;
@@ -270,6 +271,9 @@ function eventLine(type, data, id, env) {
     const u8 = reprBytes(data);
     const t = asText(u8);
     text = t === null ? `binary ${u8.length} bytes` : JSON.stringify(t.length > 200 ? t.slice(0, 200) + '…' : t);
+  } else if (type === 'spawn' && data && data.env) {
+    // Environment values may hold secrets the server did not recognise: the page shows names only.
+    text = JSON.stringify({ ...data, env: Object.keys(data.env) });
   } else text = JSON.stringify(data);
   const when = env && env.ts ? env.ts.slice(11, 23) : '';
   return h('li', { dataset: { type } }, h('span', { class: 'small' }, `${when} `), h('b', {}, `#${id ?? ''} ${type}${env && env.spid > 1 ? ` (spid ${env.spid})` : ''} `), text);

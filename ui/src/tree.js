@@ -44,6 +44,7 @@ export class Tree {
     this.compare = null;
     this.positions = new Map();
     this.zoom = zoom().scaleExtent([0.05, 3]).on('zoom', (e) => {
+      if (e.sourceEvent) this.userMoved = true;
       this.transform = e.transform;
       viewport.setAttribute('transform', e.transform.toString());
     });
@@ -206,6 +207,7 @@ export class Tree {
   }
 
   render() {
+    if (this.dead) return;
     const t0 = performance.now();
     const rootData = { virtual: true, id: 'virtual' };
     const root = hierarchy(rootData, (d) => this.visibleChildren(d));
@@ -228,6 +230,8 @@ export class Tree {
     }
     vp.append(links, nodes);
     this.lastRender = { ms: performance.now() - t0, nodes: count };
+    // Until the user pans or zooms, the first nodes to appear are brought into view.
+    if (!this.fitted && !this.userMoved && count > 0) this.fit();
     this.onChange(this);
   }
 
@@ -251,7 +255,7 @@ export class Tree {
     },
     s('title', {}, `${uuid}\n${commandText(op)}`),
     s('rect', { width: W, height: H, rx: 7 }),
-    s('text', { x: 10, y: 18, class: 'title' }, clip(title, 15)),
+    s('text', { x: 10, y: 18, class: 'title' }, clip(title, 13)),
     s('text', { x: 10, y: 34, class: 'sub' }, sub),
     s('text', { x: 10, y: 51, class: 'cmd' }, clip(commandText(op), 25)),
     s('g', { class: `badge b-${label.cls}`, transform: `translate(${W - 74},7)` },
@@ -259,8 +263,10 @@ export class Tree {
       s('text', { x: 33, y: 12, 'text-anchor': 'middle', class: 'badge-text' }, label.text)));
     if (n.progress && n.kind === 'pending') {
       const f = n.progress.total > 0 ? n.progress.done / n.progress.total : 0;
-      g.append(s('rect', { class: 'progress-bg', x: 100, y: 28, width: 74, height: 8, rx: 3 }),
-        s('rect', { class: 'progress', x: 100, y: 28, width: Math.max(2, 74 * f), height: 8, rx: 3 }));
+      g.append(s('rect', { class: 'progress-bg', x: 10, y: 54, width: W - 20, height: 5, rx: 2 }),
+        s('rect', { class: 'progress', x: 10, y: 54, width: Math.max(2, (W - 20) * Math.min(1, f)), height: 5, rx: 2,
+          dataset: { fraction: f.toFixed(3) } }),
+        s('text', { x: W - 10, y: 34, 'text-anchor': 'end', class: 'sub' }, `${n.progress.layers.layers_done}/${n.progress.layers.layers_total} layers`));
     }
     const kids = n.kind === 'image' ? (n.childCount || 0) : 0;
     if (kids > 0) {
@@ -317,6 +323,7 @@ export class Tree {
 
   fit() {
     if (this.positions.size === 0) return;
+    this.fitted = true;
     let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
     for (const p of this.positions.values()) {
       x0 = Math.min(x0, p.x - W / 2); x1 = Math.max(x1, p.x + W / 2);

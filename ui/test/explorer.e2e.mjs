@@ -56,6 +56,8 @@ try {
   step = 'sign in as A: the import and its three branches with their outcomes';
   await signIn(page, process.env.TOKEN_A);
   await nodeOf(page, expect.root);
+  // Several roots are drawn collapsed: open this one as a person would.
+  if (await page.locator(`g.node[data-uuid="${expect.ok}"]`).count() === 0) await page.locator(`[data-toggle="${expect.root}"]`).click();
   const outcomes = {};
   for (const name of ['ok', 'nonzero', 'timed_out']) {
     const g = await nodeOf(page, expect[name]);

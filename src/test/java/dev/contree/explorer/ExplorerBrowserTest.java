@@ -3,6 +3,7 @@ package dev.contree.explorer;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.contree.TestServer;
+import dev.contree.imports.ThrottlingProxy;
 import dev.contree.registry.Compression;
 import dev.contree.registry.OciLayoutBuilder;
 import dev.contree.registry.TestRegistry;
@@ -89,6 +90,37 @@ class ExplorerBrowserTest {
         // B's token saw nothing of A's, and its own tree is untouched.
         assertThat(s.get(s.tokenB, "/v1/inspect/" + made + "/").status()).isEqualTo(404);
         assertThat(Files.readAllBytes(screenshot)).startsWith(0x89, 'P', 'N', 'G');
+    }
+
+    @Test
+    void aRunningImportShowsAMovingProgressBarThenItsImage() throws Exception {
+        assertThat(CHROMIUM).isExecutable();
+        Path layout = dir.resolve("layout-slow");
+        new OciLayoutBuilder().layer(Compression.GZIP, OciLayoutBuilder.busyboxRootfs())
+                .layer(Compression.NONE, new OciLayoutBuilder.Tar().file("big1", random(3 << 20, 1), 0644))
+                .layer(Compression.NONE, new OciLayoutBuilder.Tar().file("big2", random(3 << 20, 2), 0644))
+                .writeLayout(layout, "t");
+        reg.push(layout, "t", "explorer/slow", "v1", false);
+        Path screenshot = Path.of("target/explorer-import-progress.png").toAbsolutePath();
+        try (ThrottlingProxy proxy = new ThrottlingProxy(reg.port(), 1 << 20)) {
+            // About 6 s at 1 MiB/s: the page signs in and sees it running.
+            String op = s.start(s.tokenA, "/v1/images/import",
+                    "{\"registry\":{\"url\":\"docker://" + proxy.hostPort() + "/explorer/slow:v1\"}}");
+            JsonNode out = runScript("progress.e2e.mjs", Map.of("BASE_URL", s.url(""), "TOKEN_A", s.tokenA, "OP", op,
+                    "SCREENSHOT", screenshot.toString()));
+            assertThat(out.path("ok").asBoolean()).as("browser script: %s", out).isTrue();
+            JsonNode done = s.await(s.tokenA, op, Duration.ofSeconds(60));
+            assertThat(done.get("status").asText()).isEqualTo("SUCCESS");
+            List<String> drawn = new ArrayList<>();
+            out.get("import_nodes").forEach(n -> drawn.add(n.asText()));
+            assertThat(drawn).contains(done.get("result_image_uuid").asText());
+        }
+    }
+
+    static byte[] random(int size, long seed) {
+        byte[] b = new byte[size];
+        new java.util.Random(seed).nextBytes(b);
+        return b;
     }
 
     private static String importAs(String token, String url, String tag) {

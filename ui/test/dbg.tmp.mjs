@@ -1,0 +1,12 @@
+import { launch } from './browser.mjs';
+const b = await launch();
+const page = await b.context.newPage();
+page.on('pageerror', (e) => console.log('pageerror', String(e)));
+page.on('console', (m) => { if (m.type() === 'error') console.log('console', m.text()); });
+await page.goto('http://127.0.0.1:18080/ui/');
+await page.locator('#token').fill('devtoken123456');
+await page.locator('#signin-form button[type=submit]').click();
+await page.waitForTimeout(2000);
+console.log(await page.evaluate(() => [...document.querySelectorAll('g.node')].map((g) => g.dataset.uuid + ' ' + g.getAttribute('transform')).join('\n')));
+await page.screenshot({ path: '/tmp/explorer-dev/dbg.png' });
+await b.close();
