@@ -122,6 +122,23 @@ export class Tree {
     this.render();
   }
 
+  /** Expands every node, page by page, up to {@code max} nodes (the benchmark, and a person's "show me everything"). */
+  async expandAll(max = 5000) {
+    const queue = [...this.roots];
+    let seen = 0;
+    while (queue.length && seen < max) {
+      const n = queue.shift();
+      seen++;
+      if (n.childCount > 0) {
+        n.expanded = true;
+        if (!n.loaded) { n.loaded = true; n.children = []; n.nextOffset = 0; }
+        while (n.nextOffset !== null) await this.moreChildren(n, false);
+        queue.push(...n.children);
+      }
+    }
+    this.render();
+  }
+
   collapse(n) {
     n.expanded = false;
     this.render();

@@ -134,6 +134,24 @@ try {
   out.new_image = newUuid;
   steps.push(step);
 
+  step = 'cancel a running operation from the page';
+  await (await nodeOf(page, expect.ok)).click();
+  await page.locator('#panel-uuid', { hasText: expect.ok }).waitFor({ timeout: TIMEOUT });
+  await page.locator('.tab[data-tab="Run"]').click();
+  await page.locator('#run-command').fill('sleep 30');
+  await page.locator('#run-go').click();
+  const pending = page.locator('g.node.pending', { hasText: 'sleep 30' });
+  await pending.waitFor({ timeout: TIMEOUT });
+  const cancelled = await pending.getAttribute('data-uuid');
+  await pending.click();
+  await page.locator('#cancel-op').click({ timeout: TIMEOUT });
+  const ghost = page.locator(`g.node.ghost[data-uuid="${cancelled}"]`);
+  await ghost.waitFor({ timeout: TIMEOUT });
+  const ghostBadge = (await ghost.locator('.badge-text').textContent()).trim();
+  check(ghostBadge === 'cancelled', `the cancelled node says ${ghostBadge}`);
+  out.cancelled = cancelled;
+  steps.push(step);
+
   step = 'no page errors';
   seen = await allUuidsOnPage(page);
   check(!seen.includes(expect.b_root), "B's image shown to A");

@@ -74,7 +74,7 @@ class ExplorerBrowserTest {
         JsonNode out = runScript("explorer.e2e.mjs", Map.of("BASE_URL", s.url(""), "TOKEN_A", s.tokenA, "TOKEN_B", s.tokenB,
                 "EXPECT", JSON.writeValueAsString(expect), "SCREENSHOT", screenshot.toString()));
         assertThat(out.path("ok").asBoolean()).as("browser script: %s", out).isTrue();
-        assertThat(out.get("steps")).hasSize(8);
+        assertThat(out.get("steps")).hasSize(9);
 
         // The tag set on the page is the API's.
         JsonNode tagged = s.get(s.tokenA, "/v1/images?tag=picked-branch").json().get("images");
@@ -87,6 +87,8 @@ class ExplorerBrowserTest {
         JsonNode op = s.get(s.tokenA, "/v1/operations/" + image.get("operation_uuid").asText()).json();
         assertThat(op.at("/metadata/result/stdout/value").asText()).isEqualTo("from-page-out\n");
         assertThat(s.get(s.tokenA, "/v1/inspect/" + made + "/download?path=/p").text()).isEqualTo("from-page\n");
+        // The operation cancelled on the page is cancelled.
+        assertThat(s.get(s.tokenA, "/v1/operations/" + out.get("cancelled").asText()).json().get("status").asText()).isEqualTo("CANCELLED");
         // B's token saw nothing of A's, and its own tree is untouched.
         assertThat(s.get(s.tokenB, "/v1/inspect/" + made + "/").status()).isEqualTo(404);
         assertThat(Files.readAllBytes(screenshot)).startsWith(0x89, 'P', 'N', 'G');
