@@ -7,6 +7,8 @@ import { get } from './api.js';
 import { clip, s, short } from './dom.js';
 
 const W = 184, H = 62, GAP_X = 20, GAP_Y = 46;
+/** Below this zoom, node text is too small to read: nodes are drawn as coloured boxes. */
+const DETAIL_K = 0.35;
 const PAGE = 100;
 const TREE = '/v1/x-contree/tree';
 
@@ -47,6 +49,7 @@ export class Tree {
       if (e.sourceEvent) this.userMoved = true;
       this.transform = e.transform;
       viewport.setAttribute('transform', e.transform.toString());
+      this.redrawIfNeeded();
     });
     this.transform = zoomIdentity;
     select(svg).call(this.zoom).on('dblclick.zoom', null);
@@ -223,33 +226,83 @@ export class Tree {
     return list;
   }
 
+  /** Lays the tree out (every visible node) and draws what is in view. */
   render() {
     if (this.dead) return;
     const t0 = performance.now();
     const rootData = { virtual: true, id: 'virtual' };
     const root = hierarchy(rootData, (d) => this.visibleChildren(d));
     treeLayout().nodeSize([W + GAP_X, H + GAP_Y]).separation((a, b) => (a.parent === b.parent ? 1 : 1.15))(root);
-    const vp = this.viewport;
-    vp.replaceChildren();
-    const links = s('g', { class: 'links' });
-    const nodes = s('g', { class: 'nodes' });
     this.positions.clear();
-    let count = 0;
+    this.laid = [];
     for (const d of root.descendants()) {
       if (d.data.virtual) continue;
-      count++;
       this.positions.set(d.data.id, { x: d.x, y: d.y });
-      if (d.parent && !d.parent.data.virtual) {
-        const x0 = d.parent.x, y0 = d.parent.y + H, x1 = d.x, y1 = d.y, my = (y0 + y1) / 2;
+      this.laid.push(d);
+    }
+    this.draw();
+    this.lastRender = { ms: performance.now() - t0, nodes: this.laid.length, drawn: this.drawnCount };
+    // Until the user pans or zooms, the first nodes to appear are brought into view.
+    if (!this.fitted && !this.userMoved && this.laid.length > 0) this.fit();
+    this.onChange(this);
+  }
+
+  /** The part of the tree's plane on screen, in layout coordinates, grown by {@code margin} screens each side. */
+  view(margin) {
+    const r = this.svg.getBoundingClientRect();
+    const w = r.width || 1400, h = r.height || 900;
+    const { x, y, k } = this.transform;
+    return { x0: (-x - margin * w) / k, x1: (w - x + margin * w) / k, y0: (-y - margin * h) / k, y1: (h - y + margin * h) / k };
+  }
+
+  /**
+   * Draws the laid-out nodes within a screen of the view (SVG for what is off screen only costs style and paint),
+   * with text only when zoomed in enough to read it. Panning redraws when the view leaves what was drawn.
+   */
+  draw() {
+    if (this.dead || !this.laid) return;
+    const area = this.view(1);
+    const detail = this.transform.k >= DETAIL_K;
+    const inside = (x, y) => x + W / 2 >= area.x0 && x - W / 2 <= area.x1 && y + H >= area.y0 && y <= area.y1;
+    const links = s('g', { class: 'links' });
+    const nodes = s('g', { class: detail ? 'nodes' : 'nodes coarse' });
+    let drawn = 0;
+    for (const d of this.laid) {
+      const here = inside(d.x, d.y);
+      const p = d.parent && !d.parent.data.virtual ? d.parent : null;
+      if (p && (here || inside(p.x, p.y))) {
+        const x0 = p.x, y0 = p.y + H, x1 = d.x, y1 = d.y, my = (y0 + y1) / 2;
         links.append(s('path', { d: `M${x0},${y0}C${x0},${my} ${x1},${my} ${x1},${y1}`, class: d.data.kind === 'image' ? 'link' : 'link dashed' }));
       }
-      nodes.append(this.drawNode(d.data, d.x, d.y));
+      if (!here) continue;
+      nodes.append(detail ? this.drawNode(d.data, d.x, d.y) : this.drawCoarse(d.data, d.x, d.y));
+      drawn++;
     }
-    vp.append(links, nodes);
-    this.lastRender = { ms: performance.now() - t0, nodes: count };
-    // Until the user pans or zooms, the first nodes to appear are brought into view.
-    if (!this.fitted && !this.userMoved && count > 0) this.fit();
-    this.onChange(this);
+    this.viewport.replaceChildren(links, nodes);
+    this.drawn = { area: this.view(0.5), detail };
+    this.drawnCount = drawn;
+  }
+
+  /** After a pan or zoom: redraw when the screen left the drawn area or crossed the level of detail. */
+  redrawIfNeeded() {
+    if (!this.drawn || this.redrawQueued) return;
+    const v = this.view(0);
+    const a = this.drawn.area;
+    const detail = this.transform.k >= DETAIL_K;
+    if (detail === this.drawn.detail && v.x0 >= a.x0 && v.x1 <= a.x1 && v.y0 >= a.y0 && v.y1 <= a.y1) return;
+    this.redrawQueued = true;
+    requestAnimationFrame(() => { this.redrawQueued = false; this.draw(); });
+  }
+
+  /** A node too small to read: its outcome's colour only (still clickable). */
+  drawCoarse(n, x, y) {
+    const label = n.kind === 'image' ? outcomeLabel(n.op) : outcomeLabel(n.op && n.kind === 'pending' ? { ...n.op, outcome: 'running' } : n.op);
+    const cls = ['node', n.kind, `o-${label.cls}`, `c-${label.cls}`];
+    if (this.selected === n) cls.push('selected');
+    const uuid = n.kind === 'image' ? n.image.uuid : n.kind === 'more' ? null : n.op.uuid;
+    return s('g', { class: cls.join(' '), transform: `translate(${x - W / 2},${y})`,
+      dataset: n.kind === 'more' ? { more: n.of ? n.of.id : 'roots' } : { id: n.id, uuid, outcome: label.cls, kind: n.kind } },
+    s('rect', { width: W, height: n.kind === 'more' ? 30 : H, rx: 7 }));
   }
 
   drawNode(n, x, y) {
