@@ -113,8 +113,8 @@ class App {
   }
 
   async tagChanged(node, image) {
-    // A moved tag leaves another node: reload the nodes that show tags (cheap: what is loaded).
-    for (const n of this.tree.nodes.values()) if (n.kind === 'image' && n.image.tag === image.tag && n.id !== image.uuid) n.image = { ...n.image, tag: null };
+    // Tags are unique per account: a moved tag leaves whichever loaded node had it.
+    if (image.tag) for (const n of this.tree.nodes.values()) if (n.kind === 'image' && n.image.tag === image.tag && n.id !== image.uuid) n.image = { ...n.image, tag: null };
     node.image = image;
     this.tree.render();
     this.panel.show(node);

@@ -214,14 +214,20 @@ export class Tree {
 
   visibleChildren(n) {
     if (n.virtual) {
-      const list = [...this.roots, ...this.pendingUnder(null).filter(() => true)];
+      const list = [...this.roots, ...this.pendingUnder(null)];
       if (this.rootsNext !== null && this.roots.length > 0) list.push({ id: 'more:roots', kind: 'more', of: null });
       return list;
     }
     if (n.kind !== 'image') return [];
     const pend = this.pendingUnder(n.id);
     if (!n.expanded) return pend;
-    const list = [...n.children, ...pend];
+    // The child with the most descendants goes in the middle: a long mainline then runs straight down instead of
+    // drifting sideways by a row of siblings at every step.
+    const kids = [...n.children];
+    let heavy = -1;
+    kids.forEach((c, i) => { if ((c.childCount || 0) > 0 && (heavy < 0 || c.childCount > kids[heavy].childCount)) heavy = i; });
+    if (heavy >= 0 && kids.length > 2) kids.splice(Math.floor((kids.length - 1) / 2), 0, ...kids.splice(heavy, 1));
+    const list = [...kids, ...pend];
     if (n.nextOffset !== null && n.loaded) list.push({ id: `more:${n.id}`, kind: 'more', of: n });
     return list;
   }

@@ -91,12 +91,27 @@ try {
   out.diff = diffText;
   steps.push(step);
 
-  step = 'a tag set on the page';
+  step = 'a tag set, moved and removed on the page';
   await (await nodeOf(page, expect.nonzero)).click();
   await page.locator('#panel-uuid', { hasText: expect.nonzero }).waitFor({ timeout: TIMEOUT });
   await page.locator('#tag-input').fill(expect.new_tag);
   await page.locator('#tag-set').click();
   await page.locator('#panel-title', { hasText: expect.new_tag }).waitFor({ timeout: TIMEOUT });
+  await page.locator(`g.node[data-uuid="${expect.nonzero}"][data-tag="${expect.new_tag}"]`).waitFor({ timeout: TIMEOUT });
+  // Moving it to another node takes it off the first; removing it leaves it nowhere; then it goes back.
+  await (await nodeOf(page, expect.timed_out)).click();
+  await page.locator('#panel-uuid', { hasText: expect.timed_out }).waitFor({ timeout: TIMEOUT });
+  await page.locator('#tag-input').fill(expect.new_tag);
+  await page.locator('#tag-set').click();
+  await page.locator(`g.node[data-uuid="${expect.timed_out}"][data-tag="${expect.new_tag}"]`).waitFor({ timeout: TIMEOUT });
+  check(await page.locator(`g.node[data-uuid="${expect.nonzero}"]`).getAttribute('data-tag') === '', 'a moved tag stayed on its old node');
+  await page.locator('#tag-remove').click();
+  await page.locator(`g.node[data-uuid="${expect.timed_out}"][data-tag=""]`).waitFor({ timeout: TIMEOUT });
+  check(await page.locator(`g.node[data-tag="${expect.new_tag}"]`).count() === 0, 'a removed tag is still drawn');
+  await (await nodeOf(page, expect.nonzero)).click();
+  await page.locator('#panel-uuid', { hasText: expect.nonzero }).waitFor({ timeout: TIMEOUT });
+  await page.locator('#tag-input').fill(expect.new_tag);
+  await page.locator('#tag-set').click();
   await page.locator(`g.node[data-uuid="${expect.nonzero}"][data-tag="${expect.new_tag}"]`).waitFor({ timeout: TIMEOUT });
   steps.push(step);
 
