@@ -68,6 +68,7 @@ export class Tree {
     n.op = api.operation;
     n.childCount = api.children;
     n.parent = parent;
+    n.depth = parent ? parent.depth + 1 : 0;
     return n;
   }
 
@@ -226,7 +227,9 @@ export class Tree {
     const kids = [...n.children];
     let heavy = -1;
     kids.forEach((c, i) => { if ((c.childCount || 0) > 0 && (heavy < 0 || c.childCount > kids[heavy].childCount)) heavy = i; });
-    if (heavy >= 0 && kids.length > 2) kids.splice(Math.floor((kids.length - 1) / 2), 0, ...kids.splice(heavy, 1));
+    // With an even count it cannot be exactly central: the extra sibling goes left and right by turns down the levels.
+    const middle = (n.depth % 2 ? Math.ceil : Math.floor)((kids.length - 1) / 2);
+    if (heavy >= 0 && kids.length > 2) kids.splice(middle, 0, ...kids.splice(heavy, 1));
     const list = [...kids, ...pend];
     if (n.nextOffset !== null && n.loaded) list.push({ id: `more:${n.id}`, kind: 'more', of: n });
     return list;
