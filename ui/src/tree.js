@@ -334,7 +334,7 @@ export class Tree {
     },
     s('title', {}, `${uuid}\n${commandText(op)}`),
     s('rect', { width: W, height: H, rx: 7 }),
-    s('text', { x: 10, y: 18, class: 'title' }, clip(title, 13)),
+    s('text', { x: 10, y: 18, class: 'title' }, clip(title, 12)),
     s('text', { x: 10, y: 34, class: 'sub' }, sub),
     s('text', { x: 10, y: 51, class: 'cmd' }, clip(commandText(op), 25)),
     s('g', { class: `badge b-${label.cls}`, transform: `translate(${W - 74},7)` },

@@ -104,7 +104,11 @@ final class TreeRoutes {
         Json.send(ctx, 200, body);
     }
 
-    /** The account's queued and running operations: the pending nodes, each under its input image. */
+    /**
+     * The account's queued and running operations: the pending nodes, each under its input image. Read from the
+     * server's unfinished operations (by the status index), so a poll costs at most the bounded queue (--max-queued)
+     * plus the running ones, however many finished operations the account has.
+     */
     private void active(Context ctx) {
         String account = Auth.account(ctx);
         int limit = intParam(ctx, "limit", MAX_ACTIVE, MAX_ACTIVE);
