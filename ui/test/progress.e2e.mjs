@@ -1,9 +1,9 @@
-// The explorer shows a running import as a pending root with a progress bar that moves, then as its image.
-// Input (env): BASE_URL, TOKEN_A, OP (the import's operation uuid), SCREENSHOT. Output: one JSON line.
+// An import started from the page's Import dialog shows as a pending root with a progress bar that moves, then as
+// its image. Input (env): BASE_URL, TOKEN_A, IMPORT_URL, IMPORT_TAG, SCREENSHOT. Output: one JSON line (with the
+// import's operation uuid, read from its pending node).
 import { launch } from './browser.mjs';
 
 const base = process.env.BASE_URL;
-const op = process.env.OP;
 const out = { ok: false, fractions: [] };
 const browser = await launch();
 try {
@@ -11,6 +11,15 @@ try {
   await page.goto(`${base}/ui/`);
   await page.locator('#token').fill(process.env.TOKEN_A);
   await page.locator('#signin-form button[type=submit]').click();
+  await page.locator('#who').filter({ hasText: 'token' }).waitFor({ timeout: 20_000 });
+  await page.locator('#import-open').click();
+  await page.locator('#import-url').fill(process.env.IMPORT_URL);
+  await page.locator('#import-tag').fill(process.env.IMPORT_TAG);
+  await page.locator('#import-go').click();
+  const pendingNode = page.locator('g.node.pending', { hasText: 'import docker://' });
+  await pendingNode.waitFor({ timeout: 20_000 });
+  const op = await pendingNode.getAttribute('data-uuid');
+  out.op = op;
   const bar = page.locator(`g.node.pending[data-uuid="${op}"] rect.progress`);
   await bar.waitFor({ timeout: 20_000 });
   out.layers = await page.locator(`g.node.pending[data-uuid="${op}"]`).textContent();
@@ -29,7 +38,7 @@ try {
     const pending = document.querySelector(`g.node[data-uuid="${opUuid}"]`);
     if (pending) return null;
     const roots = [...document.querySelectorAll('g.node[data-kind="image"][data-outcome="import"]')];
-    return roots.length ? roots.map((g) => g.dataset.uuid) : null;
+    return roots.length ? roots.map((g) => ({ uuid: g.dataset.uuid, tag: g.dataset.tag })) : null;
   }, op, { timeout: 20_000 }).then((h) => h.jsonValue());
   out.import_nodes = image;
   const moved = out.fractions.some((f) => f > 0 && f < 1);

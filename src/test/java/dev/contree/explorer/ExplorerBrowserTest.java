@@ -95,7 +95,7 @@ class ExplorerBrowserTest {
     }
 
     @Test
-    void aRunningImportShowsAMovingProgressBarThenItsImage() throws Exception {
+    void anImportStartedOnThePageShowsAMovingProgressBarThenItsImage() throws Exception {
         assertThat(CHROMIUM).isExecutable();
         Path layout = dir.resolve("layout-slow");
         new OciLayoutBuilder().layer(Compression.GZIP, OciLayoutBuilder.busyboxRootfs())
@@ -105,17 +105,19 @@ class ExplorerBrowserTest {
         reg.push(layout, "t", "explorer/slow", "v1", false);
         Path screenshot = Path.of("target/explorer-import-progress.png").toAbsolutePath();
         try (ThrottlingProxy proxy = new ThrottlingProxy(reg.port(), 1 << 20)) {
-            // About 6 s at 1 MiB/s: the page signs in and sees it running.
-            String op = s.start(s.tokenA, "/v1/images/import",
-                    "{\"registry\":{\"url\":\"docker://" + proxy.hostPort() + "/explorer/slow:v1\"}}");
-            JsonNode out = runScript("progress.e2e.mjs", Map.of("BASE_URL", s.url(""), "TOKEN_A", s.tokenA, "OP", op,
+            // About 6 s at 1 MiB/s: the page starts it from its Import dialog and watches it run.
+            JsonNode out = runScript("progress.e2e.mjs", Map.of("BASE_URL", s.url(""), "TOKEN_A", s.tokenA,
+                    "IMPORT_URL", "docker://" + proxy.hostPort() + "/explorer/slow:v1", "IMPORT_TAG", "slow-from-page",
                     "SCREENSHOT", screenshot.toString()));
             assertThat(out.path("ok").asBoolean()).as("browser script: %s", out).isTrue();
-            JsonNode done = s.await(s.tokenA, op, Duration.ofSeconds(60));
+            JsonNode done = s.await(s.tokenA, out.get("op").asText(), Duration.ofSeconds(60));
             assertThat(done.get("status").asText()).isEqualTo("SUCCESS");
+            assertThat(done.get("kind").asText()).isEqualTo("image_import");
+            assertThat(done.at("/metadata/tag").asText()).isEqualTo("slow-from-page");
+            String image = done.get("result_image_uuid").asText();
             List<String> drawn = new ArrayList<>();
-            out.get("import_nodes").forEach(n -> drawn.add(n.asText()));
-            assertThat(drawn).contains(done.get("result_image_uuid").asText());
+            out.get("import_nodes").forEach(n -> { if (n.get("tag").asText().equals("slow-from-page")) drawn.add(n.get("uuid").asText()); });
+            assertThat(drawn).containsExactly(image);
         }
     }
 
