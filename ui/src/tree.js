@@ -342,9 +342,11 @@ export class Tree {
       s('text', { x: 33, y: 12, 'text-anchor': 'middle', class: 'badge-text' }, label.text)));
     if (n.progress && n.kind === 'pending') {
       const f = n.progress.total > 0 ? n.progress.done / n.progress.total : 0;
-      g.append(s('rect', { class: 'progress-bg', x: 10, y: 54, width: W - 20, height: 5, rx: 2 }),
+      // In a group of their own: the node's own box styles (`.node > rect`) must not reach the bar.
+      g.append(s('g', { class: 'bar' },
+        s('rect', { class: 'progress-bg', x: 10, y: 54, width: W - 20, height: 5, rx: 2 }),
         s('rect', { class: 'progress', x: 10, y: 54, width: Math.max(2, (W - 20) * Math.min(1, f)), height: 5, rx: 2,
-          dataset: { fraction: f.toFixed(3) } }),
+          dataset: { fraction: f.toFixed(3) } })),
         s('text', { x: W - 10, y: 34, 'text-anchor': 'end', class: 'sub' }, `${n.progress.layers.layers_done}/${n.progress.layers.layers_total} layers`));
     }
     const kids = n.kind === 'image' ? (n.childCount || 0) : 0;
