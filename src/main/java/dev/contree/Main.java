@@ -245,6 +245,7 @@ public final class Main {
                 System.out.println("  CLI:    contree auth --type jwt --url " + url + " --token " + secret + " -y");
                 System.out.println("  curl:   curl -H 'Authorization: Bearer " + secret + "' " + url + "/v1/whoami");
             }
+            System.out.println("  explorer: " + url + "/ui/ (sign in with a token)");
             System.out.println();
             CountDownLatch stopped = new CountDownLatch(1);
             Runtime.getRuntime().addShutdownHook(new Thread(() -> {

@@ -28,6 +28,8 @@ public final class ApiServer implements AutoCloseable {
         var instances = new InstancesRoutes(s.instances(), maxJson, cfg.limits().instanceMaxTimeout());
         var imports = new ImportRoutes(s.imports(), maxJson, cfg.limits().importMaxTimeout());
         var lineage = new LineageRoute(s.images());
+        var tree = new TreeRoutes(s.images(), s.operations());
+        var ui = new UiRoutes();
         var operations = new OperationsRoutes(s.operations());
         var subprocesses = new SubprocessRoutes(s.instances(), maxJson, cfg.limits().instanceMaxTimeout());
         var whoami = new WhoamiRoute(cfg.limits(), cfg.instanceConcurrencyNow(), s.operations());
@@ -67,6 +69,8 @@ public final class ApiServer implements AutoCloseable {
             instances.register(r);
             imports.register(r);
             lineage.register(r);
+            tree.register(r);
+            ui.register(r);
 
             r.exception(ApiException.class, (e, ctx) -> error(ctx, e.status(), e.getMessage()));
             r.exception(HttpResponseException.class, (e, ctx) -> error(ctx, e.getStatus(), e.getMessage()));

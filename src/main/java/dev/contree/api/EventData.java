@@ -34,6 +34,9 @@ final class EventData {
     /** The sandbox is gone: {@code reason} is job_complete, cancelled or error. */
     record Shutdown(String stoppedAt, String reason) {}
 
+    /** An import's progress (ours: the hosted API has no such event; clients pass unknown types through). */
+    record Progress(int layersDone, int layersTotal, long bytesFetched, long bytesTotal, long bytesUnpacked) {}
+
     record Completion(String status, String error, long durationMs, String resultImageUuid, long imageSizeBytes) {}
 
     static ObjectNode of(EventPayload payload) {
@@ -50,6 +53,8 @@ final class EventData {
             case EventPayload.SizeCap c -> new SizeCap(c.limitBytes(), c.layerBytes());
             case EventPayload.Exit e -> exit(e);
             case EventPayload.Shutdown s -> new Shutdown(s.stoppedAt().toString(), s.reason().name().toLowerCase(Locale.ROOT));
+            case EventPayload.Progress p -> new Progress(p.layersDone(), p.layersTotal(), p.bytesFetched(), p.bytesTotal(),
+                    p.bytesUnpacked());
             // Its error text gets the same host-path scrub as responses.
             case EventPayload.Completion c -> new Completion(c.status().name(), HostPaths.scrub(c.error()), c.durationMillis(),
                     c.resultImageUuid(), c.imageSizeBytes());

@@ -71,4 +71,23 @@ public final class ImageService {
     public List<Image> children(String accountId, String uuid) {
         return records.children(accountId, uuid);
     }
+
+    /** One page of the images derived from {@code uuid}, oldest first. */
+    public List<Image> children(String accountId, String uuid, Page page) {
+        return records.children(accountId, uuid, page);
+    }
+
+    /** One page of the account's roots (no parent, or a parent that is gone), newest first. */
+    public List<Image> roots(String accountId, Page page) {
+        return records.roots(accountId, page);
+    }
+
+    public java.util.Map<String, Integer> childCounts(String accountId, java.util.Collection<String> uuids) {
+        return records.childCounts(accountId, uuids);
+    }
+
+    /** Images whose tag or uuid starts with {@code prefix}, at most {@code limit}. */
+    public List<Image> search(String accountId, String prefix, int limit) {
+        return records.search(accountId, prefix, limit);
+    }
 }

@@ -98,6 +98,7 @@ final class ImportJob implements Job {
             LOG.debug("resolved in {} ms", (System.nanoTime() - t0) / 1_000_000);
             checkCancelled(cancel);
             List<ImportSource.Layer> layers = image.layersBottomFirst();
+            ImportProgress progress = new ImportProgress(p -> ctx.event(0, p), System::nanoTime);
 
             // Reuse layers already in the store (leased so the garbage collector leaves them alone), but only those
             // this account proved it holds; the others are downloaded and verified first.
@@ -132,7 +133,11 @@ final class ImportJob implements Job {
             List<Task> tasks = new ArrayList<>();
             unproven.values().forEach(l -> tasks.add(new Task(l, true)));
             missing.values().forEach(l -> tasks.add(new Task(l, false)));
-            Map<String, LayerBuilder> unpacked = runAll(tasks, cancel, open, builders, threads, charged);
+            long toFetch = 0;
+            for (Task t : tasks) toFetch = t.layer().size() < 0 || toFetch < 0 ? -1 : toFetch + t.layer().size();
+            progress.start(idByDigest.size() + missing.size(), idByDigest.size() - unproven.size(), toFetch);
+            charged.progress = progress;
+            Map<String, LayerBuilder> unpacked = runAll(tasks, cancel, open, builders, threads, charged, progress);
             checkCancelled(cancel);
             for (String digest : unproven.keySet()) target.index().prove(account, digest);
             for (var e : unpacked.entrySet()) {
@@ -195,6 +200,8 @@ final class ImportJob implements Job {
         private final long limit;
         private final String message;
         private final java.util.concurrent.atomic.AtomicLong used = new java.util.concurrent.atomic.AtomicLong();
+        /** Every charge is unpacked bytes: the progress events count them from here. */
+        volatile ImportProgress progress;
 
         Budget(long limit, String message) {
             this.limit = limit;
@@ -204,6 +211,8 @@ final class ImportJob implements Job {
         @Override
         public void charge(long bytes) throws ImportFailure {
             if (used.addAndGet(bytes) > limit) throw new ImportFailure(message + "; import stopped");
+            ImportProgress p = progress;
+            if (p != null) p.unpacked(bytes);
         }
     }
 
@@ -238,7 +247,8 @@ final class ImportJob implements Job {
      * unpacked ones by digest.
      */
     private Map<String, LayerBuilder> runAll(List<Task> tasks, CancelToken cancel, Set<Closeable> open,
-                                             List<LayerBuilder> builders, Interrupter threads, Budget budget) throws Exception {
+                                             List<LayerBuilder> builders, Interrupter threads, Budget budget,
+                                             ImportProgress progress) throws Exception {
         Map<String, LayerBuilder> out = new ConcurrentHashMap<>();
         if (tasks.isEmpty()) return out;
         List<Task> order = new ArrayList<>(tasks);
@@ -254,8 +264,9 @@ final class ImportJob implements Job {
                         slots.acquire();
                         try {
                             if (first.get() != null || cancel.isCancelled()) return null;
-                            if (task.verifyOnly()) verify(task.layer(), cancel, open);
-                            else out.put(task.layer().digest(), unpack(task.layer(), cancel, open, builders, budget));
+                            if (task.verifyOnly()) verify(task.layer(), cancel, open, progress);
+                            else out.put(task.layer().digest(), unpack(task.layer(), cancel, open, builders, budget, progress));
+                            progress.layerDone();
                         } finally {
                             slots.release();
                         }
@@ -274,13 +285,13 @@ final class ImportJob implements Job {
     }
 
     /** Downloads a layer the store already has and checks its digest: the account's proof that it holds the bytes. */
-    private void verify(ImportSource.Layer layer, CancelToken cancel, Set<Closeable> open) throws IOException {
+    private void verify(ImportSource.Layer layer, CancelToken cancel, Set<Closeable> open, ImportProgress progress) throws IOException {
         long t0 = System.nanoTime();
         InputStream raw = layer.open();
         open.add(raw);
         try (raw) {
             checkCancelled(cancel);
-            cancellable(raw, cancel).transferTo(OutputStream.nullOutputStream()); // the end of a verifying stream checks the digest
+            cancellable(raw, cancel, progress).transferTo(OutputStream.nullOutputStream()); // the end of a verifying stream checks the digest
             LOG.debug("layer {} verified for reuse in {} ms", layer.digest(), (System.nanoTime() - t0) / 1_000_000);
         } finally {
             open.remove(raw);
@@ -288,7 +299,7 @@ final class ImportJob implements Job {
     }
 
     private LayerBuilder unpack(ImportSource.Layer layer, CancelToken cancel, Set<Closeable> open, List<LayerBuilder> builders,
-                                Budget budget) throws IOException {
+                                Budget budget, ImportProgress progress) throws IOException {
         long t0 = System.nanoTime();
         LayerBuilder builder = target.store().create();
         builders.add(builder);
@@ -296,7 +307,7 @@ final class ImportJob implements Job {
         open.add(raw);
         try (raw) {
             checkCancelled(cancel);
-            InputStream checked = cancellable(raw, cancel);
+            InputStream checked = cancellable(raw, cancel, progress);
             InputStream in = TarLayerWriter.decompressing(checked);
             try {
                 new TarLayerWriter(builder.diffDir(), layer.ociWhiteouts()).budget(budget).write(in);
@@ -371,18 +382,23 @@ final class ImportJob implements Job {
         }
     }
 
-    private static InputStream cancellable(InputStream in, CancelToken cancel) {
+    /** The source stream, stopping at a cancel and counting what it reads as fetched. */
+    private static InputStream cancellable(InputStream in, CancelToken cancel, ImportProgress progress) {
         return new FilterInputStream(in) {
             @Override
             public int read() throws IOException {
                 checkCancelled(cancel);
-                return super.read();
+                int b = super.read();
+                if (b >= 0) progress.fetched(1);
+                return b;
             }
 
             @Override
             public int read(byte[] b, int off, int len) throws IOException {
                 checkCancelled(cancel);
-                return super.read(b, off, len);
+                int n = super.read(b, off, len);
+                if (n > 0) progress.fetched(n);
+                return n;
             }
         };
     }

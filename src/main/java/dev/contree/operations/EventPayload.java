@@ -22,6 +22,7 @@ public sealed interface EventPayload {
             case SizeCap c -> "size_cap";
             case Exit e -> "exit";
             case Shutdown s -> "shutdown";
+            case Progress p -> "progress";
             case Completion c -> "completion";
         };
     }
@@ -82,6 +83,12 @@ public sealed interface EventPayload {
     record Shutdown(Instant stoppedAt, Reason reason) implements EventPayload {
         public enum Reason { JOB_COMPLETE, CANCELLED, ERROR }
     }
+
+    /**
+     * How far an import got: layers ready of the image's distinct layers (those already stored count from the start),
+     * compressed bytes read from the source of the {@code bytesTotal} it must read (-1: unknown), bytes unpacked.
+     */
+    record Progress(int layersDone, int layersTotal, long bytesFetched, long bytesTotal, long bytesUnpacked) implements EventPayload {}
 
     /** The operation is over: always the last event of its log. */
     record Completion(OperationStatus status, String error, long durationMillis, String resultImageUuid, long imageSizeBytes)

@@ -34,6 +34,21 @@ public interface ImageRecords {
     /** The images derived from {@code uuid}, oldest first. */
     List<Image> children(String accountId, String uuid);
 
+    /** One page of the images derived from {@code uuid}, oldest first (the tree explorer's lazy expansion). */
+    List<Image> children(String accountId, String uuid, Page page);
+
+    /**
+     * One page of the account's roots, newest first: images without a parent, or whose parent is not (any more) an
+     * image of the account.
+     */
+    List<Image> roots(String accountId, Page page);
+
+    /** How many images derive from each of {@code uuids} (absent: none). */
+    java.util.Map<String, Integer> childCounts(String accountId, java.util.Collection<String> uuids);
+
+    /** Up to {@code limit} images whose tag or uuid starts with {@code prefix}: exact tag first, then newest first. */
+    List<Image> search(String accountId, String prefix, int limit);
+
     /** Deletes an image record (fsck, for an image whose layers are lost). */
     void delete(String uuid);
 }

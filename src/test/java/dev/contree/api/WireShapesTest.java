@@ -65,6 +65,7 @@ class WireShapesTest {
                 "{\"pid\":6,\"code\":2,\"signal\":15,\"timed_out\":true,\"duration_ms\":3750,\"resources\":{\"user_time_us\":1250000,\"sys_time_us\":500000,\"max_rss_kb\":2048,\"minor_faults\":11,\"major_faults\":12,\"voluntary_ctx_switches\":15,\"involuntary_ctx_switches\":16,\"block_input_ops\":13,\"block_output_ops\":14,\"signals_received\":17,\"swaps\":18,\"shared_memory\":0,\"unshared_memory\":0,\"ipc_msgs_sent\":0,\"ipc_msgs_received\":0}}",
                 "{\"pid\":7,\"code\":0,\"signal\":-1,\"timed_out\":false,\"duration_ms\":0,\"resources\":{\"user_time_us\":-1000000,\"sys_time_us\":-1000000,\"max_rss_kb\":-1,\"minor_faults\":-1,\"major_faults\":-1,\"voluntary_ctx_switches\":-1,\"involuntary_ctx_switches\":-1,\"block_input_ops\":-1,\"block_output_ops\":-1,\"signals_received\":-1,\"swaps\":-1,\"shared_memory\":0,\"unshared_memory\":0,\"ipc_msgs_sent\":0,\"ipc_msgs_received\":0}}",
                 "{\"stopped_at\":\"2024-05-06T07:08:10Z\",\"reason\":\"cancelled\"}",
+                "{\"layers_done\":1,\"layers_total\":3,\"bytes_fetched\":4096,\"bytes_total\":-1,\"bytes_unpacked\":10000}",
                 "{\"status\":\"FAILED\",\"error\":\"boom\",\"duration_ms\":1500,\"result_image_uuid\":\"image-2\",\"image_size_bytes\":8192}",
                 "{\"status\":\"SUCCESS\",\"error\":null,\"duration_ms\":1500,\"result_image_uuid\":null,\"image_size_bytes\":0}");
         List<EventPayload> payloads = everyPayload();

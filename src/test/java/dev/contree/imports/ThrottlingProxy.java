@@ -8,12 +8,12 @@ import java.net.ServerSocket;
 import java.net.Socket;
 
 /** A loopback TCP proxy that passes requests through and throttles responses to {@code bytesPerSecond}. */
-final class ThrottlingProxy implements AutoCloseable {
+public final class ThrottlingProxy implements AutoCloseable {
     private final ServerSocket server;
     private final int targetPort;
     private final long bytesPerSecond;
 
-    ThrottlingProxy(int targetPort, long bytesPerSecond) throws IOException {
+    public ThrottlingProxy(int targetPort, long bytesPerSecond) throws IOException {
         this.targetPort = targetPort;
         this.bytesPerSecond = bytesPerSecond;
         server = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
@@ -24,7 +24,7 @@ final class ThrottlingProxy implements AutoCloseable {
         return server.getLocalPort();
     }
 
-    String hostPort() {
+    public String hostPort() {
         return "127.0.0.1:" + port();
     }
 

@@ -64,6 +64,7 @@ public final class SampleValues {
                 new EventPayload.Exit(6, 2, 15, true, usage()),
                 new EventPayload.Exit(7, 0, -1, false, ResourceUsage.UNKNOWN),
                 new EventPayload.Shutdown(Instant.parse("2024-05-06T07:08:10Z"), EventPayload.Shutdown.Reason.CANCELLED),
+                new EventPayload.Progress(1, 3, 4096, -1, 10_000),
                 new EventPayload.Completion(OperationStatus.FAILED, "boom", 1500, "image-2", 8192),
                 new EventPayload.Completion(OperationStatus.SUCCESS, null, 1500, null, 0));
     }

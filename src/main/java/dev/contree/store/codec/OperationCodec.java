@@ -135,6 +135,7 @@ public final class OperationCodec {
             case "size_cap" -> EventPayload.SizeCap.class;
             case "exit" -> EventPayload.Exit.class;
             case "shutdown" -> EventPayload.Shutdown.class;
+            case "progress" -> EventPayload.Progress.class;
             case "completion" -> EventPayload.Completion.class;
             default -> throw new IllegalStateException("unknown event type in operations store: " + type);
         };

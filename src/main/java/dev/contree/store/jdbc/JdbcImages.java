@@ -150,6 +150,47 @@ public final class JdbcImages implements ImageRecords {
     }
 
     @Override
+    public List<Image> children(String accountId, String uuid, Page page) {
+        return db.read(c -> images(c, "SELECT * FROM images WHERE account_id = ? AND parent_uuid = ? ORDER BY created_at, uuid"
+                + " LIMIT ? OFFSET ?", accountId, uuid, page.limit(), page.offset()));
+    }
+
+    @Override
+    public List<Image> roots(String accountId, Page page) {
+        return db.read(c -> images(c, "SELECT * FROM images i WHERE i.account_id = ? AND (i.parent_uuid IS NULL OR NOT EXISTS"
+                        + " (SELECT 1 FROM images p WHERE p.uuid = i.parent_uuid AND p.account_id = i.account_id))"
+                        + " ORDER BY i.created_at DESC, i.uuid DESC LIMIT ? OFFSET ?",
+                accountId, page.limit(), page.offset()));
+    }
+
+    @Override
+    public Map<String, Integer> childCounts(String accountId, java.util.Collection<String> uuids) {
+        List<String> all = List.copyOf(uuids);
+        Map<String, Integer> counts = new HashMap<>();
+        if (all.isEmpty()) return counts;
+        db.read(c -> {
+            for (int from = 0; from < all.size(); from += BATCH) {
+                List<String> batch = all.subList(from, Math.min(all.size(), from + BATCH));
+                Object[] params = new Object[batch.size() + 1];
+                params[0] = accountId;
+                for (int i = 0; i < batch.size(); i++) params[i + 1] = batch.get(i);
+                Sql.query(c, "SELECT parent_uuid, COUNT(*) FROM images WHERE account_id = ? AND parent_uuid IN ("
+                                + Sql.placeholders(batch.size()) + ") GROUP BY parent_uuid",
+                        rs -> counts.put(rs.getString(1), rs.getInt(2)), params);
+            }
+            return null;
+        });
+        return counts;
+    }
+
+    @Override
+    public List<Image> search(String accountId, String prefix, int limit) {
+        return db.read(c -> images(c, "SELECT * FROM images WHERE account_id = ? AND (substr(tag, 1, ?) = ? OR substr(uuid, 1, ?) = ?)"
+                        + " ORDER BY CASE WHEN tag = ? THEN 0 ELSE 1 END, created_at DESC, uuid DESC LIMIT ?",
+                accountId, prefix.length(), prefix, prefix.length(), prefix, prefix, limit));
+    }
+
+    @Override
     public void delete(String uuid) {
         db.write(c -> {
             Sql.update(c, "DELETE FROM image_layers WHERE image_uuid = ?", uuid);
