@@ -403,9 +403,4 @@ public final class ClusterQueue implements WorkQueue, AutoCloseable {
         }
         if (claimer != null) claimer.interrupt();
     }
-
-    /** Whether this node claims work. */
-    public boolean claims() {
-        return scheduler != null;
-    }
 }
