@@ -24,6 +24,12 @@ public final class TestServerProcess implements AutoCloseable {
     /** Starts {@code serve --data dataDir --runtime runtime [extraArgs…]} and waits until it answers whoami. */
     public TestServerProcess(Path dataDir, String token, String runtime, List<String> extraArgs, Path log)
             throws IOException, InterruptedException {
+        this(dataDir, token, runtime, extraArgs, java.util.Map.of(), log);
+    }
+
+    /** As above, with {@code env} added to the process's environment (credentials, for instance). */
+    public TestServerProcess(Path dataDir, String token, String runtime, List<String> extraArgs, java.util.Map<String, String> env,
+                             Path log) throws IOException, InterruptedException {
         this.token = token;
         try (ServerSocket probe = new ServerSocket(0)) {
             port = probe.getLocalPort();
@@ -33,8 +39,9 @@ public final class TestServerProcess implements AutoCloseable {
                 System.getProperty("java.class.path"), "dev.contree.Main", "serve", "--data", dataDir.toString(),
                 "--listen", "127.0.0.1:" + port, "--token", token, "--runtime", runtime));
         cmd.addAll(extraArgs);
-        process = new ProcessBuilder(cmd).redirectErrorStream(true)
-                .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile())).start();
+        ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
+        pb.environment().putAll(env);
+        process = pb.start();
         HttpClient http = HttpClient.newHttpClient();
         long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
         while (true) {

@@ -69,6 +69,11 @@ public final class FileService {
         return records.byUuid(accountId, uuid).filter(this::available);
     }
 
+    /** Uploads go to an object store every node reads (cluster mode), not only to this node's disk. */
+    public boolean shared() {
+        return objects != null;
+    }
+
     /** A record's bytes are here, or (cluster) in the object store, where every upload went before its record. */
     public boolean available(FileRecord f) {
         return objects != null || blobs.exists(f.sha256());

@@ -10,9 +10,22 @@ import java.util.Optional;
  */
 public final class LayerIndex {
     private final LayerRecords records;
+    private final boolean shared;
 
+    /** An index only this node uses (SQLite in its data dir). */
     public LayerIndex(LayerRecords records) {
+        this(records, false);
+    }
+
+    /** @param shared other nodes use the same records (PostgreSQL): a layer missing here may still be on another node */
+    public LayerIndex(LayerRecords records, boolean shared) {
         this.records = records;
+        this.shared = shared;
+    }
+
+    /** Whether other nodes share these records, so that a layer this node lacks is not proof that it is gone. */
+    public boolean shared() {
+        return shared;
     }
 
     public void record(String layerId, String digest, long size) {

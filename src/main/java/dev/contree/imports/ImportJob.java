@@ -347,6 +347,8 @@ final class ImportJob implements Job {
                 target.store().remove(id);
                 return winner;
             } catch (LayerLeases.LayerGoneException gone) {
+                // On a shared index the winner may be on another node without an object store: keep both rows, use ours.
+                if (target.index().shared()) return id;
                 target.index().forget(winner); // a stale row whose layer is gone
             }
         }

@@ -79,7 +79,7 @@ public final class ImportService implements WorkQueue.JobFactory {
 
     private ImportSource source(String accountId, ImportRequest request) throws RequestRejected {
         Matcher m = FILE_URL.matcher(request.url());
-        if (m.matches() && !queue.runsWorkHere()) {
+        if (m.matches() && !queue.runsWorkHere() && !files.shared()) {
             throw new RequestRejected(RequestRejected.Reason.UNAVAILABLE, "this node runs no imports (serve --role api) and workers"
                     + " cannot read files uploaded to it: upload the file to, and import it on, a worker node");
         }

@@ -98,8 +98,8 @@ public final class InstanceService implements WorkQueue.JobFactory {
         if (!spec.disposable() && engine.storage().remaining(accountId) <= 0) {
             throw new RequestRejected(RequestRejected.Reason.FORBIDDEN, engine.storage().overMessage(accountId) + " (disposable runs still work)");
         }
-        if (!spec.files().isEmpty() && !queue.runsWorkHere()) {
-            // Uploaded content is on this node only (until files live in an object store): no worker could inject it.
+        if (!spec.files().isEmpty() && !queue.runsWorkHere() && !files.shared()) {
+            // Without an object store uploaded content is on this node only: no worker could inject it.
             throw new RequestRejected(RequestRejected.Reason.UNAVAILABLE, "this node runs no executions (serve --role api) and"
                     + " workers cannot read files uploaded to it: upload the files to, and spawn on, a worker node");
         }

@@ -155,7 +155,7 @@ public final class ContreeServer implements AutoCloseable {
 
             Tokens tokens = new Tokens(db.tokens());
             AccountStorage storage = new AccountStorage(db, config.maxAccountBytes());
-            LayerIndex layerIndex = new LayerIndex(db.layers());
+            LayerIndex layerIndex = new LayerIndex(db.layers(), config.database() != null); // PostgreSQL: other nodes' records too
             // Cluster mode: layers and uploads shared through the object store, this node's pool a bounded cache of it.
             ObjectStore objects = null;
             LayerSource layerSource = LayerSource.LOCAL;
@@ -195,7 +195,7 @@ public final class ContreeServer implements AutoCloseable {
                 opened.add(cluster);
                 queue = cluster;
             }
-            LayerGarbageCollector gc = new LayerGarbageCollector(layers, layerIndex, leases, Duration.ofMinutes(10), objects != null);
+            LayerGarbageCollector gc = new LayerGarbageCollector(layers, layerIndex, leases, Duration.ofMinutes(10), layerIndex.shared());
             // Queued stdin waits on disk; all of it together may be 4 JSON bodies' worth (1 GiB by default).
             StdinSpool spool = new StdinSpool(data.resolve("spool"), 4 * config.maxJsonBytes());
             ImageFilesystem imageFiles = new ImageFilesystem(layers, leases);
