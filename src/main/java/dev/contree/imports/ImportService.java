@@ -47,7 +47,8 @@ public final class ImportService implements WorkQueue.JobFactory {
     }
 
     public Operation start(String accountId, ImportRequest request) throws RequestRejected {
-        ImportSource source = source(accountId, request);
+        // Validated here in any case; a queued import's archive is read where a worker rebuilds it, not on this node.
+        ImportSource source = source(accountId, request, queue.inProcess());
         AccountStorage storage = target.storage();
         if (storage.remaining(accountId) <= 0) throw new RequestRejected(RequestRejected.Reason.FORBIDDEN, storage.overMessage(accountId));
         try (WorkQueue.Place place = queue.reserve(accountId, 0)) { // a full queue records nothing
@@ -74,10 +75,11 @@ public final class ImportService implements WorkQueue.JobFactory {
         if (!(op.request() instanceof ImportRequest recorded)) throw new RequestRejected(RequestRejected.Reason.INVALID, "not an import");
         ImportRequest request = new ImportRequest(recorded.url(), recorded.username(),
                 input.secret() != null ? input.secret() : "", recorded.tag(), recorded.timeoutSeconds());
-        return new ImportJob(request, source(op.accountId(), request), target);
+        return new ImportJob(request, source(op.accountId(), request, true), target);
     }
 
-    private ImportSource source(String accountId, ImportRequest request) throws RequestRejected {
+    /** @param open false: check the request only (the file exists and is the account's), and return null for an archive */
+    private ImportSource source(String accountId, ImportRequest request, boolean open) throws RequestRejected {
         Matcher m = FILE_URL.matcher(request.url());
         if (m.matches() && !queue.runsWorkHere() && !files.shared()) {
             throw new RequestRejected(RequestRejected.Reason.UNAVAILABLE, "this node runs no imports (serve --role api) and workers"
@@ -87,6 +89,7 @@ public final class ImportService implements WorkQueue.JobFactory {
             String uuid = m.group(2).toLowerCase(Locale.ROOT);
             FileRecord file = files.byUuid(accountId, uuid).orElseThrow(() -> new RequestRejected(RequestRejected.Reason.NOT_FOUND, "file " + uuid + " not found"));
             if (m.group(1).equals("rootfs")) return FileSources.rootfs(files, file);
+            if (!open) return null;
             java.nio.file.Path archive;
             try {
                 archive = files.localPath(file); // an archive is read at random: on this node's disk
