@@ -522,16 +522,7 @@ final class OciSandboxRuntime implements SandboxRuntime {
         log.warn("cgroups of {} could not be removed", cid);
     }
 
-    private static void deleteTree(Path p) {
-        if (!Files.exists(p, LinkOption.NOFOLLOW_LINKS)) return;
-        try (Stream<Path> s = Files.walk(p)) {
-            s.sorted(Comparator.reverseOrder()).forEach(x -> {
-                try { Files.delete(x); } catch (IOException ignored) { }
-            });
-        } catch (IOException | RuntimeException e) {
-            log.warn("cannot delete {}: {}", p, e.toString());
-        }
-    }
+    private static void deleteTree(Path p) { RunFiles.deleteTree(p, log); }
 
     @Override
     public int cleanupStale() throws IOException {

@@ -23,7 +23,6 @@ import java.nio.file.attribute.PosixFilePermissions;
 import java.security.SecureRandom;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
@@ -636,16 +635,7 @@ final class VmSandboxRuntime implements SandboxRuntime {
 
     private static String tail(String s, int n) { return s.length() <= n ? s : "..." + s.substring(s.length() - n); }
 
-    private static void deleteTree(Path p) {
-        if (!Files.exists(p, LinkOption.NOFOLLOW_LINKS)) return;
-        try (Stream<Path> s = Files.walk(p)) {
-            s.sorted(Comparator.reverseOrder()).forEach(x -> {
-                try { Files.delete(x); } catch (IOException ignored) { }
-            });
-        } catch (IOException | RuntimeException e) {
-            log.warn("cannot delete {}: {}", p, e.toString());
-        }
-    }
+    private static void deleteTree(Path p) { RunFiles.deleteTree(p, log); }
 
     /**
      * After a crash of the server: QEMU and virtiofsd processes of old runs (found by their run directory on their
