@@ -1,5 +1,6 @@
 package dev.contree.inspect;
 
+import dev.contree.layerformat.TarOut;
 import dev.contree.linux.Linux;
 import java.io.IOException;
 import java.io.InputStream;
@@ -17,7 +18,6 @@ import java.util.Map;
 import org.apache.commons.compress.archivers.tar.TarArchiveEntry;
 import org.apache.commons.compress.archivers.tar.TarArchiveOutputStream;
 import org.apache.commons.compress.archivers.tar.TarConstants;
-import org.apache.commons.compress.archivers.zip.ZipEncoding;
 
 /**
  * Streams a merged subtree as a POSIX PAX tar. Member names are image paths without the leading
@@ -48,7 +48,7 @@ final class TarExporter {
     }
 
     void write(MergedView.Node start, OutputStream out) throws IOException {
-        TarArchiveOutputStream tar = new TarArchiveOutputStream(new NonClosing(out), StandardCharsets.ISO_8859_1.name());
+        TarArchiveOutputStream tar = TarOut.open(out);
         tar.setBigNumberMode(TarArchiveOutputStream.BIGNUMBER_POSIX);
         walk(start, tar);
         tar.finish();
@@ -99,17 +99,17 @@ final class TarExporter {
         TarArchiveEntry e;
         boolean content = false;
         switch (MergedView.typeOf(st.mode())) {
-            case DIR -> e = new Entry(name + (name.endsWith("/") ? "" : "/"), TarConstants.LF_DIR, true);
+            case DIR -> e = TarOut.entry(name + (name.endsWith("/") ? "" : "/"), TarConstants.LF_DIR);
             case SYMLINK -> {
-                e = new Entry(name, TarConstants.LF_SYMLINK, true);
+                e = TarOut.entry(name, TarConstants.LF_SYMLINK);
                 e.setLinkName(link);
             }
             case CHAR, BLOCK -> {
-                e = new Entry(name, st.type() == Linux.S_IFCHR ? TarConstants.LF_CHR : TarConstants.LF_BLK, true);
+                e = TarOut.entry(name, st.type() == Linux.S_IFCHR ? TarConstants.LF_CHR : TarConstants.LF_BLK);
                 e.setDevMajor(st.rdevMajor());
                 e.setDevMinor(st.rdevMinor());
             }
-            case FIFO -> e = new Entry(name, TarConstants.LF_FIFO, true);
+            case FIFO -> e = TarOut.entry(name, TarConstants.LF_FIFO);
             case SOCKET -> { return; }
             default -> {
                 String key = st.dev() + ":" + st.ino();
@@ -121,10 +121,10 @@ final class TarExporter {
                         name = latin1(n.path().substring(1));
                         raw = true;
                     }
-                    e = new Entry(name, TarConstants.LF_LINK, true);
+                    e = TarOut.entry(name, TarConstants.LF_LINK);
                     e.setLinkName(raw ? latin1(first) : first);
                 } else {
-                    e = new Entry(name, TarConstants.LF_NORMAL, true);
+                    e = TarOut.entry(name, TarConstants.LF_NORMAL);
                     e.setSize(st.size());
                     content = true;
                 }
@@ -172,39 +172,5 @@ final class TarExporter {
         } catch (CharacterCodingException e) {
             return null;
         }
-    }
-
-    /**
-     * An entry whose ustar header gets at most 100 chars of its name and link name. The header fields hold 100
-     * bytes and the full names travel in PAX or GNU long-name records already, but commons-compress shortens an
-     * oversized name one char at a time, re-encoding the rest each time: O(n²), 11-22 ms of CPU per 4,000-byte
-     * name (measured), so a directory of long symlinks held a core for minutes. In the ISO-8859-1 stream one char
-     * is one byte ('?' for what it cannot encode), so 100 chars always fit.
-     */
-    private static final class Entry extends TarArchiveEntry {
-        Entry(String name, byte type, boolean preserveAbsolutePath) {
-            super(name, type, preserveAbsolutePath);
-        }
-
-        @Override
-        public void writeEntryHeader(byte[] out, ZipEncoding encoding, boolean starMode) throws IOException {
-            String name = getName(), link = getLinkName();
-            boolean longName = name.length() > TarConstants.NAMELEN, longLink = link != null && link.length() > TarConstants.NAMELEN;
-            if (longName) setName(name.substring(0, TarConstants.NAMELEN));
-            if (longLink) setLinkName(link.substring(0, TarConstants.NAMELEN));
-            try {
-                super.writeEntryHeader(out, encoding, starMode);
-            } finally {
-                if (longName) setName(name);
-                if (longLink) setLinkName(link);
-            }
-        }
-    }
-
-    /** The caller owns the response stream: finishing the tar must not close it. */
-    private static final class NonClosing extends java.io.FilterOutputStream {
-        NonClosing(OutputStream out) { super(out); }
-        @Override public void write(byte[] b, int off, int len) throws IOException { out.write(b, off, len); }
-        @Override public void close() throws IOException { out.flush(); }
     }
 }

@@ -6,7 +6,6 @@ import dev.contree.linux.Linux;
 import org.apache.commons.compress.archivers.tar.TarArchiveEntry;
 import org.apache.commons.compress.archivers.tar.TarArchiveOutputStream;
 import org.apache.commons.compress.archivers.tar.TarConstants;
-import org.apache.commons.compress.archivers.zip.ZipEncoding;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -49,7 +48,7 @@ public final class LayerPacker {
     public static LayerPacker pack(Path diffDir, OutputStream out) throws IOException {
         LayerPacker p = new LayerPacker();
         try (Dir root = Dir.open(diffDir, "/")) {
-            TarArchiveOutputStream tar = new TarArchiveOutputStream(new NonClosing(out), StandardCharsets.ISO_8859_1.name());
+            TarArchiveOutputStream tar = TarOut.open(out);
             tar.setLongFileMode(TarArchiveOutputStream.LONGFILE_GNU);
             tar.setAddPaxHeadersForNonAsciiNames(false);
             tar.setBigNumberMode(TarArchiveOutputStream.BIGNUMBER_POSIX);
@@ -68,7 +67,7 @@ public final class LayerPacker {
 
     private void walk(Dir root, TarArchiveOutputStream tar) throws IOException {
         Linux.Stat rootSt = root.stat();
-        TarArchiveEntry r = new Entry("./", TarConstants.LF_DIR);
+        TarArchiveEntry r = TarOut.entry("./", TarConstants.LF_DIR);
         meta(r, rootSt);
         tar.putArchiveEntry(r);
         tar.closeArchiveEntry();
@@ -103,24 +102,24 @@ public final class LayerPacker {
         TarArchiveEntry e;
         boolean content = false;
         switch (st.type()) {
-            case Linux.S_IFDIR -> e = new Entry(path + "/", TarConstants.LF_DIR);
+            case Linux.S_IFDIR -> e = TarOut.entry(path + "/", TarConstants.LF_DIR);
             case Linux.S_IFLNK -> {
-                e = new Entry(path, TarConstants.LF_SYMLINK);
+                e = TarOut.entry(path, TarConstants.LF_SYMLINK);
                 e.setLinkName(new String(parent.readlink(name), StandardCharsets.ISO_8859_1));
             }
             case Linux.S_IFCHR, Linux.S_IFBLK -> { // a whiteout is the character device 0/0
-                e = new Entry(path, st.type() == Linux.S_IFCHR ? TarConstants.LF_CHR : TarConstants.LF_BLK);
+                e = TarOut.entry(path, st.type() == Linux.S_IFCHR ? TarConstants.LF_CHR : TarConstants.LF_BLK);
                 e.setDevMajor(st.rdevMajor());
                 e.setDevMinor(st.rdevMinor());
             }
-            case Linux.S_IFIFO -> e = new Entry(path, TarConstants.LF_FIFO);
+            case Linux.S_IFIFO -> e = TarOut.entry(path, TarConstants.LF_FIFO);
             case Linux.S_IFREG -> {
                 String first = st.nlink() > 1 ? links.putIfAbsent(st.ino(), path) : null;
                 if (first != null) {
-                    e = new Entry(path, TarConstants.LF_LINK);
+                    e = TarOut.entry(path, TarConstants.LF_LINK);
                     e.setLinkName(first);
                 } else {
-                    e = new Entry(path, TarConstants.LF_NORMAL);
+                    e = TarOut.entry(path, TarConstants.LF_NORMAL);
                     e.setSize(st.size());
                     content = true;
                 }
@@ -164,36 +163,5 @@ public final class LayerPacker {
         e.setUserId(Integer.toUnsignedLong(st.uid()));
         e.setGroupId(Integer.toUnsignedLong(st.gid()));
         e.setLastModifiedTime(FileTime.from(java.time.Instant.ofEpochSecond(st.mtimeSec(), st.mtimeNsec())));
-    }
-
-    /**
-     * An entry whose ustar header gets at most 100 chars of its name and link name (the full names travel in GNU
-     * long-name members): commons-compress would otherwise shorten an oversized name one char at a time, O(n²).
-     */
-    private static final class Entry extends TarArchiveEntry {
-        Entry(String name, byte type) {
-            super(name, type, true);
-        }
-
-        @Override
-        public void writeEntryHeader(byte[] out, ZipEncoding encoding, boolean starMode) throws IOException {
-            String name = getName(), link = getLinkName();
-            boolean longName = name.length() > TarConstants.NAMELEN, longLink = link != null && link.length() > TarConstants.NAMELEN;
-            if (longName) setName(name.substring(0, TarConstants.NAMELEN));
-            if (longLink) setLinkName(link.substring(0, TarConstants.NAMELEN));
-            try {
-                super.writeEntryHeader(out, encoding, starMode);
-            } finally {
-                if (longName) setName(name);
-                if (longLink) setLinkName(link);
-            }
-        }
-    }
-
-    /** The caller owns the stream: finishing the tar must not close it. */
-    private static final class NonClosing extends java.io.FilterOutputStream {
-        NonClosing(OutputStream out) { super(out); }
-        @Override public void write(byte[] b, int off, int len) throws IOException { out.write(b, off, len); }
-        @Override public void close() throws IOException { out.flush(); }
     }
 }

@@ -10,8 +10,10 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
+import java.security.SecureRandom;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HexFormat;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -20,6 +22,7 @@ import java.util.concurrent.Semaphore;
 import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.Function;
+import dev.contree.cancel.CancelToken;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -45,6 +48,7 @@ final class InitChannel implements LiveSandbox {
     /** The prefix of each subprocess stream a {@link ProcessExit} keeps (all of it goes to the listener). */
     static final int SUBPROCESS_KEPT = 64 * 1024;
     private static final int MAX_FRAME = 1 << 20;
+    private static final SecureRandom RANDOM = new SecureRandom();
 
     private final OutputStream toInit;
     private final DataInputStream in;
@@ -598,6 +602,44 @@ final class InitChannel implements LiveSandbox {
         try { listener.onSubprocessExit(e); } catch (RuntimeException ex) { log.warn("listener failed", ex); }
     }
 
+    /**
+     * The run's result once the demux is done: the main process's as contree-init reported it, or, without a
+     * report to believe, a cancellation, a tampered channel, or the runtime's own reason why there is none.
+     *
+     * @param noReport the runtime's failure reason when the run ended without a report and was neither cancelled
+     *                 nor tampered with; given the channel's error (null if the stream just ended)
+     */
+    SandboxResult finalResult(CancelToken cancel, double elapsedHost, Function<String, String> noReport) {
+        out.finish(listener, "stdout");
+        err.finish(listener, "stderr");
+        Map<String, String> r = error == null ? result : null; // a damaged stream's result is not init's
+        boolean cancelled = cancel.isCancelled();
+        String infraError = null;
+        int exit = -1, signal = -1, pid = this.pid;
+        boolean timedOut = false, core = false;
+        String execError = null;
+        ResourceUsage usage = ResourceUsage.UNKNOWN.withElapsed(elapsedHost);
+        if (r != null) {
+            exit = intOf(r, "exit_code", -1);
+            signal = intOf(r, "signal", -1);
+            timedOut = intOf(r, "timed_out", 0) == 1;
+            core = intOf(r, "core_dump", 0) == 1;
+            pid = intOf(r, "pid", pid);
+            execError = r.get("error");
+            usage = this.usage.apply(r);
+        } else if (cancelled) {
+            signal = 9;
+        } else if (tampered) {
+            // Not echoing the runtime's stderr or the console: the sandbox can write to them the same way.
+            infraError = "the sandbox tampered with contree-init's report channel (" + error + "); its result is not believed";
+        } else {
+            infraError = noReport.apply(error);
+        }
+        if (cancelled) { exit = -1; signal = 9; }
+        return new SandboxResult(exit, signal, timedOut, core, pid, usage, out.bytes(), out.truncated(), out.total,
+                err.bytes(), err.truncated(), err.total, cancelled, execError, infraError);
+    }
+
     /** The stream is not what init writes: something in the sandbox wrote to init's output. */
     static final class Tampered extends IOException {
         Tampered(String msg) { super(msg); }
@@ -621,7 +663,18 @@ final class InitChannel implements LiveSandbox {
         return m;
     }
 
-    private static int intOf(Map<String, String> r, String k, int d) {
+    static int intOf(Map<String, String> r, String k, int d) {
         try { return Integer.parseInt(r.getOrDefault(k, "").trim()); } catch (NumberFormatException e) { return d; }
+    }
+
+    static long longOf(Map<String, String> r, String k, long d) {
+        try { return Long.parseLong(r.getOrDefault(k, "").trim()); } catch (NumberFormatException e) { return d; }
+    }
+
+    /** 128 random bits, hex: proves a control frame came from this run's init (see contree-init.c). */
+    static String newToken() {
+        byte[] b = new byte[16];
+        RANDOM.nextBytes(b);
+        return HexFormat.of().formatHex(b);
     }
 }

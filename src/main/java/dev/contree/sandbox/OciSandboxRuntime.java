@@ -18,7 +18,6 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.security.MessageDigest;
-import java.security.SecureRandom;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
@@ -30,6 +29,8 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.stream.Stream;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+
+import static dev.contree.sandbox.InitChannel.longOf;
 
 /**
  * runsc / runc backend: writes an OCI bundle, runs {@code <runtime> run --detach} with contree-init as PID 1
@@ -53,7 +54,6 @@ final class OciSandboxRuntime implements SandboxRuntime {
     private static final List<String> CGROUP_CONTROLLERS =
             List.of("memory", "pids", "cpu", "cpuacct", "cpuset", "blkio", "devices", "freezer", "systemd", "unified", "");
     private static final int RUNTIME_STDERR_CAP = 64 * 1024;
-    private static final SecureRandom RANDOM = new SecureRandom();
     private static final Path WORKING_DIR = Path.of("").toAbsolutePath(); // where ProcessBuilder would start them
     private static final String PID_FILE = "init.pid";
 
@@ -255,7 +255,7 @@ final class OciSandboxRuntime implements SandboxRuntime {
 
             Process p = proc;
             InitChannel demux = new InitChannel(proc.getOutputStream(), proc.getInputStream(), listener, outputCap,
-                    cfg.defaultOutputCap(), newToken(), this::usage, cid);
+                    cfg.defaultOutputCap(), InitChannel.newToken(), this::usage, cid);
             demux.whenTampered(() -> k.kill("its report channel was tampered with"));
             demux.start(spec.stdin(), spec.stdinFile(), spec.keepStdinOpen());
             Thread demuxThread = Thread.ofVirtual().name("sandbox-out-" + cid).start(demux::demux);
@@ -274,7 +274,7 @@ final class OciSandboxRuntime implements SandboxRuntime {
             errThread.join(2_000);
             demux.finish(cancel.isCancelled());
             double elapsedHost = (System.nanoTime() - t0) / 1e9;
-            SandboxResult result = buildResult(spec, demux, rtErr, proc, killer, cancel, elapsedHost);
+            SandboxResult result = buildResult(demux, rtErr, proc, killer, cancel, elapsedHost);
             return network == null ? result : result.withNetwork(network.usage());
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
@@ -298,13 +298,6 @@ final class OciSandboxRuntime implements SandboxRuntime {
         for (java.io.Closeable c : List.<java.io.Closeable>of(p.getOutputStream(), p.getInputStream(), p.getErrorStream())) {
             try { c.close(); } catch (IOException ignored) { }
         }
-    }
-
-    /** 128 random bits, hex: proves a control frame came from this run's init (see contree-init.c). */
-    private static String newToken() {
-        byte[] b = new byte[16];
-        RANDOM.nextBytes(b);
-        return HexFormat.of().formatHex(b);
     }
 
     private static long pick(long v, long dflt) { return v != 0 ? v : dflt; }
@@ -354,46 +347,22 @@ final class OciSandboxRuntime implements SandboxRuntime {
                 false, 0, false, null, msg);
     }
 
-    private SandboxResult buildResult(SandboxSpec spec, InitChannel d, ByteArrayOutputStream rtErr, Process proc,
-                                      Killer killer, CancelToken cancel, double elapsedHost) {
-        d.out.finish(d.listener, "stdout");
-        d.err.finish(d.listener, "stderr");
-        Map<String, String> r = d.error == null ? d.result : null; // a damaged stream's result is not init's
-        boolean cancelled = cancel.isCancelled();
-        String infraError = null;
-        int exit = -1, signal = -1, pid = d.pid;
-        boolean timedOut = false, core = false;
-        String execError = null;
-        ResourceUsage usage = ResourceUsage.UNKNOWN.withElapsed(elapsedHost);
-        if (r != null) {
-            exit = intOf(r, "exit_code", -1);
-            signal = intOf(r, "signal", -1);
-            timedOut = intOf(r, "timed_out", 0) == 1;
-            core = intOf(r, "core_dump", 0) == 1;
-            pid = intOf(r, "pid", pid);
-            execError = r.get("error");
-            usage = usage(r);
-        } else if (cancelled) {
-            signal = 9;
-        } else if (d.tampered) {
-            // Not echoing the runtime's stderr: the sandbox can write to it the same way.
-            infraError = "the sandbox tampered with contree-init's report channel (" + d.error + "); its result is not believed";
-        } else {
+    private SandboxResult buildResult(InitChannel d, ByteArrayOutputStream rtErr, Process proc, Killer killer,
+                                      CancelToken cancel, double elapsedHost) {
+        return d.finalResult(cancel, elapsedHost, channelError -> {
             String why = killer.reason != null ? "sandbox killed (" + killer.reason + ")" : "sandbox ended without a result";
             if (killer.reason == null && !proc.isAlive() && proc.exitValue() == 128 + 9)
                 why = "sandbox was killed by SIGKILL, most likely by the host OOM killer for exceeding its memory limit"
                         + (cfg.kind() == RuntimeConfig.Kind.RUNSC ? " (gVisor: the whole sandbox is charged and killed)" : "");
             String err = rtErr.toString(StandardCharsets.UTF_8).strip();
-            if (d.error != null) err = (err + " [output: " + d.error + "]").strip();
-            infraError = why + " (" + name() + " exit " + (proc.isAlive() ? "?" : proc.exitValue()) + ")"
+            if (channelError != null) err = (err + " [output: " + channelError + "]").strip();
+            String infraError = why + " (" + name() + " exit " + (proc.isAlive() ? "?" : proc.exitValue()) + ")"
                     + (err.isEmpty() ? "" : ": " + tail(err, 2000));
             if (err.contains("cannot run with network enabled in root network namespace"))
                 infraError += " (runsc releases from before gVisor's fix for issue #10704, July 2024, take every network namespace"
                         + " for the root one on kernels that have /proc/sys/net/core/rmem_default in each: networking needs a newer runsc, or runc; serve --network on gives runsc sandboxes namespaces of their own, which works)";
-        }
-        if (cancelled) { exit = -1; signal = 9; }
-        return new SandboxResult(exit, signal, timedOut, core, pid, usage, d.out.bytes(), d.out.truncated(),
-                d.out.total, d.err.bytes(), d.err.truncated(), d.err.total, cancelled, execError, infraError);
+            return infraError;
+        });
     }
 
     private ResourceUsage usage(Map<String, String> r) {
@@ -417,14 +386,6 @@ final class OciSandboxRuntime implements SandboxRuntime {
                 r.containsKey("cg_cpu_usage_ns") ? longOf(r, "cg_cpu_usage_ns", -1) / 1e9 : -1,
                 longOf(r, "cg_oom_kills", -1),
                 longOf(r, "cg_pids_max_hit", -1));
-    }
-
-    private static int intOf(Map<String, String> r, String k, int d) {
-        try { return Integer.parseInt(r.getOrDefault(k, "").trim()); } catch (NumberFormatException e) { return d; }
-    }
-
-    private static long longOf(Map<String, String> r, String k, long d) {
-        try { return Long.parseLong(r.getOrDefault(k, "").trim()); } catch (NumberFormatException e) { return d; }
     }
 
     private static String tail(String s, int n) { return s.length() <= n ? s : "..." + s.substring(s.length() - n); }
@@ -561,16 +522,7 @@ final class OciSandboxRuntime implements SandboxRuntime {
         log.warn("cgroups of {} could not be removed", cid);
     }
 
-    private static void deleteTree(Path p) {
-        if (!Files.exists(p, LinkOption.NOFOLLOW_LINKS)) return;
-        try (Stream<Path> s = Files.walk(p)) {
-            s.sorted(Comparator.reverseOrder()).forEach(x -> {
-                try { Files.delete(x); } catch (IOException ignored) { }
-            });
-        } catch (IOException | RuntimeException e) {
-            log.warn("cannot delete {}: {}", p, e.toString());
-        }
-    }
+    private static void deleteTree(Path p) { RunFiles.deleteTree(p, log); }
 
     @Override
     public int cleanupStale() throws IOException {

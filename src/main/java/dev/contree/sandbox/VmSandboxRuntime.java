@@ -23,8 +23,6 @@ import java.nio.file.attribute.PosixFilePermissions;
 import java.security.SecureRandom;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Comparator;
-import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
@@ -32,6 +30,8 @@ import java.util.concurrent.atomic.AtomicReference;
 import java.util.stream.Stream;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+
+import static dev.contree.sandbox.InitChannel.longOf;
 
 /**
  * The vm runtime: every execution in its own QEMU microVM with its own Linux kernel (Debian's cloud kernel, see
@@ -263,7 +263,7 @@ final class VmSandboxRuntime implements SandboxRuntime {
 
             java.util.concurrent.CountDownLatch booted = new java.util.concurrent.CountDownLatch(1);
             InitChannel demux = new InitChannel(toInit, fromInit, new BootWatch(listener, booted), outputCap,
-                    cfg.defaultOutputCap(), newToken(), this::usage, cid);
+                    cfg.defaultOutputCap(), InitChannel.newToken(), this::usage, cid);
             demux.whenMainEnded(() -> { // synced before the result: nothing left to wait for
                 fromInit.ended = true;
                 q.destroyForcibly();
@@ -444,28 +444,7 @@ final class VmSandboxRuntime implements SandboxRuntime {
 
     private SandboxResult buildResult(InitChannel d, Process vm, ConsoleTail console, ByteArrayOutputStream qemuErr,
                                       String killReason, CancelToken cancel, double elapsedHost) {
-        d.out.finish(d.listener, "stdout");
-        d.err.finish(d.listener, "stderr");
-        Map<String, String> r = d.error == null ? d.result : null;
-        boolean cancelled = cancel.isCancelled();
-        String infraError = null;
-        int exit = -1, signal = -1, pid = d.pid;
-        boolean timedOut = false, core = false;
-        String execError = null;
-        ResourceUsage usage = ResourceUsage.UNKNOWN.withElapsed(elapsedHost);
-        if (r != null) {
-            exit = intOf(r, "exit_code", -1);
-            signal = intOf(r, "signal", -1);
-            timedOut = intOf(r, "timed_out", 0) == 1;
-            core = intOf(r, "core_dump", 0) == 1;
-            pid = intOf(r, "pid", pid);
-            execError = r.get("error");
-            usage = usage(r);
-        } else if (cancelled) {
-            signal = 9;
-        } else if (d.tampered) {
-            infraError = "the sandbox tampered with contree-init's report channel (" + d.error + "); its result is not believed";
-        } else {
+        return d.finalResult(cancel, elapsedHost, channelError -> {
             String con = console.text();
             String why;
             if (con.contains("Kernel panic")) {
@@ -478,15 +457,12 @@ final class VmSandboxRuntime implements SandboxRuntime {
             } else {
                 why = "the VM ended without a result (QEMU exit " + vm.exitValue() + ")";
             }
-            if (d.error != null) why += "; channel: " + d.error;
+            if (channelError != null) why += "; channel: " + channelError;
             String err = qemuErr.toString(StandardCharsets.UTF_8).strip();
             if (!err.isEmpty()) why += "; QEMU: " + tail(err, 1000);
             if (!con.isBlank()) why += "; console: " + tail(con.strip(), 2000);
-            infraError = why;
-        }
-        if (cancelled) { exit = -1; signal = 9; }
-        return new SandboxResult(exit, signal, timedOut, core, pid, usage, d.out.bytes(), d.out.truncated(), d.out.total,
-                d.err.bytes(), d.err.truncated(), d.err.total, cancelled, execError, infraError);
+            return why;
+        });
     }
 
     /**
@@ -645,12 +621,6 @@ final class VmSandboxRuntime implements SandboxRuntime {
         }
     }
 
-    private static String newToken() {
-        byte[] b = new byte[16];
-        RANDOM.nextBytes(b);
-        return HexFormat.of().formatHex(b);
-    }
-
     private static long pick(long v, long dflt) { return v != 0 ? v : dflt; }
 
     private static boolean waitFor(Process p, long ms) {
@@ -663,26 +633,9 @@ final class VmSandboxRuntime implements SandboxRuntime {
         }
     }
 
-    private static int intOf(Map<String, String> r, String k, int d) {
-        try { return Integer.parseInt(r.getOrDefault(k, "").trim()); } catch (NumberFormatException e) { return d; }
-    }
-
-    private static long longOf(Map<String, String> r, String k, long d) {
-        try { return Long.parseLong(r.getOrDefault(k, "").trim()); } catch (NumberFormatException e) { return d; }
-    }
-
     private static String tail(String s, int n) { return s.length() <= n ? s : "..." + s.substring(s.length() - n); }
 
-    private static void deleteTree(Path p) {
-        if (!Files.exists(p, LinkOption.NOFOLLOW_LINKS)) return;
-        try (Stream<Path> s = Files.walk(p)) {
-            s.sorted(Comparator.reverseOrder()).forEach(x -> {
-                try { Files.delete(x); } catch (IOException ignored) { }
-            });
-        } catch (IOException | RuntimeException e) {
-            log.warn("cannot delete {}: {}", p, e.toString());
-        }
-    }
+    private static void deleteTree(Path p) { RunFiles.deleteTree(p, log); }
 
     /**
      * After a crash of the server: QEMU and virtiofsd processes of old runs (found by their run directory on their

@@ -1,5 +1,6 @@
 package dev.contree.sandbox.vm;
 
+import dev.contree.sandbox.RunFiles;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.OutputStream;
@@ -220,14 +221,5 @@ public record GuestAssets(Path kernel, Path initramfs, String release) {
         }
     }
 
-    private static void deleteTree(Path p) {
-        if (!Files.exists(p, LinkOption.NOFOLLOW_LINKS)) return;
-        try (Stream<Path> s = Files.walk(p)) {
-            s.sorted(Comparator.reverseOrder()).forEach(x -> {
-                try { Files.delete(x); } catch (IOException ignored) { }
-            });
-        } catch (IOException | RuntimeException e) {
-            log.warn("cannot delete {}: {}", p, e.toString());
-        }
-    }
+    private static void deleteTree(Path p) { RunFiles.deleteTree(p, log); }
 }
