@@ -352,7 +352,10 @@ abstract class NetworkingTestBase {
         assertThat(clean).contains("uplink processes: []");
         List<String> ops = new ArrayList<>();
         for (int i = 0; i < 50; i++) ops.add(spawn(i % 10 == 0 ? "wget -q -O /dev/null " + remote.url(remote.allowed, "hello.txt") : "true", true, true, 30));
-        for (String op : ops) assertThat(s.await(s.tokenA, op, Duration.ofSeconds(300)).get("status").asText()).isEqualTo("SUCCESS");
+        for (String op : ops) {
+            JsonNode done = s.await(s.tokenA, op, Duration.ofSeconds(300));
+            assertThat(done.get("status").asText()).as(done.toString()).isEqualTo("SUCCESS");
+        }
 
         String cancelled = spawn("echo up; sleep 60", true, true, 120);
         awaitOutput(cancelled, "up", Duration.ofSeconds(60));
