@@ -34,7 +34,7 @@ final class TreeRoutes {
     /** Unfinished operations in one answer (the queue holds at most 10,000 server-wide). */
     static final int MAX_ACTIVE = 1000;
     /** Ancestors walked for a node's path; deeper chains are cut (the path then starts below the root). */
-    static final int MAX_PATH = 10_000;
+    static final int MAX_PATH = 1_000;
     private static final Pattern SEARCHABLE = Pattern.compile("[A-Za-z0-9._/:@+-]{1,255}");
 
     private final ImageService images;
