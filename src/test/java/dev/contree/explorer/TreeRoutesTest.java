@@ -178,12 +178,60 @@ class TreeRoutesTest {
         assertThat(digest.get("outcome").asText()).isEqualTo("nonzero");
         assertThat(digest.get("exit_code").asInt()).isEqualTo(7);
         assertThat(digest.get("timed_out").asBoolean()).isFalse();
-        JsonNode child = s.get(s.tokenA, TREE + "/" + image + "/children").json().get("nodes").get(0);
-        assertThat(child.get("image").get("uuid").asText()).isEqualTo(done.get("result_image_uuid").asText());
+        // busybox's image is shared with the other tests, which may have given it children too.
+        JsonNode child = null;
+        for (JsonNode n : s.get(s.tokenA, TREE + "/" + image + "/children").json().get("nodes")) {
+            if (n.get("image").get("uuid").asText().equals(done.get("result_image_uuid").asText())) child = n;
+        }
+        assertThat(child).isNotNull();
         assertThat(child.get("operation").get("outcome").asText()).isEqualTo("nonzero");
         JsonNode root = s.get(s.tokenA, TREE + "/" + image).json();
         assertThat(root.get("operation").get("outcome").asText()).isEqualTo("import");
         assertThat(root.get("operation").get("kind").asText()).isEqualTo("image_import");
+    }
+
+    @Test
+    void aPageOfChildrenWithLargeOutputsShowsEachOperationsFields() throws Exception {
+        // A parent of this test's own: busybox's image is shared with the other tests.
+        String busybox = s.importBusybox(null);
+        String image = s.await(s.tokenA, s.start(s.tokenA, "/v1/instances", "{\"image\":\"" + busybox
+                + "\",\"command\":\"echo loud > /parent\",\"shell\":true}"), Duration.ofSeconds(60)).get("result_image_uuid").asText();
+        List<String> ops = new ArrayList<>();
+        for (int i = 0; i < 3; i++) {
+            // 512 KiB on stdout and on stderr each: the page reads none of it, and answers the same fields.
+            ops.add(s.start(s.tokenA, "/v1/instances", "{\"image\":\"" + image + "\",\"command\":\"yes a | head -c 524288;"
+                    + " yes b | head -c 524288 >&2; echo " + i + " > /f; exit " + i + "\",\"shell\":true}"));
+        }
+        List<JsonNode> full = new ArrayList<>();
+        for (String op : ops) full.add(s.await(s.tokenA, op, Duration.ofSeconds(60)));
+        JsonNode nodes = s.get(s.tokenA, TREE + "/" + image + "/children").json().get("nodes");
+        assertThat(nodes).hasSize(3);
+        for (int i = 0; i < 3; i++) {
+            JsonNode whole = full.get(i), metadata = whole.get("metadata"), state = metadata.get("result").get("state");
+            assertThat(metadata.get("result").get("stdout").get("value").asText()).hasSize(524288);
+            // Oldest image first: the three ran at once, so in the order they finished.
+            JsonNode node = null;
+            for (JsonNode n : nodes) if (n.get("image").get("uuid").asText().equals(whole.get("result_image_uuid").asText())) node = n;
+            assertThat(node).as(nodes.toString()).isNotNull();
+            JsonNode o = node.get("operation");
+            assertThat(o.get("uuid").asText()).isEqualTo(ops.get(i));
+            assertThat(o.get("kind").asText()).isEqualTo("instance");
+            assertThat(o.get("status").asText()).isEqualTo("SUCCESS");
+            assertThat(o.get("image_uuid").asText()).isEqualTo(image);
+            assertThat(o.get("result_image_uuid").asText()).isEqualTo(whole.get("result_image_uuid").asText());
+            assertThat(o.get("created_at")).isEqualTo(whole.get("created_at"));
+            assertThat(o.get("command")).isEqualTo(metadata.get("command"));
+            assertThat(o.get("args")).isEqualTo(metadata.get("args"));
+            assertThat(o.get("shell")).isEqualTo(metadata.get("shell"));
+            assertThat(o.get("disposable")).isEqualTo(metadata.get("disposable"));
+            assertThat(o.get("exit_code")).isEqualTo(state.get("exit_code"));
+            assertThat(o.get("exit_code").asInt()).isEqualTo(i);
+            assertThat(o.get("signal")).isEqualTo(state.get("signal"));
+            assertThat(o.get("timed_out")).isEqualTo(state.get("timed_out"));
+            assertThat(o.get("outcome").asText()).isEqualTo(i == 0 ? "ok" : "nonzero");
+            assertThat(o.has("error")).isFalse();
+            assertThat(s.get(s.tokenA, TREE + "/operation/" + ops.get(i)).json()).isEqualTo(o);
+        }
     }
 
     @Test
