@@ -30,6 +30,8 @@ final class TreeRoutes {
     /** Children and roots per page: the page asks for 100, a script may ask for at most this. */
     static final int MAX_PAGE = 500;
     static final int MAX_SEARCH = 50;
+    /** The deepest page: a store skips the rows before it one by one, so a huge offset would cost a scan per request. */
+    static final int MAX_OFFSET = 100_000;
     /** Unfinished operations in one answer (the queue holds at most 10,000 server-wide). */
     static final int MAX_ACTIVE = 1000;
     /** Ancestors walked for a node's path; deeper chains are cut (the path then starts below the root). */
@@ -134,7 +136,7 @@ final class TreeRoutes {
 
     private static Page page(Context ctx) {
         int limit = intParam(ctx, "limit", 100, MAX_PAGE);
-        int offset = intParam(ctx, "offset", 0, Integer.MAX_VALUE);
+        int offset = intParam(ctx, "offset", 0, MAX_OFFSET);
         return new Page(limit, offset);
     }
 

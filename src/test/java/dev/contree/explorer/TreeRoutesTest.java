@@ -138,7 +138,7 @@ class TreeRoutesTest {
         Image root = image(s.accountA, null, null);
         String children = TREE + "/" + root.uuid() + "/children";
         for (String path : List.of(children + "?limit=0", children + "?limit=501", children + "?limit=x", children + "?offset=-1",
-                TREE + "/roots?limit=100000", TREE + "/not-a-uuid", TREE + "/not-a-uuid/children", TREE + "/search",
+                children + "?offset=100001", TREE + "/roots?offset=100001", TREE + "/roots?limit=100000", TREE + "/not-a-uuid", TREE + "/not-a-uuid/children", TREE + "/search",
                 TREE + "/search?q=", TREE + "/search?q=a%20b", TREE + "/search?q=%25", TREE + "/search?q=a&limit=51",
                 TREE + "/search?q=" + "a".repeat(256), TREE + "/active?limit=0", TREE + "/operation/nope")) {
             var r = s.get(s.tokenA, path);
@@ -152,6 +152,8 @@ class TreeRoutesTest {
         assertThat(s.get(null, TREE + "/roots").status()).isEqualTo(401);
         assertThat(s.get("wrong", TREE + "/roots").status()).isEqualTo(401);
         assertThat(s.get(s.tokenA, children + "?limit=500").status()).isEqualTo(200);
+        assertThat(s.get(s.tokenA, children + "?offset=100000").json().get("nodes")).isEmpty();
+        assertThat(s.get(s.tokenA, TREE + "/roots?offset=100001").json().get("error").asText()).contains("100000");
     }
 
     @Test
