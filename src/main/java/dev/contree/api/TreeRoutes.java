@@ -4,10 +4,7 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.contree.images.Image;
 import dev.contree.images.ImageService;
-import dev.contree.imports.ImportRequest;
-import dev.contree.instances.ExecutionRequest;
-import dev.contree.instances.ExecutionResult;
-import dev.contree.operations.Operation;
+import dev.contree.operations.OperationGlance;
 import dev.contree.operations.OperationService;
 import dev.contree.operations.OperationStatus;
 import dev.contree.store.Page;
@@ -15,9 +12,11 @@ import io.javalin.config.RoutesConfig;
 import io.javalin.http.Context;
 
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Set;
 import java.util.regex.Pattern;
 
@@ -31,10 +30,12 @@ final class TreeRoutes {
     /** Children and roots per page: the page asks for 100, a script may ask for at most this. */
     static final int MAX_PAGE = 500;
     static final int MAX_SEARCH = 50;
+    /** The deepest page: a store skips the rows before it one by one, so a huge offset would cost a scan per request. */
+    static final int MAX_OFFSET = 100_000;
     /** Unfinished operations in one answer (the queue holds at most 10,000 server-wide). */
     static final int MAX_ACTIVE = 1000;
     /** Ancestors walked for a node's path; deeper chains are cut (the path then starts below the root). */
-    static final int MAX_PATH = 10_000;
+    static final int MAX_PATH = 1_000;
     private static final Pattern SEARCHABLE = Pattern.compile("[A-Za-z0-9._/:@+-]{1,255}");
 
     private final ImageService images;
@@ -105,19 +106,16 @@ final class TreeRoutes {
     }
 
     /**
-     * The account's queued and running operations: the pending nodes, each under its input image. Read from the
-     * server's unfinished operations (by the status index), so a poll costs at most the bounded queue (--max-queued)
-     * plus the running ones, however many finished operations the account has.
+     * The account's queued and running operations: the pending nodes, each under its input image. One read of at most
+     * {@code limit} of the account's unfinished operations (by the status index), only the fields a node shows, so a
+     * poll costs at most the bounded queue (--max-queued) plus the running ones, however many finished operations the
+     * account has.
      */
     private void active(Context ctx) {
         String account = Auth.account(ctx);
         int limit = intParam(ctx, "limit", MAX_ACTIVE, MAX_ACTIVE);
         ArrayNode list = Json.MAPPER.createArrayNode();
-        for (Operation op : operations.active()) {
-            if (!op.accountId().equals(account)) continue;
-            if (list.size() >= limit) break;
-            list.add(operation(op));
-        }
+        for (OperationGlance op : operations.activeGlances(account, limit)) list.add(operation(op));
         ObjectNode body = Json.object();
         body.set("operations", list);
         Json.send(ctx, 200, body);
@@ -126,8 +124,9 @@ final class TreeRoutes {
     /** What a node shows of one operation (a pending node that ended asks this). */
     private void operationDigest(Context ctx) {
         String uuid = Params.uuid(ctx.pathParam("uuid"), "operation");
-        Operation op = operations.get(Auth.account(ctx), uuid).orElseThrow(() -> ApiException.notFound("operation not found"));
-        Json.send(ctx, 200, operation(op));
+        List<OperationGlance> found = operations.glances(Auth.account(ctx), List.of(uuid));
+        if (found.isEmpty()) throw ApiException.notFound("operation not found");
+        Json.send(ctx, 200, operation(found.get(0)));
     }
 
     private Image image(Context ctx, String account) {
@@ -137,7 +136,7 @@ final class TreeRoutes {
 
     private static Page page(Context ctx) {
         int limit = intParam(ctx, "limit", 100, MAX_PAGE);
-        int offset = intParam(ctx, "offset", 0, Integer.MAX_VALUE);
+        int offset = intParam(ctx, "offset", 0, MAX_OFFSET);
         return new Page(limit, offset);
     }
 
@@ -168,12 +167,17 @@ final class TreeRoutes {
 
     private ArrayNode nodes(String account, List<Image> list) {
         Map<String, Integer> counts = images.childCounts(account, list.stream().map(Image::uuid).toList());
+        // One read for the page's operations, only the fields a node shows: not their requests and captured output.
+        Map<String, OperationGlance> ops = new HashMap<>();
+        for (OperationGlance g : operations.glances(account, list.stream().map(Image::operationUuid).filter(Objects::nonNull).toList())) {
+            ops.put(g.uuid(), g);
+        }
         ArrayNode out = Json.MAPPER.createArrayNode();
         for (Image image : list) {
             ObjectNode node = Json.object();
             node.set("image", Wire.image(image));
             node.put("children", counts.getOrDefault(image.uuid(), 0));
-            Operation op = image.operationUuid() == null ? null : operations.get(account, image.operationUuid()).orElse(null);
+            OperationGlance op = image.operationUuid() == null ? null : ops.get(image.operationUuid());
             node.set("operation", op == null ? null : operation(op));
             out.add(node);
         }
@@ -184,7 +188,7 @@ final class TreeRoutes {
      * What a node shows of an operation: the command (an import's source) and the outcome at a glance: {@code import},
      * {@code ok} (exit 0), {@code nonzero}, {@code timed_out}, {@code failed}, {@code cancelled} or {@code running}.
      */
-    static ObjectNode operation(Operation op) {
+    static ObjectNode operation(OperationGlance op) {
         ObjectNode o = Json.object();
         o.put("uuid", op.uuid());
         o.put("kind", op.kind().wire);
@@ -192,31 +196,30 @@ final class TreeRoutes {
         o.put("image_uuid", op.imageUuid());
         o.put("result_image_uuid", op.resultImageUuid());
         o.put("created_at", Wire.time(op.createdAt()));
-        String outcome;
         switch (op.request()) {
-            case ExecutionRequest e -> {
-                o.put("command", e.spec().command());
+            case OperationGlance.Execution e -> {
+                o.put("command", e.command());
                 ArrayNode args = o.putArray("args");
-                e.spec().args().forEach(args::add);
-                o.put("shell", e.spec().shell());
-                o.put("disposable", e.spec().disposable());
+                e.args().forEach(args::add);
+                o.put("shell", e.shell());
+                o.put("disposable", e.disposable());
             }
-            case ImportRequest i -> o.put("command", "import " + i.url());
-            default -> o.putNull("command");
+            case OperationGlance.Import i -> o.put("command", "import " + i.url());
+            case null -> o.putNull("command");
         }
-        Integer exitCode = null;
-        if (op.result() instanceof ExecutionResult r) {
-            exitCode = r.sandbox().exitCode();
-            o.put("exit_code", r.sandbox().exitCode());
-            o.put("signal", r.sandbox().signal());
-            o.put("timed_out", r.sandbox().timedOut());
+        OperationGlance.Exit exit = op.exit();
+        if (exit != null) {
+            o.put("exit_code", exit.exitCode());
+            o.put("signal", exit.signal());
+            o.put("timed_out", exit.timedOut());
         }
+        String outcome;
         if (!op.status().terminal()) outcome = "running";
         else if (op.status() == OperationStatus.FAILED) outcome = "failed";
         else if (op.status() == OperationStatus.CANCELLED) outcome = "cancelled";
-        else if (op.request() instanceof ImportRequest) outcome = "import";
-        else if (op.result() instanceof ExecutionResult r && r.sandbox().timedOut()) outcome = "timed_out";
-        else if (exitCode != null && exitCode == 0) outcome = "ok";
+        else if (op.request() instanceof OperationGlance.Import) outcome = "import";
+        else if (exit != null && exit.timedOut()) outcome = "timed_out";
+        else if (exit != null && exit.exitCode() == 0) outcome = "ok";
         else outcome = "nonzero";
         o.put("outcome", outcome);
         if (op.error() != null) o.put("error", HostPaths.scrub(op.error()));

@@ -5,6 +5,7 @@ import dev.contree.store.OperationRecords;
 import dev.contree.store.Page;
 import dev.contree.store.TimeRange;
 
+import java.util.Collection;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -57,6 +58,16 @@ public final class OperationService {
     /** Operations not yet finished, oldest first (for the scheduler and restart recovery). */
     public List<Operation> active() {
         return records.active();
+    }
+
+    /** Glances at the account's operations among {@code uuids} (one read, no captured output decoded). */
+    public List<OperationGlance> glances(String accountId, Collection<String> uuids) {
+        return records.glances(accountId, uuids);
+    }
+
+    /** Glances at the account's unfinished operations, oldest first, at most {@code limit}. */
+    public List<OperationGlance> activeGlances(String accountId, int limit) {
+        return records.activeGlances(accountId, limit);
     }
 
     /** Moves from one of {@code from} to {@code to}; false if the operation was elsewhere (e.g. cancelled). */

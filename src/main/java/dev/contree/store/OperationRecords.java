@@ -3,11 +3,13 @@ package dev.contree.store;
 import dev.contree.operations.EventPayload;
 import dev.contree.operations.Operation;
 import dev.contree.operations.OperationEvent;
+import dev.contree.operations.OperationGlance;
 import dev.contree.operations.OperationKind;
 import dev.contree.operations.OperationRequest;
 import dev.contree.operations.OperationService;
 import dev.contree.operations.OperationStatus;
 
+import java.util.Collection;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -33,6 +35,15 @@ public interface OperationRecords {
 
     /** Operations not yet finished, oldest first. */
     List<Operation> active();
+
+    /**
+     * Glances at the account's operations among {@code uuids}, in one read and without decoding their captured output;
+     * unknown uuids and other accounts' operations are left out, the order is unspecified.
+     */
+    List<OperationGlance> glances(String accountId, Collection<String> uuids);
+
+    /** Glances at the account's operations not yet finished, oldest first, at most {@code limit}. */
+    List<OperationGlance> activeGlances(String accountId, int limit);
 
     /**
      * Moves the operation from one of {@code from} to {@code to}, stamping the start (EXECUTING) or finish (a terminal

@@ -138,7 +138,7 @@ class TreeRoutesTest {
         Image root = image(s.accountA, null, null);
         String children = TREE + "/" + root.uuid() + "/children";
         for (String path : List.of(children + "?limit=0", children + "?limit=501", children + "?limit=x", children + "?offset=-1",
-                TREE + "/roots?limit=100000", TREE + "/not-a-uuid", TREE + "/not-a-uuid/children", TREE + "/search",
+                children + "?offset=100001", TREE + "/roots?offset=100001", TREE + "/roots?limit=100000", TREE + "/not-a-uuid", TREE + "/not-a-uuid/children", TREE + "/search",
                 TREE + "/search?q=", TREE + "/search?q=a%20b", TREE + "/search?q=%25", TREE + "/search?q=a&limit=51",
                 TREE + "/search?q=" + "a".repeat(256), TREE + "/active?limit=0", TREE + "/operation/nope")) {
             var r = s.get(s.tokenA, path);
@@ -152,6 +152,8 @@ class TreeRoutesTest {
         assertThat(s.get(null, TREE + "/roots").status()).isEqualTo(401);
         assertThat(s.get("wrong", TREE + "/roots").status()).isEqualTo(401);
         assertThat(s.get(s.tokenA, children + "?limit=500").status()).isEqualTo(200);
+        assertThat(s.get(s.tokenA, children + "?offset=100000").json().get("nodes")).isEmpty();
+        assertThat(s.get(s.tokenA, TREE + "/roots?offset=100001").json().get("error").asText()).contains("100000");
     }
 
     @Test
@@ -178,12 +180,60 @@ class TreeRoutesTest {
         assertThat(digest.get("outcome").asText()).isEqualTo("nonzero");
         assertThat(digest.get("exit_code").asInt()).isEqualTo(7);
         assertThat(digest.get("timed_out").asBoolean()).isFalse();
-        JsonNode child = s.get(s.tokenA, TREE + "/" + image + "/children").json().get("nodes").get(0);
-        assertThat(child.get("image").get("uuid").asText()).isEqualTo(done.get("result_image_uuid").asText());
+        // busybox's image is shared with the other tests, which may have given it children too.
+        JsonNode child = null;
+        for (JsonNode n : s.get(s.tokenA, TREE + "/" + image + "/children").json().get("nodes")) {
+            if (n.get("image").get("uuid").asText().equals(done.get("result_image_uuid").asText())) child = n;
+        }
+        assertThat(child).isNotNull();
         assertThat(child.get("operation").get("outcome").asText()).isEqualTo("nonzero");
         JsonNode root = s.get(s.tokenA, TREE + "/" + image).json();
         assertThat(root.get("operation").get("outcome").asText()).isEqualTo("import");
         assertThat(root.get("operation").get("kind").asText()).isEqualTo("image_import");
+    }
+
+    @Test
+    void aPageOfChildrenWithLargeOutputsShowsEachOperationsFields() throws Exception {
+        // A parent of this test's own: busybox's image is shared with the other tests.
+        String busybox = s.importBusybox(null);
+        String image = s.await(s.tokenA, s.start(s.tokenA, "/v1/instances", "{\"image\":\"" + busybox
+                + "\",\"command\":\"echo loud > /parent\",\"shell\":true}"), Duration.ofSeconds(60)).get("result_image_uuid").asText();
+        List<String> ops = new ArrayList<>();
+        for (int i = 0; i < 3; i++) {
+            // 512 KiB on stdout and on stderr each: the page reads none of it, and answers the same fields.
+            ops.add(s.start(s.tokenA, "/v1/instances", "{\"image\":\"" + image + "\",\"command\":\"yes a | head -c 524288;"
+                    + " yes b | head -c 524288 >&2; echo " + i + " > /f; exit " + i + "\",\"shell\":true}"));
+        }
+        List<JsonNode> full = new ArrayList<>();
+        for (String op : ops) full.add(s.await(s.tokenA, op, Duration.ofSeconds(60)));
+        JsonNode nodes = s.get(s.tokenA, TREE + "/" + image + "/children").json().get("nodes");
+        assertThat(nodes).hasSize(3);
+        for (int i = 0; i < 3; i++) {
+            JsonNode whole = full.get(i), metadata = whole.get("metadata"), state = metadata.get("result").get("state");
+            assertThat(metadata.get("result").get("stdout").get("value").asText()).hasSize(524288);
+            // Oldest image first: the three ran at once, so in the order they finished.
+            JsonNode node = null;
+            for (JsonNode n : nodes) if (n.get("image").get("uuid").asText().equals(whole.get("result_image_uuid").asText())) node = n;
+            assertThat(node).as(nodes.toString()).isNotNull();
+            JsonNode o = node.get("operation");
+            assertThat(o.get("uuid").asText()).isEqualTo(ops.get(i));
+            assertThat(o.get("kind").asText()).isEqualTo("instance");
+            assertThat(o.get("status").asText()).isEqualTo("SUCCESS");
+            assertThat(o.get("image_uuid").asText()).isEqualTo(image);
+            assertThat(o.get("result_image_uuid").asText()).isEqualTo(whole.get("result_image_uuid").asText());
+            assertThat(o.get("created_at")).isEqualTo(whole.get("created_at"));
+            assertThat(o.get("command")).isEqualTo(metadata.get("command"));
+            assertThat(o.get("args")).isEqualTo(metadata.get("args"));
+            assertThat(o.get("shell")).isEqualTo(metadata.get("shell"));
+            assertThat(o.get("disposable")).isEqualTo(metadata.get("disposable"));
+            assertThat(o.get("exit_code")).isEqualTo(state.get("exit_code"));
+            assertThat(o.get("exit_code").asInt()).isEqualTo(i);
+            assertThat(o.get("signal")).isEqualTo(state.get("signal"));
+            assertThat(o.get("timed_out")).isEqualTo(state.get("timed_out"));
+            assertThat(o.get("outcome").asText()).isEqualTo(i == 0 ? "ok" : "nonzero");
+            assertThat(o.has("error")).isFalse();
+            assertThat(s.get(s.tokenA, TREE + "/operation/" + ops.get(i)).json()).isEqualTo(o);
+        }
     }
 
     @Test

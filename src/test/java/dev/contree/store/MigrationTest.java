@@ -106,6 +106,9 @@ class MigrationTest {
                     T0.plusSeconds(60), old.base(), old.child(), null, 50L, 0.25, 2048L, null, null));
             assertThat(migrated.request()).isInstanceOf(dev.contree.instances.ExecutionRequest.class);
             assertThat(migrated.result()).isInstanceOf(dev.contree.instances.ExecutionResult.class);
+            // A glance at a row of the older format is what a full read of it shows.
+            assertThat(operations.glances(ACCOUNT, List.of(old.operation()))).singleElement().usingRecursiveComparison()
+                    .isEqualTo(dev.contree.operations.OperationGlance.of(migrated));
             List<OperationEvent> events = operations.events(old.operation(), -1);
             assertThat(events).hasSize(3);
             for (int i = 0; i < 3; i++) {

@@ -6,26 +6,31 @@ import dev.contree.images.Image;
 import dev.contree.images.ImageConfig;
 import dev.contree.images.ImageService;
 import dev.contree.imports.ImportRequest;
+import dev.contree.instances.ExecutionResult;
 import dev.contree.operations.EventPayload;
 import dev.contree.operations.JobOutcome;
 import dev.contree.operations.Operation;
 import dev.contree.operations.OperationEvent;
+import dev.contree.operations.OperationGlance;
 import dev.contree.operations.OperationKind;
 import dev.contree.operations.OperationService;
 import dev.contree.operations.OperationStatus;
 import dev.contree.operations.SampleValues;
+import dev.contree.sandbox.SandboxResult;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.EnumSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.UUID;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
@@ -573,6 +578,37 @@ public abstract class StoreContractTest {
         assertThat(store.operations().events(op, -1)).usingRecursiveComparison().isEqualTo(List.of(one));
         OperationEvent two = store.operations().append(op, 3, SampleValues.everyPayload().getFirst());
         assertThat(store.operations().events(op, -1, 3)).usingRecursiveComparison().isEqualTo(List.of(two));
+    }
+
+    @Test
+    void glancesAreWhatAFullReadShowsOfAPageOfTheAccountsOperations() {
+        String finished = started();
+        assertThat(store.finish(finished, new JobOutcome.Succeeded(new JobOutcome.Unchanged("img-0"), 5, null, SampleValues.result()))).isTrue();
+        byte[] big = new byte[512 * 1024];
+        Arrays.fill(big, (byte) 'a');
+        String loud = started();
+        ExecutionResult loudResult = new ExecutionResult(new SandboxResult(0, 0, false, false, 5, SampleValues.usage(), big, false,
+                big.length, big, false, big.length, false, null, null), 0);
+        assertThat(store.finish(loud, new JobOutcome.Succeeded(new JobOutcome.Unchanged("img-0"), 5, null, loudResult))).isTrue();
+        String running = started();
+        String queued = store.operations().create(alice, OperationKind.IMAGE_IMPORT, null, SampleValues.importWithCredentials()).uuid();
+        String failed = started();
+        assertThat(store.finish(failed, new JobOutcome.Failed("boom"))).isTrue();
+        String bobs = store.operations().create(bob, OperationKind.INSTANCE, null, SampleValues.execution()).uuid();
+
+        List<OperationGlance> glances = store.operations().glances(alice,
+                List.of(finished, loud, running, queued, failed, bobs, UUID.randomUUID().toString(), finished));
+        assertThat(glances).extracting(OperationGlance::uuid).containsExactlyInAnyOrder(finished, loud, running, queued, failed);
+        for (OperationGlance g : glances) {
+            assertThat(g).usingRecursiveComparison().isEqualTo(OperationGlance.of(store.operations().get(g.uuid()).orElseThrow()));
+        }
+        assertThat(store.operations().glances(alice, List.of())).isEmpty();
+
+        assertThat(store.operations().activeGlances(alice, 10)).extracting(OperationGlance::uuid).containsExactly(running, queued);
+        assertThat(store.operations().activeGlances(alice, 1)).extracting(OperationGlance::uuid).containsExactly(running);
+        assertThat(store.operations().activeGlances(alice, 1).getFirst())
+                .usingRecursiveComparison().isEqualTo(OperationGlance.of(store.operations().get(running).orElseThrow()));
+        assertThat(store.operations().activeGlances(bob, 10)).extracting(OperationGlance::uuid).containsExactly(bobs);
     }
 
     @Test

@@ -1,10 +1,13 @@
 package dev.contree.store.jdbc;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.contree.images.Image;
 import dev.contree.operations.EventPayload;
 import dev.contree.operations.JobOutcome;
 import dev.contree.operations.Operation;
 import dev.contree.operations.OperationEvent;
+import dev.contree.operations.OperationGlance;
 import dev.contree.operations.OperationKind;
 import dev.contree.operations.OperationRequest;
 import dev.contree.operations.OperationResult;
@@ -20,8 +23,11 @@ import java.sql.SQLException;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collection;
+import java.util.Comparator;
 import java.util.EnumSet;
 import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -89,6 +95,109 @@ public abstract class JdbcOperations implements OperationRecords {
         List<String> names = ACTIVE.stream().map(Enum::name).toList();
         return db.read(c -> Sql.query(c, "SELECT * FROM operations WHERE status IN (" + Sql.placeholders(names.size())
                 + ") ORDER BY created_at, uuid", JdbcOperations::row, names.toArray()));
+    }
+
+    @Override
+    public List<OperationGlance> glances(String accountId, Collection<String> uuids) {
+        List<String> distinct = List.copyOf(new LinkedHashSet<>(uuids));
+        if (distinct.isEmpty()) return List.of();
+        List<Object> params = new ArrayList<>(List.of(accountId));
+        params.addAll(distinct);
+        return db.read(c -> glances(c, "account_id = ? AND uuid IN (" + Sql.placeholders(distinct.size()) + ")", "",
+                params.toArray()));
+    }
+
+    @Override
+    public List<OperationGlance> activeGlances(String accountId, int limit) {
+        List<Object> params = new ArrayList<>(List.of(accountId));
+        ACTIVE.forEach(s -> params.add(s.name()));
+        params.add(limit);
+        return db.read(c -> glances(c, "account_id = ? AND status IN (" + Sql.placeholders(ACTIVE.size()) + ")",
+                " ORDER BY created_at, uuid LIMIT ?", params.toArray()));
+    }
+
+    /**
+     * An SQL expression for the scalar (as text) or the JSON text (an array) at {@code keys} in {@code m}, the
+     * operation's metadata as a JSON document of this engine ({@link #metadataDocument}); null if absent. A boolean
+     * reads as {@code true}/{@code false} or {@code 1}/{@code 0}.
+     */
+    protected abstract String jsonAt(String... keys);
+
+    /** The {@code metadata} column as a JSON document {@link #jsonAt} reads. */
+    protected abstract String metadataDocument();
+
+    /** Ends the inner query of a glance read, so that an engine parses each row's metadata once (not per field). */
+    protected String parseOnce() {
+        return "";
+    }
+
+    /** The glances of the rows matching {@code where}, fields picked out of the metadata in SQL: no output decoded. */
+    private List<OperationGlance> glances(Connection c, String where, String orderAndLimit, Object... params) throws SQLException {
+        String sql = "SELECT uuid, account_id, kind, status, error, created_at, image_uuid, result_image_uuid, "
+                + jsonAt("v") + " AS g_v, "
+                + jsonAt("request", "spec", "command") + " AS g_command, "
+                + jsonAt("request", "spec", "args") + " AS g_args, "
+                + jsonAt("request", "spec", "shell") + " AS g_shell, "
+                + jsonAt("request", "spec", "disposable") + " AS g_disposable, "
+                + jsonAt("request", "url") + " AS g_url, "
+                + jsonAt("result", "sandbox", "exitCode") + " AS g_exit_code, "
+                + jsonAt("result", "sandbox", "signal") + " AS g_signal, "
+                + jsonAt("result", "sandbox", "timedOut") + " AS g_timed_out"
+                + " FROM (SELECT uuid, account_id, kind, status, error, created_at, image_uuid, result_image_uuid, "
+                + metadataDocument() + " AS m FROM operations WHERE " + where + orderAndLimit
+                + (orderAndLimit.isEmpty() ? parseOnce() : "") + ") o" + orderAndLimit.replace(" LIMIT ?", "");
+        List<OperationGlance> out = new ArrayList<>();
+        List<String> older = new ArrayList<>();
+        Sql.query(c, sql, rs -> {
+            OperationGlance g = glance(rs);
+            if (g == null) older.add(rs.getString("uuid"));
+            else out.add(g);
+            return null;
+        }, params);
+        // Rows of older servers (no "v", the wire's shapes of the time) are decoded whole: none are written any more.
+        for (String uuid : older) {
+            Operation op = get(c, uuid);
+            if (op != null) out.add(OperationGlance.of(op));
+        }
+        if (!older.isEmpty() && !orderAndLimit.isEmpty()) {
+            out.sort(Comparator.comparing(OperationGlance::createdAt).thenComparing(OperationGlance::uuid));
+        }
+        return out;
+    }
+
+    /** Null for a row of an older format. */
+    private static OperationGlance glance(ResultSet rs) throws SQLException {
+        if (rs.getString("g_v") == null) return null;
+        OperationKind kind = OperationKind.parse(rs.getString("kind"));
+        OperationGlance.Request request = switch (kind) {
+            case INSTANCE -> new OperationGlance.Execution(rs.getString("g_command"), stringList(rs.getString("g_args")),
+                    bool(rs.getString("g_shell")), bool(rs.getString("g_disposable")));
+            case IMAGE_IMPORT -> new OperationGlance.Import(rs.getString("g_url"));
+        };
+        String exitCode = rs.getString("g_exit_code");
+        OperationGlance.Exit exit = exitCode == null ? null
+                : new OperationGlance.Exit(Integer.parseInt(exitCode), Integer.parseInt(rs.getString("g_signal")),
+                bool(rs.getString("g_timed_out")));
+        return new OperationGlance(rs.getString("uuid"), rs.getString("account_id"), kind,
+                OperationStatus.valueOf(rs.getString("status")), rs.getString("image_uuid"), rs.getString("result_image_uuid"),
+                Sql.instant(rs, "created_at"), rs.getString("error"), request, exit);
+    }
+
+    private static boolean bool(String v) {
+        return "true".equals(v) || "1".equals(v);
+    }
+
+    private static final ObjectMapper ARGS = new ObjectMapper();
+
+    private static List<String> stringList(String json) {
+        if (json == null) return List.of();
+        try {
+            List<String> out = new ArrayList<>();
+            ARGS.readTree(json).forEach(a -> out.add(a.asText()));
+            return out;
+        } catch (JsonProcessingException e) {
+            throw new IllegalStateException("corrupt args in operations store: " + json, e);
+        }
     }
 
     @Override

@@ -39,4 +39,20 @@ final class PostgresOperations extends JdbcOperations {
     /** Nothing kept per log: the counter lives in the row. */
     @Override
     public void logClosed(String operationUuid) {}
+
+    @Override
+    protected String jsonAt(String... keys) {
+        return "(m #>> '{" + String.join(",", keys) + "}')";
+    }
+
+    @Override
+    protected String metadataDocument() {
+        return "metadata::jsonb";
+    }
+
+    /** A fence: without it the planner inlines the subquery and casts the metadata once per field. */
+    @Override
+    protected String parseOnce() {
+        return " OFFSET 0";
+    }
 }

@@ -147,4 +147,14 @@ final class SqliteOperations extends JdbcOperations {
         }
         if (pending) db.flush();
     }
+
+    @Override
+    protected String jsonAt(String... keys) {
+        return "json_extract(m, '$." + String.join(".", keys) + "')";
+    }
+
+    @Override
+    protected String metadataDocument() {
+        return "metadata";
+    }
 }
