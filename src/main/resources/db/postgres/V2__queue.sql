@@ -12,6 +12,9 @@ CREATE TABLE queue (
   -- an import's registry password, which the operation's recorded request does not keep; gone with the row
   secret          TEXT COLLATE "C",
   claimed_by      TEXT COLLATE "C",
+  -- the boot (random per process start) of the claiming worker: a worker restarted under the same id renews and
+  -- releases only its own process's claims, never its dead predecessor's
+  claimed_boot    TEXT COLLATE "C",
   claimed_at      BIGINT,
   lease_expires   BIGINT
 );

@@ -52,6 +52,8 @@ public final class ClusterQueue implements WorkQueue, AutoCloseable {
     private final QueueRecords queue;
     private final ClusterSettings settings;
     private final String nodeId;
+    /** This process's claim identity: its worker id plus a boot id of its own, new at every start. */
+    private final QueueRecords.Claimant me;
     private final int maxQueued;
     private final long maxStdinBytes;
     private final IntSupplier tenants;
@@ -81,6 +83,7 @@ public final class ClusterQueue implements WorkQueue, AutoCloseable {
         this.queue = queue;
         this.settings = settings;
         this.nodeId = settings.workerId();
+        this.me = new QueueRecords.Claimant(nodeId, java.util.UUID.randomUUID().toString());
         this.scheduler = settings.role().runsWork() ? scheduler : null;
         this.maxQueued = maxQueued;
         this.maxStdinBytes = maxStdinBytes;
@@ -99,12 +102,16 @@ public final class ClusterQueue implements WorkQueue, AutoCloseable {
     public ClusterQueue start() {
         listener = queue.listen(EnumSet.allOf(Channel.class), this::notified, this::wakeUp);
         long third = Math.max(200, settings.lease().toMillis() / 3);
-        timers.scheduleWithFixedDelay(guard("sweep", this::sweep), 0, third, TimeUnit.MILLISECONDS);
+        if (scheduler != null) {
+            // Work this worker's previous process held died with it: its leases lapse now, and one sweep ends it (or
+            // hands it back) before this process claims or heartbeats anything.
+            queue.expire(nodeId);
+            guard("sweep", this::sweep).run();
+        }
+        timers.scheduleWithFixedDelay(guard("sweep", this::sweep), scheduler != null ? third : 0, third, TimeUnit.MILLISECONDS);
         timers.scheduleWithFixedDelay(guard("event notification", this::announceEvents), EVENT_NOTIFY_MILLIS, EVENT_NOTIFY_MILLIS,
                 TimeUnit.MILLISECONDS);
         if (scheduler != null) {
-            // Work this worker held before it restarted died with it: its leases lapse now, and the sweep above ends it.
-            queue.expire(nodeId);
             scheduler.onSlotFreed(this::wakeUp);
             timers.scheduleWithFixedDelay(guard("heartbeat", this::heartbeat), third, third, TimeUnit.MILLISECONDS);
             wakeUp(); // what waits already is looked at once, not after the first re-check
@@ -230,27 +237,29 @@ public final class ClusterQueue implements WorkQueue, AutoCloseable {
             switch (l.status()) {
                 case PENDING -> {
                     // Claimed, never started (its worker had not moved it to ASSIGNED): back to the queue for any worker.
-                    if (queue.handBack(uuid, l.workerId())) {
+                    if (queue.handBack(uuid, l.holder())) {
                         LOG.info("operation {} handed back to the queue: worker {} stopped before starting it", uuid, l.workerId());
                     }
                 }
                 case ASSIGNED, EXECUTING -> {
                     // Started: its worker may have run part of it, so it is not run twice; it fails and the client retries.
+                    // The row goes first, and only if its lease is still lapsed: a worker whose heartbeat renewed it since
+                    // lapsed() keeps it (an operation left without a row is failed later as an orphan).
+                    if (!queue.removeLapsed(uuid, l.holder())) continue;
                     if (operations.complete(uuid, new JobOutcome.Failed("worker " + l.workerId() + " stopped (lease expired at "
                             + l.expiredAt() + ") while this operation was " + l.status().name().toLowerCase()
                             + "; nothing was committed, run it again"))) {
                         operations.eventsClosed(uuid);
                         LOG.warn("operation {} failed: worker {} stopped (lease expired at {})", uuid, l.workerId(), l.expiredAt());
                     }
-                    queue.release(uuid);
                 }
                 default -> {
                     // Over (a cancel, or a worker that died between its finish and its release): its log gets its end.
+                    if (!queue.removeLapsed(uuid, l.holder())) continue;
                     var events = operations.events(uuid, -1);
                     if (events.isEmpty() || !(events.getLast().payload() instanceof EventPayload.Completion)) {
                         Scheduler.completionEvent(operations, uuid);
                     }
-                    queue.release(uuid);
                 }
             }
         }
@@ -299,7 +308,7 @@ public final class ClusterQueue implements WorkQueue, AutoCloseable {
             Set<OperationKind> kinds = EnumSet.noneOf(OperationKind.class);
             for (OperationKind k : factories.keySet()) if (settings.kinds().contains(k) && scheduler.canStart(k)) kinds.add(k);
             if (kinds.isEmpty()) return;
-            var claim = queue.claim(nodeId, kinds, settings.lease(), CANDIDATES, this::runnableHere);
+            var claim = queue.claim(me, kinds, settings.lease(), CANDIDATES, this::runnableHere);
             if (claim.isEmpty()) return;
             held.add(claim.get().operationUuid());
             start(claim.get());
@@ -349,7 +358,7 @@ public final class ClusterQueue implements WorkQueue, AutoCloseable {
 
     private void release(String uuid) {
         try {
-            queue.release(uuid);
+            if (!queue.release(uuid, me)) LOG.info("operation {} was no longer this worker's row: another node took it", uuid);
         } catch (RuntimeException e) {
             // The lease lapses and a sweeper releases it.
             LOG.warn("releasing operation {} from the queue failed: {}", uuid, e.getMessage());
@@ -363,7 +372,7 @@ public final class ClusterQueue implements WorkQueue, AutoCloseable {
         Set<String> before = Set.copyOf(held); // claimed after the heartbeat's read, a row is not missing from it
         List<QueueRecords.Held> rows;
         try {
-            rows = queue.heartbeat(nodeId, settings.lease());
+            rows = queue.heartbeat(me, settings.lease());
         } catch (RuntimeException e) {
             if (System.nanoTime() - lastHeartbeatNanos > settings.lease().toNanos()) {
                 LOG.error("no heartbeat for longer than the lease ({}): stopping this worker's operations, which other nodes"

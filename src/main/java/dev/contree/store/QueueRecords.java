@@ -34,14 +34,24 @@ public interface QueueRecords {
         }
     }
 
-    /** What waits, for the queue bound: all waiting rows, the account's, and the stdin bytes all rows hold. */
+    /** What waits, for the queue bound: all waiting rows, the account's, and the stdin bytes the waiting rows hold. */
     record Counts(long waiting, long waitingForAccount, long stdinBytes) {}
+
+    /**
+     * Who holds a claim: the worker's id (its name in messages and routing) and the boot of the process that claimed
+     * (random per start), so a worker restarted under the same id never renews or releases what its previous process held.
+     */
+    record Claimant(String workerId, String boot) {}
 
     /** A claimed row: what the worker rebuilds the job from besides the operation's row. */
     record Claim(String operationUuid, byte[] stdin, String secret) {}
 
     /** A claimed row whose lease lapsed: its worker stopped heartbeating. */
-    record Lapsed(String operationUuid, String workerId, Instant expiredAt, OperationStatus status) {}
+    record Lapsed(String operationUuid, Claimant holder, Instant expiredAt, OperationStatus status) {
+        public String workerId() {
+            return holder.workerId();
+        }
+    }
 
     /** An operation a worker still holds, with its status (a CANCELLED one the worker missed a notification of). */
     record Held(String operationUuid, OperationStatus status) {}
@@ -51,28 +61,37 @@ public interface QueueRecords {
     Counts counts(String accountId);
 
     /**
-     * Claims for {@code workerId} the first waiting PENDING operation of one of {@code kinds} that {@code runnableHere}
+     * Claims for {@code who} the first waiting PENDING operation of one of {@code kinds} that {@code runnableHere}
      * accepts, looking at up to {@code candidates} rows in fair order: the account with the fewest claimed rows first,
      * then the one whose turn came least recently, then submission order. Rows another worker is claiming are skipped.
      */
-    Optional<Claim> claim(String workerId, Set<OperationKind> kinds, Duration lease, int candidates, Predicate<String> runnableHere);
+    Optional<Claim> claim(Claimant who, Set<OperationKind> kinds, Duration lease, int candidates, Predicate<String> runnableHere);
 
-    /** Extends the leases of everything {@code workerId} holds; returns what it still holds. */
-    List<Held> heartbeat(String workerId, Duration lease);
+    /** Extends the leases of everything {@code who} (this process) holds; returns what it still holds. */
+    List<Held> heartbeat(Claimant who, Duration lease);
 
     /** Removes a row nobody claimed (a cancel of waiting work); false if a worker holds it or it is gone. */
     boolean dequeueWaiting(String operationUuid);
 
-    /** The operation is over: its row (and its stdin, its secret) goes. */
-    void release(String operationUuid);
+    /** The operation is over: its row (and its stdin, its secret) goes, if {@code who} still holds it; false otherwise. */
+    boolean release(String operationUuid, Claimant who);
 
     /** Claimed rows whose lease lapsed, at most {@code limit}, each locked by nobody else. */
     List<Lapsed> lapsed(int limit);
 
-    /** Back to the waiting rows, if {@code workerId} still holds it; false otherwise. */
-    boolean handBack(String operationUuid, String workerId);
+    /**
+     * Back to the waiting rows, in one statement only if {@code who} still holds it, its lease is still lapsed and its
+     * operation is still PENDING; false otherwise.
+     */
+    boolean handBack(String operationUuid, Claimant who);
 
-    /** Lets every lease of {@code workerId} lapse now (a worker restarting under the same id: its work died with it). */
+    /**
+     * Removes the row if {@code who} still holds it and its lease is still lapsed (one statement: a lease renewed since
+     * {@link #lapsed} keeps it); true if this call removed it, and the caller then ends the operation.
+     */
+    boolean removeLapsed(String operationUuid, Claimant who);
+
+    /** Lets every lease of {@code workerId}, any boot, lapse now (a worker restarting under the same id: its work died with it). */
     void expire(String workerId);
 
     /** Operations still active that have no row and were created before {@code olderThan} ago: lost before queueing. */

@@ -61,6 +61,7 @@ class ClusterTest {
     static TestServer api;
     static TestServer workerA;
     static TestServer workerB;
+    static final QueueRecords.Claimant W1 = new QueueRecords.Claimant("w1", "boot-1");
 
     static UnaryOperator<ServerConfig> node(ClusterSettings.Role role, String id) {
         return c -> c.withRuntime("runc", "ptrace").withExecutions(4, 3600).withDatabase(PostgresUrl.parse(url, null))
@@ -301,7 +302,7 @@ class ClusterTest {
         String waiting = api.start(api.tokenA, "/v1/instances", runBody(img[0], "echo after restart"));
         try (PostgresStore store = PostgresStore.open(PostgresUrl.parse(url, null))) {
             QueueRecords queue = store.queue().orElseThrow();
-            var claim = queue.claim("ghost", Set.of(dev.contree.operations.OperationKind.INSTANCE), LEASE, 32, waiting::equals);
+            var claim = queue.claim(new QueueRecords.Claimant("ghost", "boot-1"), Set.of(dev.contree.operations.OperationKind.INSTANCE), LEASE, 32, waiting::equals);
             assertThat(claim).as("the ghost claims the waiting run").isPresent();
             assertThat(queue.holder(waiting)).contains("ghost");
 
@@ -338,6 +339,46 @@ class ClusterTest {
         assertThat(stdout(done)).isEqualTo("after restart\n");
     }
 
+    /**
+     * A worker restarted under the same id within its lease, while its previous process ran an execution: that
+     * execution ends FAILED (naming the worker) within about two leases, the restarted process does not renew its
+     * predecessor's row (it is gone from the queue and not held here), and the restarted worker runs new work.
+     */
+    @Test
+    @Order(5)
+    void aWorkerRestartedWithinItsLeaseDoesNotKeepItsDeadRunAlive() throws Exception {
+        String[] img = runnableImage("runnable-6");
+        String victimId = img[1];
+        TestServer victim = worker(victimId);
+        String running = api.start(api.tokenA, "/v1/instances", runBody(img[0], "sleep 120"));
+        awaitStatus(api, running, "EXECUTING", Duration.ofSeconds(60));
+
+        long killedAt = System.nanoTime();
+        victim.server.crash();
+        TestServer restarted = new TestServer(victim.dataDir, node(ClusterSettings.Role.WORKER, victimId));
+        if (victim == workerA) workerA = restarted;
+        else workerB = restarted;
+
+        JsonNode failed = api.await(api.tokenA, running, Duration.ofSeconds(30));
+        double seconds = (System.nanoTime() - killedAt) / 1e9;
+        System.out.printf("run of a worker restarted within its lease FAILED after %.2f s (lease %d s)%n", seconds, LEASE.toSeconds());
+        assertThat(failed.get("status").asText()).as(failed.toString()).isEqualTo("FAILED");
+        assertThat(failed.get("error").asText()).contains("worker " + victimId + " stopped (lease expired");
+        assertThat(seconds).as("within about two leases").isLessThan(LEASE.toSeconds() * 2 + 2);
+        // Several heartbeats of the restarted process later, nothing of its predecessor is renewed or held here.
+        Thread.sleep(LEASE.toMillis());
+        try (PostgresStore store = PostgresStore.open(PostgresUrl.parse(url, null))) {
+            assertThat(store.queue().orElseThrow().holder(running)).as("the dead run's row is gone").isEmpty();
+        }
+        assertThat(restarted.server.clusterHeld()).isZero();
+        assertThat(api.get(api.tokenA, "/v1/operations/" + running).json().get("status").asText()).isEqualTo("FAILED");
+
+        String after = api.start(api.tokenA, "/v1/instances", runBody(img[0], "echo alive"));
+        JsonNode done = api.await(api.tokenA, after, Duration.ofSeconds(60));
+        assertThat(done.get("status").asText()).as(done.toString()).isEqualTo("SUCCESS");
+        assertThat(stdout(done)).isEqualTo("alive\n");
+    }
+
     static boolean holderOfLive(TestServer w, String image) {
         var img = w.server.services().images().get(api.accountA, image).orElseThrow();
         return img.layers().stream().allMatch(w.server.services().layers()::exists);
@@ -345,7 +386,7 @@ class ClusterTest {
 
     /** The api node holds nothing: work submitted just before it stops completes, and a new api node reads it all. */
     @Test
-    @Order(5)
+    @Order(6)
     void restartingTheApiNodeLosesNothing() throws Exception {
         String[] img = runnableImage("runnable-4");
         String run = api.start(api.tokenA, "/v1/instances", runBody(img[0], "sleep 2; echo done"));
@@ -365,7 +406,7 @@ class ClusterTest {
      * its own, through the queue's API, so no worker takes part.
      */
     @Test
-    @Order(6)
+    @Order(7)
     void claimsAreFairBetweenAccounts() throws Exception {
         try (PostgresStore store = PostgresStore.open(PostgresUrl.parse(pg.createDatabase(), null))) {
             QueueRecords queue = store.queue().orElseThrow();
@@ -380,13 +421,76 @@ class ClusterTest {
             }
             List<String> order = new ArrayList<>();
             for (int i = 0; i < 6; i++) {
-                var c = queue.claim("w1", Set.of(dev.contree.operations.OperationKind.IMAGE_IMPORT), Duration.ofMinutes(1), 32, u -> true);
+                var c = queue.claim(W1, Set.of(dev.contree.operations.OperationKind.IMAGE_IMPORT), Duration.ofMinutes(1), 32, u -> true);
                 order.add(owner.get(c.orElseThrow().operationUuid()));
             }
             assertThat(order).containsExactly("alice", "bob", "alice", "bob", "alice", "alice");
-            assertThat(queue.claim("w1", Set.of(dev.contree.operations.OperationKind.IMAGE_IMPORT), Duration.ofMinutes(1), 32, u -> true))
+            assertThat(queue.claim(W1, Set.of(dev.contree.operations.OperationKind.IMAGE_IMPORT), Duration.ofMinutes(1), 32, u -> true))
                     .isEmpty();
-            assertThat(queue.heartbeat("w1", Duration.ofMinutes(1))).hasSize(6);
+            assertThat(queue.heartbeat(W1, Duration.ofMinutes(1))).hasSize(6);
+        }
+    }
+
+    /**
+     * A claim belongs to the process that made it, not just its worker id: another process under the same id (a
+     * restart) neither renews nor releases it; hand-back and removal of a lapsed row re-check, in the same statement,
+     * that the lease is still lapsed, the holder the same and (hand-back) the operation still PENDING. Stdin counts
+     * against the queue bound only while its row waits. Through the queue's API on a database of its own.
+     */
+    @Test
+    @Order(9)
+    void claimsBelongToOneProcessAndLapsedRowsAreRecheckedWhenTaken() throws Exception {
+        try (PostgresStore store = PostgresStore.open(PostgresUrl.parse(pg.createDatabase(), null))) {
+            QueueRecords queue = store.queue().orElseThrow();
+            String account = store.tokens().register("hash-carol", "carol", "t", null).accountId();
+            var kinds = Set.of(dev.contree.operations.OperationKind.IMAGE_IMPORT);
+            var op = store.operations().create(account, dev.contree.operations.OperationKind.IMAGE_IMPORT, null,
+                    new dev.contree.imports.ImportRequest("docker://example/x:1", "", "", null, 300));
+            queue.enqueue(op.uuid(), account, op.kind(), new byte[1000], null);
+            assertThat(queue.counts(account).stdinBytes()).isEqualTo(1000);
+            QueueRecords.Claimant old = new QueueRecords.Claimant("w", "boot-old");
+            QueueRecords.Claimant restarted = new QueueRecords.Claimant("w", "boot-new");
+            assertThat(queue.claim(old, kinds, Duration.ofMinutes(1), 32, u -> true)).isPresent();
+            assertThat(queue.counts(account).stdinBytes()).as("a claimed row's stdin no longer waits").isZero();
+
+            assertThat(queue.heartbeat(restarted, Duration.ofMinutes(1))).as("another process's claim is not renewed").isEmpty();
+            assertThat(queue.heartbeat(old, Duration.ofMinutes(1))).hasSize(1);
+            assertThat(queue.release(op.uuid(), restarted)).as("nor released by it").isFalse();
+            assertThat(queue.handBack(op.uuid(), old)).as("a live lease is not handed back").isFalse();
+            assertThat(queue.removeLapsed(op.uuid(), old)).as("nor removed").isFalse();
+            assertThat(queue.holder(op.uuid())).contains("w");
+
+            queue.expire("w");
+            var lapsed = queue.lapsed(10);
+            assertThat(lapsed).hasSize(1);
+            assertThat(lapsed.getFirst().holder()).isEqualTo(old);
+            assertThat(queue.handBack(op.uuid(), restarted)).isFalse();
+            assertThat(queue.removeLapsed(op.uuid(), restarted)).isFalse();
+            // Renewed between the sweeper's read and its action: the row stays with its holder.
+            queue.heartbeat(old, Duration.ofMinutes(1));
+            assertThat(queue.handBack(op.uuid(), lapsed.getFirst().holder())).isFalse();
+            assertThat(queue.removeLapsed(op.uuid(), lapsed.getFirst().holder())).isFalse();
+            assertThat(queue.holder(op.uuid())).contains("w");
+
+            // Started meanwhile (no longer PENDING): not handed back, but removed once lapsed.
+            assertThat(store.operations().transition(op.uuid(), Set.of(dev.contree.operations.OperationStatus.PENDING),
+                    dev.contree.operations.OperationStatus.ASSIGNED)).isTrue();
+            queue.expire("w");
+            assertThat(queue.handBack(op.uuid(), old)).isFalse();
+            assertThat(queue.removeLapsed(op.uuid(), old)).isTrue();
+            assertThat(queue.holder(op.uuid())).isEmpty();
+
+            // A PENDING one whose lease lapsed goes back, and its own holder releases it.
+            var op2 = store.operations().create(account, dev.contree.operations.OperationKind.IMAGE_IMPORT, null,
+                    new dev.contree.imports.ImportRequest("docker://example/y:1", "", "", null, 300));
+            queue.enqueue(op2.uuid(), account, op2.kind(), null, null);
+            assertThat(queue.claim(old, kinds, Duration.ofMinutes(1), 32, u -> true)).isPresent();
+            queue.expire("w");
+            assertThat(queue.handBack(op2.uuid(), old)).isTrue();
+            assertThat(queue.claim(restarted, kinds, Duration.ofMinutes(1), 32, u -> true)).isPresent();
+            assertThat(queue.release(op2.uuid(), old)).as("the old process lost it").isFalse();
+            assertThat(queue.release(op2.uuid(), restarted)).isTrue();
+            assertThat(queue.holder(op2.uuid())).isEmpty();
         }
     }
 
@@ -395,7 +499,7 @@ class ClusterTest {
      * there (503 with the reason), not left PENDING forever. Roles other than {@code all} need PostgreSQL.
      */
     @Test
-    @Order(7)
+    @Order(8)
     void anApiNodeRefusesWorkOnFilesUploadedToItAndRolesNeedPostgres() throws Exception {
         String file = api.upload(api.tokenA, "content\n".getBytes(StandardCharsets.UTF_8)).json().get("uuid").asText();
         TestServer.Reply imp = api.json(api.tokenA, "POST", "/v1/images/import", importBody("rootfs+file://" + file));

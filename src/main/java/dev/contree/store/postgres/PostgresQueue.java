@@ -60,12 +60,12 @@ final class PostgresQueue implements QueueRecords {
     @Override
     public Counts counts(String accountId) {
         return db.read(c -> Sql.one(c, "SELECT count(*) FILTER (WHERE claimed_by IS NULL),"
-                + " count(*) FILTER (WHERE claimed_by IS NULL AND account_id = ?), coalesce(sum(octet_length(stdin)), 0) FROM queue",
+                + " count(*) FILTER (WHERE claimed_by IS NULL AND account_id = ?), coalesce(sum(octet_length(stdin)) FILTER (WHERE claimed_by IS NULL), 0) FROM queue",
                 rs -> new Counts(rs.getLong(1), rs.getLong(2), rs.getLong(3)), accountId));
     }
 
     @Override
-    public Optional<Claim> claim(String workerId, Set<OperationKind> kinds, Duration lease, int candidates, Predicate<String> runnableHere) {
+    public Optional<Claim> claim(Claimant who, Set<OperationKind> kinds, Duration lease, int candidates, Predicate<String> runnableHere) {
         if (kinds.isEmpty()) return Optional.empty();
         List<String> kindNames = kinds.stream().map(Enum::name).toList();
         List<Object> params = new ArrayList<>(kindNames);
@@ -83,9 +83,9 @@ final class PostgresQueue implements QueueRecords {
         for (String uuid : rows) {
             if (!runnableHere.test(uuid)) continue;
             // The first runnable row nobody else is claiming right now (SKIP LOCKED), if it still waits.
-            Claim claim = db.write(c -> one(c, "UPDATE queue SET claimed_by = ?, claimed_at = " + NOW + ", lease_expires = " + NOW + " + ?"
+            Claim claim = db.write(c -> one(c, "UPDATE queue SET claimed_by = ?, claimed_boot = ?, claimed_at = " + NOW + ", lease_expires = " + NOW + " + ?"
                     + " WHERE operation_uuid = (SELECT operation_uuid FROM queue WHERE operation_uuid = ? AND claimed_by IS NULL"
-                    + " FOR UPDATE SKIP LOCKED) RETURNING operation_uuid, stdin, secret, account_id", workerId, micros(lease), uuid));
+                    + " FOR UPDATE SKIP LOCKED) RETURNING operation_uuid, stdin, secret, account_id", who.workerId(), who.boot(), micros(lease), uuid));
             if (claim != null) return Optional.of(claim);
         }
         return Optional.empty();
@@ -111,10 +111,12 @@ final class PostgresQueue implements QueueRecords {
     }
 
     @Override
-    public List<Held> heartbeat(String workerId, Duration lease) {
+    public List<Held> heartbeat(Claimant who, Duration lease) {
+        // Only this process's claims: a previous process under the same worker id (restarted within its lease) held
+        // rows whose work died with it, and renewing them would keep those operations EXECUTING forever.
         return db.write(c -> Sql.query(c, "UPDATE queue q SET lease_expires = " + NOW + " + ? FROM operations o"
-                        + " WHERE q.claimed_by = ? AND o.uuid = q.operation_uuid RETURNING q.operation_uuid, o.status",
-                rs -> new Held(rs.getString(1), OperationStatus.valueOf(rs.getString(2))), micros(lease), workerId));
+                        + " WHERE q.claimed_by = ? AND q.claimed_boot = ? AND o.uuid = q.operation_uuid RETURNING q.operation_uuid, o.status",
+                rs -> new Held(rs.getString(1), OperationStatus.valueOf(rs.getString(2))), micros(lease), who.workerId(), who.boot()));
     }
 
     @Override
@@ -123,27 +125,38 @@ final class PostgresQueue implements QueueRecords {
     }
 
     @Override
-    public void release(String operationUuid) {
-        db.write(c -> Sql.update(c, "DELETE FROM queue WHERE operation_uuid = ?", operationUuid));
+    public boolean release(String operationUuid, Claimant who) {
+        // A worker that lost its claim (cut off for longer than a lease) must not delete the row of the one holding it now.
+        return db.write(c -> Sql.update(c, "DELETE FROM queue WHERE operation_uuid = ? AND claimed_by = ? AND claimed_boot = ?",
+                operationUuid, who.workerId(), who.boot()) == 1);
     }
 
     @Override
     public List<Lapsed> lapsed(int limit) {
-        return db.read(c -> Sql.query(c, "SELECT q.operation_uuid, q.claimed_by, q.lease_expires, o.status FROM queue q"
+        return db.read(c -> Sql.query(c, "SELECT q.operation_uuid, q.claimed_by, q.claimed_boot, q.lease_expires, o.status FROM queue q"
                         + " JOIN operations o ON o.uuid = q.operation_uuid"
                         + " WHERE q.claimed_by IS NOT NULL AND q.lease_expires < " + NOW + " ORDER BY q.lease_expires LIMIT ?",
-                rs -> new Lapsed(rs.getString(1), rs.getString(2), Times.fromMicros(rs.getLong(3)), OperationStatus.valueOf(rs.getString(4))),
+                rs -> new Lapsed(rs.getString(1), new Claimant(rs.getString(2), rs.getString(3)), Times.fromMicros(rs.getLong(4)),
+                        OperationStatus.valueOf(rs.getString(5))),
                 limit));
     }
 
     @Override
-    public boolean handBack(String operationUuid, String workerId) {
+    public boolean handBack(String operationUuid, Claimant who) {
         return db.write(c -> {
-            int n = Sql.update(c, "UPDATE queue SET claimed_by = NULL, claimed_at = NULL, lease_expires = NULL"
-                    + " WHERE operation_uuid = ? AND claimed_by = ?", operationUuid, workerId);
+            // One statement re-checks what lapsed() read: a lease renewed or an operation started since keeps its row.
+            int n = Sql.update(c, "UPDATE queue q SET claimed_by = NULL, claimed_boot = NULL, claimed_at = NULL, lease_expires = NULL"
+                    + " FROM operations o WHERE q.operation_uuid = ? AND q.claimed_by = ? AND q.claimed_boot = ? AND q.lease_expires < " + NOW
+                    + " AND o.uuid = q.operation_uuid AND o.status = 'PENDING'", operationUuid, who.workerId(), who.boot());
             if (n == 1) Sql.query(c, "SELECT pg_notify(?, '')", rs -> null, Channel.QUEUE.pgName);
             return n == 1;
         });
+    }
+
+    @Override
+    public boolean removeLapsed(String operationUuid, Claimant who) {
+        return db.write(c -> Sql.update(c, "DELETE FROM queue WHERE operation_uuid = ? AND claimed_by = ? AND claimed_boot = ?"
+                + " AND lease_expires < " + NOW, operationUuid, who.workerId(), who.boot()) == 1);
     }
 
     @Override
