@@ -461,12 +461,11 @@ public final class Scheduler implements AutoCloseable, WorkQueue {
         operations.eventsClosed(uuid);
     }
 
-    private void cancelled(String uuid) {
-        CancelToken token = running.get(uuid);
-        if (token != null) token.cancel(CancelToken.Reason.CLIENT_REQUEST);
-        Queued removed = null;
+    /** Takes {@code uuid} out of the queue if it waits here (it costs O(accounts)); null when it does not. */
+    private Queued dequeue(String uuid) {
         lock.lock();
         try {
+            Queued removed = null;
             for (Iterator<LinkedHashMap<String, Queued>> it = queues.values().iterator(); it.hasNext() && removed == null; ) {
                 LinkedHashMap<String, Queued> q = it.next();
                 removed = q.remove(uuid);
@@ -476,9 +475,16 @@ public final class Scheduler implements AutoCloseable, WorkQueue {
                 queuedTotal--;
                 changed.signalAll();
             }
+            return removed;
         } finally {
             lock.unlock();
         }
+    }
+
+    private void cancelled(String uuid) {
+        CancelToken token = running.get(uuid);
+        if (token != null) token.cancel(CancelToken.Reason.CLIENT_REQUEST);
+        Queued removed = dequeue(uuid);
         if (removed != null) removed.job().finished();
         if (token == null) completionEvent(operations, uuid);
     }
@@ -543,21 +549,7 @@ public final class Scheduler implements AutoCloseable, WorkQueue {
             token.cancel(CancelToken.Reason.CLIENT_REQUEST);
             return true;
         }
-        Queued removed = null;
-        lock.lock();
-        try {
-            for (Iterator<LinkedHashMap<String, Queued>> it = queues.values().iterator(); it.hasNext() && removed == null; ) {
-                LinkedHashMap<String, Queued> q = it.next();
-                removed = q.remove(uuid);
-                if (q.isEmpty()) it.remove();
-            }
-            if (removed != null) {
-                queuedTotal--;
-                changed.signalAll();
-            }
-        } finally {
-            lock.unlock();
-        }
+        Queued removed = dequeue(uuid);
         if (removed == null) return false;
         removed.job().finished();
         completionEvent(operations, uuid);
@@ -575,21 +567,7 @@ public final class Scheduler implements AutoCloseable, WorkQueue {
             token.cancel(CancelToken.Reason.SERVER_SHUTDOWN);
             return;
         }
-        Queued removed = null;
-        lock.lock();
-        try {
-            for (Iterator<LinkedHashMap<String, Queued>> it = queues.values().iterator(); it.hasNext() && removed == null; ) {
-                LinkedHashMap<String, Queued> q = it.next();
-                removed = q.remove(uuid);
-                if (q.isEmpty()) it.remove();
-            }
-            if (removed != null) {
-                queuedTotal--;
-                changed.signalAll();
-            }
-        } finally {
-            lock.unlock();
-        }
+        Queued removed = dequeue(uuid);
         if (removed != null) removed.job().finished();
     }
 
