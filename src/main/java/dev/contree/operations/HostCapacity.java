@@ -24,6 +24,7 @@ public final class HostCapacity {
     private static final Path NR_OPEN = Path.of("/proc/sys/fs/nr_open");
 
     private final Path sandboxMemory;
+    private final Path sandboxMemoryStat;
     private final Path sandboxTasks;
 
     /**
@@ -32,7 +33,9 @@ public final class HostCapacity {
      * @param memAvailableBytes {@code MemAvailable}: what can be allocated without swapping, page cache counted as free
      * @param tasks             threads the kernel runs now (every one takes a pid)
      * @param taskLimit         the lower of {@code kernel.pid_max} and {@code kernel.threads-max}
-     * @param sandboxBytes      memory charged to all sandbox cgroups together
+     * @param sandboxBytes      memory charged to all sandbox cgroups together, less their file page cache: the kernel
+     *                          reclaims that (MemAvailable counts it as free), and on cgroup v1 the cache of every
+     *                          sandbox that ever ran stays charged to the parent after its cgroup is gone
      * @param sandboxTasks      tasks in all sandbox cgroups together
      * @param heapHeadroomBytes what this JVM's heap may still grow by (max minus committed): it will take that memory
      *                          from the same pool as the sandboxes
@@ -43,6 +46,7 @@ public final class HostCapacity {
     /** @param cgroupParent the sandboxes' cgroup, relative to each v1 hierarchy's root (e.g. {@code contree}) */
     public HostCapacity(String cgroupParent) {
         this.sandboxMemory = Path.of("/sys/fs/cgroup/memory", cgroupParent, "memory.usage_in_bytes");
+        this.sandboxMemoryStat = Path.of("/sys/fs/cgroup/memory", cgroupParent, "memory.stat");
         this.sandboxTasks = Path.of("/sys/fs/cgroup/pids", cgroupParent, "pids.current");
     }
 
@@ -67,8 +71,27 @@ public final class HostCapacity {
         long threadsMax = number(THREADS_MAX);
         long limit = pidMax < 0 ? threadsMax : threadsMax < 0 ? pidMax : Math.min(pidMax, threadsMax);
         Runtime rt = Runtime.getRuntime();
-        return new Reading(avail, tasks, limit, number(sandboxMemory), number(sandboxTasks),
+        return new Reading(avail, tasks, limit, sandboxMemory(), number(sandboxTasks),
                 Math.max(0, rt.maxMemory() - rt.totalMemory()));
+    }
+
+    /**
+     * The sandboxes' usage without file page cache ({@code total_active_file + total_inactive_file}); anonymous memory,
+     * shmem and kernel memory stay in. Without this, a few GiB that finished sandboxes wrote would make every new one
+     * look that expensive, and admission would hold runs back while the host has plenty free.
+     */
+    private long sandboxMemory() {
+        long usage = number(sandboxMemory);
+        String stat = usage < 0 ? null : text(sandboxMemoryStat);
+        if (stat == null) return usage;
+        long file = 0;
+        for (String line : stat.split("\n")) {
+            if (line.startsWith("total_active_file ") || line.startsWith("total_inactive_file ")) {
+                long v = parse(line.substring(line.indexOf(' ') + 1).strip());
+                if (v > 0) file += v;
+            }
+        }
+        return Math.max(0, usage - file);
     }
 
     /** Total RAM in bytes ({@code MemTotal}), or -1. */

@@ -62,6 +62,29 @@ abstract class NetworkCrashTestBase {
         return call(s, "POST", "/v1/instances", body.getBytes()).get("uuid").asText();
     }
 
+    static boolean bothExecuting(TestServerProcess s, String a, String b) throws Exception {
+        return call(s, "GET", "/v1/operations/" + a, null).get("status").asText().equals("EXECUTING")
+                && call(s, "GET", "/v1/operations/" + b, null).get("status").asText().equals("EXECUTING");
+    }
+
+    static String describe(TestServerProcess s, String op) {
+        try {
+            JsonNode o = call(s, "GET", "/v1/operations/" + op, null);
+            return op + " " + o.get("status").asText() + (o.hasNonNull("error") ? " (" + o.get("error").asText() + ")" : "");
+        } catch (Exception e) {
+            return op + " unreadable: " + e;
+        }
+    }
+
+    static String logTail(Path log) {
+        try {
+            List<String> lines = Files.readAllLines(log);
+            return String.join("\n", lines.subList(Math.max(0, lines.size() - 40), lines.size()));
+        } catch (java.io.IOException e) {
+            return "(no log: " + e + ")";
+        }
+    }
+
     @Test
     void killDashNineWithNetworkedSandboxesRunningLeavesNothingAfterTheRestart() throws Exception {
         Path data = dir.resolve("data");
@@ -81,9 +104,12 @@ abstract class NetworkCrashTestBase {
             assertThat(await(s, finished).get("metadata").get("result").get("stdout").get("value").asText()).contains(RemoteHost.MARKER);
             interrupted = run(s, image, "echo up; " + get + "; sleep 200");
             String second = run(s, image, "sleep 200");
-            for (int i = 0; i < 300 && NetworkingTestBase.uplinkProcesses(data).size() < 4; i++) Thread.sleep(100);
-            assertThat(NetworkingTestBase.uplinkProcesses(data)).as("two running sandboxes' holders and uplinks").hasSize(4);
-            assertThat(call(s, "GET", "/v1/operations/" + second, null).get("status").asText()).isEqualTo("EXECUTING");
+            // Both start within seconds on an idle host; a loaded CI host gets two minutes before the test gives up.
+            for (int i = 0; i < 1200 && !(bothExecuting(s, interrupted, second) && NetworkingTestBase.uplinkProcesses(data).size() >= 4); i++)
+                Thread.sleep(100);
+            assertThat(NetworkingTestBase.uplinkProcesses(data)).as(() -> "two running sandboxes' holders and uplinks; "
+                    + describe(s, interrupted) + "; " + describe(s, second) + "; server log:\n" + logTail(log)).hasSize(4);
+            assertThat(bothExecuting(s, interrupted, second)).as(() -> describe(s, interrupted) + "; " + describe(s, second)).isTrue();
             s.crash();
         }
         // The uplinks end by themselves when the server's ends of their pipes close...

@@ -4,6 +4,8 @@ import org.junit.jupiter.api.Test;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -23,6 +25,31 @@ class HostCapacityTest {
         assertThat(r.tasks()).isBetween(10L, r.taskLimit());
         assertThat(r.memAvailableBytes()).isBetween(64L << 20, HostCapacity.memTotalBytes());
         assertThat(r.heapHeadroomBytes()).isBetween(0L, Runtime.getRuntime().maxMemory());
+    }
+
+    /**
+     * cgroup v1 moves a removed child's page cache to its parent: 512 MiB written by a "sandbox" that has ended must
+     * not make the next sandbox look 512 MiB expensive (that held a second run back for minutes in CI).
+     */
+    @Test
+    void pageCacheLeftByEndedSandboxesIsNotSandboxMemory() throws Exception {
+        Path parent = Path.of("/sys/fs/cgroup/memory/contree-test-capacity");
+        Path child = parent.resolve("writer");
+        Path file = Files.createTempFile(Path.of("/var/tmp"), "capacity", ".bin");
+        try {
+            Files.createDirectories(child);
+            Process p = new ProcessBuilder("sh", "-c", "echo $$ > " + child.resolve("cgroup.procs")
+                    + " && dd if=/dev/zero of=" + file + " bs=1M count=512 status=none").start();
+            assertThat(p.waitFor()).isZero();
+            Files.delete(child);
+            long usage = cat(parent.resolve("memory.usage_in_bytes").toString());
+            assertThat(usage).as("the cache stays charged to the parent").isGreaterThan(400L << 20);
+            assertThat(new HostCapacity("contree-test-capacity").read().sandboxBytes()).isBetween(0L, 32L << 20);
+        } finally {
+            Files.deleteIfExists(file);
+            if (Files.isDirectory(child)) Files.delete(child);
+            if (Files.isDirectory(parent)) Files.delete(parent);
+        }
     }
 
     @Test
