@@ -39,6 +39,25 @@ import org.slf4j.LoggerFactory;
  * believed.
  */
 final class InitChannel implements LiveSandbox {
+    /**
+     * contree-init's command line: its first argument (how init talks to the server), then the timeout, identity,
+     * cwd and the command. The OCI and the vm runtime start init with the same options.
+     */
+    static List<String> commandLine(String first, SandboxSpec spec) {
+        List<String> a = new ArrayList<>();
+        a.add(first);
+        long t = spec.timeout() == null ? 0 : spec.timeout().toMillis();
+        if (t > 0) { a.add("-t"); a.add(Long.toString(t)); }
+        a.add("-u"); a.add(Integer.toString(spec.uid()));
+        a.add("-g"); a.add(Integer.toString(spec.gid()));
+        a.add("-c"); a.add(spec.cwd());
+        a.add("-m");
+        if (spec.lookupPath()) a.add("-p");
+        a.add("--");
+        a.addAll(spec.argv());
+        return a;
+    }
+
     private static final Logger log = LoggerFactory.getLogger(InitChannel.class);
     /** Un-credited stdin bytes the server lets init hold per spid. */
     static final int WINDOW = 1 << 20;

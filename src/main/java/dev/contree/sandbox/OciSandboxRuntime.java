@@ -241,7 +241,7 @@ final class OciSandboxRuntime implements SandboxRuntime {
                     pick(spec.memoryBytes(), cfg.defaultMemoryBytes()),
                     pick(spec.pidsLimit(), cfg.defaultPidsLimit()),
                     spec.cpus() != 0 ? spec.cpus() : cfg.defaultCpus());
-            RuntimeSpec config = OciSpecs.buildWithNetwork(cfg, spec, initArgs(spec), initBinary,
+            RuntimeSpec config = OciSpecs.buildWithNetwork(cfg, spec, InitChannel.commandLine(INIT_PATH, spec), initBinary,
                     "/" + cfg.cgroupParent() + "/" + cid, limits, network, memsw);
             Files.writeString(bundle.resolve("config.json"), OciSpecs.toJson(config), StandardCharsets.US_ASCII);
 
@@ -310,21 +310,6 @@ final class OciSandboxRuntime implements SandboxRuntime {
             Thread.currentThread().interrupt();
             return !p.isAlive();
         }
-    }
-
-    private static List<String> initArgs(SandboxSpec spec) {
-        List<String> a = new ArrayList<>();
-        a.add(INIT_PATH);
-        long t = spec.timeout() == null ? 0 : spec.timeout().toMillis();
-        if (t > 0) { a.add("-t"); a.add(Long.toString(t)); }
-        a.add("-u"); a.add(Integer.toString(spec.uid()));
-        a.add("-g"); a.add(Integer.toString(spec.gid()));
-        a.add("-c"); a.add(spec.cwd());
-        a.add("-m");
-        if (spec.lookupPath()) a.add("-p");
-        a.add("--");
-        a.addAll(spec.argv());
-        return a;
     }
 
     /** gVisor needs /tmp to exist in the rootfs to bind it over its default tmpfs. */

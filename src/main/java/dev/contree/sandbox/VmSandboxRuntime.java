@@ -367,7 +367,7 @@ final class VmSandboxRuntime implements SandboxRuntime {
         List<String> parts = new ArrayList<>();
         parts.add(spec.hostname());
         parts.add(Long.toString(Math.max(0, pids)));
-        List<String> args = initArgs(spec);
+        List<String> args = InitChannel.commandLine("-V", spec);
         parts.add(Integer.toString(args.size()));
         parts.addAll(args);
         spec.env().forEach((k, v) -> parts.add(k + "=" + v));
@@ -386,21 +386,6 @@ final class VmSandboxRuntime implements SandboxRuntime {
         f[4] = (byte) pl.length;
         System.arraycopy(pl, 0, f, 5, pl.length);
         return f;
-    }
-
-    private static List<String> initArgs(SandboxSpec spec) {
-        List<String> a = new ArrayList<>();
-        a.add("-V");
-        long t = spec.timeout() == null ? 0 : spec.timeout().toMillis();
-        if (t > 0) { a.add("-t"); a.add(Long.toString(t)); }
-        a.add("-u"); a.add(Integer.toString(spec.uid()));
-        a.add("-g"); a.add(Integer.toString(spec.gid()));
-        a.add("-c"); a.add(spec.cwd());
-        a.add("-m");
-        if (spec.lookupPath()) a.add("-p");
-        a.add("--");
-        a.addAll(spec.argv());
-        return a;
     }
 
     private static void stop(Process p, AtomicReference<String> reason, String why) {
