@@ -1,6 +1,7 @@
 package dev.contree.network;
 
 import dev.contree.TestDirs;
+import dev.contree.operations.HostCapacity;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -8,7 +9,6 @@ import org.junit.jupiter.api.Test;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -41,22 +41,8 @@ class UplinkCgroupTest {
         TestDirs.removeWithMounts(dir);
     }
 
-    /** This server's uplink cgroup directories under {@code parent} in the cpu, cpuacct, memory and pids hierarchies. */
     static List<Path> uplinkCgroups(Path dataDir, String parent) throws Exception {
-        UidBlock block = UidBlock.claimedBy(dataDir);
-        List<Path> out = new ArrayList<>();
-        for (String c : UplinkCgroups.CONTROLLERS) {
-            Path p = Path.of("/sys/fs/cgroup", c, parent);
-            if (!Files.isDirectory(p)) continue;
-            try (var s = Files.list(p)) {
-                for (Path d : (Iterable<Path>) s::iterator) {
-                    String n = d.getFileName().toString();
-                    if (n.startsWith(UplinkCgroups.PREFIX) && block != null
-                            && block.contains(Long.parseLong(n.substring(UplinkCgroups.PREFIX.length())))) out.add(d);
-                }
-            }
-        }
-        return out;
+        return NetworkingTestBase.uplinkCgroups(dataDir, parent);
     }
 
     /** controller → cgroup path of a process, from /proc/PID/cgroup (v1 lines). */
@@ -89,6 +75,11 @@ class UplinkCgroupTest {
             assertThat(read("pids", expected, "pids.max")).isEqualTo("16");
             assertThat(Long.parseLong(read("pids", expected, "pids.current"))).isBetween(2L, 16L);
             long idleRss = NetworkBench.rssKiB(up.pids()[0]);
+            // Admission reads the parent: the uplink is in its counts (this parent holds nothing else).
+            HostCapacity.Reading host = new HostCapacity(PARENT).read();
+            assertThat(host.sandboxTasks()).as("tasks under " + PARENT).isEqualTo(Long.parseLong(read("pids", expected, "pids.current")));
+            assertThat(host.sandboxBytes()).as("memory under " + PARENT).isPositive();
+            assertThat(Files.readString(Path.of("/sys/fs/cgroup/memory", PARENT, "memory.use_hierarchy")).strip()).isEqualTo("1");
 
             // 100 MiB downloads one after the other, as fast as the uplink goes, for 5 s, from inside its namespace (root there, so the test's own wget).
             long cpu0 = Long.parseLong(read("cpuacct", expected, "cpuacct.usage"));
