@@ -34,8 +34,8 @@ final class UplinkCgroups {
     static final long CPU_PERIOD_US = 100_000;
 
     /**
-     * Per uplink: slirp4netns at idle is ~4 MiB resident and ~6 MiB at most while moving 100 MiB at full speed (the
-     * measurement is in docs/security.md §2b); 64 MiB leaves ten times that for many connections' buffers. Past it the
+     * Per uplink: slirp4netns at idle is ~3.3 MiB resident, ~6.4 MiB while moving 100 MiB files back to back at
+     * 0.2 CPU and ~11 MiB at 1 CPU (docs/security.md §2b); 64 MiB leaves about six times that for many connections. Past it the
      * kernel's OOM killer ends the uplink, and with it only this sandbox's network. Processes: the holder, slirp4netns,
      * its short-lived setup child and the launcher's own short commands, as {@link SlirpUplink#MAX_PROCESSES}.
      */

@@ -39,6 +39,12 @@ class UplinkCgroupTest {
     static void tearDown() throws Exception {
         if (remote != null) remote.close();
         TestDirs.removeWithMounts(dir);
+        for (String c : UplinkCgroups.CONTROLLERS) { // the test's parent, once empty
+            try {
+                Files.deleteIfExists(Path.of("/sys/fs/cgroup", c, PARENT));
+            } catch (java.io.IOException ignored) {
+            }
+        }
     }
 
     static List<Path> uplinkCgroups(Path dataDir, String parent) throws Exception {
