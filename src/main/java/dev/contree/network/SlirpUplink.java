@@ -151,13 +151,18 @@ final class SlirpUplink implements SandboxNetwork {
         return b.toString();
     }
 
-    /** Until the holder is in a network namespace of its own (a few ms: two execs and an unshare). */
+    /**
+     * Until the holder is in a network namespace of its own and runs {@code cat} (a few ms: three execs and an
+     * unshare). Not as soon as the namespace appears: {@code unshare} writes the user namespace's uid map only after
+     * that, and a slirp4netns that came in between could not open the namespace (seen about once in 150 uplinks
+     * started 40 at a time: "existing path expected when --netns-type=path: Permission denied").
+     */
     private static void awaitOwnNamespace(Process holder, long pid, Bounded out) throws IOException {
         long deadline = System.nanoTime() + START_TIMEOUT.toNanos();
-        Path ns = Path.of("/proc", Long.toString(pid), "ns", "net");
+        Path ns = Path.of("/proc", Long.toString(pid), "ns", "net"), comm = Path.of("/proc", Long.toString(pid), "comm");
         while (true) {
             String now = readLink(ns);
-            if (now != null && !now.equals(HOST_NET) && holder.isAlive()) return;
+            if (now != null && !now.equals(HOST_NET) && "cat".equals(readComm(comm)) && holder.isAlive()) return;
             if (!holder.isAlive()) throw new IOException("the uplink's namespace holder failed: " + out.text());
             if (System.nanoTime() > deadline) throw new IOException("the uplink's namespace holder did not start in " + START_TIMEOUT.toSeconds() + " s");
             sleep(Duration.ofNanos(200_000));
@@ -273,6 +278,14 @@ final class SlirpUplink implements SandboxNetwork {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new IOException("interrupted while starting a sandbox's uplink", e);
+        }
+    }
+
+    private static String readComm(Path p) {
+        try {
+            return Files.readString(p, StandardCharsets.US_ASCII).strip();
+        } catch (IOException | RuntimeException e) {
+            return null;
         }
     }
 
