@@ -29,7 +29,7 @@ final class UplinkCgroups {
     private static final Logger log = LoggerFactory.getLogger(UplinkCgroups.class);
     static final String PREFIX = "contree-uplink-";
     static final List<String> CONTROLLERS = List.of("cpu", "cpuacct", "memory", "pids");
-    /** What the controllers' names and the cgroup parent may contain: they end up in the launcher's shell script. */
+    /** What the cgroup parent may contain: it ends up in the launchers' shell scripts. */
     private static final Pattern SAFE = Pattern.compile("[A-Za-z0-9._/-]+");
     static final long CPU_PERIOD_US = 100_000;
 
@@ -64,6 +64,12 @@ final class UplinkCgroups {
         String mountinfo = Files.readString(Path.of("/proc/self/mountinfo"), StandardCharsets.UTF_8);
         Map<String, Hierarchy> found = find(mountinfo, mount -> readOrNull(mount.resolve("cgroup.controllers")));
         List<String> missing = new ArrayList<>(CONTROLLERS.stream().filter(c -> !found.containsKey(c)).toList());
+        for (String c : List.copyOf(found.keySet())) { // the launcher's script names the path in single quotes
+            String m = found.get(c).mount().toString();
+            if (m.indexOf('\'') < 0 && m.indexOf('\n') < 0) continue;
+            found.remove(c);
+            missing.add(c + " (its mount point's name cannot be quoted)");
+        }
         // cgroup v2 hands a controller to a child only when every ancestor's subtree_control enables it.
         for (String c : List.copyOf(found.keySet())) {
             if (!found.get(c).v2() || c.equals("cpuacct") || enableV2(found.get(c).mount(), parent, c)) continue;
