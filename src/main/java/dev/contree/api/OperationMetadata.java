@@ -50,13 +50,15 @@ final class OperationMetadata {
     /**
      * Linux keeps no shared/unshared memory figures; nothing has a cost. The network byte counts (the sandbox's interface,
      * frames included) only for a run that had a network; -1 when its stack could not count them (a shared namespace).
+     * The uplink's CPU time (ours, not the hosted API's) only for a run whose uplink had a cgroup measuring it.
      */
     record Resources(double elapsedTime, double monotonicTime, double userCpuTime, double systemCpuTime, long maxRss,
                      long pageFaults, long pageFaultsIo, long blockInput, long blockOutput, long voluntarySwitches,
                      long involuntarySwitches, long signals, long swaps, int sharedMemory, int unsharedMemory, double cost,
                      long layerBytes, long cgroupMemoryPeak, double cgroupCpuTime,
                      @JsonInclude(JsonInclude.Include.NON_NULL) Long networkBytesSent,
-                     @JsonInclude(JsonInclude.Include.NON_NULL) Long networkBytesReceived) {}
+                     @JsonInclude(JsonInclude.Include.NON_NULL) Long networkBytesReceived,
+                     @JsonInclude(JsonInclude.Include.NON_NULL) Long networkUplinkCpuMs) {}
 
     static ObjectNode of(Operation op) {
         return Json.tree(op.request() instanceof ExecutionRequest e && op.result() instanceof ExecutionResult r
@@ -106,7 +108,7 @@ final class OperationMetadata {
                 u.maxRssKiB(), u.minorFaults(), u.majorFaults(), u.blockInput(), u.blockOutput(), u.voluntarySwitches(),
                 u.involuntarySwitches(), u.signals(), u.swaps(), 0, 0, 0.0, result.layerBytes(), u.cgroupMemoryPeakBytes(),
                 u.cgroupCpuSeconds(), r.network() == null ? null : r.network().bytesSent(),
-                r.network() == null ? null : r.network().bytesReceived());
+                r.network() == null ? null : r.network().bytesReceived(), r.network() == null ? null : r.network().uplinkCpuMillis());
         return new InstanceResult(state, StreamRepr.repr(r.stdout(), r.stdoutTruncated()),
                 StreamRepr.repr(r.stderr(), r.stderrTruncated()), resources);
     }

@@ -23,19 +23,26 @@ public interface SandboxNetworks extends AutoCloseable {
      */
     boolean dedicated();
 
-    /** A network for the sandbox {@code sandboxId}; an IOException says why there is none (the run then fails). */
-    SandboxNetwork attach(String sandboxId) throws IOException;
+    /**
+     * A network for the sandbox {@code sandboxId} whose CPU quota is {@code cpus} (negative: none; the uplink's own
+     * quota follows it); an IOException says why there is none (the run then fails).
+     */
+    SandboxNetwork attach(String sandboxId, double cpus) throws IOException;
 
-    /** Removes what a crashed server left (helper processes); how many. */
+    /** Removes what a crashed server left (helper processes and their cgroups); how many processes. */
     int cleanupStale() throws IOException;
 
     /** Closes what is still attached and removes the server's firewall table. */
     @Override void close();
 
-    /** The operator's choice: null when networking is off; else started, leftovers of a crash removed. */
-    static SandboxNetworks open(NetworkSettings settings, Path stateDir, Path dataDir) throws IOException {
+    /**
+     * The operator's choice: null when networking is off; else started, leftovers of a crash removed.
+     *
+     * @param cgroupParent the sandboxes' cgroup parent: each uplink gets a cgroup of its own under it
+     */
+    static SandboxNetworks open(NetworkSettings settings, Path stateDir, Path dataDir, String cgroupParent) throws IOException {
         if (settings.sharedNamespace() != null) return new SharedNamespace(settings.sharedNamespace());
         if (!settings.enabled()) return null;
-        return SlirpNetworks.start(settings, stateDir, dataDir);
+        return SlirpNetworks.start(settings, stateDir, dataDir, cgroupParent);
     }
 }

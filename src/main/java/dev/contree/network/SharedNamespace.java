@@ -20,7 +20,7 @@ final class SharedNamespace implements SandboxNetworks {
     @Override public boolean dedicated() { return false; }
 
     @Override
-    public SandboxNetwork attach(String sandboxId) {
+    public SandboxNetwork attach(String sandboxId, double cpus) {
         return new SandboxNetwork() {
             @Override public Path namespace() { return path; }
             @Override public Path resolvConf() { return null; }

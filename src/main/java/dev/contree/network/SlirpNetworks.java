@@ -32,9 +32,11 @@ final class SlirpNetworks implements SandboxNetworks {
     private final UidBlock uids;
     private final UidBlock.Pool pool;
     private final Path upstream, resolvConf;
+    private final UplinkCgroups cgroups;
     private final Set<SlirpUplink> live = ConcurrentHashMap.newKeySet();
 
-    private SlirpNetworks(UidBlock.Claim claim, Path upstream, Path resolvConf) {
+    private SlirpNetworks(UidBlock.Claim claim, Path upstream, Path resolvConf, UplinkCgroups cgroups) {
+        this.cgroups = cgroups;
         this.claim = claim;
         this.uids = claim.block();
         this.table = Firewall.tableName(uids);
@@ -44,7 +46,7 @@ final class SlirpNetworks implements SandboxNetworks {
     }
 
     /** Checks the tools, writes the resolv.conf files, removes a crashed predecessor's leftovers, installs the policy. */
-    static SlirpNetworks start(NetworkSettings settings, Path stateDir, Path dataDir) throws IOException {
+    static SlirpNetworks start(NetworkSettings settings, Path stateDir, Path dataDir, String cgroupParent) throws IOException {
         List<String> missing = TOOLS.stream().filter(t -> !onPath(t)).toList();
         if (!missing.isEmpty())
             throw new IOException("--network on needs " + String.join(", ", missing) + " on the PATH (Debian: apt-get install slirp4netns nftables)");
@@ -60,8 +62,9 @@ final class SlirpNetworks implements SandboxNetworks {
         Path upstream = writeReadOnly(dir.resolve("upstream-resolv.conf"), up.toString());
         Path resolvConf = writeReadOnly(dir.resolve("resolv.conf"), SANDBOX_RESOLV_CONF);
 
+        UplinkCgroups cgroups = UplinkCgroups.open(cgroupParent);
         UidBlock.Claim claim = UidBlock.claim(dataDir);
-        SlirpNetworks n = new SlirpNetworks(claim, upstream, resolvConf);
+        SlirpNetworks n = new SlirpNetworks(claim, upstream, resolvConf, cgroups);
         try {
             int stale = n.cleanupStale();
             if (stale > 0) log.warn("networking: removed {} uplink process(es) left by a previous run", stale);
@@ -70,8 +73,8 @@ final class SlirpNetworks implements SandboxNetworks {
             claim.close();
             throw e;
         }
-        log.info("networking on: slirp4netns per sandbox, uids {}-{}, nft table inet {}; {} denied ranges, resolvers {}",
-                n.uids.first(), n.uids.last(), n.table, policy.denied().size(), policy.resolvers());
+        log.info("networking on: slirp4netns per sandbox, uids {}-{}, nft table inet {}; {} denied ranges, resolvers {}; uplink cgroups under {} ({})",
+                n.uids.first(), n.uids.last(), n.table, policy.denied().size(), policy.resolvers(), cgroupParent, cgroups.controllers());
         return n;
     }
 
@@ -83,11 +86,20 @@ final class SlirpNetworks implements SandboxNetworks {
 
     UidBlock uids() { return uids; }
 
+    UplinkCgroups cgroups() { return cgroups; }
+
     @Override
-    public SandboxNetwork attach(String sandboxId) throws IOException {
+    public SandboxNetwork attach(String sandboxId, double cpus) throws IOException {
         int uid = pool.acquire();
+        UplinkCgroups.Cgroup cgroup;
+        try {
+            cgroup = cgroups.create(uid, cpus);
+        } catch (IOException | RuntimeException e) {
+            pool.release(uid);
+            throw e;
+        }
         SlirpUplink[] self = new SlirpUplink[1];
-        SlirpUplink up = SlirpUplink.start(uid, upstream, resolvConf, () -> {
+        SlirpUplink up = SlirpUplink.start(uid, cgroup, upstream, resolvConf, () -> {
             if (self[0] != null) live.remove(self[0]);
             pool.release(uid);
         });
@@ -100,7 +112,8 @@ final class SlirpNetworks implements SandboxNetworks {
      * Kills every live process of this server's uplink uids: helpers of sandboxes that no longer exist (the block is
      * this server's alone while it runs, {@link UidBlock#claim}). (They end by
      * themselves when a crashed server's ends of their pipes close; this is for one that did not.) Zombies are already
-     * gone but for their entry, which their new parent reaps.
+     * gone but for their entry, which their new parent reaps. Then the cgroups of those uids go, with whatever is still
+     * in them (a launcher killed before it took the uplink's uid).
      */
     @Override
     public int cleanupStale() throws IOException {
@@ -115,6 +128,8 @@ final class SlirpNetworks implements SandboxNetworks {
                 n++;
             }
         }
+        int groups = cgroups.removeStale(uid -> uids.contains(uid) && live.stream().noneMatch(u -> u.uid() == uid));
+        if (groups > 0) log.warn("networking: removed the cgroups of {} uplink(s) left by a previous run", groups);
         return n;
     }
 

@@ -12,6 +12,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -45,7 +46,8 @@ final class SlirpUplink implements SandboxNetwork {
      * What a sandbox can make its uplink hold: sockets (one per connection it opens; the server's own limit is far
      * higher), address space (slirp4netns maps ~6 MiB and grows with connections' buffers) and processes of its uid
      * (the holder, slirp4netns and its short-lived setup child). Past them the sandbox's new connections fail; nothing
-     * of the host's or another sandbox's is touched. CPU: slirp4netns is one thread, so at most one core.
+     * of the host's or another sandbox's is touched. CPU, memory and processes are bounded by its cgroup too
+     * ({@link UplinkCgroups}).
      */
     static final long MAX_FILES = 4096, MAX_ADDRESS_SPACE = 512L << 20, MAX_PROCESSES = 16;
     private static final String HOST_NET = readLink(Path.of("/proc/self/ns/net"));
@@ -58,7 +60,6 @@ final class SlirpUplink implements SandboxNetwork {
      * own chatter goes to stderr.
      */
     private static final String LAUNCH = String.join(" && ",
-            "set -e",
             "mount -t tmpfs -o mode=0755,size=16k,nosuid,noexec contree-tun /dev/net",
             "mknod -m 0600 /dev/net/tun c 10 200",
             "chown \"$1:$1\" /dev/net/tun",
@@ -71,6 +72,7 @@ final class SlirpUplink implements SandboxNetwork {
                     + " --exit-fd=0 --ready-fd=3 --netns-type=path \"/proc/$2/ns/net\" eth0 3>&1 1>&2");
 
     private final int uid;
+    private final UplinkCgroups.Cgroup cgroup;
     private final Process holder;
     private final Process slirp;
     private final int nsFd;
@@ -79,8 +81,9 @@ final class SlirpUplink implements SandboxNetwork {
     private final Runnable onClosed;
     private final AtomicBoolean closed = new AtomicBoolean();
 
-    private SlirpUplink(int uid, Process holder, Process slirp, int nsFd, Path resolvConf, Runnable onClosed) {
+    private SlirpUplink(int uid, UplinkCgroups.Cgroup cgroup, Process holder, Process slirp, int nsFd, Path resolvConf, Runnable onClosed) {
         this.uid = uid;
+        this.cgroup = cgroup;
         this.holder = holder;
         this.slirp = slirp;
         this.nsFd = nsFd;
@@ -90,22 +93,25 @@ final class SlirpUplink implements SandboxNetwork {
     }
 
     /**
-     * Starts the holder and slirp4netns for {@code uid}; {@code onClosed} runs once both are gone.
+     * Starts the holder and slirp4netns for {@code uid} in {@code cgroup} (each joins it before anything else runs);
+     * {@code onClosed} runs once both are gone and the cgroup with them.
      *
      * @param upstream   the resolv.conf slirp4netns forwards DNS queries by
      * @param resolvConf the one the sandbox gets
      */
-    static SlirpUplink start(int uid, Path upstream, Path resolvConf, Runnable onClosed) throws IOException {
+    static SlirpUplink start(int uid, UplinkCgroups.Cgroup cgroup, Path upstream, Path resolvConf, Runnable onClosed) throws IOException {
         Process holder = null, slirp = null;
         int fd = -1;
+        String join = joinCgroup(cgroup);
         try {
-            holder = SpawnedProcess.start(List.of("setpriv", "--reuid=" + uid, "--regid=" + uid, "--clear-groups",
-                    "--inh-caps=-all", "--bounding-set=-all", "--", "unshare", "--user", "--map-root-user", "--net", "--", "cat"),
-                    ROOT, SpawnedProcess.Stderr.TO_STDOUT);
+            List<String> holderArgv = new ArrayList<>(List.of("/bin/sh", "-c", join + "exec \"$@\"", "sh"));
+            holderArgv.addAll(List.of("setpriv", "--reuid=" + uid, "--regid=" + uid, "--clear-groups",
+                    "--inh-caps=-all", "--bounding-set=-all", "--", "unshare", "--user", "--map-root-user", "--net", "--", "cat"));
+            holder = SpawnedProcess.start(holderArgv, ROOT, SpawnedProcess.Stderr.TO_STDOUT);
             Bounded holderOut = Bounded.drain(holder.getInputStream(), "uplink-holder-" + uid);
             long pid = holder.pid();
             // Both start at once: the launcher's mounts overlap the holder's unshare; slirp4netns itself waits for the go.
-            slirp = SpawnedProcess.start(List.of("unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c", LAUNCH,
+            slirp = SpawnedProcess.start(List.of("unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c", "set -e && " + join + LAUNCH,
                     "sh", Integer.toString(uid), Long.toString(pid), upstream.toString()), ROOT, SpawnedProcess.Stderr.PIPE);
             Bounded slirpErr = Bounded.drain(slirp.getErrorStream(), "uplink-slirp-" + uid);
             awaitOwnNamespace(holder, pid, holderOut);
@@ -122,24 +128,41 @@ final class SlirpUplink implements SandboxNetwork {
             if (!holder.isAlive()) throw new IOException("the uplink's namespace holder exited: " + holderOut.text());
             String ns = readLink(Path.of("/proc/self/fd", Integer.toString(fd)));
             if (ns == null || ns.equals(HOST_NET)) throw new IOException("the uplink's namespace is the host's");
-            SlirpUplink up = new SlirpUplink(uid, holder, slirp, fd, resolvConf, onClosed);
+            SlirpUplink up = new SlirpUplink(uid, cgroup, holder, slirp, fd, resolvConf, onClosed);
             fd = -1;
             return up;
         } catch (IOException | RuntimeException e) {
             if (fd >= 0) Linux.close(fd);
             stop(holder, slirp);
+            cgroup.remove();
             onClosed.run();
             throw e;
         }
     }
 
-    /** Until the holder is in a network namespace of its own (a few ms: two execs and an unshare). */
+    /**
+     * Shell commands that move the shell running them into the uplink's cgroup, each hierarchy's in turn; what it then
+     * starts or execs is in the cgroup from its first instruction. (The paths are the server's: validated by
+     * {@link UplinkCgroups}, quoted anyway.)
+     */
+    static String joinCgroup(UplinkCgroups.Cgroup cgroup) {
+        StringBuilder b = new StringBuilder();
+        for (Path procs : cgroup.procsFiles()) b.append("echo $$ > '").append(procs).append("' && ");
+        return b.toString();
+    }
+
+    /**
+     * Until the holder is in a network namespace of its own and runs {@code cat} (a few ms: three execs and an
+     * unshare). Not as soon as the namespace appears: {@code unshare} writes the user namespace's uid map only after
+     * that, and a slirp4netns that came in between could not open the namespace (seen about once in 150 uplinks
+     * started 40 at a time: "existing path expected when --netns-type=path: Permission denied").
+     */
     private static void awaitOwnNamespace(Process holder, long pid, Bounded out) throws IOException {
         long deadline = System.nanoTime() + START_TIMEOUT.toNanos();
-        Path ns = Path.of("/proc", Long.toString(pid), "ns", "net");
+        Path ns = Path.of("/proc", Long.toString(pid), "ns", "net"), comm = Path.of("/proc", Long.toString(pid), "comm");
         while (true) {
             String now = readLink(ns);
-            if (now != null && !now.equals(HOST_NET) && holder.isAlive()) return;
+            if (now != null && !now.equals(HOST_NET) && "cat".equals(readComm(comm)) && holder.isAlive()) return;
             if (!holder.isAlive()) throw new IOException("the uplink's namespace holder failed: " + out.text());
             if (System.nanoTime() > deadline) throw new IOException("the uplink's namespace holder did not start in " + START_TIMEOUT.toSeconds() + " s");
             sleep(Duration.ofNanos(200_000));
@@ -187,12 +210,17 @@ final class SlirpUplink implements SandboxNetwork {
                 int colon = line.indexOf(':');
                 if (colon < 0 || !line.substring(0, colon).strip().equals("eth0")) continue;
                 String[] f = line.substring(colon + 1).strip().split("\\s+");
-                return new NetworkUsage(Long.parseLong(f[8]), Long.parseLong(f[0]));
+                return new NetworkUsage(Long.parseLong(f[8]), Long.parseLong(f[0]), cpuMillis());
             }
         } catch (IOException | RuntimeException e) {
             log.debug("uplink counters of uid {}: {}", uid, e.toString());
         }
-        return NetworkUsage.UNKNOWN;
+        return new NetworkUsage(-1, -1, cpuMillis());
+    }
+
+    private Long cpuMillis() {
+        long ms = cgroup.cpuMillis();
+        return ms < 0 ? null : ms;
     }
 
     /**
@@ -207,11 +235,14 @@ final class SlirpUplink implements SandboxNetwork {
         // descriptor goes, and the sandbox's result need not wait for that. The uid is free once both are gone.
         Thread.ofVirtual().name("uplink-stop-" + uid).start(() -> {
             stop(holder, slirp);
+            cgroup.remove(); // before the uid is free: the cgroup is named after it
             onClosed.run();
         });
     }
 
     int uid() { return uid; }
+
+    UplinkCgroups.Cgroup cgroup() { return cgroup; }
 
     /** The slirp4netns process and the namespace holder (for measurements). */
     long[] pids() { return new long[] {slirp.pid(), holder.pid()}; }
@@ -247,6 +278,14 @@ final class SlirpUplink implements SandboxNetwork {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new IOException("interrupted while starting a sandbox's uplink", e);
+        }
+    }
+
+    private static String readComm(Path p) {
+        try {
+            return Files.readString(p, StandardCharsets.US_ASCII).strip();
+        } catch (IOException | RuntimeException e) {
+            return null;
         }
     }
 

@@ -226,7 +226,8 @@ final class OciSandboxRuntime implements SandboxRuntime {
         try {
             if (spec.network()) {
                 try {
-                    network = cfg.network().attach(cid);
+                    // the uplink's CPU quota follows the sandbox's own
+                    network = cfg.network().attach(cid, spec.cpus() != 0 ? spec.cpus() : cfg.defaultCpus());
                 } catch (IOException e) {
                     return infra("the sandbox's network could not be set up: " + e.getMessage());
                 }

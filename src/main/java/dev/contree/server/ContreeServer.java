@@ -144,7 +144,7 @@ public final class ContreeServer implements AutoCloseable {
                     .withLimits(config.sandbox().memoryBytes(), config.sandbox().pids(), config.sandbox().cpus())
                     .withCompat32(config.sandbox32Bit());
             // Before the runtime's own cleanup: leftovers of a crash go, and the egress policy is in place before any run.
-            SandboxNetworks networks = SandboxNetworks.open(config.network(), data.resolve("runtime"), data);
+            SandboxNetworks networks = SandboxNetworks.open(config.network(), data.resolve("runtime"), data, runtimeConfig.cgroupParent());
             if (networks != null) {
                 opened.add(networks);
                 runtimeConfig = runtimeConfig.withNetwork(networks);

@@ -96,12 +96,12 @@ public final class NetworkBench {
     /** The uplink without a sandbox: attach and close, and the resident memory of its two processes. */
     static void uplinkAlone(RemoteHost remote) throws Exception {
         Path dir = Files.createTempDirectory("netbench-uplink");
-        try (SandboxNetworks networks = SandboxNetworks.open(NetworkingTestBase.policy(remote), dir.resolve("state"), dir.resolve("data"))) {
+        try (SandboxNetworks networks = SandboxNetworks.open(NetworkingTestBase.policy(remote), dir.resolve("state"), dir.resolve("data"), "contree-bench")) {
             List<Double> up = new ArrayList<>(), down = new ArrayList<>();
             long slirpRss = 0, holderRss = 0;
             for (int i = 0; i < 35; i++) {
                 long t0 = System.nanoTime();
-                SlirpUplink u = (SlirpUplink) networks.attach("bench-" + i);
+                SlirpUplink u = (SlirpUplink) networks.attach("bench-" + i, 1.0);
                 double a = (System.nanoTime() - t0) / 1e6;
                 long[] pids = u.pids();
                 slirpRss = rssKiB(pids[0]);

@@ -21,8 +21,8 @@ import java.util.List;
 import static org.assertj.core.api.Assertions.assertThat;
 
 /**
- * kill -9 of a server with networked sandboxes running, then a restart on the same data dir: no uplink process, no
- * namespace, no interface and no second firewall table is left, the interrupted run FAILED, a finished run keeps its
+ * kill -9 of a server with networked sandboxes running, then a restart on the same data dir: no uplink process or
+ * uplink cgroup, no namespace, no interface and no second firewall table is left, the interrupted run FAILED, a finished run keeps its
  * network counts, and networking works again.
  */
 abstract class NetworkCrashTestBase {
@@ -115,12 +115,15 @@ abstract class NetworkCrashTestBase {
         // The uplinks end by themselves when the server's ends of their pipes close...
         for (int i = 0; i < 100 && !NetworkingTestBase.uplinkProcesses(data).isEmpty(); i++) Thread.sleep(100);
         assertThat(NetworkingTestBase.uplinkProcesses(data)).as("uplinks of a dead server").isEmpty();
+        // Their cgroups stay (nothing removes an empty cgroup by itself) until the next start.
+        assertThat(NetworkingTestBase.uplinkCgroups(data, NetworkingTestBase.PARENT)).as("the dead server's uplink cgroups").isNotEmpty();
         // ...and one that did not (a stuck helper, here a stand-in with an uplink uid) is killed at the next start.
         int stuckUid = UidBlock.claimedBy(data).first() + 7;
         Process stuck = new ProcessBuilder("setpriv", "--reuid=" + stuckUid, "--regid=" + stuckUid, "--clear-groups", "sleep", "300").start();
         try (TestServerProcess s = new TestServerProcess(data, TOKEN, runtime(), policy, log)) {
             assertThat(stuck.waitFor(10, java.util.concurrent.TimeUnit.SECONDS)).as("the stuck helper was killed").isTrue();
-            assertThat(Files.readString(log)).contains("removed 1 uplink process(es) left by a previous run");
+            assertThat(Files.readString(log)).contains("removed 1 uplink process(es) left by a previous run")
+                    .contains("removed the cgroups of").contains("uplink(s) left by a previous run");
             assertThat(NetworkingTestBase.hostState(data)).isEqualTo(clean);
             JsonNode op = call(s, "GET", "/v1/operations/" + interrupted, null);
             assertThat(op.get("status").asText()).isEqualTo("FAILED");

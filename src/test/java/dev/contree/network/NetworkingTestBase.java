@@ -16,6 +16,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -137,6 +138,7 @@ abstract class NetworkingTestBase {
         // The interface counted the traffic; the spawn event says how the sandbox was connected.
         assertThat(resources(done).get("network_bytes_received").asLong()).isGreaterThan(200);
         assertThat(resources(done).get("network_bytes_sent").asLong()).isGreaterThan(100);
+        assertThat(resources(done).get("network_uplink_cpu_ms").asLong()).as(resources(done).toString()).isNotNegative(); // its cgroup's
         JsonNode spawn = events(op).stream().filter(e -> e.get("type").asText().equals("spawn")).findFirst().orElseThrow();
         assertThat(spawn.get("data").get("network").asText()).isEqualTo("slirp4netns");
         // The resolv.conf mount left no trace: the run changed nothing, so its result is the input image.
@@ -316,10 +318,33 @@ abstract class NetworkingTestBase {
         return out;
     }
 
+    /** This server's uplink cgroup directories under {@code parent} in the cpu, cpuacct, memory and pids hierarchies. */
+    /** This server's uplink cgroup directories under {@code parent} in the cpu, cpuacct, memory and pids hierarchies. */
+    static List<Path> uplinkCgroups(Path dataDir, String parent) throws Exception {
+        UidBlock block = UidBlock.claimedBy(dataDir);
+        List<Path> out = new ArrayList<>();
+        for (String c : UplinkCgroups.CONTROLLERS) {
+            Path p = Path.of("/sys/fs/cgroup", c, parent);
+            if (!Files.isDirectory(p)) continue;
+            try (var s = Files.list(p)) {
+                for (Path d : (Iterable<Path>) s::iterator) {
+                    String n = d.getFileName().toString();
+                    if (n.startsWith(UplinkCgroups.PREFIX) && block != null
+                            && block.contains(Long.parseLong(n.substring(UplinkCgroups.PREFIX.length())))) out.add(d);
+                }
+            }
+        }
+        return out;
+    }
+
+    /** The cgroup the test servers' sandboxes and uplinks are under. */
+    static final String PARENT = "contree";
+
     /** Everything of the host a sandbox's network could leave behind, as text to compare. */
     static String hostState(Path dataDir) throws Exception {
         StringBuilder b = new StringBuilder();
         b.append("uplink processes: ").append(uplinkProcesses(dataDir)).append('\n');
+        b.append("uplink cgroups: ").append(uplinkCgroups(dataDir, PARENT)).append('\n');
         b.append("links: ").append(command("ip", "-o", "link", "show").replaceAll("\\\\\\s+", " ").lines()
                 .map(l -> l.split(":")[1].strip()).sorted().toList()).append('\n');
         b.append("nsfs mounts: ").append(Files.readAllLines(Path.of("/proc/self/mountinfo")).stream().filter(l -> l.contains(" nsfs ")).count()).append('\n');
@@ -371,6 +396,21 @@ abstract class NetworkingTestBase {
             assertThat(status).containsPattern("CapEff:\\s+0000000000000400").containsPattern("NoNewPrivs:\\s+1").containsPattern("Seccomp:\\s+2");
         }
         assertThat(uplinks).as("the running sandbox's slirp4netns, confined").isEqualTo(1);
+        // Holder and slirp4netns in the uplink's own cgroup beside the sandbox's, with the limits (the sandbox has 1 CPU).
+        List<Path> groups = uplinkCgroups(s.dataDir, PARENT);
+        for (int i = 0; i < 200 && groups.size() != 4; i++) { // the earlier runs' uplinks are removed in the background
+            Thread.sleep(100);
+            groups = uplinkCgroups(s.dataDir, PARENT);
+        }
+        assertThat(groups).as("one uplink's cgroup in cpu, cpuacct, memory, pids").hasSize(4);
+        String group = "/" + PARENT + "/" + groups.getFirst().getFileName();
+        for (long pid : uplinkProcesses(s.dataDir)) {
+            Map<String, String> cg = UplinkCgroupTest.cgroupsOf(pid);
+            for (String c : UplinkCgroups.CONTROLLERS) assertThat(cg.get(c)).as(pid + " in " + c + ": " + cg).isEqualTo(group);
+        }
+        assertThat(UplinkCgroupTest.read("cpu", group, "cpu.cfs_quota_us")).isEqualTo("100000");
+        assertThat(UplinkCgroupTest.read("memory", group, "memory.limit_in_bytes")).isEqualTo(Long.toString(64L << 20));
+        assertThat(UplinkCgroupTest.read("pids", group, "pids.max")).isEqualTo("16");
         assertThat(s.delete(s.tokenA, "/v1/operations/" + cancelled).status()).isEqualTo(202);
         assertThat(s.await(s.tokenA, cancelled, Duration.ofSeconds(60)).get("status").asText()).isEqualTo("CANCELLED");
 
