@@ -31,7 +31,7 @@ import org.slf4j.LoggerFactory;
  * drivers), fetched with {@code apt-get download} and unpacked with {@code dpkg-deb -x} into
  * {@code cache/kernel/<package>/}: never installed on the host. The initramfs is built here at first use: a newc
  * cpio of contree-vmboot as {@code /init}, contree-init, {@code /dev/console} and the modules the guest needs
- * (virtio_mmio, virtio_console, virtiofs and what their {@code depends=} name, dependencies first). Its name is
+ * (virtio_mmio, virtio_console, virtiofs, virtio_net and what their {@code depends=} name, dependencies first). Its name is
  * the hash of everything in it, so a second start, or a second server on the same data dir, reuses it.
  *
  * @param kernel    the bzImage QEMU loads with {@code -kernel}
@@ -42,7 +42,7 @@ public record GuestAssets(Path kernel, Path initramfs, String release) {
     private static final Logger log = LoggerFactory.getLogger(GuestAssets.class);
     public static final String KERNEL_PACKAGE = "linux-image-cloud-amd64";
     /** What the guest loads; everything they depend on comes along. */
-    static final List<String> ROOT_MODULES = List.of("virtio_mmio", "virtio_console", "virtiofs");
+    static final List<String> ROOT_MODULES = List.of("virtio_mmio", "virtio_console", "virtiofs", "virtio_net");
 
     /** Finds or makes both in {@code cache}; {@code vmboot} and {@code init} are the two static guest binaries. */
     public static synchronized GuestAssets prepare(Path cache, byte[] vmboot, byte[] init) throws IOException {

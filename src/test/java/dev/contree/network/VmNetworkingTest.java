@@ -1,0 +1,162 @@
+package dev.contree.network;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.contree.TestServer;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+
+import static dev.contree.network.NetworkingTestBase.eventsOf;
+import static dev.contree.network.NetworkingTestBase.quote;
+import static dev.contree.network.NetworkingTestBase.uplinkProcesses;
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * Networking on the vm runtime end to end ({@code --runtime vm --network on}): QEMU runs as an uplink uid, so the
+ * same nft egress policy as for runc/runsc's slirp4netns filters every connection its libslirp makes for the guest.
+ * Three guest boots, one at a time (TCG: seconds each): a networked run that reaches the test's remote by address
+ * and by name and nothing of the host, the metadata address or a denied range; a run without networking (no
+ * eth0) that gives the image its own resolv.conf; a networked run over that image, which sees the server's and
+ * leaves the image's as it was. Opt-in like the other microVM tests: CONTREE_VM_TESTS=1.
+ */
+class VmNetworkingTest {
+    static TestServer s;
+    static RemoteHost remote;
+    static String image;
+
+    @BeforeAll
+    static void start() throws Exception {
+        Assumptions.assumeTrue("true".equals(System.getProperty("contree.vm.tests")) || "1".equals(System.getenv("CONTREE_VM_TESTS")),
+                "microVM tests are opt-in: CONTREE_VM_TESTS=1");
+        Assumptions.assumeTrue("root".equals(System.getProperty("user.name")), "needs root");
+        Assumptions.assumeTrue(Files.isExecutable(Path.of("/bin/busybox")), "busybox-static missing");
+        remote = RemoteHost.start(48, 0);
+        s = TestServer.inTempDir("net-vm", c -> c.withRuntime("vm", "ptrace").withNetwork(NetworkingTestBase.policy(remote)));
+        // One kernel download for every microVM test (the runtime fetches its guest assets at the first run).
+        Path shared = Path.of(System.getProperty("java.io.tmpdir"), "contree-vm-test-cache");
+        Files.createDirectories(shared);
+        Path cache = s.dataDir.resolve("runtime").resolve("vm-cache");
+        if (!Files.exists(cache)) Files.createSymbolicLink(cache, shared);
+        image = s.importBusybox(null);
+    }
+
+    @AfterAll
+    static void stop() throws Exception {
+        if (s != null) s.close();
+        if (remote != null) remote.close();
+    }
+
+    static JsonNode await(String op) {
+        return s.await(s.tokenA, op, Duration.ofSeconds(240));
+    }
+
+    static String spawn(String base, String script, boolean networked) {
+        return s.start(s.tokenA, "/v1/instances", "{\"image\":\"" + base + "\",\"command\":" + quote(script)
+                + ",\"shell\":true,\"timeout\":120,\"networking\":{\"enabled\":" + networked + "}}");
+    }
+
+    static String stdout(JsonNode op) {
+        assertThat(op.get("status").asText()).as(op.toString()).isEqualTo("SUCCESS");
+        return op.get("metadata").get("result").get("stdout").get("value").asText();
+    }
+
+    /** Waits (bounded) until no process of the server's uplink uids is left: QEMU's is gone with its VM. */
+    static void assertNoUplinkProcesses() throws Exception {
+        long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+        List<Long> left = uplinkProcesses(s.dataDir);
+        while (!left.isEmpty() && System.nanoTime() < deadline) {
+            Thread.sleep(100);
+            left = uplinkProcesses(s.dataDir);
+        }
+        assertThat(left).as("live processes of the uplink uid block").isEmpty();
+    }
+
+    @Test
+    void aNetworkedGuestReachesTheRemoteButNotTheHostTheMetadataAddressOrADeniedRange() throws Exception {
+        int before = remote.requests().size();
+        try (NetworkingTestBase.Listener loopback = new NetworkingTestBase.Listener("127.0.0.1");
+             NetworkingTestBase.Listener hostAddress = new NetworkingTestBase.Listener(remote.hostEnd)) {
+            int api = s.server.port();
+            // 10.0.2.2 is libslirp's alias for the host's loopback: refused like every local address.
+            List<String> refused = List.of("10.0.2.2:" + loopback.port(), remote.hostEnd + ":" + hostAddress.port(),
+                    "10.0.2.2:" + api, remote.hostEnd + ":" + api, RemoteHost.METADATA + ":8000", RemoteHost.METADATA + ":80",
+                    remote.denied + ":8000", RemoteHost.DENIED_NAME + ":8000");
+            StringBuilder script = new StringBuilder("cat /etc/resolv.conf; ls /sys/class/net | tr '\\n' ' '; echo;"
+                    + " timeout 30 wget -q -O - " + remote.url(remote.allowed, "hello.txt") + "; echo byaddress rc=$?;"
+                    + " timeout 30 wget -q -O - " + remote.url(RemoteHost.NAME, "hello.txt") + "; echo byname rc=$?;");
+            for (String t : refused) script.append(" timeout 15 wget -q -O - http://").append(t).append("/hello.txt; echo ").append(t).append(" rc=$?;");
+            String op = spawn(image, script.toString(), true);
+
+            // While it runs: QEMU is a process of the uplink block, confined, with the policy's resolvers as its resolv.conf.
+            List<String> seen = new ArrayList<>();
+            long deadline = System.nanoTime() + Duration.ofSeconds(120).toNanos();
+            while (seen.isEmpty() && System.nanoTime() < deadline) {
+                for (long pid : uplinkProcesses(s.dataDir)) {
+                    try {
+                        String comm = Files.readString(Path.of("/proc/" + pid + "/comm")).strip();
+                        if (!comm.startsWith("qemu-system")) continue;
+                        String status = Files.readString(Path.of("/proc/" + pid + "/status"));
+                        String resolv = Files.readString(Path.of("/proc/" + pid + "/root/etc/resolv.conf"), StandardCharsets.UTF_8);
+                        seen.add(comm + " seccomp=" + status.lines().filter(l -> l.startsWith("Seccomp:")).findFirst().orElse("?")
+                                .replaceAll("\\s+", "") + " nnp=" + status.contains("NoNewPrivs:\t1")
+                                + " resolv=" + resolv.lines().filter(l -> l.startsWith("nameserver")).toList());
+                    } catch (java.io.IOException e) {
+                        // exited meanwhile, or not yet past its setpriv: look again
+                    }
+                }
+                if (seen.isEmpty()) Thread.sleep(5);
+            }
+            assertThat(seen).as("QEMU as an uplink uid while the guest runs").hasSize(1);
+            assertThat(seen.getFirst()).contains("seccomp=Seccomp:2", "nnp=true", "resolv=[nameserver " + remote.allowed + "]");
+
+            JsonNode done = await(op);
+            String out = stdout(done);
+            assertThat(out).as(out).startsWith("nameserver 10.0.2.3\n").contains("byaddress rc=0", "byname rc=0");
+            assertThat(out.lines().skip(1).findFirst().orElse("")).as(out).contains("eth0").contains("lo");
+            for (String t : refused) assertThat(out).as(out).contains(t + " rc=1");
+            assertThat(out.split(RemoteHost.MARKER, -1)).as(out).hasSize(3); // only the two allowed downloads got through
+            assertThat(loopback.accepted.get()).isZero();
+            assertThat(hostAddress.accepted.get()).isZero();
+            assertThat(remote.requests().subList(before, remote.requests().size()))
+                    .containsExactly(remote.allowed + " /hello.txt", remote.allowed + " /hello.txt");
+
+            JsonNode resources = done.get("metadata").get("result").get("resources");
+            assertThat(resources.get("network_bytes_received").asLong()).as(resources.toString()).isGreaterThan(200);
+            assertThat(resources.get("network_bytes_sent").asLong()).as(resources.toString()).isGreaterThan(100);
+            JsonNode spawnEvent = eventsOf(s, op).stream().filter(e -> e.get("type").asText().equals("spawn")).findFirst().orElseThrow();
+            assertThat(spawnEvent.get("data").get("network").asText()).isEqualTo("libslirp");
+            // The resolv.conf mount point the guest needed (busybox has none) left no trace: the image is unchanged.
+            assertThat(done.get("result").get("image").asText()).isEqualTo(image);
+        }
+        assertNoUplinkProcesses();
+    }
+
+    @Test
+    void withoutNetworkingNoEth0AndANetworkedRunLeavesTheImagesResolvConf() throws Exception {
+        String plainOp = spawn(image, "ls /sys/class/net | tr '\\n' ' '; echo; echo 'nameserver 9.9.9.9' > /etc/resolv.conf", false);
+        JsonNode plain = await(plainOp);
+        assertThat(stdout(plain).strip()).as("the interfaces of a guest without networking").isEqualTo("lo");
+        JsonNode spawnEvent = eventsOf(s, plainOp).stream().filter(e -> e.get("type").asText().equals("spawn"))
+                .findFirst().orElseThrow();
+        assertThat(spawnEvent.get("data").get("network").asText()).isEqualTo("none");
+        assertThat(plain.get("metadata").get("result").get("resources").has("network_bytes_sent")).isFalse();
+        String withOwn = plain.get("result").get("image").asText();
+
+        JsonNode done = await(spawn(withOwn, "cat /etc/resolv.conf; echo x > /etc/resolv.conf; echo write rc=$?; echo kept > /kept", true));
+        String out = stdout(done);
+        assertThat(out).as(out).startsWith("nameserver 10.0.2.3\n").doesNotContain("9.9.9.9").contains("write rc=1");
+        String child = done.get("result").get("image").asText();
+        assertThat(child).isNotEqualTo(withOwn);
+        assertThat(s.get(s.tokenA, "/v1/inspect/" + child + "/download?path=/kept").text()).isEqualTo("kept\n");
+        assertThat(s.get(s.tokenA, "/v1/inspect/" + child + "/download?path=/etc/resolv.conf").text()).isEqualTo("nameserver 9.9.9.9\n");
+        assertNoUplinkProcesses();
+    }
+}
