@@ -269,6 +269,7 @@ final class VmSandboxRuntime implements SandboxRuntime {
             until = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
             while ((ch = listen.accept()) == null) { // QEMU connects while it sets up, before the guest runs
                 if (!vm.isAlive()) {
+                    if (cancel.isCancelled()) return result(-1, 9, true, null); // killed by the cancel, not a failure
                     waitFor(vm, 1000);
                     errThread.join(1000);
                     return infra("QEMU failed to start: " + tail(qemuErr.toString(StandardCharsets.UTF_8).strip(), 2000));

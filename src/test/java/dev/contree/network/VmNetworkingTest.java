@@ -159,4 +159,71 @@ class VmNetworkingTest {
         assertThat(s.get(s.tokenA, "/v1/inspect/" + child + "/download?path=/etc/resolv.conf").text()).isEqualTo("nameserver 9.9.9.9\n");
         assertNoUplinkProcesses();
     }
+
+    /** Live processes of {@code block}'s uids, as "pid comm". */
+    static List<String> processesOf(UidBlock block) throws java.io.IOException {
+        List<String> out = new java.util.ArrayList<>();
+        try (var procs = Files.list(Path.of("/proc"))) {
+            for (Path p : (Iterable<Path>) procs::iterator) {
+                if (!p.getFileName().toString().chars().allMatch(Character::isDigit) || !block.contains(SlirpNetworks.liveUidOf(p))) continue;
+                try {
+                    out.add(p.getFileName() + " " + Files.readString(p.resolve("comm")).strip());
+                } catch (java.io.IOException e) {
+                    // exited meanwhile
+                }
+            }
+        }
+        return out;
+    }
+
+    @Test
+    void theUplinkUidGoesBackWhenAVmIsCancelledWhileItBoots() throws Exception {
+        // The runtime on its own, with a networking of its own (another data dir: another uid block and nft table),
+        // so the test sees the pool; a cancel while the guest boots costs a fraction of a boot.
+        Path dir = Files.createTempDirectory("contree-vmnet-direct");
+        Path state = Files.createDirectories(dir.resolve("state")), rootfs = Files.createDirectories(dir.resolve("rootfs"));
+        Files.createSymbolicLink(state.resolve("vm-cache"), Path.of(System.getProperty("java.io.tmpdir"), "contree-vm-test-cache"));
+        Files.createDirectories(rootfs.resolve("bin"));
+        Files.copy(Path.of("/bin/busybox"), rootfs.resolve("bin/busybox"));
+        Files.createSymbolicLink(rootfs.resolve("bin/sh"), Path.of("busybox"));
+        SlirpNetworks nets = SlirpNetworks.start(NetworkingTestBase.policy(remote), state, dir.resolve("data"));
+        dev.contree.sandbox.SandboxRuntime vm = null;
+        try {
+            vm = dev.contree.sandbox.SandboxRuntimes.create(new dev.contree.sandbox.RuntimeConfig(
+                    dev.contree.sandbox.RuntimeConfig.Kind.VM, null, "ptrace", state, 256L << 20, 256, 1.0, 1 << 20,
+                    Duration.ofSeconds(10), "contree-vmnettest", nets, false));
+            dev.contree.cancel.CancelToken cancel = new dev.contree.cancel.CancelToken();
+            dev.contree.sandbox.SandboxRuntime runtime = vm;
+            var spec = dev.contree.sandbox.SandboxSpec.shell("vmnet" + System.nanoTime(), rootfs, "sleep 60")
+                    .timeout(Duration.ofSeconds(120)).network(true).build();
+            var result = new java.util.concurrent.CompletableFuture<dev.contree.sandbox.SandboxResult>();
+            Thread.ofVirtual().start(() -> {
+                try {
+                    result.complete(runtime.run(spec, null, cancel));
+                } catch (Throwable t) {
+                    result.completeExceptionally(t);
+                }
+            });
+            long deadline = System.nanoTime() + Duration.ofSeconds(120).toNanos();
+            List<String> running = processesOf(nets.uids());
+            while (running.stream().noneMatch(p -> p.contains("qemu-system")) && !result.isDone() && System.nanoTime() < deadline) {
+                Thread.sleep(5);
+                running = processesOf(nets.uids());
+            }
+            assertThat(running).as("QEMU as an uplink uid").anyMatch(p -> p.contains("qemu-system"));
+            assertThat(nets.uidsInUse()).isEqualTo(1);
+            cancel.cancel(dev.contree.cancel.CancelToken.Reason.CLIENT_REQUEST);
+            var r = result.get(120, java.util.concurrent.TimeUnit.SECONDS);
+            assertThat(r.cancelled()).as(r.toString()).isTrue();
+            assertThat(nets.uidsInUse()).as("uids lent out once the cancelled run returned").isZero();
+            assertThat(processesOf(nets.uids())).isEmpty();
+        } finally {
+            nets.close();
+            if (vm != null) vm.cleanupStale();
+            for (String c : List.of("memory", "cpu", "cpuacct", "pids")) Files.deleteIfExists(Path.of("/sys/fs/cgroup", c, "contree-vmnettest"));
+            try (var walk = Files.walk(dir)) {
+                for (Path f : walk.sorted(java.util.Comparator.reverseOrder()).toList()) Files.deleteIfExists(f);
+            }
+        }
+    }
 }
