@@ -156,7 +156,7 @@ final class VmSandboxRuntime implements SandboxRuntime {
 
     @Override public List<MountPoint> rootfsMountPoints(boolean network) { return network ? networkedMountPoints : mountPoints; }
 
-    @Override public String networkMode() { return cfg.network() == null ? "none" : NETWORK_MODE; }
+    @Override public String networkMode() { return cfg.network() == null || !cfg.network().dedicated() ? "none" : NETWORK_MODE; }
 
     /** The guest kernel and initramfs (fetched and built at first use) and the accelerator (probed once). */
     GuestAssets assets() throws IOException {
@@ -369,7 +369,10 @@ final class VmSandboxRuntime implements SandboxRuntime {
                                      Path vfsSock, Path ctlSock, Path upstream) {
         StringBuilder s = new StringBuilder();
         for (String p : cgroups) s.append("echo $$ > '").append(p).append("' || exit 125; ");
-        if (upstream != null) s.append("mount --bind '").append(upstream).append("' /etc/resolv.conf || exit 125; ");
+        if (upstream != null) {
+            s.append("mount --bind '").append(upstream).append("' /etc/resolv.conf || exit 125; ");
+            s.append("ulimit -n ").append(NETWORKED_FILES).append(" || exit 125; ");
+        }
         s.append("exec 3< '").append(guest.kernel()).append("' 4< '").append(guest.initramfs()).append("' || exit 125; ");
         s.append("exec \"$@\"");
         List<String> a = new ArrayList<>();
@@ -387,6 +390,12 @@ final class VmSandboxRuntime implements SandboxRuntime {
      * hostfwd/guestfwd, no TFTP or SMB). Where its connections may go is the host firewall's business (QEMU runs as
      * an uplink uid): the gateway's alias for the host's loopback is one of the local addresses it refuses.
      */
+    /**
+     * A networked QEMU's descriptors: libslirp holds one socket per connection the guest opens, so this bounds
+     * them (as slirp4netns's 4,096), with room for QEMU's own (memfd, vhost-user, chardevs, eventfds: tens).
+     */
+    static final int NETWORKED_FILES = 4096 + 256;
+
     static final String NETDEV = "user,id=n0,ipv6=off,restrict=off,net=10.0.2.0/24,host=10.0.2.2,dns=10.0.2.3,dhcpstart=10.0.2.15";
 
     private List<String> qemuArgs(long guestRam, int vcpus, Path vfsSock, Path ctlSock, boolean network) {

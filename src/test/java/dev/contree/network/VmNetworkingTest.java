@@ -105,7 +105,9 @@ class VmNetworkingTest {
                         if (!comm.startsWith("qemu-system")) continue;
                         String status = Files.readString(Path.of("/proc/" + pid + "/status"));
                         String resolv = Files.readString(Path.of("/proc/" + pid + "/root/etc/resolv.conf"), StandardCharsets.UTF_8);
-                        seen = comm + " seccomp=" + status.lines().filter(l -> l.startsWith("Seccomp:")).findFirst().orElse("?")
+                        String limits = Files.readString(Path.of("/proc/" + pid + "/limits"));
+                        seen = comm + " files=" + limits.lines().filter(l -> l.startsWith("Max open files")).findFirst().orElse("?")
+                                .replaceAll("\\s+", " ") + " seccomp=" + status.lines().filter(l -> l.startsWith("Seccomp:")).findFirst().orElse("?")
                                 .substring(8).strip() + " nnp=" + status.contains("NoNewPrivs:\t1")
                                 + " resolv=" + resolv.lines().filter(l -> l.startsWith("nameserver")).toList();
                     } catch (java.io.IOException | RuntimeException e) {
@@ -115,7 +117,7 @@ class VmNetworkingTest {
                 Thread.sleep(5);
             }
             assertThat(seen).as("QEMU as an uplink uid while the guest runs").isNotNull()
-                    .contains("seccomp=2", "nnp=true", "resolv=[nameserver " + remote.allowed + "]");
+                    .contains("seccomp=2", "nnp=true", "files=Max open files 4352 4352 files", "resolv=[nameserver " + remote.allowed + "]");
 
             JsonNode done = await(op);
             String out = stdout(done);
