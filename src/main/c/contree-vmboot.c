@@ -5,6 +5,7 @@
  *  1. mounts devtmpfs, proc and sysfs in the initramfs;
  *  2. loads the kernel modules listed in /m/order, in that order (virtio_ring first), passing the kernel
  *     command line's virtio_mmio.device= entries to virtio_mmio (modprobe would; there is no modprobe here);
+ *     those of /m/order-net (virtio_net and its chain) only once the boot frame says the VM is networked;
  *  3. mounts the virtiofs tag "rootfs" (the execution's overlay rootfs, served by virtiofsd on the host);
  *  4. opens the virtio-serial port named "contree" (the server's channel) and reads one boot frame from it:
  *     'B' + length (4 bytes big endian) + NUL-terminated strings: hostname, max_tasks (0 = no limit: the
@@ -103,17 +104,22 @@ static void mmio_params(char *out, size_t cap) {
     }
 }
 
-static void load_modules(void) {
+/* The modules a list names, in its order; each file is deleted after (load = 0: deleted without loading). */
+static void load_modules(const char *list, int load) {
     char params[2048];
     mmio_params(params, sizeof params);
-    FILE *f = fopen("/m/order", "re");
-    if (!f) fail("no module list: %s", strerror(errno));
+    FILE *f = fopen(list, "re");
+    if (!f) fail("no module list %s: %s", list, strerror(errno));
     char name[256];
     while (fgets(name, sizeof name, f)) {
         name[strcspn(name, "\n")] = 0;
         if (!name[0]) continue;
         char path[300];
         snprintf(path, sizeof path, "/m/%s", name);
+        if (!load) {
+            unlink(path);
+            continue;
+        }
         int fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0) fail("module %s: %s", name, strerror(errno));
         const char *p = strstr(name, "virtio_mmio") ? params : "";
@@ -122,7 +128,7 @@ static void load_modules(void) {
         unlink(path); /* its memory back: nothing reads it again */
     }
     fclose(f);
-    unlink("/m/order");
+    unlink(list);
 }
 
 /* /dev/vportNpM whose sysfs name is PORT_NAME; waits for the driver to probe (bounded). */
@@ -288,7 +294,7 @@ int main(void) {
     mount("devtmpfs", "/dev", "devtmpfs", MS_NOSUID, "mode=0755");
     must_mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
     must_mount("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
-    load_modules();
+    load_modules("/m/order", 1);
 
     must_mount("rootfs", "/newroot", "virtiofs", 0, NULL);
     int port = open_port();
@@ -319,6 +325,7 @@ int main(void) {
     int nenv = np - 4 - (int)argc;
     char **envp = calloc((size_t)nenv + 1, sizeof *envp);
     for (int i = 0; i < nenv; i++) envp[i] = parts[4 + argc + i];
+    load_modules("/m/order-net", networked); /* virtio_net only where there is a device for it */
     configure_network(networked);
     int resolv = networked ? resolv_conf_source() : -1;
 
