@@ -42,7 +42,9 @@ import static dev.contree.sandbox.InitChannel.longOf;
  * <p>Per run: virtiofsd (sandboxed in its own namespaces, pivot_root into the rootfs) serves the execution's
  * rootfs, which becomes the guest's root, so writes land in the host directory as with runc/runsc and
  * snapshots, inspect and commit are unchanged. QEMU runs {@code -M microvm} (no PCI, no firmware tables to walk,
- * no emulated legacy devices beyond one serial port for the kernel console) with no network device, the
+ * no emulated legacy devices beyond one serial port for the kernel console) with no network device (a networked run
+ * gets one virtio-net device behind QEMU's libslirp, QEMU then running as an uplink uid under the host's egress
+ * policy: {@link #NETDEV}), the
  * sandbox's memory as guest RAM (plus a reserve for the guest kernel) and its CPUs as vCPUs, under a seccomp
  * filter ({@code -sandbox on}), as {@code nobody} once set up ({@code -runas}), inside a cgroup of its own with a
  * memory limit. contree-vmboot (the initramfs's /init) mounts the root and execs contree-init, which speaks the
