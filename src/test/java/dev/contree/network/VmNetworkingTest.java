@@ -130,6 +130,14 @@ class VmNetworkingTest {
             assertThat(out.split(RemoteHost.MARKER, -1)).as(out).hasSize(3); // only the two allowed downloads got through
             assertThat(loopback.accepted.get()).isZero();
             assertThat(hostAddress.accepted.get()).isZero();
+            // The host itself reaches its listeners and the remote's denied address: the guest's failures are the policy's.
+            for (var target : List.of(new java.net.InetSocketAddress("127.0.0.1", loopback.port()),
+                    new java.net.InetSocketAddress(remote.hostEnd, hostAddress.port()), new java.net.InetSocketAddress(remote.denied, 8000))) {
+                try (java.net.Socket c = new java.net.Socket()) {
+                    c.connect(target, 10_000);
+                    assertThat(c.isConnected()).as(target.toString()).isTrue();
+                }
+            }
             assertThat(remote.requests().subList(before, remote.requests().size()))
                     .containsExactly(remote.allowed + " /hello.txt", remote.allowed + " /hello.txt");
 
