@@ -5,11 +5,17 @@
  *  1. mounts devtmpfs, proc and sysfs in the initramfs;
  *  2. loads the kernel modules listed in /m/order, in that order (virtio_ring first), passing the kernel
  *     command line's virtio_mmio.device= entries to virtio_mmio (modprobe would; there is no modprobe here);
+ *     those of /m/order-net (virtio_net and its chain) only once the boot frame says the VM is networked;
  *  3. mounts the virtiofs tag "rootfs" (the execution's overlay rootfs, served by virtiofsd on the host);
  *  4. opens the virtio-serial port named "contree" (the server's channel) and reads one boot frame from it:
  *     'B' + length (4 bytes big endian) + NUL-terminated strings: hostname, max_tasks (0 = no limit: the
- *     command's processes and threads, on top of the kernel's own), argc,
- *     contree-init's arguments..., then "K=V" environment entries to the end of the payload;
+ *     command's processes and threads, on top of the kernel's own), network ("1": the VM has a virtio-net
+ *     device behind QEMU's libslirp), argc, contree-init's arguments..., then "K=V" environment entries to the
+ *     end of the payload;
+ *  4b. brings lo up, and when networked configures eth0 as libslirp expects (10.0.2.15/24, default route via
+ *     10.0.2.2; ioctls, no tools in the guest) and binds a read-only resolv.conf naming libslirp's DNS forwarder
+ *     (10.0.2.3) over the root's /etc/resolv.conf, as runc/runsc bind the server's (the image's own file stays
+ *     as it was underneath; the server removes the mount point it may have had to create);
  *  5. builds the new root's /proc, /sys (read-only), /dev (a small tmpfs with the usual nodes, never devtmpfs:
  *     no virtio port node is reachable), /dev/pts, /dev/shm, empties the initramfs, moves the new root onto /
  *     and chroots into it;
@@ -40,6 +46,12 @@
 #include <time.h>
 #include <unistd.h>
 #include <linux/capability.h>
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <net/route.h>
+#include <netinet/in.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 
 #define MAX_BOOT_FRAME (1u << 20)
 #define PORT_NAME "contree"
@@ -92,17 +104,22 @@ static void mmio_params(char *out, size_t cap) {
     }
 }
 
-static void load_modules(void) {
+/* The modules a list names, in its order; each file is deleted after (load = 0: deleted without loading). */
+static void load_modules(const char *list, int load) {
     char params[2048];
     mmio_params(params, sizeof params);
-    FILE *f = fopen("/m/order", "re");
-    if (!f) fail("no module list: %s", strerror(errno));
+    FILE *f = fopen(list, "re");
+    if (!f) fail("no module list %s: %s", list, strerror(errno));
     char name[256];
     while (fgets(name, sizeof name, f)) {
         name[strcspn(name, "\n")] = 0;
         if (!name[0]) continue;
         char path[300];
         snprintf(path, sizeof path, "/m/%s", name);
+        if (!load) {
+            unlink(path);
+            continue;
+        }
         int fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0) fail("module %s: %s", name, strerror(errno));
         const char *p = strstr(name, "virtio_mmio") ? params : "";
@@ -111,7 +128,7 @@ static void load_modules(void) {
         unlink(path); /* its memory back: nothing reads it again */
     }
     fclose(f);
-    unlink("/m/order");
+    unlink(list);
 }
 
 /* /dev/vportNpM whose sysfs name is PORT_NAME; waits for the driver to probe (bounded). */
@@ -186,6 +203,77 @@ static void make_dev(void) {
     must_mount("shm", "/newroot/dev/shm", "tmpfs", MS_NOSUID | MS_NOEXEC | MS_NODEV, "mode=1777,size=65536k");
 }
 
+static void if_flags_up(int s, const char *name) {
+    struct ifreq r;
+    memset(&r, 0, sizeof r);
+    snprintf(r.ifr_name, IFNAMSIZ, "%s", name);
+    if (ioctl(s, SIOCGIFFLAGS, &r) < 0) fail("%s flags: %s", name, strerror(errno));
+    r.ifr_flags |= IFF_UP;
+    if (ioctl(s, SIOCSIFFLAGS, &r) < 0) fail("%s up: %s", name, strerror(errno));
+}
+
+static void if_set(int s, const char *name, unsigned long req, const char *ip) {
+    struct ifreq r;
+    memset(&r, 0, sizeof r);
+    snprintf(r.ifr_name, IFNAMSIZ, "%s", name);
+    struct sockaddr_in *a = (struct sockaddr_in *)&r.ifr_addr;
+    a->sin_family = AF_INET;
+    inet_pton(AF_INET, ip, &a->sin_addr);
+    if (ioctl(s, req, &r) < 0) fail("%s address %s: %s", name, ip, strerror(errno));
+}
+
+/* lo up; networked: eth0 (virtio-net, probed when its module loaded; waited for, bounded) as libslirp's guest. */
+static void configure_network(int networked) {
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s < 0) fail("socket: %s", strerror(errno));
+    if_flags_up(s, "lo");
+    if (networked) {
+        long long give_up = now_ms() + 20000;
+        while (!if_nametoindex("eth0")) {
+            if (now_ms() > give_up) fail("no eth0: the virtio-net device did not appear");
+            usleep(2000);
+        }
+        if_set(s, "eth0", SIOCSIFADDR, "10.0.2.15");
+        if_set(s, "eth0", SIOCSIFNETMASK, "255.255.255.0");
+        if_flags_up(s, "eth0");
+        struct rtentry rt;
+        memset(&rt, 0, sizeof rt);
+        struct sockaddr_in *dst = (struct sockaddr_in *)&rt.rt_dst, *gw = (struct sockaddr_in *)&rt.rt_gateway,
+                           *mask = (struct sockaddr_in *)&rt.rt_genmask;
+        dst->sin_family = gw->sin_family = mask->sin_family = AF_INET;
+        inet_pton(AF_INET, "10.0.2.2", &gw->sin_addr);
+        rt.rt_flags = RTF_UP | RTF_GATEWAY;
+        rt.rt_dev = "eth0";
+        if (ioctl(s, SIOCADDRT, &rt) < 0) fail("default route: %s", strerror(errno));
+    }
+    close(s);
+}
+
+/* The guest's resolv.conf, in the initramfs (unreachable from the new root but through the returned O_PATH fd). */
+static int resolv_conf_source(void) {
+    static const char text[] = "nameserver 10.0.2.3\n";
+    int fd = open("/resolv.conf", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+    if (fd < 0 || write(fd, text, sizeof text - 1) != (ssize_t)(sizeof text - 1)) fail("resolv.conf: %s", strerror(errno));
+    close(fd);
+    fd = open("/resolv.conf", O_PATH | O_CLOEXEC);
+    if (fd < 0) fail("resolv.conf: %s", strerror(errno));
+    return fd;
+}
+
+/* After the chroot: binds it read-only over /etc/resolv.conf (a file the server made real: no symlink). */
+static void bind_resolv_conf(int src) {
+    mkdir("/etc", 0755); /* missing in the image: created, as runc would */
+    int t = open("/etc/resolv.conf", O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (t < 0) fail("/etc/resolv.conf: %s", strerror(errno));
+    close(t);
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", src);
+    if (mount(path, "/etc/resolv.conf", NULL, MS_BIND, NULL) < 0) fail("bind resolv.conf: %s", strerror(errno));
+    if (mount(NULL, "/etc/resolv.conf", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+        fail("resolv.conf read-only: %s", strerror(errno));
+    close(src);
+}
+
 /* Keeps the capabilities docker/runc give a container (OciSpecs.CAPS) in the bounding set, drops the rest. */
 static void drop_caps(void) {
     static const int keep[] = {CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FSETID, CAP_FOWNER, CAP_MKNOD, CAP_SETGID,
@@ -206,7 +294,7 @@ int main(void) {
     mount("devtmpfs", "/dev", "devtmpfs", MS_NOSUID, "mode=0755");
     must_mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
     must_mount("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
-    load_modules();
+    load_modules("/m/order", 1);
 
     must_mount("rootfs", "/newroot", "virtiofs", 0, NULL);
     int port = open_port();
@@ -225,17 +313,21 @@ int main(void) {
     if (!parts) fail("out of memory");
     int np = 0;
     for (size_t off = 0; off < len; off += strlen(pl + off) + 1) parts[np++] = pl + off;
-    if (np < 3) fail("short boot frame");
+    if (np < 4) fail("short boot frame");
     const char *hostname = parts[0];
     const char *max_tasks = parts[1];
-    long argc = strtol(parts[2], NULL, 10);
-    if (argc < 1 || argc > np - 3) fail("bad argc in boot frame");
+    int networked = !strcmp(parts[2], "1");
+    long argc = strtol(parts[3], NULL, 10);
+    if (argc < 1 || argc > np - 4) fail("bad argc in boot frame");
     char **argv = calloc((size_t)argc + 2, sizeof *argv);
     argv[0] = "/.contree/init";
-    for (long i = 0; i < argc; i++) argv[i + 1] = parts[3 + i];
-    int nenv = np - 3 - (int)argc;
+    for (long i = 0; i < argc; i++) argv[i + 1] = parts[4 + i];
+    int nenv = np - 4 - (int)argc;
     char **envp = calloc((size_t)nenv + 1, sizeof *envp);
-    for (int i = 0; i < nenv; i++) envp[i] = parts[3 + argc + i];
+    for (int i = 0; i < nenv; i++) envp[i] = parts[4 + argc + i];
+    load_modules("/m/order-net", networked); /* virtio_net only where there is a device for it */
+    configure_network(networked);
+    int resolv = networked ? resolv_conf_source() : -1;
 
     if (sethostname(hostname, strlen(hostname)) < 0) fail("sethostname: %s", strerror(errno));
     /* The pids limit: every task of the guest counts, its kernel threads too (they exist already). */
@@ -275,6 +367,7 @@ int main(void) {
     if (mount(".", "/", NULL, MS_MOVE, NULL) < 0) fail("move root: %s", strerror(errno));
     if (chroot(".") < 0) fail("chroot: %s", strerror(errno));
     if (chdir("/") < 0) fail("chdir /: %s", strerror(errno));
+    if (resolv >= 0) bind_resolv_conf(resolv);
 
     if (dup2(port, 0) < 0 || dup2(port, 1) < 0) fail("dup2: %s", strerror(errno));
     close(port);

@@ -29,6 +29,14 @@ public interface SandboxNetworks extends AutoCloseable {
      */
     SandboxNetwork attach(String sandboxId, double cpus) throws IOException;
 
+    /**
+     * A uid of the uplink block for a process that is its sandbox's uplink itself (the vm runtime's QEMU with
+     * libslirp), under the same egress policy; an IOException when this mode has none (a shared namespace).
+     */
+    default UplinkUid reserveUplinkUid(String sandboxId) throws IOException {
+        throw new IOException("network mode " + mode() + " has no uplink uids for the vm runtime (use --network on)");
+    }
+
     /** Removes what a crashed server left (helper processes and their cgroups); how many processes. */
     int cleanupStale() throws IOException;
 

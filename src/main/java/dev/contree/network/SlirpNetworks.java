@@ -34,6 +34,8 @@ final class SlirpNetworks implements SandboxNetworks {
     private final Path upstream, resolvConf;
     private final UplinkCgroups cgroups;
     private final Set<SlirpUplink> live = ConcurrentHashMap.newKeySet();
+    /** Uids lent out by {@link #reserveUplinkUid} (a VM's QEMU): live, not leftovers. */
+    private final Set<Integer> lent = ConcurrentHashMap.newKeySet();
 
     private SlirpNetworks(UidBlock.Claim claim, Path upstream, Path resolvConf, UplinkCgroups cgroups) {
         this.cgroups = cgroups;
@@ -108,6 +110,27 @@ final class SlirpNetworks implements SandboxNetworks {
         return up;
     }
 
+    @Override
+    public UplinkUid reserveUplinkUid(String sandboxId) {
+        int uid = pool.acquire();
+        lent.add(uid);
+        java.util.concurrent.atomic.AtomicBoolean released = new java.util.concurrent.atomic.AtomicBoolean();
+        return new UplinkUid() {
+            @Override public int uid() { return uid; }
+
+            @Override public Path upstreamResolvConf() { return upstream; }
+
+            @Override public void close() {
+                if (!released.compareAndSet(false, true)) return;
+                lent.remove(uid);
+                pool.release(uid);
+            }
+        };
+    }
+
+    /** How many uids of the block are lent out or run an uplink now (for tests: none once every sandbox is gone). */
+    int uidsInUse() { return lent.size() + live.size(); }
+
     /**
      * Kills every live process of this server's uplink uids: helpers of sandboxes that no longer exist (the block is
      * this server's alone while it runs, {@link UidBlock#claim}). (They end by
@@ -123,7 +146,7 @@ final class SlirpNetworks implements SandboxNetworks {
                 String name = p.getFileName().toString();
                 if (!name.chars().allMatch(Character::isDigit)) continue;
                 long uid = liveUidOf(p);
-                if (uid < 0 || !uids.contains(uid) || live.stream().anyMatch(u -> u.uid() == uid)) continue;
+                if (uid < 0 || !uids.contains(uid) || lent.contains((int) uid) || live.stream().anyMatch(u -> u.uid() == uid)) continue;
                 ProcessHandle.of(Long.parseLong(name)).ifPresent(ProcessHandle::destroyForcibly);
                 n++;
             }

@@ -2,6 +2,8 @@ package dev.contree.sandbox;
 
 import dev.contree.cancel.CancelToken;
 import dev.contree.linux.SpawnedProcess;
+import dev.contree.network.NetworkUsage;
+import dev.contree.network.UplinkUid;
 import dev.contree.sandbox.vm.Accelerator;
 import dev.contree.sandbox.vm.GuestAssets;
 
@@ -40,7 +42,9 @@ import static dev.contree.sandbox.InitChannel.longOf;
  * <p>Per run: virtiofsd (sandboxed in its own namespaces, pivot_root into the rootfs) serves the execution's
  * rootfs, which becomes the guest's root, so writes land in the host directory as with runc/runsc and
  * snapshots, inspect and commit are unchanged. QEMU runs {@code -M microvm} (no PCI, no firmware tables to walk,
- * no emulated legacy devices beyond one serial port for the kernel console) with no network device, the
+ * no emulated legacy devices beyond one serial port for the kernel console) with no network device (a networked run
+ * gets one virtio-net device behind QEMU's libslirp, QEMU then running as an uplink uid under the host's egress
+ * policy: {@link #NETDEV}), the
  * sandbox's memory as guest RAM (plus a reserve for the guest kernel) and its CPUs as vCPUs, under a seccomp
  * filter ({@code -sandbox on}), as {@code nobody} once set up ({@code -runas}), inside a cgroup of its own with a
  * memory limit. contree-vmboot (the initramfs's /init) mounts the root and execs contree-init, which speaks the
@@ -89,6 +93,11 @@ final class VmSandboxRuntime implements SandboxRuntime {
     private volatile Accelerator accel;
     private final List<MountPoint> mountPoints = List.of(
             new MountPoint("/proc", true), new MountPoint("/sys", true), new MountPoint("/dev", true));
+    /** A networked guest also binds its resolv.conf (10.0.2.3, libslirp's forwarder) over the image's, as runc does. */
+    private final List<MountPoint> networkedMountPoints = java.util.stream.Stream.concat(mountPoints.stream(),
+            java.util.stream.Stream.of(new MountPoint(RESOLV_CONF, false))).toList();
+    /** What the spawn event records for a networked run: QEMU's built-in user-mode stack. */
+    static final String NETWORK_MODE = "libslirp";
 
     VmSandboxRuntime(RuntimeConfig cfg, String accelSetting) throws IOException {
         this.cfg = cfg;
@@ -147,6 +156,10 @@ final class VmSandboxRuntime implements SandboxRuntime {
 
     @Override public List<MountPoint> rootfsMountPoints() { return mountPoints; }
 
+    @Override public List<MountPoint> rootfsMountPoints(boolean network) { return network ? networkedMountPoints : mountPoints; }
+
+    @Override public String networkMode() { return cfg.network() == null || !cfg.network().dedicated() ? "none" : NETWORK_MODE; }
+
     /** The guest kernel and initramfs (fetched and built at first use) and the accelerator (probed once). */
     GuestAssets assets() throws IOException {
         GuestAssets a = assets;
@@ -175,7 +188,7 @@ final class VmSandboxRuntime implements SandboxRuntime {
         if (cancel.isCancelled()) return result(-1, 9, true, null);
         if (!Files.isDirectory(spec.rootfs(), LinkOption.NOFOLLOW_LINKS))
             throw new IOException("the sandbox rootfs is not a directory");
-        if (spec.network()) return infra("network requested, but the vm runtime has no networking yet");
+        if (spec.network() && cfg.network() == null) return infra("network requested but networking is off on this server");
         GuestAssets guest;
         try {
             guest = assets();
@@ -197,6 +210,7 @@ final class VmSandboxRuntime implements SandboxRuntime {
         int vcpus = (int) Math.max(1, Math.min(Runtime.getRuntime().availableProcessors(), Math.ceil(cpus > 0 ? cpus : 1)));
 
         SpawnedProcess vfs = null, vm = null;
+        UplinkUid uplink = null;
         ServerSocketChannel listen = null;
         SocketChannel ch = null;
         Thread demuxThread = null, consoleThread = null, errThread = null;
@@ -210,7 +224,16 @@ final class VmSandboxRuntime implements SandboxRuntime {
             } catch (NoCgroups e) {
                 return infra(e.getMessage());
             }
-            int uid = nextVmUid();
+            // Networked: QEMU runs as an uplink uid, so the host's egress policy (nft, by socket owner) covers every
+            // connection its libslirp opens for the guest; the uid goes back to the pool only once QEMU is gone.
+            if (spec.network()) {
+                try {
+                    uplink = cfg.network().reserveUplinkUid(spec.id());
+                } catch (IOException | RuntimeException e) {
+                    return infra("no network for the VM: " + e.getMessage());
+                }
+            }
+            int uid = uplink != null ? uplink.uid() : nextVmUid();
             Files.setAttribute(dir, "unix:uid", uid);
             Files.setAttribute(dir, "unix:gid", uid);
             Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwx------"));
@@ -237,8 +260,8 @@ final class VmSandboxRuntime implements SandboxRuntime {
             }
             Files.setAttribute(vfsSock, "unix:uid", uid);
 
-            vm = SpawnedProcess.start(qemuCommand(cgroups, uid, guest, guestRam, vcpus, vfsSock, ctlSock), WORKING_DIR,
-                    SpawnedProcess.Stderr.PIPE);
+            vm = SpawnedProcess.start(qemuCommand(cgroups, uid, guest, guestRam, vcpus, vfsSock, ctlSock,
+                    uplink == null ? null : uplink.upstreamResolvConf()), WORKING_DIR, SpawnedProcess.Stderr.PIPE);
             SpawnedProcess q = vm;
             q.getOutputStream().close();
             consoleThread = Thread.ofVirtual().name("vm-console-" + cid).start(() -> console.drain(q.getInputStream()));
@@ -248,6 +271,7 @@ final class VmSandboxRuntime implements SandboxRuntime {
             until = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
             while ((ch = listen.accept()) == null) { // QEMU connects while it sets up, before the guest runs
                 if (!vm.isAlive()) {
+                    if (cancel.isCancelled()) return result(-1, 9, true, null); // killed by the cancel, not a failure
                     waitFor(vm, 1000);
                     errThread.join(1000);
                     return infra("QEMU failed to start: " + tail(qemuErr.toString(StandardCharsets.UTF_8).strip(), 2000));
@@ -259,11 +283,17 @@ final class VmSandboxRuntime implements SandboxRuntime {
             OutputStream toInit = Channels.newOutputStream(ch);
             EndOfRun fromInit = new EndOfRun(Channels.newInputStream(ch));
             // Read by contree-vmboot before anything else; then the channel is contree-init's fd 0 and 1.
-            toInit.write(bootFrame(spec, pids));
+            toInit.write(bootFrame(spec, pids, uplink != null));
 
             java.util.concurrent.CountDownLatch booted = new java.util.concurrent.CountDownLatch(1);
+            // The guest's eth0 counters, which contree-init reports with the main process's result.
+            AtomicReference<NetworkUsage> traffic = new AtomicReference<>(NetworkUsage.UNKNOWN);
             InitChannel demux = new InitChannel(toInit, fromInit, new BootWatch(listener, booted), outputCap,
-                    cfg.defaultOutputCap(), InitChannel.newToken(), this::usage, cid);
+                    cfg.defaultOutputCap(), InitChannel.newToken(), r -> {
+                        if (r.containsKey("net_tx_bytes"))
+                            traffic.set(new NetworkUsage(longOf(r, "net_tx_bytes", -1), longOf(r, "net_rx_bytes", -1)));
+                        return usage(r);
+                    }, cid);
             demux.whenMainEnded(() -> { // synced before the result: nothing left to wait for
                 fromInit.ended = true;
                 q.destroyForcibly();
@@ -294,7 +324,8 @@ final class VmSandboxRuntime implements SandboxRuntime {
             errThread.join(2_000);
             demux.finish(cancel.isCancelled());
             double elapsed = (System.nanoTime() - t0) / 1e9;
-            return withHostFigures(buildResult(demux, vm, console, qemuErr, killReason.get(), cancel, elapsed), cid);
+            SandboxResult r = withHostFigures(buildResult(demux, vm, console, qemuErr, killReason.get(), cancel, elapsed), cid);
+            return uplink == null ? r : r.withNetwork(traffic.get());
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new IOException("interrupted while running sandbox " + cid, e);
@@ -309,30 +340,67 @@ final class VmSandboxRuntime implements SandboxRuntime {
             }
             if (ch != null) try { ch.close(); } catch (IOException ignored) { }
             if (listen != null) try { listen.close(); } catch (IOException ignored) { }
+            if (uplink != null) release(uplink, vm);
             removeCgroups(cid);
             deleteTree(dir);
         }
     }
 
     /**
+     * The uplink uid back to the pool once QEMU (its only process: QEMU spawns nothing) is gone; at once when it is
+     * dead already, else when it exits (a QEMU stuck in the kernel keeps its uid, so no other VM shares it).
+     */
+    private static void release(UplinkUid uplink, SpawnedProcess vm) {
+        if (vm == null || !vm.isAlive()) {
+            uplink.close();
+            return;
+        }
+        log.warn("QEMU {} still alive after SIGKILL: its uplink uid {} is released when it exits", vm.pid(), uplink.uid());
+        vm.onExit().thenRun(uplink::close);
+    }
+
+    /**
      * sh (root) joins the cgroups and opens the kernel and initramfs as fds 3 and 4, then setpriv drops to the VM's
      * uid with no capability and no_new_privs, then QEMU: it never has root, reads its kernel through /dev/fd (no
-     * path into the data dir) and finds only its own run directory writable.
+     * path into the data dir) and finds only its own run directory writable. Networked ({@code upstream} non-null):
+     * all of it in a private mount namespace where {@code /etc/resolv.conf} is the policy's resolvers, which
+     * libslirp forwards the guest's DNS to (as slirp4netns's launcher does); the pid stays the same throughout
+     * (unshare, sh and setpriv exec).
      */
     private List<String> qemuCommand(List<String> cgroups, int uid, GuestAssets guest, long guestRam, int vcpus,
-                                     Path vfsSock, Path ctlSock) {
+                                     Path vfsSock, Path ctlSock, Path upstream) {
         StringBuilder s = new StringBuilder();
         for (String p : cgroups) s.append("echo $$ > '").append(p).append("' || exit 125; ");
+        if (upstream != null) {
+            s.append("mount --bind '").append(upstream).append("' /etc/resolv.conf || exit 125; ");
+            s.append("ulimit -n ").append(NETWORKED_FILES).append(" || exit 125; ");
+        }
         s.append("exec 3< '").append(guest.kernel()).append("' 4< '").append(guest.initramfs()).append("' || exit 125; ");
         s.append("exec \"$@\"");
-        List<String> a = new ArrayList<>(List.of("/bin/sh", "-c", s.toString(), "sh", "setpriv", "--reuid=" + uid,
+        List<String> a = new ArrayList<>();
+        if (upstream != null) a.addAll(List.of("unshare", "--mount", "--propagation", "private", "--"));
+        a.addAll(List.of("/bin/sh", "-c", s.toString(), "sh", "setpriv", "--reuid=" + uid,
                 "--regid=" + uid, kvmGid >= 0 ? "--groups=" + kvmGid : "--clear-groups", "--inh-caps=-all",
                 "--bounding-set=-all", "--no-new-privs", "--"));
-        a.addAll(qemuArgs(guestRam, vcpus, vfsSock, ctlSock));
+        a.addAll(qemuArgs(guestRam, vcpus, vfsSock, ctlSock, upstream != null));
         return a;
     }
 
-    private List<String> qemuArgs(long guestRam, int vcpus, Path vfsSock, Path ctlSock) {
+    /**
+     * The guest's network (only when networked; otherwise it has no network device at all): libslirp in QEMU, the
+     * guest 10.0.2.15/24 behind gateway 10.0.2.2 with DNS at 10.0.2.3, IPv4 only, nothing forwarded in (no
+     * hostfwd/guestfwd, no TFTP or SMB). Where its connections may go is the host firewall's business (QEMU runs as
+     * an uplink uid): the gateway's alias for the host's loopback is one of the local addresses it refuses.
+     */
+    /**
+     * A networked QEMU's descriptors: libslirp holds one socket per connection the guest opens, so this bounds
+     * them (as slirp4netns's 4,096), with room for QEMU's own (memfd, vhost-user, chardevs, eventfds: tens).
+     */
+    static final int NETWORKED_FILES = 4096 + 256;
+
+    static final String NETDEV = "user,id=n0,ipv6=off,restrict=off,net=10.0.2.0/24,host=10.0.2.2,dns=10.0.2.3,dhcpstart=10.0.2.15";
+
+    private List<String> qemuArgs(long guestRam, int vcpus, Path vfsSock, Path ctlSock, boolean network) {
         List<String> a = new ArrayList<>(List.of(qemu, "-M", machineOverride != null ? machineOverride : MACHINE, "-nodefaults",
                 "-no-user-config", "-display", "none", "-no-reboot"));
         a.addAll(accel.qemuArgs());
@@ -345,7 +413,9 @@ final class VmSandboxRuntime implements SandboxRuntime {
                 "-chardev", "socket,id=fs,path=" + vfsSock, "-device", "vhost-user-fs-device,chardev=fs,tag=rootfs",
                 "-chardev", "socket,id=ctl,path=" + ctlSock, "-device", "virtio-serial-device,max_ports=2",
                 "-device", "virtserialport,chardev=ctl,name=contree",
-                "-serial", "stdio",
+                "-serial", "stdio"));
+        if (network) a.addAll(List.of("-netdev", NETDEV, "-device", "virtio-net-device,netdev=n0"));
+        a.addAll(List.of(
                 "-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"));
         return a;
     }
@@ -362,11 +432,12 @@ final class VmSandboxRuntime implements SandboxRuntime {
         return s.toString();
     }
 
-    /** 'B' frame for contree-vmboot: hostname, max tasks, argc, contree-init's arguments, the command's env. */
-    private static byte[] bootFrame(SandboxSpec spec, long pids) {
+    /** 'B' frame for contree-vmboot: hostname, max tasks, network (1/0), argc, contree-init's arguments, the command's env. */
+    private static byte[] bootFrame(SandboxSpec spec, long pids, boolean network) {
         List<String> parts = new ArrayList<>();
         parts.add(spec.hostname());
         parts.add(Long.toString(Math.max(0, pids)));
+        parts.add(network ? "1" : "0");
         List<String> args = InitChannel.commandLine("-V", spec);
         parts.add(Integer.toString(args.size()));
         parts.addAll(args);

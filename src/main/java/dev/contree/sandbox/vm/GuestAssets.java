@@ -31,7 +31,8 @@ import org.slf4j.LoggerFactory;
  * drivers), fetched with {@code apt-get download} and unpacked with {@code dpkg-deb -x} into
  * {@code cache/kernel/<package>/}: never installed on the host. The initramfs is built here at first use: a newc
  * cpio of contree-vmboot as {@code /init}, contree-init, {@code /dev/console} and the modules the guest needs
- * (virtio_mmio, virtio_console, virtiofs and what their {@code depends=} name, dependencies first). Its name is
+ * (virtio_mmio, virtio_console, virtiofs and what their {@code depends=} name, dependencies first; virtio_net and its
+ * chain in a second list that only a networked guest loads). Its name is
  * the hash of everything in it, so a second start, or a second server on the same data dir, reuses it.
  *
  * @param kernel    the bzImage QEMU loads with {@code -kernel}
@@ -43,6 +44,8 @@ public record GuestAssets(Path kernel, Path initramfs, String release) {
     public static final String KERNEL_PACKAGE = "linux-image-cloud-amd64";
     /** What the guest loads; everything they depend on comes along. */
     static final List<String> ROOT_MODULES = List.of("virtio_mmio", "virtio_console", "virtiofs");
+    /** What a networked guest loads on top (listed in {@code m/order-net}; a guest without network never loads them). */
+    static final List<String> NET_MODULES = List.of("virtio_net");
 
     /** Finds or makes both in {@code cache}; {@code vmboot} and {@code init} are the two static guest binaries. */
     public static synchronized GuestAssets prepare(Path cache, byte[] vmboot, byte[] init) throws IOException {
@@ -57,12 +60,16 @@ public record GuestAssets(Path kernel, Path initramfs, String release) {
         String release = vmlinuz.getFileName().toString().substring("vmlinuz-".length());
         Path modRoot = kdir.resolve("lib/modules").resolve(release);
         List<Module> modules = resolve(modRoot);
+        int base = resolve(modRoot, ROOT_MODULES).size(); // the first ones: resolve() lists the roots' chains first
 
-        byte[] order = String.join("\n", modules.stream().map(m -> m.name + ".ko").toList()).concat("\n")
+        byte[] order = String.join("\n", modules.subList(0, base).stream().map(m -> m.name + ".ko").toList()).concat("\n")
                 .getBytes(StandardCharsets.UTF_8);
+        byte[] orderNet = String.join("\n", modules.subList(base, modules.size()).stream().map(m -> m.name + ".ko").toList())
+                .concat("\n").getBytes(StandardCharsets.UTF_8);
         MessageDigest md = sha256();
         md.update(release.getBytes(StandardCharsets.UTF_8));
         md.update(order);
+        md.update(orderNet);
         for (Module m : modules) md.update(m.bytes);
         md.update(vmboot);
         md.update(init);
@@ -79,6 +86,7 @@ public record GuestAssets(Path kernel, Path initramfs, String release) {
                 c.dir("m", 0700);
                 for (Module m : modules) c.file("m/" + m.name + ".ko", 0400, m.bytes);
                 c.file("m/order", 0400, order);
+                c.file("m/order-net", 0400, orderNet);
                 c.file("contree-init", 0500, init);
                 c.file("init", 0500, vmboot);
             }
@@ -170,8 +178,14 @@ public record GuestAssets(Path kernel, Path initramfs, String release) {
 
     record Module(String name, byte[] bytes) {}
 
-    /** ROOT_MODULES and their dependencies, each after what it depends on. */
+    /** ROOT_MODULES and their dependencies, then NET_MODULES' that are not among them, each after what it depends on. */
     static List<Module> resolve(Path modRoot) throws IOException {
+        List<String> all = new ArrayList<>(ROOT_MODULES);
+        all.addAll(NET_MODULES);
+        return resolve(modRoot, all);
+    }
+
+    static List<Module> resolve(Path modRoot, List<String> roots) throws IOException {
         Map<String, Path> byName = new HashMap<>();
         try (Stream<Path> s = Files.walk(modRoot.resolve("kernel"))) {
             s.filter(p -> p.getFileName().toString().endsWith(".ko")).forEach(p -> {
@@ -181,7 +195,7 @@ public record GuestAssets(Path kernel, Path initramfs, String release) {
         }
         Set<String> done = new LinkedHashSet<>();
         Map<String, byte[]> bytes = new HashMap<>();
-        for (String m : ROOT_MODULES) visit(m, byName, bytes, done, new LinkedHashSet<>());
+        for (String m : roots) visit(m, byName, bytes, done, new LinkedHashSet<>());
         List<Module> out = new ArrayList<>();
         for (String m : done) out.add(new Module(m, bytes.get(m)));
         return out;

@@ -54,8 +54,12 @@ class GuestAssetsTest {
         module(k, "virtio_console", "virtio,virtio_ring");
         module(k, "fuse", "");
         module(k, "virtiofs", "fuse,virtio,virtio_ring");
+        module(k, "failover", ""); // virtio_net's chain, as in Debian's 6.1 cloud kernel
+        module(k, "net_failover", "failover");
+        module(k, "virtio_net", "virtio_ring,virtio,net_failover");
         List<String> names = GuestAssets.resolve(tmp.resolve("mods")).stream().map(m -> m.name()).toList();
-        assertThat(names).containsExactly("virtio_ring", "virtio", "virtio_mmio", "virtio_console", "fuse", "virtiofs");
+        assertThat(names).containsExactly("virtio_ring", "virtio", "virtio_mmio", "virtio_console", "fuse", "virtiofs",
+                "failover", "net_failover", "virtio_net");
     }
 
     private static void module(Path dir, String name, String deps) throws Exception {
