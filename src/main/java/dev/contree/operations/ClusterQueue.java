@@ -67,6 +67,14 @@ public final class ClusterQueue implements WorkQueue, AutoCloseable {
     private final ScheduledExecutorService timers = Executors.newScheduledThreadPool(3, Thread.ofVirtual().name("cluster-", 0).factory());
     private volatile boolean closed;
     private volatile long lastHeartbeatNanos = System.nanoTime();
+    /** When this node last failed to reach the database (0: never): its sweeper holds off for a lease after it. */
+    private volatile long lastDatabaseFailureNanos;
+    /** Ended here but not released (the database was away then): released, and ended if still active, at a heartbeat. */
+    private final Set<String> unreleased = ConcurrentHashMap.newKeySet();
+    /** Claimed, never started, but the hand-back failed (the database was away): handed back at a heartbeat. */
+    private final Set<String> unreturned = ConcurrentHashMap.newKeySet();
+    private final java.util.concurrent.atomic.AtomicLong failedHeartbeats = new java.util.concurrent.atomic.AtomicLong();
+    private final java.util.concurrent.atomic.AtomicBoolean retrying = new java.util.concurrent.atomic.AtomicBoolean();
     private AutoCloseable listener;
     private Thread claimer;
 
@@ -131,6 +139,7 @@ public final class ClusterQueue implements WorkQueue, AutoCloseable {
             try {
                 r.run();
             } catch (RuntimeException e) {
+                lastDatabaseFailureNanos = System.nanoTime();
                 LOG.warn("cluster {} failed: {}", what, e.getMessage());
             }
         };
@@ -232,6 +241,12 @@ public final class ClusterQueue implements WorkQueue, AutoCloseable {
     // ------------------------------------------------------------------ the sweeper (every node)
 
     void sweep() {
+        long sinceFailure = System.nanoTime() - lastDatabaseFailureNanos;
+        if (lastDatabaseFailureNanos != 0 && sinceFailure < settings.lease().toNanos()) {
+            // This node could not reach the database a moment ago: the workers probably could not either, and their
+            // leases lapsed for that, not because they stopped. They renew within a third of a lease once it is back.
+            return;
+        }
         for (QueueRecords.Lapsed l : queue.lapsed(100)) {
             String uuid = l.operationUuid();
             switch (l.status()) {
@@ -251,15 +266,14 @@ public final class ClusterQueue implements WorkQueue, AutoCloseable {
                             + "; nothing was committed, run it again"))) {
                         operations.eventsClosed(uuid);
                         LOG.warn("operation {} failed: worker {} stopped (lease expired at {})", uuid, l.workerId(), l.expiredAt());
+                    } else {
+                        operations.appendCompletionOnce(uuid); // it ended meanwhile (a cancel): its log still gets its end
                     }
                 }
                 default -> {
                     // Over (a cancel, or a worker that died between its finish and its release): its log gets its end.
                     if (!queue.removeLapsed(uuid, l.holder())) continue;
-                    var events = operations.events(uuid, -1);
-                    if (events.isEmpty() || !(events.getLast().payload() instanceof EventPayload.Completion)) {
-                        Scheduler.completionEvent(operations, uuid);
-                    }
+                    operations.appendCompletionOnce(uuid);
                 }
             }
         }
@@ -339,28 +353,75 @@ public final class ClusterQueue implements WorkQueue, AutoCloseable {
             release(uuid);
             return;
         }
-        scheduler.submit(op, new Job() {
-            @Override
-            public JobOutcome run(Context ctx) throws Exception {
-                return job.run(ctx);
-            }
+        Claimed claimed = new Claimed(uuid, job);
+        if (closed) {
+            claimed.handBack(); // shutting down: another worker runs it now, not after this lease
+            return;
+        }
+        try {
+            scheduler.submit(op, claimed);
+        } catch (RuntimeException e) {
+            LOG.info("operation {} handed back to the queue: this worker's scheduler refused it ({})", uuid, e.getMessage());
+            claimed.handBack();
+        }
+    }
 
-            @Override
-            public void finished() {
-                try {
-                    job.finished();
-                } finally {
-                    release(uuid);
-                }
+    /** A claimed operation's job on this worker: released when it ends, or handed back if it never started here. */
+    private final class Claimed implements Job {
+        private final String uuid;
+        private final Job job;
+        private volatile boolean handBack;
+
+        Claimed(String uuid, Job job) {
+            this.uuid = uuid;
+            this.job = job;
+        }
+
+        @Override
+        public JobOutcome run(Context ctx) throws Exception {
+            return job.run(ctx);
+        }
+
+        @Override
+        public void finished() {
+            try {
+                job.finished();
+            } finally {
+                if (handBack) unclaim(uuid);
+                else release(uuid);
             }
-        });
+        }
+
+        /** It never started here: its row goes back to the waiting rows at once, for any worker. */
+        void handBack() {
+            handBack = true;
+            finished();
+        }
+    }
+
+    /** Gives a claimed, never started operation back to the queue; one that ended meanwhile is released instead. */
+    private void unclaim(String uuid) {
+        try {
+            if (queue.unclaim(uuid, me)) {
+                LOG.info("operation {} handed back to the queue by worker {}", uuid, nodeId);
+            } else if (queue.release(uuid, me)) {
+                operations.appendCompletionOnce(uuid); // cancelled meanwhile: its log gets its end
+            }
+        } catch (RuntimeException e) {
+            unreturned.add(uuid); // the next heartbeat that reaches the database hands it back (it must not renew it)
+            LOG.warn("handing operation {} back to the queue failed: {}", uuid, e.getMessage());
+        } finally {
+            held.remove(uuid);
+        }
     }
 
     private void release(String uuid) {
         try {
             if (!queue.release(uuid, me)) LOG.info("operation {} was no longer this worker's row: another node took it", uuid);
         } catch (RuntimeException e) {
-            // The lease lapses and a sweeper releases it.
+            // The database is away: the next heartbeat that reaches it releases the row (and ends the operation if its
+            // outcome was not recorded either). Until then the heartbeat must not renew it.
+            unreleased.add(uuid);
             LOG.warn("releasing operation {} from the queue failed: {}", uuid, e.getMessage());
         } finally {
             held.remove(uuid);
@@ -374,6 +435,16 @@ public final class ClusterQueue implements WorkQueue, AutoCloseable {
         try {
             rows = queue.heartbeat(me, settings.lease());
         } catch (RuntimeException e) {
+            failedHeartbeats.incrementAndGet();
+            lastDatabaseFailureNanos = System.nanoTime();
+            // One failed heartbeat costs nothing: the leases hold for a lease from the last good one. Try again in a
+            // second (not a third of the lease) so they are renewed as soon as the database is back.
+            if (!closed && retrying.compareAndSet(false, true)) {
+                timers.schedule(() -> {
+                    retrying.set(false);
+                    guard("heartbeat", this::heartbeat).run();
+                }, 1, TimeUnit.SECONDS);
+            }
             if (System.nanoTime() - lastHeartbeatNanos > settings.lease().toNanos()) {
                 LOG.error("no heartbeat for longer than the lease ({}): stopping this worker's operations, which other nodes"
                         + " now end", e.getMessage());
@@ -382,6 +453,7 @@ public final class ClusterQueue implements WorkQueue, AutoCloseable {
             throw e;
         }
         lastHeartbeatNanos = System.nanoTime();
+        releaseUnreleased();
         Set<String> stillHeld = ConcurrentHashMap.newKeySet();
         for (QueueRecords.Held h : rows) {
             stillHeld.add(h.operationUuid());
@@ -393,13 +465,59 @@ public final class ClusterQueue implements WorkQueue, AutoCloseable {
         }
     }
 
+    /** Rows of operations that ended here while the database was away: ended (if still active) and released now. */
+    private void releaseUnreleased() {
+        for (String uuid : List.copyOf(unreleased)) {
+            if (operations.complete(uuid, new JobOutcome.Failed("worker " + nodeId + " could not record this operation's"
+                    + " outcome: the database was unavailable when it ended; run it again"))) {
+                operations.eventsClosed(uuid);
+            }
+            queue.release(uuid, me);
+            unreleased.remove(uuid);
+        }
+        for (String uuid : List.copyOf(unreturned)) {
+            if (!queue.unclaim(uuid, me) && queue.release(uuid, me)) operations.appendCompletionOnce(uuid);
+            unreturned.remove(uuid);
+        }
+    }
+
+    /** Heartbeats that could not reach the database since this node started. */
+    public long failedHeartbeats() {
+        return failedHeartbeats.get();
+    }
+
     /** Operations this worker holds (claimed, not released). */
     public int held() {
         return held.size();
     }
 
+    /**
+     * A clean stop: claims nothing more, and gives every operation it claimed but has not started back to the queue
+     * at once (another worker claims it now, not a lease later); what runs is stopped by the scheduler's shutdown.
+     */
     @Override
     public void close() {
+        closed = true;
+        wakeUp();
+        timers.shutdownNow();
+        if (claimer != null) {
+            try {
+                claimer.join(10_000); // a claim in flight ends first: handed back, since this queue is closed
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+        if (scheduler != null) {
+            scheduler.stopStarting();
+            for (String uuid : List.copyOf(held)) {
+                if (scheduler.withdraw(uuid) instanceof Claimed c) c.handBack();
+            }
+        }
+        abandon();
+    }
+
+    /** Stops as a killed process would: no hand-back, no heartbeat, no notification session (tests of a crash). */
+    public void abandon() {
         closed = true;
         wakeUp();
         timers.shutdownNow();

@@ -85,7 +85,7 @@ public final class ContreeServer implements AutoCloseable {
      * session and no database session any more before anything else stops, so nothing it was running is recorded.
      */
     public void crash() {
-        if (cluster != null) cluster.close();
+        if (cluster != null) cluster.abandon();
         store.close();
         closeAll(resources);
     }
