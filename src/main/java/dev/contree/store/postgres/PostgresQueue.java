@@ -218,6 +218,14 @@ final class PostgresQueue implements QueueRecords {
     public AutoCloseable listen(Set<Channel> channels, BiConsumer<Channel, String> onNotification, Runnable onReconnect) {
         Listener l = new Listener(channels, onNotification, onReconnect);
         l.thread = Thread.ofPlatform().daemon().name("pg-listen").start(l::run);
+        try {
+            // Work queued after this returns wakes this node: what the caller then reads of the queue misses nothing.
+            if (!l.listening.await(2L * PostgresDatabase.CONNECT_TIMEOUT_SECONDS, java.util.concurrent.TimeUnit.SECONDS)) {
+                LOG.warn("the database notification session is not open yet; going on (it says when it is)");
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
         return l;
     }
 
@@ -239,6 +247,7 @@ final class PostgresQueue implements QueueRecords {
         private final Runnable onReconnect;
         private volatile boolean closed;
         private volatile Connection connection;
+        final java.util.concurrent.CountDownLatch listening = new java.util.concurrent.CountDownLatch(1);
         Thread thread;
 
         Listener(Set<Channel> channels, BiConsumer<Channel, String> onNotification, Runnable onReconnect) {
@@ -255,6 +264,7 @@ final class PostgresQueue implements QueueRecords {
                     try (Statement s = c.createStatement()) {
                         for (Channel ch : channels) s.execute("LISTEN " + ch.pgName);
                     }
+                    listening.countDown();
                     if (!first) {
                         reconnects.incrementAndGet();
                         LOG.info("database notification session open again");

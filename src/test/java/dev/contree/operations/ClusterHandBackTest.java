@@ -1,0 +1,265 @@
+package dev.contree.operations;
+
+import dev.contree.TestPostgres;
+import dev.contree.TestRequests;
+import dev.contree.store.QueueRecords;
+import dev.contree.store.postgres.PostgresStore;
+import dev.contree.store.postgres.PostgresUrl;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+import java.sql.Connection;
+import java.sql.Statement;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.EnumSet;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.CyclicBarrier;
+import java.util.concurrent.TimeUnit;
+import java.util.function.BooleanSupplier;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * The cluster queue's hand-over paths on a real PostgreSQL 15 ({@link TestPostgres}): each node is its own store (its own
+ * pool), {@link OperationService}, {@link Scheduler} and {@link ClusterQueue}, as in separate processes. Jobs are the
+ * test's own ({@link WorkQueue.JobFactory} is the extension point the services implement), so a worker can be held at
+ * the moment under test: a claim being prepared, a job waiting behind a busy slot.
+ */
+class ClusterHandBackTest {
+    /** Long, so that nothing here can pass by waiting for a lease to lapse. */
+    private static final Duration LEASE = Duration.ofSeconds(60);
+    private static final Duration PROMPTLY = Duration.ofSeconds(20);
+
+    static TestPostgres pg;
+    String url;
+    final List<AutoCloseable> open = new ArrayList<>();
+
+    @BeforeAll
+    static void startPostgres() throws Exception {
+        pg = TestPostgres.start();
+    }
+
+    @AfterAll
+    static void stopPostgres() throws Exception {
+        if (pg != null) pg.close();
+    }
+
+    @BeforeEach
+    void database() throws Exception {
+        url = pg.createDatabase();
+        PostgresStore.open(PostgresUrl.parse(url, null)).close(); // migrated
+        try (Connection c = pg.connect(TestPostgres.name(url)); Statement s = c.createStatement()) {
+            s.execute("INSERT INTO accounts (id, name, created_at) VALUES ('a', 'a', 0)");
+        }
+    }
+
+    @AfterEach
+    void closeAll() {
+        for (int i = open.size() - 1; i >= 0; i--) {
+            try {
+                open.get(i).close();
+            } catch (Exception ignored) {
+                // closing what a test left
+            }
+        }
+        open.clear();
+    }
+
+    /** One node's parts. */
+    record Node(PostgresStore store, OperationService ops, Scheduler scheduler, ClusterQueue cluster) {}
+
+    Node node(String id, ClusterSettings.Role role, WorkQueue.JobFactory factory, boolean start) {
+        PostgresStore store = PostgresStore.open(PostgresUrl.parse(url, null));
+        open.add(store);
+        OperationService ops = new OperationService(store);
+        Scheduler scheduler = role.runsWork()
+                ? new Scheduler(ops, new Scheduler.Bounds(1, 1, 1, 100), () -> 1, Admission.unbounded(), false) : null;
+        if (scheduler != null) open.add(scheduler);
+        ClusterQueue cluster = new ClusterQueue(ops, store.queue().orElseThrow(), new ClusterSettings(role, LEASE, id), scheduler,
+                1000, 1 << 20, () -> 1);
+        open.add(cluster);
+        if (factory != null) cluster.register(OperationKind.INSTANCE, factory);
+        if (start) cluster.start();
+        return new Node(store, ops, scheduler, cluster);
+    }
+
+    static JobOutcome success() {
+        return new JobOutcome.Succeeded(new JobOutcome.Discarded(), 0, null, null);
+    }
+
+    /** Queues an execution through {@code node}, as an api node accepts one. */
+    static Operation submit(Node node) throws RequestRejected {
+        Operation op = node.ops().create("a", OperationKind.INSTANCE, null, TestRequests.execution("true", null));
+        node.cluster().submit(node.cluster().reserve("a", 0), op, WorkQueue.StoredInput.NONE);
+        return op;
+    }
+
+    static void await(String what, Duration within, BooleanSupplier condition, java.util.function.Supplier<String> diagnostics)
+            throws InterruptedException {
+        long deadline = System.nanoTime() + within.toNanos();
+        while (!condition.getAsBoolean()) {
+            if (System.nanoTime() > deadline) throw new AssertionError(what + " within " + within.toSeconds() + " s; " + diagnostics.get());
+            Thread.sleep(20);
+        }
+    }
+
+    String row(String uuid) {
+        try (Connection c = pg.connect(TestPostgres.name(url)); Statement s = c.createStatement();
+             var rs = s.executeQuery("SELECT q.claimed_by, q.lease_expires, o.status FROM operations o"
+                     + " LEFT JOIN queue q ON q.operation_uuid = o.uuid WHERE o.uuid = '" + uuid + "'")) {
+            return rs.next() ? "row claimed_by=" + rs.getString(1) + " lease_expires=" + rs.getString(2) + " status=" + rs.getString(3) : "no operation";
+        } catch (Exception e) {
+            return "cannot read the row: " + e;
+        }
+    }
+
+    /** Records where each operation ran, and holds worker A's preparation of one until the test lets it go. */
+    static final class Factory implements WorkQueue.JobFactory {
+        final String name;
+        final Map<String, String> ranOn;
+        final CountDownLatch preparing = new CountDownLatch(1);
+        final CountDownLatch proceed;
+
+        Factory(String name, Map<String, String> ranOn, boolean hold) {
+            this.name = name;
+            this.ranOn = ranOn;
+            this.proceed = new CountDownLatch(hold ? 1 : 0);
+        }
+
+        @Override
+        public Job rebuild(Operation op, WorkQueue.StoredInput input) {
+            preparing.countDown();
+            try {
+                if (!proceed.await(60, TimeUnit.SECONDS)) throw new IllegalStateException("the test never let the preparation go on");
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            return ctx -> {
+                ranOn.merge(op.uuid(), name, (a, b) -> a + "," + b);
+                return success();
+            };
+        }
+    }
+
+    /** Holds the scheduler's only slot until it is cancelled (a shutdown). */
+    static Job holdSlot(CountDownLatch started) {
+        return ctx -> {
+            started.countDown();
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+            while (!ctx.cancel().isCancelled() && System.nanoTime() < deadline) Thread.sleep(20);
+            return new JobOutcome.Cancelled("stopped");
+        };
+    }
+
+    @Test
+    void aCleanShutdownHandsQueuedWorkBackAtOnce() throws Exception {
+        Map<String, String> ranOn = new ConcurrentHashMap<>();
+        Factory onA = new Factory("a", ranOn, true);
+        Node api = node("api", ClusterSettings.Role.API, null, true);
+        Operation x = submit(api);
+        Node a = node("worker-a", ClusterSettings.Role.WORKER, onA, true);
+        assertThat(onA.preparing.await(20, TimeUnit.SECONDS)).as("worker A claims the operation; %s", row(x.uuid())).isTrue();
+        // While A prepares it, its only slot is taken by something else: the claimed operation will wait in A's queue.
+        CountDownLatch slotTaken = new CountDownLatch(1);
+        a.scheduler().submit(a.ops().create("a", OperationKind.INSTANCE, null, TestRequests.execution("true", null)), holdSlot(slotTaken));
+        assertThat(slotTaken.await(20, TimeUnit.SECONDS)).isTrue();
+        onA.proceed.countDown();
+        await("the claimed operation waits in worker A's scheduler", PROMPTLY, () -> a.scheduler().queued() == 1, () -> row(x.uuid()));
+        Node b = node("worker-b", ClusterSettings.Role.WORKER, new Factory("b", ranOn, false), true);
+
+        long stopped = System.nanoTime();
+        a.cluster().close(); // as ContreeServer.close: the cluster queue first, then the scheduler
+        a.scheduler().shutdown(Duration.ofSeconds(10));
+        await("worker B runs what A handed back", PROMPTLY,
+                () -> b.ops().get(x.uuid()).map(o -> o.status() == OperationStatus.SUCCESS).orElse(false),
+                () -> row(x.uuid()) + ", ran on " + ranOn);
+        double seconds = (System.nanoTime() - stopped) / 1e9;
+        assertThat(ranOn.get(x.uuid())).as("it ran once, on B").isEqualTo("b");
+        assertThat(completions(b.ops(), x.uuid())).isEqualTo(1);
+        System.out.printf("handed back on a clean shutdown: SUCCESS on worker B %.2f s after worker A stopped (lease %d s)%n",
+                seconds, LEASE.toSeconds());
+    }
+
+    @Test
+    void aClaimTheSchedulerRefusesGoesBackAtOnce() throws Exception {
+        Map<String, String> ranOn = new ConcurrentHashMap<>();
+        Factory onA = new Factory("a", ranOn, true);
+        Node api = node("api", ClusterSettings.Role.API, null, true);
+        Operation x = submit(api);
+        Node a = node("worker-a", ClusterSettings.Role.WORKER, onA, true);
+        assertThat(onA.preparing.await(20, TimeUnit.SECONDS)).as("worker A claims the operation; %s", row(x.uuid())).isTrue();
+        Node b = node("worker-b", ClusterSettings.Role.WORKER, new Factory("b", ranOn, false), true);
+        a.scheduler().shutdown(Duration.ofSeconds(1)); // A's scheduler refuses whatever comes now
+        onA.proceed.countDown();
+        await("worker B runs what A's scheduler refused", PROMPTLY,
+                () -> b.ops().get(x.uuid()).map(o -> o.status() == OperationStatus.SUCCESS).orElse(false),
+                () -> row(x.uuid()) + ", ran on " + ranOn);
+        assertThat(ranOn.get(x.uuid())).isEqualTo("b");
+        await("worker A holds nothing", PROMPTLY, () -> a.cluster().held() == 0, () -> "held " + a.cluster().held());
+    }
+
+    static long completions(OperationService ops, String uuid) {
+        return ops.events(uuid, -1).stream().filter(e -> e.payload() instanceof EventPayload.Completion).count();
+    }
+
+    /**
+     * Rows of a dead worker, lapsed, some of them over already (cancelled), swept by two nodes at once while the
+     * worker itself, back for a moment, appends its cancelled runs' completion: every log ends with exactly one.
+     */
+    @Test
+    void racingSweepersWriteOneCompletionEach() throws Exception {
+        Node api = node("api", ClusterSettings.Role.API, null, false);
+        Node s1 = node("sweeper-1", ClusterSettings.Role.API, null, false);
+        Node s2 = node("sweeper-2", ClusterSettings.Role.API, null, false);
+        Node dead = node("dead", ClusterSettings.Role.API, null, false);
+        QueueRecords queue = api.store().queue().orElseThrow();
+        QueueRecords.Claimant gone = new QueueRecords.Claimant("dead", "boot-1");
+        int rounds = 10, rows = 30;
+        for (int round = 0; round < rounds; round++) {
+            List<String> cancelled = new ArrayList<>(), executing = new ArrayList<>();
+            for (int i = 0; i < rows; i++) {
+                Operation op = submit(api);
+                assertThat(queue.claim(gone, EnumSet.of(OperationKind.INSTANCE), LEASE, 100, op.uuid()::equals)).isPresent();
+                api.ops().transition(op.uuid(), EnumSet.of(OperationStatus.PENDING), OperationStatus.ASSIGNED);
+                if (i % 2 == 0) {
+                    api.ops().cancel("a", op.uuid());
+                    cancelled.add(op.uuid());
+                } else {
+                    executing.add(op.uuid());
+                }
+            }
+            queue.expire("dead");
+            CyclicBarrier go = new CyclicBarrier(3);
+            List<Throwable> errors = java.util.Collections.synchronizedList(new ArrayList<>());
+            List<Thread> racers = new ArrayList<>();
+            for (Runnable r : List.<Runnable>of(s1.cluster()::sweep, s2.cluster()::sweep,
+                    () -> cancelled.forEach(u -> Scheduler.completionEvent(dead.ops(), u)))) {
+                racers.add(Thread.ofPlatform().start(() -> {
+                    try {
+                        go.await(20, TimeUnit.SECONDS);
+                        r.run();
+                    } catch (Throwable t) {
+                        errors.add(t);
+                    }
+                }));
+            }
+            for (Thread t : racers) t.join(60_000);
+            assertThat(errors).isEmpty();
+            for (String uuid : cancelled) {
+                assertThat(completions(api.ops(), uuid)).as("round %d: completions of cancelled %s", round, uuid).isEqualTo(1);
+            }
+            for (String uuid : executing) {
+                assertThat(api.ops().get(uuid).orElseThrow().status()).as("round %d: %s", round, row(uuid)).isEqualTo(OperationStatus.FAILED);
+                assertThat(completions(api.ops(), uuid)).as("round %d: completions of lapsed %s", round, uuid).isEqualTo(1);
+            }
+            assertThat(queue.lapsed(1000)).as("round %d: nothing lapsed is left", round).isEmpty();
+        }
+    }
+}
