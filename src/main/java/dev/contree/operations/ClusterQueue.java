@@ -74,6 +74,7 @@ public final class ClusterQueue implements WorkQueue, AutoCloseable {
     /** Claimed, never started, but the hand-back failed (the database was away): handed back at a heartbeat. */
     private final Set<String> unreturned = ConcurrentHashMap.newKeySet();
     private final java.util.concurrent.atomic.AtomicLong failedHeartbeats = new java.util.concurrent.atomic.AtomicLong();
+    private final java.util.concurrent.atomic.AtomicInteger listenReconnects = new java.util.concurrent.atomic.AtomicInteger();
     private final java.util.concurrent.atomic.AtomicBoolean retrying = new java.util.concurrent.atomic.AtomicBoolean();
     private AutoCloseable listener;
     private Thread claimer;
@@ -108,7 +109,10 @@ public final class ClusterQueue implements WorkQueue, AutoCloseable {
 
     /** Starts listening, sweeping, and (on a worker) heartbeating and claiming. */
     public ClusterQueue start() {
-        listener = queue.listen(EnumSet.allOf(Channel.class), this::notified, this::wakeUp);
+        listener = queue.listen(EnumSet.allOf(Channel.class), this::notified, () -> {
+            listenReconnects.incrementAndGet();
+            wakeUp(); // notifications may have been missed meanwhile
+        });
         long third = Math.max(200, settings.lease().toMillis() / 3);
         if (scheduler != null) {
             // Work this worker's previous process held died with it: its leases lapse now, and one sweep ends it (or
@@ -479,6 +483,11 @@ public final class ClusterQueue implements WorkQueue, AutoCloseable {
             if (!queue.unclaim(uuid, me) && queue.release(uuid, me)) operations.appendCompletionOnce(uuid);
             unreturned.remove(uuid);
         }
+    }
+
+    /** Times the notification session was opened again after it was lost. */
+    public int listenReconnects() {
+        return listenReconnects.get();
     }
 
     /** Heartbeats that could not reach the database since this node started. */
