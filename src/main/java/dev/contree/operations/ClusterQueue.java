@@ -357,7 +357,7 @@ public final class ClusterQueue implements WorkQueue, AutoCloseable {
             release(uuid);
             return;
         }
-        Claimed claimed = new Claimed(uuid, job);
+        Claimed claimed = new Claimed(uuid, job, claim.secret() != null);
         if (closed) {
             claimed.handBack(); // shutting down: another worker runs it now, not after this lease
             return;
@@ -374,15 +374,25 @@ public final class ClusterQueue implements WorkQueue, AutoCloseable {
     private final class Claimed implements Job {
         private final String uuid;
         private final Job job;
+        private final boolean secret;
         private volatile boolean handBack;
 
-        Claimed(String uuid, Job job) {
+        Claimed(String uuid, Job job, boolean secret) {
             this.uuid = uuid;
             this.job = job;
+            this.secret = secret;
         }
 
         @Override
         public JobOutcome run(Context ctx) throws Exception {
+            // Started: it is never handed to another worker again, so the row need not keep an import's password.
+            if (secret) {
+                try {
+                    queue.forgetSecret(uuid, me);
+                } catch (RuntimeException e) {
+                    LOG.warn("operation {}: dropping its stored password failed ({}); it goes with the row", uuid, e.getMessage());
+                }
+            }
             return job.run(ctx);
         }
 

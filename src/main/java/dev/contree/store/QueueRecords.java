@@ -83,6 +83,12 @@ public interface QueueRecords {
      */
     boolean unclaim(String operationUuid, Claimant who);
 
+    /**
+     * Drops the secret (an import's registry password) from the row {@code who} holds: its operation started there and
+     * is never handed to another worker again, so the password now lives only in that worker's memory.
+     */
+    void forgetSecret(String operationUuid, Claimant who);
+
     /** Claimed rows whose lease lapsed, at most {@code limit}, each locked by nobody else. */
     List<Lapsed> lapsed(int limit);
 

@@ -23,6 +23,7 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.CyclicBarrier;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
+import java.util.function.Supplier;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -260,6 +261,129 @@ class ClusterHandBackTest {
                 assertThat(completions(api.ops(), uuid)).as("round %d: completions of lapsed %s", round, uuid).isEqualTo(1);
             }
             assertThat(queue.lapsed(1000)).as("round %d: nothing lapsed is left", round).isEmpty();
+        }
+    }
+
+    // ------------------------------------------------------------------ an import's password in the queue row
+
+    /** The row's stored secret: null once dropped, "no row" once the row is gone. */
+    String secretOf(String uuid) {
+        try (Connection c = pg.connect(TestPostgres.name(url)); Statement s = c.createStatement();
+             var rs = s.executeQuery("SELECT secret FROM queue WHERE operation_uuid = '" + uuid + "'")) {
+            return rs.next() ? String.valueOf(rs.getString(1)) : "no row";
+        } catch (Exception e) {
+            return "cannot read the row: " + e;
+        }
+    }
+
+    /** A worker whose jobs do what the test says next. */
+    static final class Scripted implements WorkQueue.JobFactory {
+        volatile java.util.function.Function<Operation, Job> next;
+
+        @Override
+        public Job rebuild(Operation op, WorkQueue.StoredInput input) throws RequestRejected {
+            if (next == null) throw new RequestRejected(RequestRejected.Reason.NOT_FOUND, "the image is gone");
+            return next.apply(op);
+        }
+    }
+
+    static Operation submit(Node node, String secret) throws RequestRejected {
+        Operation op = node.ops().create("a", OperationKind.INSTANCE, null, TestRequests.execution("true", null));
+        node.cluster().submit(node.cluster().reserve("a", 0), op, new WorkQueue.StoredInput(null, secret));
+        return op;
+    }
+
+    /**
+     * The password an import's queue row keeps is there while the operation waits (another worker may need it), dropped
+     * from the row once its worker starts it, and gone with the row at every end: success, failure, a job that cannot be
+     * rebuilt, a cancel while it waits or runs, a dead worker's lease lapsing (started or not). No log line names it.
+     */
+    @Test
+    void anImportsPasswordLeavesTheQueueAtEveryEndAndIsNeverLogged() throws Exception {
+        ch.qos.logback.classic.Logger root = (ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory.getLogger(org.slf4j.Logger.ROOT_LOGGER_NAME);
+        ch.qos.logback.core.read.ListAppender<ch.qos.logback.classic.spi.ILoggingEvent> logged = new ch.qos.logback.core.read.ListAppender<>();
+        logged.start();
+        root.addAppender(logged);
+        List<String> secrets = new ArrayList<>();
+        try {
+            Node api = node("api", ClusterSettings.Role.API, null, true);
+            Scripted script = new Scripted();
+            Node w = node("worker-a", ClusterSettings.Role.WORKER, script, true);
+            java.util.function.Function<String, String> fresh = what -> {
+                String s = "pw-" + what + "-" + java.util.UUID.randomUUID();
+                secrets.add(s);
+                return s;
+            };
+            java.util.function.Function<String, Supplier<String>> diag = uuid -> () -> row(uuid) + ", secret " + secretOf(uuid);
+
+            // Succeeds: while it runs the row no longer holds the password; once it is over there is no row.
+            CountDownLatch running = new CountDownLatch(1), finish = new CountDownLatch(1);
+            script.next = op -> ctx -> {
+                running.countDown();
+                finish.await(30, TimeUnit.SECONDS);
+                return success();
+            };
+            Operation ok = submit(api, fresh.apply("success"));
+            assertThat(running.await(20, TimeUnit.SECONDS)).as(diag.apply(ok.uuid()).get()).isTrue();
+            assertThat(secretOf(ok.uuid())).as("while it runs").isEqualTo("null");
+            finish.countDown();
+            await("the row goes", PROMPTLY, () -> secretOf(ok.uuid()).equals("no row"), diag.apply(ok.uuid()));
+
+            // Fails, with the password in its message (as a registry's answer might quote it): no row, nothing logged.
+            script.next = op -> ctx -> {
+                throw new java.io.IOException("registry refused the login " + secrets.getLast());
+            };
+            Operation failed = submit(api, fresh.apply("failure"));
+            await("the failed one's row goes", PROMPTLY, () -> secretOf(failed.uuid()).equals("no row"), diag.apply(failed.uuid()));
+            secrets.removeLast(); // its message quoted it on purpose: only the stored ones must never be logged
+
+            // Cannot be rebuilt here: fails, no row.
+            script.next = null;
+            Operation refused = submit(api, fresh.apply("refused"));
+            await("the refused one's row goes", PROMPTLY, () -> secretOf(refused.uuid()).equals("no row")
+                    && api.ops().get(refused.uuid()).orElseThrow().status() == OperationStatus.FAILED, diag.apply(refused.uuid()));
+
+            // Cancelled while it runs.
+            CountDownLatch started = new CountDownLatch(1);
+            script.next = op -> holdSlot(started);
+            Operation cancelledRunning = submit(api, fresh.apply("cancel-running"));
+            assertThat(started.await(20, TimeUnit.SECONDS)).isTrue();
+            api.ops().cancel("a", cancelledRunning.uuid());
+            await("the cancelled run's row goes", PROMPTLY, () -> secretOf(cancelledRunning.uuid()).equals("no row"),
+                    diag.apply(cancelledRunning.uuid()));
+
+            // Cancelled while it waits (the worker stopped cleanly first, so nobody claims it).
+            w.cluster().close();
+            w.scheduler().shutdown(Duration.ofSeconds(5));
+            Operation cancelledWaiting = submit(api, fresh.apply("cancel-waiting"));
+            assertThat(secretOf(cancelledWaiting.uuid())).as("kept while it waits").isEqualTo(secrets.getLast());
+            api.ops().cancel("a", cancelledWaiting.uuid());
+            await("the cancelled waiting one's row goes", PROMPTLY, () -> secretOf(cancelledWaiting.uuid()).equals("no row"),
+                    diag.apply(cancelledWaiting.uuid()));
+
+            // A dead worker's lease lapses: on a started operation (it fails), and on a claimed one a client cancelled.
+            QueueRecords queue = api.store().queue().orElseThrow();
+            QueueRecords.Claimant gone = new QueueRecords.Claimant("dead", "boot-1");
+            Operation started2 = submit(api, fresh.apply("lapsed-started"));
+            assertThat(queue.claim(gone, EnumSet.of(OperationKind.INSTANCE), LEASE, 100, started2.uuid()::equals)).isPresent();
+            api.ops().transition(started2.uuid(), EnumSet.of(OperationStatus.PENDING), OperationStatus.ASSIGNED);
+            Operation claimedCancelled = submit(api, fresh.apply("lapsed-cancelled"));
+            assertThat(queue.claim(gone, EnumSet.of(OperationKind.INSTANCE), LEASE, 100, claimedCancelled.uuid()::equals)).isPresent();
+            api.ops().cancel("a", claimedCancelled.uuid());
+            queue.expire("dead");
+            api.cluster().sweep();
+            assertThat(secretOf(started2.uuid())).as(diag.apply(started2.uuid()).get()).isEqualTo("no row");
+            assertThat(api.ops().get(started2.uuid()).orElseThrow().status()).isEqualTo(OperationStatus.FAILED);
+            assertThat(secretOf(claimedCancelled.uuid())).as(diag.apply(claimedCancelled.uuid()).get()).isEqualTo("no row");
+            assertThat(completions(api.ops(), claimedCancelled.uuid())).isEqualTo(1);
+        } finally {
+            root.detachAppender(logged);
+        }
+        assertThat(logged.list).as("log lines were captured").isNotEmpty();
+        for (var e : logged.list) {
+            StringBuilder text = new StringBuilder(e.getFormattedMessage());
+            for (var t = e.getThrowableProxy(); t != null; t = t.getCause()) text.append(' ').append(t.getMessage());
+            for (String secret : secrets) assertThat(text.toString()).as("a log line names a stored password").doesNotContain(secret);
         }
     }
 }

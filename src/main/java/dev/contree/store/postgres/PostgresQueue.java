@@ -132,6 +132,12 @@ final class PostgresQueue implements QueueRecords {
     }
 
     @Override
+    public void forgetSecret(String operationUuid, Claimant who) {
+        db.write(c -> Sql.update(c, "UPDATE queue SET secret = NULL WHERE operation_uuid = ? AND claimed_by = ? AND claimed_boot = ?"
+                + " AND secret IS NOT NULL", operationUuid, who.workerId(), who.boot()));
+    }
+
+    @Override
     public boolean unclaim(String operationUuid, Claimant who) {
         return db.write(c -> {
             int n = Sql.update(c, "UPDATE queue q SET claimed_by = NULL, claimed_boot = NULL, claimed_at = NULL, lease_expires = NULL"
