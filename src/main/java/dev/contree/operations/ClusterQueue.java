@@ -35,7 +35,8 @@ import java.util.function.IntSupplier;
  * {@link WorkQueue.JobFactory} and hands it to that scheduler. It is woken by notifications and by its own slots
  * freeing; a slow re-check (every 30 s) covers a lost notification. An account at this worker's per-account cap
  * ({@link Scheduler#accountAtCap}) gets nothing more here until one of its runs ends. Its heartbeat extends its leases and stops
- * what it holds that a client cancelled (a missed notification) or whose lease it lost.
+ * what it holds that a client cancelled (a missed notification) or whose lease it lost. What it claimed but will not
+ * start (a clean stop, a scheduler that refuses it) goes back to the queue at once ({@link QueueRecords#unclaim}).
  */
 public final class ClusterQueue implements WorkQueue, AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(ClusterQueue.class);
@@ -143,7 +144,7 @@ public final class ClusterQueue implements WorkQueue, AutoCloseable {
             try {
                 r.run();
             } catch (RuntimeException e) {
-                lastDatabaseFailureNanos = System.nanoTime();
+                databaseFailed(e);
                 LOG.warn("cluster {} failed: {}", what, e.getMessage());
             }
         };
@@ -244,6 +245,11 @@ public final class ClusterQueue implements WorkQueue, AutoCloseable {
 
     // ------------------------------------------------------------------ the sweeper (every node)
 
+    /** Notes when this node could not reach the database (not any failure: a bug must not pause the sweeper). */
+    private void databaseFailed(RuntimeException e) {
+        if (e instanceof dev.contree.store.StoreUnavailableException) lastDatabaseFailureNanos = System.nanoTime();
+    }
+
     void sweep() {
         long sinceFailure = System.nanoTime() - lastDatabaseFailureNanos;
         if (lastDatabaseFailureNanos != 0 && sinceFailure < settings.lease().toNanos()) {
@@ -310,6 +316,7 @@ public final class ClusterQueue implements WorkQueue, AutoCloseable {
             } catch (InterruptedException e) {
                 return;
             } catch (RuntimeException e) {
+                databaseFailed(e);
                 LOG.warn("claiming work failed: {}", e.getMessage());
                 try {
                     Thread.sleep(1000);
@@ -450,7 +457,7 @@ public final class ClusterQueue implements WorkQueue, AutoCloseable {
             rows = queue.heartbeat(me, settings.lease());
         } catch (RuntimeException e) {
             failedHeartbeats.incrementAndGet();
-            lastDatabaseFailureNanos = System.nanoTime();
+            databaseFailed(e);
             // One failed heartbeat costs nothing: the leases hold for a lease from the last good one. Try again in a
             // second (not a third of the lease) so they are renewed as soon as the database is back.
             if (!closed && retrying.compareAndSet(false, true)) {
