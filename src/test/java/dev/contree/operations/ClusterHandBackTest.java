@@ -386,4 +386,59 @@ class ClusterHandBackTest {
             for (String secret : secrets) assertThat(text.toString()).as("a log line names a stored password").doesNotContain(secret);
         }
     }
+
+    // ------------------------------------------------------------------ a LISTEN session the network dropped
+
+    List<Long> listenBackends() throws Exception {
+        List<Long> pids = new ArrayList<>();
+        try (Connection c = pg.connect(TestPostgres.name(url)); Statement s = c.createStatement();
+             var rs = s.executeQuery("SELECT pid FROM pg_stat_activity WHERE application_name = 'contree-listen'"
+                     + " AND datname = current_database()")) {
+            while (rs.next()) pids.add(rs.getLong(1));
+        }
+        return pids;
+    }
+
+    static void signal(String sig, long pid) throws Exception {
+        Process p = new ProcessBuilder("kill", "-" + sig, Long.toString(pid)).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes());
+        assertThat(p.waitFor()).as("kill -%s %d: %s", sig, pid, out).isZero();
+    }
+
+    /**
+     * The server side of every LISTEN session stops answering (its backend is SIGSTOPped: the TCP connection stays up,
+     * nothing comes back, as when a network drops a connection without a word). The periodic check notices, the
+     * sessions are opened again, and work queued after that wakes the worker through its notification (well before
+     * the 30 s re-check).
+     */
+    @Test
+    void aListenSessionThatStoppedAnsweringIsOpenedAgain() throws Exception {
+        Map<String, String> ranOn = new ConcurrentHashMap<>();
+        Node api = node("api", ClusterSettings.Role.API, null, true);
+        Node w = node("worker-a", ClusterSettings.Role.WORKER, new Factory("a", ranOn, false), true);
+        List<Long> stopped = listenBackends();
+        assertThat(stopped).as("one LISTEN session per node").hasSize(2);
+        int before = w.cluster().listenReconnects();
+        long t0 = System.nanoTime();
+        try {
+            for (long pid : stopped) signal("STOP", pid);
+            await("the worker's LISTEN session is opened again", Duration.ofSeconds(60),
+                    () -> w.cluster().listenReconnects() > before, () -> "reconnects " + w.cluster().listenReconnects());
+            double detected = (System.nanoTime() - t0) / 1e9;
+            long t1 = System.nanoTime();
+            Operation x = submit(api);
+            await("the worker runs work queued after that, woken by its notification", Duration.ofSeconds(10),
+                    () -> w.ops().get(x.uuid()).map(o -> o.status() == OperationStatus.SUCCESS).orElse(false),
+                    () -> row(x.uuid()) + ", ran on " + ranOn);
+            System.out.printf("a LISTEN session that stopped answering: opened again after %.1f s; work queued then ran %.2f s"
+                    + " after submission%n", detected, (System.nanoTime() - t1) / 1e9);
+        } finally {
+            for (long pid : stopped) {
+                signal("CONT", pid);
+                try (Connection c = pg.connect(TestPostgres.name(url)); Statement s = c.createStatement()) {
+                    s.execute("SELECT pg_terminate_backend(" + pid + ")");
+                }
+            }
+        }
+    }
 }
