@@ -31,7 +31,7 @@ import static org.assertj.core.api.Assertions.assertThat;
  */
 class ClusterOutageTest {
     /** Long enough that the outage below (a failed heartbeat, then a restart) stays inside one lease. */
-    private static final Duration LEASE = Duration.ofSeconds(20);
+    private static final Duration LEASE = Duration.ofSeconds(30); // the default
     @TempDir static Path dir;
     static TestPostgres pg;
     static TestServer api;
@@ -83,7 +83,7 @@ class ClusterOutageTest {
         String image = worker.importBusybox("outage"); // an upload's import runs where the blob is: the worker
         // No output while the database is away: nothing of this run needs it until it ends.
         String sleeper = api.start(worker.tokenA, "/v1/instances",
-                "{\"image\":\"" + image + "\",\"command\":\"sleep 25\",\"shell\":true,\"disposable\":true}");
+                "{\"image\":\"" + image + "\",\"command\":\"sleep 40\",\"shell\":true,\"disposable\":true}");
         await("the sandbox runs", Duration.ofSeconds(60), () -> status(sleeper).equals("EXECUTING"), () -> status(sleeper));
         long heartbeatsFailed = worker.server.cluster().failedHeartbeats();
         int apiReconnects = api.server.cluster().listenReconnects(), workerReconnects = worker.server.cluster().listenReconnects();
