@@ -84,7 +84,9 @@ class ClusterOutageTest {
         // No output while the database is away: nothing of this run needs it until it ends.
         String sleeper = api.start(worker.tokenA, "/v1/instances",
                 "{\"image\":\"" + image + "\",\"command\":\"sleep 40\",\"shell\":true,\"disposable\":true}");
-        await("the sandbox runs", Duration.ofSeconds(60), () -> status(sleeper).equals("EXECUTING"), () -> status(sleeper));
+        // Running, and past its last write before the exit: EXECUTING is recorded before the sandbox's spawn event is.
+        await("the sandbox runs", Duration.ofSeconds(60), () -> worker.server.services().operations().events(sleeper, -1).stream()
+                .anyMatch(e -> e.payload().type().equals("spawn")), () -> status(sleeper));
         long heartbeatsFailed = worker.server.cluster().failedHeartbeats();
         int apiReconnects = api.server.cluster().listenReconnects(), workerReconnects = worker.server.cluster().listenReconnects();
 
