@@ -62,11 +62,8 @@ public final class TestPostgres implements AutoCloseable {
             for (int attempt = 0; attempt < 3; attempt++) {
                 int port = freePort();
                 try {
-                    // Durability is not under test: no fsync, so a test's databases come and go quickly.
                     as(user, BIN.resolve("pg_ctl").toString(), "-D", dir.resolve("data").toString(), "-l", dir.resolve("log").toString(),
-                            "-w", "-t", "60", "-o", "-c listen_addresses=127.0.0.1 -p " + port + " -k " + dir
-                                    + " -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200",
-                            "start");
+                            "-w", "-t", "60", "-o", options(port, dir), "start");
                     return new TestPostgres(dir, port, user);
                 } catch (IOException e) {
                     // Most likely the port was taken meanwhile: another one, and the server's own words if not.
@@ -112,6 +109,23 @@ public final class TestPostgres implements AutoCloseable {
         p.setProperty("user", SUPERUSER);
         p.setProperty("password", PASSWORD);
         return DriverManager.getConnection("jdbc:postgresql://127.0.0.1:" + port + "/" + database, p);
+    }
+
+    /** Stops the server as an operator's {@code pg_ctl stop -m fast} does (sessions are ended); the data dir stays. */
+    public void stopServer() throws IOException, InterruptedException {
+        as(osUser, BIN.resolve("pg_ctl").toString(), "-D", dir.resolve("data").toString(), "-m", "fast", "-w", "stop");
+    }
+
+    /** Starts the stopped server again on the same port and data dir (a restart, as after maintenance). */
+    public void startServer() throws IOException, InterruptedException {
+        as(osUser, BIN.resolve("pg_ctl").toString(), "-D", dir.resolve("data").toString(), "-l", dir.resolve("log").toString(),
+                "-w", "-t", "60", "-o", options(port, dir), "start");
+    }
+
+    private static String options(int port, Path dir) {
+        // Durability is not under test: no fsync, so a test's databases come and go quickly.
+        return "-c listen_addresses=127.0.0.1 -p " + port + " -k " + dir
+                + " -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200";
     }
 
     @Override

@@ -75,6 +75,14 @@ public final class ApiServer implements AutoCloseable {
             r.exception(ApiException.class, (e, ctx) -> error(ctx, e.status(), e.getMessage()));
             r.exception(HttpResponseException.class, (e, ctx) -> error(ctx, e.getStatus(), e.getMessage()));
             r.exception(Exception.class, (e, ctx) -> {
+                dev.contree.store.StoreUnavailableException down = databaseDown(e);
+                if (down != null) {
+                    // Nothing is wrong with the request: the database is away (restarting, failing over). Retry.
+                    LOG.warn("{} {}: {}", ctx.method(), ctx.path(), down.getMessage());
+                    ctx.header("Retry-After", "5");
+                    error(ctx, 503, "the database is unavailable, retry shortly (" + down.getMessage() + ")");
+                    return;
+                }
                 LOG.error("unhandled error on {} {}", ctx.method(), ctx.path(), e);
                 error(ctx, 500, "internal server error: " + e.getClass().getSimpleName());
             });
@@ -135,6 +143,14 @@ public final class ApiServer implements AutoCloseable {
     /** Bytes of request bodies the server holds (or may hold) in memory right now. */
     public long bodyBytesReserved() {
         return bodies.reservedBytes();
+    }
+
+    /** The database outage {@code e} is or was caused by, else null. */
+    private static dev.contree.store.StoreUnavailableException databaseDown(Throwable e) {
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            if (t instanceof dev.contree.store.StoreUnavailableException u) return u;
+        }
+        return null;
     }
 
     private static void error(Context ctx, int status, String message) {

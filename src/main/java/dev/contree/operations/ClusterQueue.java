@@ -35,7 +35,8 @@ import java.util.function.IntSupplier;
  * {@link WorkQueue.JobFactory} and hands it to that scheduler. It is woken by notifications and by its own slots
  * freeing; a slow re-check (every 30 s) covers a lost notification. An account at this worker's per-account cap
  * ({@link Scheduler#accountAtCap}) gets nothing more here until one of its runs ends. Its heartbeat extends its leases and stops
- * what it holds that a client cancelled (a missed notification) or whose lease it lost.
+ * what it holds that a client cancelled (a missed notification) or whose lease it lost. What it claimed but will not
+ * start (a clean stop, a scheduler that refuses it) goes back to the queue at once ({@link QueueRecords#unclaim}).
  */
 public final class ClusterQueue implements WorkQueue, AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(ClusterQueue.class);
@@ -67,6 +68,15 @@ public final class ClusterQueue implements WorkQueue, AutoCloseable {
     private final ScheduledExecutorService timers = Executors.newScheduledThreadPool(3, Thread.ofVirtual().name("cluster-", 0).factory());
     private volatile boolean closed;
     private volatile long lastHeartbeatNanos = System.nanoTime();
+    /** When this node last failed to reach the database (0: never): its sweeper holds off for a lease after it. */
+    private volatile long lastDatabaseFailureNanos;
+    /** Ended here but not released (the database was away then): released, and ended if still active, at a heartbeat. */
+    private final Set<String> unreleased = ConcurrentHashMap.newKeySet();
+    /** Claimed, never started, but the hand-back failed (the database was away): handed back at a heartbeat. */
+    private final Set<String> unreturned = ConcurrentHashMap.newKeySet();
+    private final java.util.concurrent.atomic.AtomicLong failedHeartbeats = new java.util.concurrent.atomic.AtomicLong();
+    private final java.util.concurrent.atomic.AtomicInteger listenReconnects = new java.util.concurrent.atomic.AtomicInteger();
+    private final java.util.concurrent.atomic.AtomicBoolean retrying = new java.util.concurrent.atomic.AtomicBoolean();
     private AutoCloseable listener;
     private Thread claimer;
 
@@ -100,7 +110,10 @@ public final class ClusterQueue implements WorkQueue, AutoCloseable {
 
     /** Starts listening, sweeping, and (on a worker) heartbeating and claiming. */
     public ClusterQueue start() {
-        listener = queue.listen(EnumSet.allOf(Channel.class), this::notified, this::wakeUp);
+        listener = queue.listen(EnumSet.allOf(Channel.class), this::notified, () -> {
+            listenReconnects.incrementAndGet();
+            wakeUp(); // notifications may have been missed meanwhile
+        });
         long third = Math.max(200, settings.lease().toMillis() / 3);
         if (scheduler != null) {
             // Work this worker's previous process held died with it: its leases lapse now, and one sweep ends it (or
@@ -131,6 +144,7 @@ public final class ClusterQueue implements WorkQueue, AutoCloseable {
             try {
                 r.run();
             } catch (RuntimeException e) {
+                databaseFailed(e);
                 LOG.warn("cluster {} failed: {}", what, e.getMessage());
             }
         };
@@ -231,7 +245,18 @@ public final class ClusterQueue implements WorkQueue, AutoCloseable {
 
     // ------------------------------------------------------------------ the sweeper (every node)
 
+    /** Notes when this node could not reach the database (not any failure: a bug must not pause the sweeper). */
+    private void databaseFailed(RuntimeException e) {
+        if (e instanceof dev.contree.store.StoreUnavailableException) lastDatabaseFailureNanos = System.nanoTime();
+    }
+
     void sweep() {
+        long sinceFailure = System.nanoTime() - lastDatabaseFailureNanos;
+        if (lastDatabaseFailureNanos != 0 && sinceFailure < settings.lease().toNanos()) {
+            // This node could not reach the database a moment ago: the workers probably could not either, and their
+            // leases lapsed for that, not because they stopped. They renew within a third of a lease once it is back.
+            return;
+        }
         for (QueueRecords.Lapsed l : queue.lapsed(100)) {
             String uuid = l.operationUuid();
             switch (l.status()) {
@@ -251,15 +276,14 @@ public final class ClusterQueue implements WorkQueue, AutoCloseable {
                             + "; nothing was committed, run it again"))) {
                         operations.eventsClosed(uuid);
                         LOG.warn("operation {} failed: worker {} stopped (lease expired at {})", uuid, l.workerId(), l.expiredAt());
+                    } else {
+                        operations.appendCompletionOnce(uuid); // it ended meanwhile (a cancel): its log still gets its end
                     }
                 }
                 default -> {
                     // Over (a cancel, or a worker that died between its finish and its release): its log gets its end.
                     if (!queue.removeLapsed(uuid, l.holder())) continue;
-                    var events = operations.events(uuid, -1);
-                    if (events.isEmpty() || !(events.getLast().payload() instanceof EventPayload.Completion)) {
-                        Scheduler.completionEvent(operations, uuid);
-                    }
+                    operations.appendCompletionOnce(uuid);
                 }
             }
         }
@@ -292,6 +316,7 @@ public final class ClusterQueue implements WorkQueue, AutoCloseable {
             } catch (InterruptedException e) {
                 return;
             } catch (RuntimeException e) {
+                databaseFailed(e);
                 LOG.warn("claiming work failed: {}", e.getMessage());
                 try {
                     Thread.sleep(1000);
@@ -339,28 +364,85 @@ public final class ClusterQueue implements WorkQueue, AutoCloseable {
             release(uuid);
             return;
         }
-        scheduler.submit(op, new Job() {
-            @Override
-            public JobOutcome run(Context ctx) throws Exception {
-                return job.run(ctx);
-            }
+        Claimed claimed = new Claimed(uuid, job, claim.secret() != null);
+        if (closed) {
+            claimed.handBack(); // shutting down: another worker runs it now, not after this lease
+            return;
+        }
+        try {
+            scheduler.submit(op, claimed);
+        } catch (RuntimeException e) {
+            LOG.info("operation {} handed back to the queue: this worker's scheduler refused it ({})", uuid, e.getMessage());
+            claimed.handBack();
+        }
+    }
 
-            @Override
-            public void finished() {
+    /** A claimed operation's job on this worker: released when it ends, or handed back if it never started here. */
+    private final class Claimed implements Job {
+        private final String uuid;
+        private final Job job;
+        private final boolean secret;
+        private volatile boolean handBack;
+
+        Claimed(String uuid, Job job, boolean secret) {
+            this.uuid = uuid;
+            this.job = job;
+            this.secret = secret;
+        }
+
+        @Override
+        public JobOutcome run(Context ctx) throws Exception {
+            // Started: it is never handed to another worker again, so the row need not keep an import's password.
+            if (secret) {
                 try {
-                    job.finished();
-                } finally {
-                    release(uuid);
+                    queue.forgetSecret(uuid, me);
+                } catch (RuntimeException e) {
+                    LOG.warn("operation {}: dropping its stored password failed ({}); it goes with the row", uuid, e.getMessage());
                 }
             }
-        });
+            return job.run(ctx);
+        }
+
+        @Override
+        public void finished() {
+            try {
+                job.finished();
+            } finally {
+                if (handBack) unclaim(uuid);
+                else release(uuid);
+            }
+        }
+
+        /** It never started here: its row goes back to the waiting rows at once, for any worker. */
+        void handBack() {
+            handBack = true;
+            finished();
+        }
+    }
+
+    /** Gives a claimed, never started operation back to the queue; one that ended meanwhile is released instead. */
+    private void unclaim(String uuid) {
+        try {
+            if (queue.unclaim(uuid, me)) {
+                LOG.info("operation {} handed back to the queue by worker {}", uuid, nodeId);
+            } else if (queue.release(uuid, me)) {
+                operations.appendCompletionOnce(uuid); // cancelled meanwhile: its log gets its end
+            }
+        } catch (RuntimeException e) {
+            unreturned.add(uuid); // the next heartbeat that reaches the database hands it back (it must not renew it)
+            LOG.warn("handing operation {} back to the queue failed: {}", uuid, e.getMessage());
+        } finally {
+            held.remove(uuid);
+        }
     }
 
     private void release(String uuid) {
         try {
             if (!queue.release(uuid, me)) LOG.info("operation {} was no longer this worker's row: another node took it", uuid);
         } catch (RuntimeException e) {
-            // The lease lapses and a sweeper releases it.
+            // The database is away: the next heartbeat that reaches it releases the row (and ends the operation if its
+            // outcome was not recorded either). Until then the heartbeat must not renew it.
+            unreleased.add(uuid);
             LOG.warn("releasing operation {} from the queue failed: {}", uuid, e.getMessage());
         } finally {
             held.remove(uuid);
@@ -374,6 +456,16 @@ public final class ClusterQueue implements WorkQueue, AutoCloseable {
         try {
             rows = queue.heartbeat(me, settings.lease());
         } catch (RuntimeException e) {
+            failedHeartbeats.incrementAndGet();
+            databaseFailed(e);
+            // One failed heartbeat costs nothing: the leases hold for a lease from the last good one. Try again in a
+            // second (not a third of the lease) so they are renewed as soon as the database is back.
+            if (!closed && retrying.compareAndSet(false, true)) {
+                timers.schedule(() -> {
+                    retrying.set(false);
+                    guard("heartbeat", this::heartbeat).run();
+                }, 1, TimeUnit.SECONDS);
+            }
             if (System.nanoTime() - lastHeartbeatNanos > settings.lease().toNanos()) {
                 LOG.error("no heartbeat for longer than the lease ({}): stopping this worker's operations, which other nodes"
                         + " now end", e.getMessage());
@@ -382,6 +474,7 @@ public final class ClusterQueue implements WorkQueue, AutoCloseable {
             throw e;
         }
         lastHeartbeatNanos = System.nanoTime();
+        releaseUnreleased();
         Set<String> stillHeld = ConcurrentHashMap.newKeySet();
         for (QueueRecords.Held h : rows) {
             stillHeld.add(h.operationUuid());
@@ -393,13 +486,64 @@ public final class ClusterQueue implements WorkQueue, AutoCloseable {
         }
     }
 
+    /** Rows of operations that ended here while the database was away: ended (if still active) and released now. */
+    private void releaseUnreleased() {
+        for (String uuid : List.copyOf(unreleased)) {
+            if (operations.complete(uuid, new JobOutcome.Failed("worker " + nodeId + " could not record this operation's"
+                    + " outcome: the database was unavailable when it ended; run it again"))) {
+                operations.eventsClosed(uuid);
+            }
+            queue.release(uuid, me);
+            unreleased.remove(uuid);
+        }
+        for (String uuid : List.copyOf(unreturned)) {
+            if (!queue.unclaim(uuid, me) && queue.release(uuid, me)) operations.appendCompletionOnce(uuid);
+            unreturned.remove(uuid);
+        }
+    }
+
+    /** Times the notification session was opened again after it was lost. */
+    public int listenReconnects() {
+        return listenReconnects.get();
+    }
+
+    /** Heartbeats that could not reach the database since this node started. */
+    public long failedHeartbeats() {
+        return failedHeartbeats.get();
+    }
+
     /** Operations this worker holds (claimed, not released). */
     public int held() {
         return held.size();
     }
 
+    /**
+     * A clean stop: claims nothing more, and gives every operation it claimed but has not started back to the queue
+     * at once (another worker claims it now, not a lease later); what runs is stopped by the scheduler's shutdown.
+     */
     @Override
     public void close() {
+        closed = true;
+        wakeUp();
+        timers.shutdownNow();
+        if (claimer != null) {
+            try {
+                claimer.join(10_000); // a claim in flight ends first: handed back, since this queue is closed
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+        if (scheduler != null) {
+            scheduler.stopStarting();
+            for (String uuid : List.copyOf(held)) {
+                if (scheduler.withdraw(uuid) instanceof Claimed c) c.handBack();
+            }
+        }
+        abandon();
+    }
+
+    /** Stops as a killed process would: no hand-back, no heartbeat, no notification session (tests of a crash). */
+    public void abandon() {
         closed = true;
         wakeUp();
         timers.shutdownNow();

@@ -146,6 +146,13 @@ public final class OperationService {
         return records.append(operationUuid, spid, payload);
     }
 
+    /** Appends an ended operation's completion event unless its log has one (exactly one, whoever else tries). */
+    public boolean appendCompletionOnce(String operationUuid) {
+        boolean appended = records.appendCompletionOnce(operationUuid);
+        if (appended) records.logClosed(operationUuid);
+        return appended;
+    }
+
     /** Forget per-operation counters once an operation's log is complete. */
     public void eventsClosed(String operationUuid) {
         records.logClosed(operationUuid);

@@ -455,6 +455,11 @@ public final class Scheduler implements AutoCloseable, WorkQueue {
     }
 
     static void completionEvent(OperationService operations, String uuid) {
+        if (operations.logsAreShared()) {
+            // A cluster: a sweeper on another node may end the same log; one completion whoever comes first.
+            operations.appendCompletionOnce(uuid);
+            return;
+        }
         Operation op = operations.get(uuid).orElse(null);
         if (op == null) return;
         operations.appendEvent(uuid, 0, EventPayload.Completion.of(op));
@@ -569,6 +574,26 @@ public final class Scheduler implements AutoCloseable, WorkQueue {
         }
         Queued removed = dequeue(uuid);
         if (removed != null) removed.job().finished();
+    }
+
+    /**
+     * Takes {@code uuid} out of this node's queue if it waits here, without finishing its job: a cluster worker hands
+     * the claimed operation back to the shared queue instead. Null when it does not wait here (it runs, or ended).
+     */
+    public Job withdraw(String uuid) {
+        Queued removed = dequeue(uuid);
+        return removed == null ? null : removed.job();
+    }
+
+    /** Starts nothing more (what waits stays queued, to be {@link #withdraw}n); what runs goes on until {@link #shutdown}. */
+    public void stopStarting() {
+        lock.lock();
+        try {
+            closed = true;
+            changed.signalAll();
+        } finally {
+            lock.unlock();
+        }
     }
 
     /** Dispatch times, for a Retry-After that says when the queue will likely have room again. */

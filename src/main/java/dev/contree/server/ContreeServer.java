@@ -75,6 +75,11 @@ public final class ContreeServer implements AutoCloseable {
         return cluster == null ? 0 : cluster.held();
     }
 
+    /** This node's part in the cluster queue; null for a single node on SQLite. */
+    public ClusterQueue cluster() {
+        return cluster;
+    }
+
     /** The node's name in the cluster queue's leases; null for a single node on SQLite. */
     public String workerId() {
         return cluster == null ? null : cluster.nodeId();
@@ -85,7 +90,7 @@ public final class ContreeServer implements AutoCloseable {
      * session and no database session any more before anything else stops, so nothing it was running is recorded.
      */
     public void crash() {
-        if (cluster != null) cluster.close();
+        if (cluster != null) cluster.abandon();
         store.close();
         closeAll(resources);
     }

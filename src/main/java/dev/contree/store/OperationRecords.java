@@ -74,6 +74,20 @@ public interface OperationRecords {
      */
     void onCommitted(java.util.function.Consumer<OperationEvent> listener);
 
+    /**
+     * Appends the completion event of an ended operation unless its log has one already; true if this call appended
+     * it. Where several nodes can end the same operation (a cluster's sweepers, a cut-off worker), the check and the
+     * append are one transaction ordered by the operation's row, so the log gets exactly one completion.
+     */
+    default boolean appendCompletionOnce(String operationUuid) {
+        Operation op = get(operationUuid).orElse(null);
+        if (op == null || !op.status().terminal()) return false;
+        List<OperationEvent> events = events(operationUuid, -1);
+        if (!events.isEmpty() && events.getLast().payload() instanceof EventPayload.Completion) return false;
+        append(operationUuid, 0, EventPayload.Completion.of(op));
+        return true;
+    }
+
     /** No more events will be appended to this log: an implementation may drop what it kept to number them. */
     void logClosed(String operationUuid);
 

@@ -76,6 +76,19 @@ public interface QueueRecords {
     /** The operation is over: its row (and its stdin, its secret) goes, if {@code who} still holds it; false otherwise. */
     boolean release(String operationUuid, Claimant who);
 
+    /**
+     * Gives a row {@code who} claimed back to the waiting rows at once (its worker will not start it: shutting down,
+     * or its scheduler refused it) and wakes the workers; only if {@code who} still holds it and its operation is
+     * still PENDING. False otherwise.
+     */
+    boolean unclaim(String operationUuid, Claimant who);
+
+    /**
+     * Drops the secret (an import's registry password) from the row {@code who} holds: its operation started there and
+     * is never handed to another worker again, so the password now lives only in that worker's memory.
+     */
+    void forgetSecret(String operationUuid, Claimant who);
+
     /** Claimed rows whose lease lapsed, at most {@code limit}, each locked by nobody else. */
     List<Lapsed> lapsed(int limit);
 

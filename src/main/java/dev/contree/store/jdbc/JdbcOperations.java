@@ -353,11 +353,11 @@ public abstract class JdbcOperations implements OperationRecords {
     }
 
     /** The columns of an operation but its metadata: what a completion event says. */
-    private static final String SUMMARY_COLUMNS = "uuid, account_id, kind, status, error, created_at, started_at, finished_at,"
+    protected static final String SUMMARY_COLUMNS = "uuid, account_id, kind, status, error, created_at, started_at, finished_at,"
             + " image_uuid, result_image_uuid, result_tag, image_size, consumed_cpu, consumed_memory";
 
     /** An operation from {@link #SUMMARY_COLUMNS}: no request, no result. */
-    private static Operation summary(ResultSet rs) throws SQLException {
+    protected static Operation summary(ResultSet rs) throws SQLException {
         return new Operation(rs.getString("uuid"), rs.getString("account_id"), OperationKind.parse(rs.getString("kind")),
                 OperationStatus.valueOf(rs.getString("status")), rs.getString("error"), Sql.instant(rs, "created_at"),
                 Sql.instant(rs, "started_at"), Sql.instant(rs, "finished_at"), rs.getString("image_uuid"),

@@ -38,6 +38,6 @@ public final class Transactions {
     }
 
     private static StoreException failure(SQLException e) {
-        return new StoreException("database error: " + e.getMessage(), e);
+        return dev.contree.store.StoreUnavailableException.of("database error: " + e.getMessage(), e);
     }
 }

@@ -4,6 +4,7 @@ import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
 import com.zaxxer.hikari.pool.HikariPool;
 import dev.contree.store.StoreException;
+import dev.contree.store.StoreUnavailableException;
 import dev.contree.store.jdbc.Engine;
 import dev.contree.store.jdbc.Schema;
 import dev.contree.store.jdbc.Sql;
@@ -21,6 +22,13 @@ import java.util.function.Function;
 final class PostgresDatabase implements Engine {
     /** Connections per server: enough for the record stores' short transactions beside each other. */
     static final int POOL_SIZE = 16;
+    /**
+     * How long a caller waits for a pooled connection (HikariCP's default is 30 s): while the database is down a
+     * request answers 503 after this, and a worker's heartbeat fails well within a third of the lease.
+     */
+    static final long CONNECTION_TIMEOUT_MILLIS = 5_000;
+    /** Opening a TCP connection to the database, and reads on the LISTEN session, give up after this. */
+    static final int CONNECT_TIMEOUT_SECONDS = 5;
     /** The advisory lock (one bigint key) under which a node migrates; record locks use the two-int keys, a separate space. */
     private static final long MIGRATION_LOCK = 0x436f6e5472656531L;
     /** The advisory lock a serving server holds for as long as it runs (see {@link #lockServer}). */
@@ -42,6 +50,10 @@ final class PostgresDatabase implements Engine {
         if (url.user() != null) p.setProperty("user", url.user());
         if (url.password() != null) p.setProperty("password", url.password());
         p.setProperty("ApplicationName", "contree-listen");
+        p.setProperty("connectTimeout", String.valueOf(CONNECT_TIMEOUT_SECONDS));
+        p.setProperty("tcpKeepAlive", "true");
+        // A read on this session (the listener's periodic check) fails past this on a connection the network dropped.
+        p.setProperty("socketTimeout", String.valueOf(3 * CONNECT_TIMEOUT_SECONDS));
         return java.sql.DriverManager.getConnection(url.jdbcUrl(), p);
     }
 
@@ -52,6 +64,10 @@ final class PostgresDatabase implements Engine {
         if (url.user() != null) config.setUsername(url.user());
         if (url.password() != null) config.setPassword(url.password());
         config.setMaximumPoolSize(POOL_SIZE);
+        config.setConnectionTimeout(CONNECTION_TIMEOUT_MILLIS);
+        config.setValidationTimeout(Math.min(3_000, CONNECTION_TIMEOUT_MILLIS - 1_000));
+        config.addDataSourceProperty("connectTimeout", String.valueOf(CONNECT_TIMEOUT_SECONDS));
+        config.addDataSourceProperty("tcpKeepAlive", "true");
         config.addDataSourceProperty("ApplicationName", "contree");
         config.addDataSourceProperty("reWriteBatchedInserts", "true");
         HikariDataSource pool;
@@ -91,7 +107,7 @@ final class PostgresDatabase implements Engine {
         try (Connection c = connection()) {
             return use.apply(c);
         } catch (SQLException e) {
-            throw new StoreException("database error: " + e.getMessage(), e);
+            throw StoreUnavailableException.of("database error: " + e.getMessage(), e);
         }
     }
 
@@ -129,7 +145,9 @@ final class PostgresDatabase implements Engine {
         try {
             return pool.getConnection();
         } catch (SQLException e) {
-            throw new StoreException("no database connection: " + e.getMessage(), e);
+            // The pool waited its connectionTimeout for one: the database is down or unreachable.
+            throw new StoreUnavailableException("the database is unavailable (no connection within "
+                    + CONNECTION_TIMEOUT_MILLIS / 1000 + " s): " + e.getMessage(), e);
         }
     }
 

@@ -1,6 +1,7 @@
 package dev.contree.store.postgres;
 
 import dev.contree.operations.EventPayload;
+import dev.contree.operations.Operation;
 import dev.contree.operations.OperationEvent;
 import dev.contree.store.StoreException;
 import dev.contree.store.codec.OperationCodec;
@@ -19,6 +20,8 @@ import java.time.Instant;
  * event on the 2-core reference host against 320 µs for an UPDATE and an INSERT in one transaction.)
  */
 final class PostgresOperations extends JdbcOperations {
+    private static final String COMPLETION = new EventPayload.Completion(dev.contree.operations.OperationStatus.SUCCESS, null, 0, null, 0).type();
+
     PostgresOperations(PostgresDatabase db) {
         super(db);
     }
@@ -34,6 +37,23 @@ final class PostgresOperations extends JdbcOperations {
                 rs -> rs.getLong(1), operationUuid, operationUuid, Times.toMicros(ts), spid, payload.type(), OperationCodec.eventData(payload));
         if (id == null) throw new StoreException("no operation " + operationUuid + " to log an event for");
         return new OperationEvent(operationUuid, id, ts, spid, payload);
+    }
+
+    @Override
+    public boolean appendCompletionOnce(String operationUuid) {
+        OperationEvent event = db.write(c -> {
+            // The row lock orders this behind a finish or another completion in flight: the read below sees theirs.
+            Operation op = Sql.one(c, "SELECT " + SUMMARY_COLUMNS + " FROM operations WHERE uuid = ? FOR UPDATE",
+                    JdbcOperations::summary, operationUuid);
+            if (op == null || !op.status().terminal()) return null;
+            String last = Sql.one(c, "SELECT type FROM operation_events WHERE operation_uuid = ? ORDER BY id DESC LIMIT 1",
+                    rs -> rs.getString(1), operationUuid);
+            if (COMPLETION.equals(last)) return null;
+            return appendIn(c, operationUuid, 0, EventPayload.Completion.of(op));
+        });
+        if (event == null) return false;
+        announce(event);
+        return true;
     }
 
     /** Nothing kept per log: the counter lives in the row. */

@@ -132,6 +132,23 @@ final class PostgresQueue implements QueueRecords {
     }
 
     @Override
+    public void forgetSecret(String operationUuid, Claimant who) {
+        db.write(c -> Sql.update(c, "UPDATE queue SET secret = NULL WHERE operation_uuid = ? AND claimed_by = ? AND claimed_boot = ?"
+                + " AND secret IS NOT NULL", operationUuid, who.workerId(), who.boot()));
+    }
+
+    @Override
+    public boolean unclaim(String operationUuid, Claimant who) {
+        return db.write(c -> {
+            int n = Sql.update(c, "UPDATE queue q SET claimed_by = NULL, claimed_boot = NULL, claimed_at = NULL, lease_expires = NULL"
+                    + " FROM operations o WHERE q.operation_uuid = ? AND q.claimed_by = ? AND q.claimed_boot = ?"
+                    + " AND o.uuid = q.operation_uuid AND o.status = 'PENDING'", operationUuid, who.workerId(), who.boot());
+            if (n == 1) Sql.query(c, "SELECT pg_notify(?, '')", rs -> null, Channel.QUEUE.pgName);
+            return n == 1;
+        });
+    }
+
+    @Override
     public List<Lapsed> lapsed(int limit) {
         return db.read(c -> Sql.query(c, "SELECT q.operation_uuid, q.claimed_by, q.claimed_boot, q.lease_expires, o.status FROM queue q"
                         + " JOIN operations o ON o.uuid = q.operation_uuid"
@@ -207,7 +224,26 @@ final class PostgresQueue implements QueueRecords {
     public AutoCloseable listen(Set<Channel> channels, BiConsumer<Channel, String> onNotification, Runnable onReconnect) {
         Listener l = new Listener(channels, onNotification, onReconnect);
         l.thread = Thread.ofPlatform().daemon().name("pg-listen").start(l::run);
+        try {
+            // Work queued after this returns wakes this node: what the caller then reads of the queue misses nothing.
+            if (!l.listening.await(2L * PostgresDatabase.CONNECT_TIMEOUT_SECONDS, java.util.concurrent.TimeUnit.SECONDS)) {
+                LOG.warn("the database notification session is not open yet; going on (it says when it is)");
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
         return l;
+    }
+
+    /** How often the LISTEN session is checked with a query, and how long that query may take. */
+    static final long CHECK_NANOS = 5_000_000_000L;
+    static final int CHECK_TIMEOUT_SECONDS = 5;
+
+    /** Sessions the notification listener opened after losing one (for tests and logs). */
+    private final java.util.concurrent.atomic.AtomicInteger reconnects = new java.util.concurrent.atomic.AtomicInteger();
+
+    int listenReconnects() {
+        return reconnects.get();
     }
 
     /** One LISTEN session; a lost connection is opened again (after a second), then {@code onReconnect} runs. */
@@ -217,6 +253,7 @@ final class PostgresQueue implements QueueRecords {
         private final Runnable onReconnect;
         private volatile boolean closed;
         private volatile Connection connection;
+        final java.util.concurrent.CountDownLatch listening = new java.util.concurrent.CountDownLatch(1);
         Thread thread;
 
         Listener(Set<Channel> channels, BiConsumer<Channel, String> onNotification, Runnable onReconnect) {
@@ -233,11 +270,26 @@ final class PostgresQueue implements QueueRecords {
                     try (Statement s = c.createStatement()) {
                         for (Channel ch : channels) s.execute("LISTEN " + ch.pgName);
                     }
-                    if (!first) onReconnect.run();
+                    listening.countDown();
+                    if (!first) {
+                        reconnects.incrementAndGet();
+                        LOG.info("database notification session open again");
+                        onReconnect.run();
+                    }
                     first = false;
                     PGConnection pg = c.unwrap(PGConnection.class);
+                    long checked = System.nanoTime();
                     while (!closed) {
                         PGNotification[] got = pg.getNotifications(1000);
+                        if (System.nanoTime() - checked > CHECK_NANOS) {
+                            // A session the network dropped without a word (no FIN, no RST) never fails a wait for
+                            // notifications: a query with a bounded wait does, and the session is opened again.
+                            checked = System.nanoTime();
+                            try (Statement s = c.createStatement()) {
+                                s.setQueryTimeout(CHECK_TIMEOUT_SECONDS);
+                                s.execute("SELECT 1");
+                            }
+                        }
                         if (got == null) continue;
                         for (PGNotification n : got) {
                             for (Channel ch : channels) {
