@@ -642,13 +642,7 @@ public final class Scheduler implements AutoCloseable, WorkQueue {
 
     /** Stops admitting, cancels what runs, and waits up to {@code grace} for it to wind down. */
     public void shutdown(Duration grace) {
-        lock.lock();
-        try {
-            closed = true;
-            changed.signalAll();
-        } finally {
-            lock.unlock();
-        }
+        stopStarting();
         running.values().forEach(t -> t.cancel(CancelToken.Reason.SERVER_SHUTDOWN));
         long deadline = System.nanoTime() + grace.toNanos();
         lock.lock();
