@@ -79,7 +79,7 @@ public final class BucketGarbageCollector {
         Pass p = out[0];
         LOG.info("object store garbage collection: {} objects ({} bytes) listed, {} newly marked unreferenced, {} referenced again, "
                         + "{} deleted ({} bytes) after a grace of {} s, {} marked left, {} foreign names ignored, {} ms",
-                p.listed(), p.listedBytes(), p.marked(), p.unmarked(), p.deleted(), p.deletedBytes(), grace.toSeconds(), p.pending(),
+                p.listed(), p.listedBytes(), p.marked(), p.unmarked(), p.deleted(), p.deletedBytes(), grace.toMillis() / 1000.0, p.pending(),
                 p.foreign(), p.millis());
         return p;
     }
