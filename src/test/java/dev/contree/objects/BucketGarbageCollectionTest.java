@@ -240,6 +240,21 @@ class BucketGarbageCollectionTest {
     }
 
     @Test
+    void aNodeWithAnIntervalCollectsOnItsOwn() throws Exception {
+        Path f = dir.resolve("periodic");
+        Files.write(f, random(5000, 77));
+        ObjectKey orphan = ObjectKey.file(dev.contree.objects.Sha256.of(f));
+        objects.put(orphan, f);
+        UnaryOperator<ServerConfig> periodic = cfg -> node(Role.API).apply(cfg).withObjectStore(
+                new ObjectStoreSettings(ObjectStoreUrl.parse(bucket), ObjectStoreSettings.DEFAULT_CACHE_BYTES).withGc(Duration.ofSeconds(1), GRACE));
+        try (TestServer c = TestServer.inTempDir("gc-c", periodic)) {
+            long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
+            while (objects.exists(orphan) && System.nanoTime() < deadline) Thread.sleep(200);
+            assertThat(objects.exists(orphan)).as("a pass every second, grace %s, marks %s", GRACE, marked()).isFalse();
+        }
+    }
+
+    @Test
     void twoCollectorsAtOnceDeleteEachObjectOnceAndNeitherFails() throws Exception {
         Set<ObjectKey> orphans = new java.util.HashSet<>();
         for (int i = 0; i < 40; i++) {
