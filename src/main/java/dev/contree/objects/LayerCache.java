@@ -109,12 +109,15 @@ public final class LayerCache implements LayerSource {
 
     @Override
     public void ensure(List<String> layerIds) throws IOException {
-        List<CompletableFuture<Void>> waits = new ArrayList<>();
+        List<String> missing = new ArrayList<>();
         for (String id : layerIds) {
             // One never uploaded is left to the caller: gone for an execution, imported again by an import.
             if (store.exists(id) || !published(id)) continue;
-            waits.add(inFlight.computeIfAbsent(id, this::startFetch));
+            missing.add(id);
         }
+        reviveForFetch(missing);
+        List<CompletableFuture<Void>> waits = new ArrayList<>();
+        for (String id : missing) waits.add(inFlight.computeIfAbsent(id, this::startFetch));
         for (CompletableFuture<Void> w : waits) {
             try {
                 w.get();
@@ -126,6 +129,22 @@ public final class LayerCache implements LayerSource {
                 throw new IOException(e.getCause());
             }
         }
+    }
+
+    /**
+     * A layer fetched although no image names its pack (an import reusing it by digest) could lose its pack to a sweep
+     * mid-download: a marked pack is unmarked first, under the sweep's lock, if it is still there (if not, the fetch
+     * fails as for any missing pack). One read when nothing is marked.
+     */
+    private void reviveForFetch(List<String> ids) throws IOException {
+        if (guard == null || ids.isEmpty()) return;
+        List<ObjectKey> marked = new ArrayList<>();
+        for (var p : guard.marks().packs(ids)) if (p.marked()) marked.add(ObjectKey.layer(p.sha256()));
+        if (marked.isEmpty()) return;
+        guard.revive(marked, markKey -> {
+            ObjectKey key = ObjectKey.fromMarkKey(markKey);
+            if (!guard.store().exists(key)) throw new NoSuchFileException("the pack " + key + " is gone from the object store");
+        });
     }
 
     private CompletableFuture<Void> startFetch(String id) {
@@ -218,7 +237,11 @@ public final class LayerCache implements LayerSource {
             if (!revived.isEmpty()) LOG.info("kept {} marked layer pack(s) that a new image names: {}", revived.size(), revived);
         }
         for (String id : new java.util.LinkedHashSet<>(layerIds)) {
-            if (!packed.contains(id)) publish(id);
+            if (packed.contains(id)) continue;
+            publish(id);
+            // A sweep also removed the layer's own record (a later import of its digest then unpacks it anew): the
+            // image must still count its size.
+            if (index.size(id).isEmpty()) index.record(id, null, store.sizeOf(id));
         }
     }
 

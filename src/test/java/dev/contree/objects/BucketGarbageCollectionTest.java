@@ -189,11 +189,32 @@ class BucketGarbageCollectionTest {
             assertThat(packed.get().sha256()).as("the same layer packs to the same bytes").isEqualTo(key.sha256());
             assertThat(objects.exists(key)).as("committed=%s", committed).isTrue();
             assertThat(marked()).doesNotContain(key.markKey());
+            assertThat(store.layers().size(layer)).as("recorded again, so the image's size counts it").isPresent();
             // Node B, which never had the layer, fetches it from the bucket: byte for byte.
             try (var lease = b.server.services().leases().acquire(List.of(layer))) {
                 Path data = b.server.services().layers().diffDir(layer).resolve("swept/data.bin");
                 assertThat(sha256(Files.readAllBytes(data))).isEqualTo(sha256(content));
             }
+        }
+    }
+
+    /** What an import on a node without the layer does when it reuses it by digest: fetch it, then name it. */
+    @Test
+    void aNodeFetchingAPackThatIsDueRevivesItBeforeTheDownload() throws Exception {
+        byte[] content = random(70_000, 8);
+        String image = a.importRootfs(a.tokenA, rootfs("fetched/data.bin", content), null);
+        String layer = layers(image).getFirst();
+        ObjectKey key = pack(image);
+        store.images().delete(image);
+        patient.collect();
+        awaitGrace();
+        assertThat(b.server.services().layers().exists(layer)).isFalse();
+        try (var lease = b.server.services().leases().acquire(List.of(layer))) {
+            assertThat(marked()).doesNotContain(key.markKey());
+            prompt.collect(); // the mark is gone: a whole grace before it can be deleted again
+            assertThat(objects.exists(key)).isTrue();
+            Path data = b.server.services().layers().diffDir(layer).resolve("fetched/data.bin");
+            assertThat(sha256(Files.readAllBytes(data))).isEqualTo(sha256(content));
         }
     }
 
