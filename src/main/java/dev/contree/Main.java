@@ -143,6 +143,16 @@ public final class Main {
                         + " used (never one in use), e.g. 20g (default 64g)")
         String layerCacheBytes;
 
+        @Option(names = "--object-gc-interval", defaultValue = "${env:CONTREE_OBJECT_GC_INTERVAL:-3600}", paramLabel = "S",
+                description = "with --object-store: seconds between this node's tries at a bucket-wide garbage collection pass (one"
+                        + " runs at a time cluster-wide); 0 turns it off on this node (default 3600)")
+        long objectGcInterval;
+
+        @Option(names = "--object-gc-grace", defaultValue = "${env:CONTREE_OBJECT_GC_GRACE:-21600}", paramLabel = "S",
+                description = "with --object-store: seconds an object must stay unreferenced before garbage collection deletes it,"
+                        + " at least 60 (default 21600, 6 hours)")
+        long objectGcGrace;
+
         @Option(names = "--account-concurrency", defaultValue = "${env:CONTREE_ACCOUNT_CONCURRENCY:-0}",
                 description = "most execution/import slots one account may hold while several accounts have tokens (default: concurrency minus a quarter, at least 1 kept for others)")
         int accountConcurrency;
@@ -230,7 +240,8 @@ public final class Main {
                         .withStorageLimits(parseSize(maxImportBytes),
                                 maxAccountBytes.strip().equalsIgnoreCase("unlimited") ? Long.MAX_VALUE : parseSize(maxAccountBytes))
                         .withObjectStore(objectStore == null || objectStore.isBlank() ? null
-                                : new ObjectStoreSettings(ObjectStoreUrl.parse(objectStore.strip()), parseSize(layerCacheBytes)));
+                                : new ObjectStoreSettings(ObjectStoreUrl.parse(objectStore.strip()), parseSize(layerCacheBytes))
+                                .withGc(objectGcInterval(), objectGcGrace()));
             } catch (IllegalArgumentException e) {
                 throw new CommandLine.ParameterException(new CommandLine(this), e.getMessage());
             }
@@ -273,6 +284,17 @@ public final class Main {
 
         private static List<String> orEmpty(List<String> l) {
             return l == null ? List.of() : l.stream().map(String::strip).filter(s -> !s.isEmpty()).toList();
+        }
+
+        private java.time.Duration objectGcInterval() {
+            if (objectGcInterval < 0) throw new IllegalArgumentException("--object-gc-interval must be 0 (off) or more seconds");
+            return java.time.Duration.ofSeconds(objectGcInterval);
+        }
+
+        /** Bounded below: the grace must outlast any reuse in flight (an upload skipped, then its record written). */
+        private java.time.Duration objectGcGrace() {
+            if (objectGcGrace < 60) throw new IllegalArgumentException("--object-gc-grace must be at least 60 seconds");
+            return java.time.Duration.ofSeconds(objectGcGrace);
         }
 
         /** Bytes from "1073741824", "512m", "2g" (binary units k, m, g, t; case-insensitive). */

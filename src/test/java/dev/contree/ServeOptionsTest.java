@@ -78,6 +78,11 @@ class ServeOptionsTest {
         CommandLine cli = new CommandLine(new Main()).setErr(new PrintWriter(new StringWriter()));
         assertThat(cli.execute("serve", "--data", tmp.resolve("d").toString(), "--object-store", "s3://bucket", "--layer-cache-bytes", "1m"))
                 .isEqualTo(2);
+        for (String[] gc : new String[][] {{"--object-gc-grace", "59"}, {"--object-gc-interval", "-1"}}) {
+            CommandLine c = new CommandLine(new Main()).setErr(new PrintWriter(new StringWriter()));
+            assertThat(c.execute("serve", "--data", tmp.resolve("d").toString(), "--object-store", "s3://bucket", gc[0], gc[1]))
+                    .as(String.join(" ", gc)).isEqualTo(2);
+        }
         assertThat(java.nio.file.Files.exists(tmp.resolve("d"))).as("nothing started").isFalse();
         assertThatThrownBy(() -> new dev.contree.objects.ObjectStoreSettings(dev.contree.objects.ObjectStoreUrl.parse("s3://bucket"), 1 << 20))
                 .hasMessageContaining("at least 16 MiB");

@@ -25,6 +25,14 @@ public interface LayerSource {
     /** Whether the layer may be fetched when missing (it was published). */
     boolean published(String layerId);
 
+    /**
+     * Called right before an image naming these layers (all present here and leased) is recorded: with an object store,
+     * makes sure each is published and its pack is not on its way out of the bucket (bucket-wide garbage collection may
+     * have marked or removed a pack nothing named), publishing again what it has to. The image must be recorded soon
+     * after (well within the collection's grace period).
+     */
+    default void retain(List<String> layerIds) throws IOException {}
+
     /** One node: layers are on this disk or nowhere. */
     LayerSource LOCAL = new LayerSource() {
         @Override public void ensure(List<String> layerIds) {}

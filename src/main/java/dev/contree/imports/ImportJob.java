@@ -157,6 +157,8 @@ final class ImportJob implements Job {
                 throw new ImportFailure("the image (" + size + " bytes) does not fit in the account's storage limit of "
                         + storage.cap() + " bytes (--max-account-bytes)");
             }
+            // Layers reused by digest or committed long before now: none of them on its way out of the bucket.
+            target.leases().source().retain(topFirst);
             var newImage = new ImageService.NewImage(ctx.operation().accountId(), ctx.operation().uuid(), null, topFirst,
                     image.config(), size, request.tag(), true);
             return new JobOutcome.Succeeded(new JobOutcome.Created(newImage), size, null, null);

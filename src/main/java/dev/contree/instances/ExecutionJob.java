@@ -100,6 +100,7 @@ final class ExecutionJob implements Job {
                 // Before the image names it: every node must be able to fetch the merged layer.
                 if (!chain.contains(id)) engine.leases().source().publish(id);
             }
+            engine.leases().source().retain(compacted); // none of them on its way out of the bucket
             engine.layerIndex().replaceChain(image.uuid(), compacted);
             chain = compacted;
         }
@@ -210,6 +211,11 @@ final class ExecutionJob implements Job {
         if (committed.isEmpty()) {
             // Files unchanged but the preserved environment changed: a new image over the same layers.
             if (spec.preserveEnv() && !config.equals(image.config())) {
+                try {
+                    engine.leases().source().retain(chain); // the parent's layers: kept in the bucket for the new image
+                } catch (IOException e) {
+                    return new JobOutcome.Failed("the result could not be stored in the object store: " + e.getMessage() + "; nothing was kept");
+                }
                 return succeeded(new JobOutcome.Created(new ImageService.NewImage(image.accountId(), ctx.operation().uuid(),
                         image.uuid(), chain, config, image.size(), null)), r, 0);
             }
@@ -230,6 +236,7 @@ final class ExecutionJob implements Job {
         }
         try {
             engine.leases().source().publish(id); // uploaded before the image that uses it is recorded
+            engine.leases().source().retain(withParent(id, chain)); // and no layer of it on its way out of the bucket
         } catch (IOException e) {
             engine.layerIndex().forget(id);
             engine.store().remove(id);
@@ -242,6 +249,12 @@ final class ExecutionJob implements Job {
         layers.addAll(chain);
         return succeeded(new JobOutcome.Created(new ImageService.NewImage(image.accountId(), ctx.operation().uuid(), image.uuid(),
                 layers, config, image.size() + layerBytes, null)), r, layerBytes);
+    }
+
+    private static List<String> withParent(String top, List<String> chain) {
+        List<String> all = new ArrayList<>(List.of(top));
+        all.addAll(chain);
+        return all;
     }
 
     private static JobOutcome succeeded(JobOutcome.ResultImage resultImage, SandboxResult r, long layerBytes) {

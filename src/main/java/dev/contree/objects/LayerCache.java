@@ -50,6 +50,7 @@ public final class LayerCache implements LayerSource {
     private final LayerIndex index;
     private final LayerTransfer transfer;
     private final long capacityBytes;
+    private final ObjectGuard guard;
     private volatile LayerLeases leases;
     /** Evictable layers of this node (published), least recently used first, with the bytes they count; guarded by this. */
     private final LinkedHashMap<String, Long> lru = new LinkedHashMap<>(16, 0.75f, true);
@@ -59,6 +60,12 @@ public final class LayerCache implements LayerSource {
     private final ExecutorService fetchers = Executors.newThreadPerTaskExecutor(Thread.ofVirtual().name("layer-fetch-", 0).factory());
 
     public LayerCache(LayerStore store, LayerIndex index, LayerTransfer transfer, long capacityBytes) throws IOException {
+        this(store, index, transfer, capacityBytes, null);
+    }
+
+    /** @param guard the object store under bucket-wide garbage collection ({@link #retain}); null: no collection */
+    public LayerCache(LayerStore store, LayerIndex index, LayerTransfer transfer, long capacityBytes, ObjectGuard guard) throws IOException {
+        this.guard = guard;
         if (capacityBytes < 0) throw new IllegalArgumentException("layer cache bytes < 0");
         this.store = store;
         this.index = index;
@@ -102,12 +109,15 @@ public final class LayerCache implements LayerSource {
 
     @Override
     public void ensure(List<String> layerIds) throws IOException {
-        List<CompletableFuture<Void>> waits = new ArrayList<>();
+        List<String> missing = new ArrayList<>();
         for (String id : layerIds) {
             // One never uploaded is left to the caller: gone for an execution, imported again by an import.
             if (store.exists(id) || !published(id)) continue;
-            waits.add(inFlight.computeIfAbsent(id, this::startFetch));
+            missing.add(id);
         }
+        reviveForFetch(missing);
+        List<CompletableFuture<Void>> waits = new ArrayList<>();
+        for (String id : missing) waits.add(inFlight.computeIfAbsent(id, this::startFetch));
         for (CompletableFuture<Void> w : waits) {
             try {
                 w.get();
@@ -119,6 +129,22 @@ public final class LayerCache implements LayerSource {
                 throw new IOException(e.getCause());
             }
         }
+    }
+
+    /**
+     * A layer fetched although no image names its pack (an import reusing it by digest) could lose its pack to a sweep
+     * mid-download: a marked pack is unmarked first, under the sweep's lock, if it is still there (if not, the fetch
+     * fails as for any missing pack). One read when nothing is marked.
+     */
+    private void reviveForFetch(List<String> ids) throws IOException {
+        if (guard == null || ids.isEmpty()) return;
+        List<ObjectKey> marked = new ArrayList<>();
+        for (var p : guard.marks().packs(ids)) if (p.marked()) marked.add(ObjectKey.layer(p.sha256()));
+        if (marked.isEmpty()) return;
+        guard.revive(marked, markKey -> {
+            ObjectKey key = ObjectKey.fromMarkKey(markKey);
+            if (!guard.store().exists(key)) throw new NoSuchFileException("the pack " + key + " is gone from the object store");
+        });
     }
 
     private CompletableFuture<Void> startFetch(String id) {
@@ -177,6 +203,46 @@ public final class LayerCache implements LayerSource {
             add(layerId, size);
         }
         trim();
+    }
+
+    /**
+     * Before an image naming {@code layerIds} is recorded: a marked pack is unmarked (after checking it is still in the
+     * bucket; if a collection removed it but could not commit, the layer, which is here, is packed and uploaded again:
+     * the same layer packs to the same bytes), and a layer whose pack record a collection removed (or that was never
+     * published) is published again. One read when nothing is marked or missing.
+     */
+    @Override
+    public void retain(List<String> layerIds) throws IOException {
+        if (guard == null || layerIds.isEmpty()) return;
+        List<dev.contree.store.ObjectRecords.LayerPack> packs = guard.marks().packs(layerIds);
+        java.util.Set<String> packed = new java.util.HashSet<>();
+        Map<String, String> layerBySha = new java.util.HashMap<>();
+        List<ObjectKey> marked = new ArrayList<>();
+        for (var p : packs) {
+            packed.add(p.layerId());
+            if (p.marked() && layerBySha.putIfAbsent(p.sha256(), p.layerId()) == null) marked.add(ObjectKey.layer(p.sha256()));
+        }
+        if (!marked.isEmpty()) {
+            List<String> revived = guard.revive(marked, markKey -> {
+                ObjectKey key = ObjectKey.fromMarkKey(markKey);
+                if (guard.store().exists(key)) return;
+                String id = layerBySha.get(key.sha256());
+                LayerRecords.Packed again = transfer.upload(id, guard.store()); // the raw store: this runs under the key's lock
+                if (!again.sha256().equals(key.sha256())) {
+                    throw new IOException("layer " + id + ": its pack " + key + " is gone from the object store and packing the layer"
+                            + " again gave other bytes (sha256:" + again.sha256() + ")");
+                }
+                LOG.warn("layer {}: its pack {} was gone from the object store; uploaded again", id, key);
+            });
+            if (!revived.isEmpty()) LOG.info("kept {} marked layer pack(s) that a new image names: {}", revived.size(), revived);
+        }
+        for (String id : new java.util.LinkedHashSet<>(layerIds)) {
+            if (packed.contains(id)) continue;
+            publish(id);
+            // A sweep also removed the layer's own record (a later import of its digest then unpacks it anew): the
+            // image must still count its size.
+            if (index.size(id).isEmpty()) index.record(id, null, store.sizeOf(id));
+        }
     }
 
     private void add(String id, long size) {

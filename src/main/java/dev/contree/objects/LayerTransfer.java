@@ -59,6 +59,11 @@ public final class LayerTransfer {
 
     /** Packs the committed layer and uploads the pack (unless the object exists already); returns the pack's address. */
     public LayerRecords.Packed upload(String layerId) throws IOException {
+        return upload(layerId, objects);
+    }
+
+    /** {@link #upload} into {@code target} (the store under an {@link ObjectGuard}, from inside one of its locks). */
+    LayerRecords.Packed upload(String layerId, ObjectStore target) throws IOException {
         long t0 = System.nanoTime();
         Path file = tmp.resolve(layerId + "-" + UUID.randomUUID() + ".tar.zst");
         try {
@@ -72,7 +77,7 @@ public final class LayerTransfer {
             String sha = Sha256.hex(digest);
             long bytes = Files.size(file);
             long packed = System.nanoTime();
-            objects.put(ObjectKey.layer(sha), file);
+            target.put(ObjectKey.layer(sha), file);
             LOG.debug("layer {} packed ({} bytes) in {} ms, uploaded in {} ms", layerId, bytes, (packed - t0) / 1_000_000,
                     (System.nanoTime() - packed) / 1_000_000);
             return new LayerRecords.Packed(sha, bytes);

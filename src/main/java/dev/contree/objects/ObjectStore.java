@@ -44,6 +44,20 @@ public interface ObjectStore extends AutoCloseable {
     /** Deletes the object; nothing if it is absent. */
     void delete(ObjectKey key) throws IOException;
 
+    /** One object found by {@link #list}: its key and size; {@code key} is empty for a name that is not one of ours. */
+    record Listed(java.util.Optional<ObjectKey> key, String name, long bytes) {}
+
+    /** One page of {@link #list}; {@code next} continues it, null after the last page. */
+    record Listing(java.util.List<Listed> objects, String next) {}
+
+    /** One page of at most {@code max} objects under the store's prefix, from {@code after} (null: the first page). */
+    Listing list(String after, int max) throws IOException;
+
+    /** Deletes the objects (a batch request where the store has one); absent ones are no error. */
+    default void deleteAll(java.util.List<ObjectKey> keys) throws IOException {
+        for (ObjectKey k : keys) delete(k);
+    }
+
     /** For logs and messages: {@code s3://bucket/prefix at endpoint}, never a credential. */
     String describe();
 

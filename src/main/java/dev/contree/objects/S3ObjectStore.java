@@ -202,6 +202,45 @@ public final class S3ObjectStore implements ObjectStore {
         }
     }
 
+    @Override
+    public Listing list(String after, int max) throws IOException {
+        try {
+            var page = s3.listObjectsV2(b -> {
+                b.bucket(url.bucket()).prefix(url.prefix()).maxKeys(Math.max(1, Math.min(max, 1000)));
+                if (after != null) b.continuationToken(after);
+            });
+            List<Listed> out = new ArrayList<>(page.contents().size());
+            for (var o : page.contents()) {
+                String name = o.key().substring(url.prefix().length());
+                out.add(new Listed(ObjectKey.fromPath(name), name, o.size() == null ? 0 : o.size()));
+            }
+            return new Listing(out, Boolean.TRUE.equals(page.isTruncated()) ? page.nextContinuationToken() : null);
+        } catch (SdkException e) {
+            throw failure("listing " + url.prefix(), e);
+        }
+    }
+
+    /** One DeleteObjects request per 1,000 keys (S3's bound); a key the store could not delete fails the call. */
+    @Override
+    public void deleteAll(List<ObjectKey> keys) throws IOException {
+        for (int from = 0; from < keys.size(); from += 1000) {
+            List<software.amazon.awssdk.services.s3.model.ObjectIdentifier> ids = new ArrayList<>();
+            for (ObjectKey k : keys.subList(from, Math.min(keys.size(), from + 1000))) {
+                ids.add(software.amazon.awssdk.services.s3.model.ObjectIdentifier.builder().key(key(k)).build());
+            }
+            try {
+                var r = s3.deleteObjects(b -> b.bucket(url.bucket()).delete(d -> d.objects(ids).quiet(true)));
+                if (r.hasErrors() && !r.errors().isEmpty()) {
+                    var e = r.errors().getFirst();
+                    throw new IOException("object store " + url + ": deleting " + e.key() + " failed: " + e.code() + " " + e.message()
+                            + (r.errors().size() > 1 ? " (and " + (r.errors().size() - 1) + " more)" : ""));
+                }
+            } catch (SdkException e) {
+                throw failure("deleting " + ids.size() + " objects", e);
+            }
+        }
+    }
+
     /** Creates the bucket if it does not exist (tests and a first start against an empty S3-compatible server). */
     public void createBucketIfMissing() throws IOException {
         try {

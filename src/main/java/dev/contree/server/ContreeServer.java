@@ -12,7 +12,9 @@ import dev.contree.images.AccountStorage;
 import dev.contree.images.LayerIndex;
 import dev.contree.images.LayerLeases;
 import dev.contree.images.LayerSource;
+import dev.contree.objects.BucketGarbageCollector;
 import dev.contree.objects.LayerCache;
+import dev.contree.objects.ObjectGuard;
 import dev.contree.objects.LayerTransfer;
 import dev.contree.objects.ObjectKey;
 import dev.contree.objects.ObjectStore;
@@ -164,15 +166,19 @@ public final class ContreeServer implements AutoCloseable {
             // Cluster mode: layers and uploads shared through the object store, this node's pool a bounded cache of it.
             ObjectStore objects = null;
             LayerSource layerSource = LayerSource.LOCAL;
+            BucketGarbageCollector bucketGc = null;
             if (config.objectStore() != null) {
                 S3ObjectStore s3 = S3ObjectStore.open(config.objectStore().url());
                 opened.add(s3);
                 s3.exists(ObjectKey.file("0".repeat(64))); // fails now, with the store's words, if the bucket or credentials are wrong
-                LayerCache cache = new LayerCache(layers, layerIndex, new LayerTransfer(s3, layers, data.resolve("packs")),
-                        config.objectStore().cacheBytes());
+                // Every write goes through the guard: reusing an object the bucket's garbage collection marked revives it first.
+                ObjectGuard guard = new ObjectGuard(s3, db.objects());
+                LayerCache cache = new LayerCache(layers, layerIndex, new LayerTransfer(guard, layers, data.resolve("packs")),
+                        config.objectStore().cacheBytes(), guard);
                 opened.add(cache::close);
-                objects = s3;
+                objects = guard;
                 layerSource = cache;
+                bucketGc = new BucketGarbageCollector(s3, db.objects(), config.objectStore().gcGrace());
             }
             LayerLeases leases = new LayerLeases(layers, layerSource);
             if (layerSource instanceof LayerCache cache) cache.bind(leases);
@@ -211,7 +217,7 @@ public final class ContreeServer implements AutoCloseable {
             ImportService imports = new ImportService(files, operations, queue, layers, layerIndex, leases, registry,
                     config.maxImportBytes(), storage);
             Services services = new Services(config, tokens, files, images, operations, scheduler, layers, layerIndex, leases, gc,
-                    instances, imports);
+                    instances, imports, bucketGc);
 
             if (cluster != null) {
                 cluster.register(OperationKind.INSTANCE, instances);
@@ -227,6 +233,22 @@ public final class ContreeServer implements AutoCloseable {
                     LOG.warn("garbage collection failed", e);
                 }
             }, 1, 10, TimeUnit.MINUTES);
+            if (bucketGc != null && !config.objectStore().gcInterval().isZero()) {
+                BucketGarbageCollector collector = bucketGc;
+                long every = config.objectStore().gcInterval().toMillis();
+                // Started at a random point of the first interval, so nodes started together do not all try at once.
+                long first = java.util.concurrent.ThreadLocalRandom.current().nextLong(Math.max(1, every));
+                ScheduledExecutorService bucketTimer = Executors.newSingleThreadScheduledExecutor(Thread.ofVirtual().name("object-gc").factory());
+                opened.add(bucketTimer::shutdownNow);
+                bucketTimer.scheduleWithFixedDelay(() -> {
+                    try {
+                        collector.collect();
+                    } catch (Exception e) {
+                        LOG.warn("object store garbage collection failed (nothing was deleted that a record still names; the next pass"
+                                + " carries on)", e);
+                    }
+                }, first, every, TimeUnit.MILLISECONDS);
+            }
             opened.add(timers::shutdownNow);
 
             ApiServer api = new ApiServer(config.api().withInstanceConcurrencyNow(scheduler::effectiveLimit),

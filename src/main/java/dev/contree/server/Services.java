@@ -15,4 +15,6 @@ import dev.contree.operations.Scheduler;
 public record Services(ServerConfig config, Tokens tokens, FileService files, ImageService images,
                        OperationService operations, Scheduler scheduler, LayerStore layers, LayerIndex layerIndex,
                        LayerLeases leases, LayerGarbageCollector gc, InstanceService instances,
-                       dev.contree.imports.ImportService imports) {}
+                       dev.contree.imports.ImportService imports,
+                       /** The bucket-wide garbage collection (null without an object store). */
+                       dev.contree.objects.BucketGarbageCollector bucketGc) {}

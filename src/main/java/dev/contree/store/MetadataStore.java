@@ -21,6 +21,9 @@ public interface MetadataStore extends AutoCloseable {
 
     OperationRecords operations();
 
+    /** Marks of the object store's unnamed objects, for its bucket-wide garbage collection. */
+    ObjectRecords objects();
+
     /** The cluster queue, in an engine several nodes share (PostgreSQL); empty: this node queues in memory. */
     default Optional<QueueRecords> queue() {
         return Optional.empty();

@@ -54,6 +54,51 @@ class S3ObjectStoreTest {
     }
 
     @Test
+    void theListingPagesThroughThePrefixAndABatchDeleteRemovesOnlyWhatItNames(@TempDir Path tmp) throws Exception {
+        String url = s3.newBucket();
+        java.util.Set<ObjectKey> stored = new java.util.HashSet<>();
+        try (S3ObjectStore store = S3ObjectStore.open(ObjectStoreUrl.parse(url))) {
+            for (int i = 0; i < 5; i++) {
+                Path f = tmp.resolve("o" + i);
+                Files.writeString(f, "object " + i);
+                ObjectKey k = i % 2 == 0 ? ObjectKey.layer(Sha256.of(f)) : ObjectKey.file(Sha256.of(f));
+                store.put(k, f);
+                stored.add(k);
+            }
+            // A name under the prefix that is not one of ours, and an object of another cluster's prefix.
+            Path foreign = s3.dir.resolve(ObjectStoreUrl.parse(url).bucket()).resolve("cluster-a").resolve("notes.txt");
+            Files.writeString(foreign, "not ours");
+            try (S3ObjectStore other = S3ObjectStore.open(ObjectStoreUrl.parse(url.replace("/cluster-a?", "/cluster-b?")))) {
+                Path f = tmp.resolve("elsewhere");
+                Files.writeString(f, "another cluster");
+                other.put(ObjectKey.file(Sha256.of(f)), f);
+            }
+            java.util.Set<ObjectKey> listed = new java.util.HashSet<>();
+            java.util.List<String> foreignNames = new java.util.ArrayList<>();
+            int pages = 0;
+            String next = null;
+            do {
+                ObjectStore.Listing page = store.list(next, 2);
+                assertThat(page.objects().size()).isLessThanOrEqualTo(2);
+                for (ObjectStore.Listed o : page.objects()) {
+                    if (o.key().isPresent()) listed.add(o.key().get());
+                    else foreignNames.add(o.name());
+                    assertThat(o.bytes()).isPositive();
+                }
+                next = page.next();
+                pages++;
+            } while (next != null && pages < 10);
+            assertThat(listed).isEqualTo(stored);
+            assertThat(foreignNames).containsExactly("notes.txt");
+            assertThat(pages).isEqualTo(3);
+
+            java.util.List<ObjectKey> some = stored.stream().limit(3).toList();
+            store.deleteAll(new java.util.ArrayList<>(java.util.List.of(some.get(0), some.get(1), some.get(2), ObjectKey.file("9".repeat(64)))));
+            for (ObjectKey k : stored) assertThat(store.exists(k)).as("%s", k).isEqualTo(!some.contains(k));
+        }
+    }
+
+    @Test
     void aLargeObjectGoesUpInParts(@TempDir Path tmp) throws Exception {
         Path file = tmp.resolve("big");
         byte[] bytes = new byte[(12 << 20) + 12345];

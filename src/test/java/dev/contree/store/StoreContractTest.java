@@ -305,6 +305,86 @@ public abstract class StoreContractTest {
     }
 
     @Test
+    void objectsNothingNamesAreMarkedThenSweptAfterTheGraceUnlessSomethingNamesThemAgain() throws Exception {
+        String a = "aa".repeat(32), b = "bb".repeat(32), c = "cc".repeat(32), d = "dd".repeat(32), e = "ee".repeat(32);
+        store.layers().record("l-used", null, 10);
+        store.layers().recordPacked("l-used", new LayerRecords.Packed(a, 100));
+        store.images().create(image(alice, null, List.of("l-used"), null));
+        store.layers().record("l-spare", null, 20);
+        store.layers().recordPacked("l-spare", new LayerRecords.Packed(b, 200));
+        store.files().put(alice, c, 300);
+        store.layers().record("l-gone", "sha256:" + "12".repeat(32), 30);
+        store.layers().recordPacked("l-gone", new LayerRecords.Packed(e, 500));
+        ObjectRecords objects = store.objects();
+        List<ObjectRecords.Seen> listed = List.of(new ObjectRecords.Seen("layers/" + a, 100), new ObjectRecords.Seen("layers/" + b, 200),
+                new ObjectRecords.Seen("files/" + c, 300), new ObjectRecords.Seen("files/" + d, 400),
+                new ObjectRecords.Seen("layers/" + e, 500), new ObjectRecords.Seen("other/x", 1));
+        assertThat(objects.mark(listed)).isEqualTo(new ObjectRecords.Marking(3, 0));
+        assertThat(objects.mark(listed)).as("marked once").isEqualTo(new ObjectRecords.Marking(0, 0));
+        assertThat(objects.marks()).extracting(ObjectRecords.Mark::key).containsExactly("files/" + d, "layers/" + b, "layers/" + e);
+        assertThat(objects.markCount()).isEqualTo(3);
+        assertThat(objects.marked(List.of("layers/" + a, "layers/" + b))).containsExactly("layers/" + b);
+        assertThat(objects.packs(List.of("l-used", "l-spare", "l-none"))).containsExactlyInAnyOrder(
+                new ObjectRecords.LayerPack("l-used", a, false), new ObjectRecords.LayerPack("l-spare", b, true));
+        assertThat(objects.due(3_600_000_000L, 10)).as("not before the grace").isEmpty();
+        Thread.sleep(5);
+
+        // A reuse unmarks after its check; a mark nobody holds any more is nothing to unmark.
+        List<String> revived = new ArrayList<>();
+        assertThat(objects.unmark(List.of("layers/" + b, "files/" + c), revived::add)).containsExactly("layers/" + b);
+        assertThat(revived).containsExactly("layers/" + b);
+        // Something names e's layer now: the sweep drops its mark instead of deleting it.
+        store.images().create(image(bob, null, List.of("l-gone"), null));
+        List<List<String>> deletions = new ArrayList<>();
+        List<ObjectRecords.Mark> swept = objects.sweep(objects.due(0, 10), 0, deletions::add);
+        assertThat(swept).extracting(ObjectRecords.Mark::key).containsExactly("files/" + d);
+        assertThat(deletions).containsExactly(List.of("files/" + d));
+        assertThat(objects.marks()).isEmpty();
+
+        // A pack no image uses goes with its layer's records; a failed bucket delete changes nothing.
+        assertThat(objects.mark(List.of(new ObjectRecords.Seen("layers/" + b, 200))).marked()).isEqualTo(1);
+        Thread.sleep(5);
+        List<ObjectRecords.Mark> due = objects.due(0, 10);
+        try {
+            objects.sweep(due, 0, keys -> { throw new java.io.IOException("bucket down"); });
+            throw new AssertionError("the deleter's failure must reach the caller");
+        } catch (java.io.IOException expected) {
+            assertThat(expected).hasMessage("bucket down");
+        }
+        assertThat(objects.marks()).extracting(ObjectRecords.Mark::key).containsExactly("layers/" + b);
+        assertThat(store.layers().packed("l-spare")).isPresent();
+        assertThat(objects.sweep(due, 0, deletions::add)).hasSize(1);
+        assertThat(store.layers().packed("l-spare")).isEmpty();
+        assertThat(store.layers().size("l-spare")).isEmpty();
+        assertThat(store.layers().packed("l-used")).isPresent();
+        assertThat(store.layers().packed("l-gone")).isPresent();
+        assertThat(objects.marks()).isEmpty();
+    }
+
+    @Test
+    void oneObjectCollectionAtATime() throws Exception {
+        CountDownLatch inside = new CountDownLatch(1), release = new CountDownLatch(1);
+        ExecutorService pool = Executors.newSingleThreadExecutor();
+        try {
+            Future<Boolean> first = pool.submit(() -> store.objects().exclusive(() -> {
+                inside.countDown();
+                try {
+                    release.await();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }));
+            assertThat(inside.await(30, java.util.concurrent.TimeUnit.SECONDS)).isTrue();
+            assertThat(store.objects().exclusive(() -> {})).as("while another runs").isFalse();
+            release.countDown();
+            assertThat(first.get(30, java.util.concurrent.TimeUnit.SECONDS)).isTrue();
+            assertThat(store.objects().exclusive(() -> {})).isTrue();
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    @Test
     void aDigestIsProvenPerAccount() {
         String digest = "sha256:" + "33".repeat(32);
         assertThat(store.layers().proven(alice, digest)).isFalse();

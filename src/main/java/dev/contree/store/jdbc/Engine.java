@@ -31,8 +31,37 @@ public interface Engine extends AutoCloseable {
      */
     void lock(Connection c, String scope, String key) throws SQLException;
 
+    /** Now in microseconds on the engine's clock: the database's where several nodes share it, else this node's. */
+    default long nowMicros(Connection c) throws SQLException {
+        return Times.toMicros(Times.now());
+    }
+
+    /**
+     * Runs {@code work} unless another holder of {@code name} (on any node sharing the database) runs its own now;
+     * returns false then, without waiting. The holder's death frees it. An engine only one process uses (SQLite)
+     * needs only this process's lock.
+     */
+    default boolean exclusive(String name, Runnable work) {
+        java.util.concurrent.locks.ReentrantLock lock = Exclusive.LOCKS.computeIfAbsent(name, n -> new java.util.concurrent.locks.ReentrantLock());
+        if (!lock.tryLock()) return false;
+        try {
+            work.run();
+            return true;
+        } finally {
+            lock.unlock();
+        }
+    }
+
     @Override
     void close();
+
+    /** The process-wide locks of {@link #exclusive} for an engine one process uses. */
+    final class Exclusive {
+        static final java.util.concurrent.ConcurrentHashMap<String, java.util.concurrent.locks.ReentrantLock> LOCKS =
+                new java.util.concurrent.ConcurrentHashMap<>();
+
+        private Exclusive() {}
+    }
 
     @FunctionalInterface
     interface Work<T> {

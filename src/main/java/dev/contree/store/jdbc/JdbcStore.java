@@ -7,6 +7,7 @@ import dev.contree.store.FileRecords;
 import dev.contree.store.ImageRecords;
 import dev.contree.store.LayerRecords;
 import dev.contree.store.MetadataStore;
+import dev.contree.store.ObjectRecords;
 import dev.contree.store.OperationRecords;
 import dev.contree.store.TokenRecords;
 
@@ -27,6 +28,7 @@ public abstract class JdbcStore implements MetadataStore {
     private final JdbcImages images;
     private final LayerRecords layers;
     private final JdbcOperations operations;
+    private final JdbcObjects objects;
 
     protected JdbcStore(Engine db, JdbcOperations operations) {
         this.db = db;
@@ -35,6 +37,7 @@ public abstract class JdbcStore implements MetadataStore {
         this.images = new JdbcImages(db);
         this.layers = new JdbcLayers(db);
         this.operations = operations;
+        this.objects = new JdbcObjects(db);
     }
 
     @Override public TokenRecords tokens() { return tokens; }
@@ -42,6 +45,7 @@ public abstract class JdbcStore implements MetadataStore {
     @Override public ImageRecords images() { return images; }
     @Override public LayerRecords layers() { return layers; }
     @Override public OperationRecords operations() { return operations; }
+    @Override public ObjectRecords objects() { return objects; }
 
     @Override
     public boolean finish(String operationUuid, JobOutcome outcome) {

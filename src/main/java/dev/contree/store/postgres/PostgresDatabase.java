@@ -117,6 +117,31 @@ final class PostgresDatabase implements Engine {
         Sql.query(c, "SELECT pg_advisory_xact_lock(hashtext(?), hashtext(?))", rs -> null, scope, key);
     }
 
+    @Override
+    public long nowMicros(Connection c) throws SQLException {
+        return Sql.one(c, "SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint", rs -> rs.getLong(1));
+    }
+
+    /**
+     * A session advisory lock on a pooled connection held for the work (the work's own statements use other
+     * connections); a holder that dies ends its session and with it the lock.
+     */
+    @Override
+    public boolean exclusive(String name, Runnable work) {
+        try (Connection c = connection()) {
+            if (!Boolean.TRUE.equals(Sql.one(c, "SELECT pg_try_advisory_lock(hashtext('contree-exclusive'), hashtext(?))",
+                    rs -> rs.getBoolean(1), name))) return false;
+            try {
+                work.run();
+                return true;
+            } finally {
+                Sql.one(c, "SELECT pg_advisory_unlock(hashtext('contree-exclusive'), hashtext(?))", rs -> null, name);
+            }
+        } catch (SQLException e) {
+            throw new StoreException("database error: " + e.getMessage(), e);
+        }
+    }
+
     /**
      * Takes, on a connection kept for it until {@link #close}, the session lock one serving server holds; false if
      * another session holds it. The lock ends with that session, so a server that died frees it.

@@ -17,7 +17,8 @@ import java.util.Optional;
  * the operation's row ({@link PostgresOperations}). Everything PostgreSQL-specific stays in this package.
  */
 public final class PostgresStore extends JdbcStore {
-    static final Schema SCHEMA = new Schema("/db/postgres/", "V1__init.sql", "V2__queue.sql", "V3__layer_objects.sql");
+    static final Schema SCHEMA = new Schema("/db/postgres/", "V1__init.sql", "V2__queue.sql", "V3__layer_objects.sql",
+            "V4__object_marks.sql");
 
     private final PostgresDatabase db;
     private final PostgresQueue queue;
