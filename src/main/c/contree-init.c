@@ -720,6 +720,17 @@ static void ctl_read(void) {
 
 /* ------------------------------------------------------------------ main */
 
+/* A small kernel file's text into buf (NUL-terminated): 0, or -1 when it cannot be read or is empty. */
+static int read_small(const char *path, char *buf, size_t size) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    ssize_t r = read(fd, buf, size - 1);
+    close(fd);
+    if (r <= 0) return -1;
+    buf[r] = 0;
+    return 0;
+}
+
 int main(int argc, char **argv) {
     long long t0 = now_ns();
     /* First: close /proc/1/{fd,mem,environ,...} to the command (see the header). */
@@ -940,13 +951,8 @@ int main(int argc, char **argv) {
         {"cg_oom_kills", "/sys/fs/cgroup/memory/memory.oom_control"},
     };
     for (size_t k = 0; k < sizeof cg / sizeof cg[0] && len < (int)sizeof res - 128; k++) {
-        int fd = open(cg[k][1], O_RDONLY | O_CLOEXEC);
-        if (fd < 0) continue;
         char v[256];
-        ssize_t r = read(fd, v, sizeof v - 1);
-        close(fd);
-        if (r <= 0) continue;
-        v[r] = 0;
+        if (read_small(cg[k][1], v, sizeof v) < 0) continue;
         char *num = v;
         if (!strncmp(v, "max ", 4)) num = v + 4; /* pids.events: "max N" */
         char *ok = strstr(v, "oom_kill "); /* memory.oom_control: "... oom_kill N" */
@@ -961,13 +967,8 @@ int main(int argc, char **argv) {
         {"net_rx_bytes", "/sys/class/net/eth0/statistics/rx_bytes"},
     };
     for (size_t k = 0; vm && k < sizeof net / sizeof net[0] && len < (int)sizeof res - 128; k++) {
-        int fd = open(net[k][1], O_RDONLY | O_CLOEXEC);
-        if (fd < 0) continue;
         char v[32];
-        ssize_t r = read(fd, v, sizeof v - 1);
-        close(fd);
-        if (r <= 0) continue;
-        v[r] = 0;
+        if (read_small(net[k][1], v, sizeof v) < 0) continue;
         v[strcspn(v, "\n")] = 0;
         len += snprintf(res + len, sizeof res - (size_t)len, "%s=%s\n", net[k][0], v);
     }
