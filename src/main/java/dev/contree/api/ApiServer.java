@@ -121,32 +121,9 @@ public final class ApiServer implements AutoCloseable {
         }
         if (length > limit) {
             ctx.header("Connection", "close"); // the unread body must not be taken for the next request
-            drain(ctx, Math.min(length, DRAIN_BYTES));
             throw ApiException.tooLarge("request body of " + length + " bytes exceeds the limit of " + limit + " bytes");
         }
         if (!upload && length > 0) bodies.reserve(ctx, length); // uploads stream to disk
-    }
-
-    /**
-     * Past a body limit, up to this much of the body is read and dropped before the 413 goes out. A socket closed
-     * with unread bytes in its receive buffer sends a reset, which can reach the client before it has read the
-     * answer: it then sees "connection reset" instead of the 413 and its message. A body far past the limit is cut
-     * off anyway (the cost of reading it is what the limit is for).
-     */
-    static final long DRAIN_BYTES = 4L << 20;
-
-    private static void drain(Context ctx, long bytes) {
-        byte[] buf = new byte[64 << 10];
-        try {
-            java.io.InputStream in = ctx.req().getInputStream();
-            for (long left = bytes; left > 0; ) {
-                int n = in.read(buf, 0, (int) Math.min(buf.length, left));
-                if (n < 0) break;
-                left -= n;
-            }
-        } catch (java.io.IOException e) {
-            // the client went away or stalled past the idle timeout: the 413 is then moot
-        }
     }
 
     /**
